@@ -1,0 +1,339 @@
+//! The signed envelope: `{"record": {…}, "signature": {"alg": "ed25519", "key": K, "value": S}}`.
+//!
+//! The signed message is `yiqi-record-v1\n` followed by the RFC 8785 bytes of `record`. Checking an
+//! envelope is one function, [`check_envelope`], used by the hub on ingest and by every node on
+//! sync, so the two can never disagree on what is valid. Its steps run in the order the protocol
+//! fixes for error codes: `not_ijson`, `bad_envelope`, `unknown_key`, `bad_signature`,
+//! `schema_violation`.
+
+use crate::canonical::canonical_bytes;
+use crate::ijson;
+use crate::keys::{decode_b64, encode_b64};
+use crate::rejection::{ErrorCode, Rejection};
+use crate::validate::validate_record;
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// The bytes that precede the canonical record in the signed message.
+pub const SIGNING_PREFIX: &[u8] = b"yiqi-record-v1\n";
+
+/// The only signature algorithm of protocol version 1.
+pub const ALG: &str = "ed25519";
+
+/// A signed record as it travels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    pub record: Value,
+    pub signature: SignatureBlock,
+}
+
+/// The `signature` member of an envelope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignatureBlock {
+    pub alg: String,
+    /// The signer's 32-byte public key, base64url without padding.
+    pub key: String,
+    /// The 64-byte signature, base64url without padding.
+    pub value: String,
+}
+
+/// `{region}/{local_id}` and the version a record claims, as far as they could be read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RecordRef {
+    pub id: Option<String>,
+    pub version: Option<u64>,
+}
+
+impl RecordRef {
+    /// Reads the reference from a record, tolerating any shape.
+    pub fn of(record: &Value) -> RecordRef {
+        let text = |name| record.get(name).and_then(Value::as_str);
+        RecordRef {
+            id: text("region")
+                .zip(text("local_id"))
+                .map(|(r, l)| format!("{r}/{l}")),
+            version: record.get("version").and_then(Value::as_u64),
+        }
+    }
+}
+
+/// An envelope that passed every check, with the derived bytes the hub and nodes store.
+#[derive(Debug, Clone)]
+pub struct VerifiedEnvelope {
+    pub region: String,
+    pub local_id: String,
+    pub version: u64,
+    pub deleted: bool,
+    pub envelope: Envelope,
+    /// SHA-256 of the canonical record: equal hashes mean the same content.
+    pub content_hash: [u8; 32],
+    /// The RFC 8785 bytes of the whole envelope, as stored and served.
+    pub canonical: Vec<u8>,
+}
+
+impl VerifiedEnvelope {
+    /// The global id, `{region}/{local_id}`.
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.region, self.local_id)
+    }
+}
+
+/// A rejected envelope: what it claimed to be, and why it was refused.
+#[derive(Debug, Clone)]
+pub struct RejectedEnvelope {
+    pub reference: RecordRef,
+    pub rejection: Rejection,
+}
+
+/// The message an Ed25519 signature covers for this record.
+pub fn signed_message(record: &Value) -> Vec<u8> {
+    let canonical = canonical_bytes(record);
+    let mut message = Vec::with_capacity(SIGNING_PREFIX.len() + canonical.len());
+    message.extend_from_slice(SIGNING_PREFIX);
+    message.extend_from_slice(&canonical);
+    message
+}
+
+/// Signs a record. The caller validates first; signing does not judge content.
+pub fn sign(record: Value, key: &SigningKey) -> Envelope {
+    let signature = key.sign(&signed_message(&record));
+    Envelope {
+        record,
+        signature: SignatureBlock {
+            alg: ALG.into(),
+            key: encode_b64(key.verifying_key().as_bytes()),
+            value: encode_b64(&signature.to_bytes()),
+        },
+    }
+}
+
+/// Runs every check on one envelope's bytes, in protocol order. `key_is_active(region, key)`
+/// answers whether the base64url `key` is an active key of `region` for whoever is checking
+/// (the hub's registry, or a node's view of it).
+pub fn check_envelope(
+    bytes: &[u8],
+    key_is_active: impl FnOnce(&str, &str) -> bool,
+) -> Result<VerifiedEnvelope, RejectedEnvelope> {
+    let unknown = RecordRef {
+        id: None,
+        version: None,
+    };
+    let value = ijson::parse(bytes).map_err(|e| RejectedEnvelope {
+        reference: unknown.clone(),
+        rejection: Rejection::new(ErrorCode::NotIjson, e.0),
+    })?;
+    check_value(value, key_is_active)
+}
+
+/// [`check_envelope`] for an envelope already parsed strictly (I-JSON).
+pub fn check_value(
+    value: Value,
+    key_is_active: impl FnOnce(&str, &str) -> bool,
+) -> Result<VerifiedEnvelope, RejectedEnvelope> {
+    let reference = value.get("record").map(RecordRef::of).unwrap_or(RecordRef {
+        id: None,
+        version: None,
+    });
+    let reject = |rejection| RejectedEnvelope {
+        reference: reference.clone(),
+        rejection,
+    };
+    let (envelope, key, signature) = parse_shape(value).map_err(reject)?;
+    let region = envelope.record["region"].as_str().unwrap_or_default().to_owned();
+    if !key_is_active(&region, &envelope.signature.key) {
+        return Err(reject(Rejection::at(
+            ErrorCode::UnknownKey,
+            format!("key {} is not an active key of region {region}", envelope.signature.key),
+            "/signature/key",
+        )));
+    }
+    let canonical_record = canonical_bytes(&envelope.record);
+    verify_signature(&canonical_record, &key, &signature).map_err(reject)?;
+    validate_record(&envelope.record).map_err(|violations| reject(Rejection::schema(violations)))?;
+    Ok(finish(envelope, region, &canonical_record))
+}
+
+fn finish(envelope: Envelope, region: String, canonical_record: &[u8]) -> VerifiedEnvelope {
+    let record = &envelope.record;
+    let canonical = canonical_envelope(canonical_record, &envelope.signature);
+    VerifiedEnvelope {
+        local_id: record["local_id"].as_str().unwrap_or_default().to_owned(),
+        version: record["version"].as_u64().unwrap_or_default(),
+        deleted: record.get("deleted").is_some(),
+        content_hash: Sha256::digest(canonical_record).into(),
+        region,
+        canonical,
+        envelope,
+    }
+}
+
+/// The RFC 8785 bytes of an envelope, built from its record's canonical bytes: `record` sorts
+/// before `signature`, and the signature members are base64url, which needs no escaping.
+fn canonical_envelope(canonical_record: &[u8], signature: &SignatureBlock) -> Vec<u8> {
+    let mut out = Vec::with_capacity(canonical_record.len() + 200);
+    out.extend_from_slice(b"{\"record\":");
+    out.extend_from_slice(canonical_record);
+    out.extend_from_slice(b",\"signature\":{\"alg\":\"");
+    out.extend_from_slice(signature.alg.as_bytes());
+    out.extend_from_slice(b"\",\"key\":\"");
+    out.extend_from_slice(signature.key.as_bytes());
+    out.extend_from_slice(b"\",\"value\":\"");
+    out.extend_from_slice(signature.value.as_bytes());
+    out.extend_from_slice(b"\"}}");
+    out
+}
+
+type Shape = (Envelope, [u8; 32], [u8; 64]);
+
+/// Checks the envelope's structure: exactly `record` and `signature`; `record` an object with a
+/// string `region`; `signature` exactly `alg` = "ed25519", a 32-byte `key`, a 64-byte `value`.
+fn parse_shape(value: Value) -> Result<Shape, Rejection> {
+    let bad = |message: &str, pointer: &str| {
+        Rejection::at(ErrorCode::BadEnvelope, message.to_owned(), pointer)
+    };
+    let Value::Object(mut top) = value else {
+        return Err(bad("an envelope is a JSON object", ""));
+    };
+    only_members(&top, &["record", "signature"], "")?;
+    let record = top.remove("record").ok_or_else(|| bad("missing member", "/record"))?;
+    let Value::Object(mut signature) =
+        top.remove("signature").ok_or_else(|| bad("missing member", "/signature"))?
+    else {
+        return Err(bad("signature must be an object", "/signature"));
+    };
+    if !record.is_object() {
+        return Err(bad("record must be an object", "/record"));
+    }
+    if !record.get("region").is_some_and(Value::is_string) {
+        return Err(bad("record.region must be a string", "/record/region"));
+    }
+    only_members(&signature, &["alg", "key", "value"], "/signature")?;
+    let mut text = |name: &str| match signature.remove(name) {
+        Some(Value::String(s)) => Ok(s),
+        _ => Err(bad("must be a string", &format!("/signature/{name}"))),
+    };
+    let (alg, key, value) = (text("alg")?, text("key")?, text("value")?);
+    if alg != ALG {
+        return Err(bad("alg must be \"ed25519\"", "/signature/alg"));
+    }
+    let key_bytes = fixed_bytes::<32>(&key)
+        .ok_or_else(|| bad("must be 32 bytes in base64url without padding", "/signature/key"))?;
+    let sig_bytes = fixed_bytes::<64>(&value).ok_or_else(|| {
+        bad("must be 64 bytes in base64url without padding", "/signature/value")
+    })?;
+    let envelope = Envelope {
+        record,
+        signature: SignatureBlock { alg, key, value },
+    };
+    Ok((envelope, key_bytes, sig_bytes))
+}
+
+fn only_members(object: &Map<String, Value>, allowed: &[&str], at: &str) -> Result<(), Rejection> {
+    match object.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(extra) => Err(Rejection::at(
+            ErrorCode::BadEnvelope,
+            format!("unexpected member {extra:?}"),
+            &format!("{at}/{}", extra.replace('~', "~0").replace('/', "~1")),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn fixed_bytes<const N: usize>(text: &str) -> Option<[u8; N]> {
+    decode_b64(text).ok()?.try_into().ok()
+}
+
+/// Strict Ed25519 verification (`verify_strict`): rejects small-order keys and non-canonical
+/// signatures, so every implementation that follows the protocol reaches the same verdict.
+fn verify_signature(
+    canonical_record: &[u8],
+    key: &[u8; 32],
+    signature: &[u8; 64],
+) -> Result<(), Rejection> {
+    let failed = |why: &str| {
+        Rejection::at(
+            ErrorCode::BadSignature,
+            format!("signature does not verify: {why}"),
+            "/signature/value",
+        )
+    };
+    let key = VerifyingKey::from_bytes(key).map_err(|_| failed("key is not a curve point"))?;
+    let mut message = Vec::with_capacity(SIGNING_PREFIX.len() + canonical_record.len());
+    message.extend_from_slice(SIGNING_PREFIX);
+    message.extend_from_slice(canonical_record);
+    key.verify_strict(&message, &ed25519_dalek::Signature::from_bytes(signature))
+        .map_err(|_| failed("not made by this key over this record"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::generate;
+    use crate::testing::sample_record;
+    use serde_json::json;
+
+    fn code_of(bytes: &[u8]) -> ErrorCode {
+        check_envelope(bytes, |_, _| true).unwrap_err().rejection.code
+    }
+
+    fn signed_bytes() -> (Vec<u8>, SigningKey) {
+        let key = generate();
+        let envelope = sign(sample_record(), &key);
+        (serde_json::to_vec(&envelope).unwrap(), key)
+    }
+
+    #[test]
+    fn a_signed_record_verifies_and_its_canonical_form_is_jcs() {
+        let (bytes, _) = signed_bytes();
+        let checked = check_envelope(&bytes, |_, _| true).unwrap();
+        assert_eq!(checked.id(), "CN-GS/GS-0001");
+        assert_eq!(checked.version, 3);
+        let reparsed: Value = serde_json::from_slice(&checked.canonical).unwrap();
+        assert_eq!(canonical_bytes(&reparsed), checked.canonical);
+        assert!(check_envelope(&checked.canonical, |_, _| true).is_ok());
+    }
+
+    #[test]
+    fn codes_follow_the_protocol_order() {
+        let (bytes, key) = signed_bytes();
+        let mut v: Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(code_of(b"{\"record\":{},\"record\":{}}"), ErrorCode::NotIjson);
+        assert_eq!(code_of(b"[1]"), ErrorCode::BadEnvelope);
+        let mut extra = v.clone();
+        extra["note"] = json!(1);
+        assert_eq!(code_of(&serde_json::to_vec(&extra).unwrap()), ErrorCode::BadEnvelope);
+        let rejected = check_envelope(&bytes, |region, _| region == "CN-BJ").unwrap_err();
+        assert_eq!(rejected.rejection.code, ErrorCode::UnknownKey);
+        assert_eq!(rejected.reference.id.as_deref(), Some("CN-GS/GS-0001"));
+        v["record"]["name"] = json!("改过的名字");
+        assert_eq!(code_of(&serde_json::to_vec(&v).unwrap()), ErrorCode::BadSignature);
+        let mut invalid = sample_record();
+        invalid["category"] = json!("123456");
+        let signed = serde_json::to_vec(&sign(invalid, &key)).unwrap();
+        let rejected = check_envelope(&signed, |_, _| true).unwrap_err().rejection;
+        assert_eq!(rejected.code, ErrorCode::SchemaViolation);
+        assert_eq!(rejected.pointer.as_deref(), Some("/record/category"));
+    }
+
+    #[test]
+    fn signature_fields_are_checked_strictly() {
+        let (bytes, _) = signed_bytes();
+        let v: Value = serde_json::from_slice(&bytes).unwrap();
+        for (field, bad) in [
+            ("alg", json!("EdDSA")),
+            ("key", json!("AAAA")),
+            ("value", json!(format!("{}=", v["signature"]["value"].as_str().unwrap()))),
+            ("value", json!(42)),
+        ] {
+            let mut broken = v.clone();
+            broken["signature"][field] = bad;
+            let r = check_envelope(&serde_json::to_vec(&broken).unwrap(), |_, _| true)
+                .unwrap_err()
+                .rejection;
+            assert_eq!(r.code, ErrorCode::BadEnvelope, "{field}");
+            assert_eq!(r.pointer.unwrap(), format!("/signature/{field}"));
+        }
+    }
+}

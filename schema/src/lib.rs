@@ -1,0 +1,29 @@
+//! # yiqi-schema
+//!
+//! The instrument record every region signs and every party verifies: its JSON Schema, the strict
+//! I-JSON parser, RFC 8785 canonical bytes, the signed envelope and the national classification.
+//! The hub and the nodes both depend on this crate and on nothing else for validity, so a record
+//! the hub accepts is a record every node accepts.
+//!
+//! ## Layout
+//! - [`ijson`]: strict parsing (duplicate names, unsafe integers and deep nesting rejected).
+//! - [`canonical`]: RFC 8785 bytes.
+//! - [`envelope`]: signing, and [`envelope::check_envelope`], the one ordered check of an envelope.
+//! - [`validate`]: the embedded JSON Schema and the rules it cannot express.
+//! - [`rejection`]: the stable error codes.
+//! - [`keys`]: public keys in base64url, secret keys in PKCS#8 PEM.
+//! - [`classification`], [`regions`]: the reference tables records point into.
+
+pub mod canonical;
+pub mod classification;
+pub mod envelope;
+pub mod ijson;
+pub mod keys;
+pub mod regions;
+pub mod rejection;
+pub mod testing;
+pub mod validate;
+
+pub use envelope::{Envelope, VerifiedEnvelope, check_envelope, sign};
+pub use rejection::{ErrorCode, Rejection};
+pub use validate::{Violation, validate_record};

@@ -1,0 +1,107 @@
+//! Why a record was refused: a stable code, a message, and the JSON Pointer of the field.
+//!
+//! The codes are part of the protocol (docs/protocol.md, "Error codes"); clients match on them,
+//! so a code is never renamed or reused.
+
+use crate::validate::Violation;
+use serde::Serialize;
+
+/// The record-level error codes, in the order the checks run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    NotIjson,
+    BadEnvelope,
+    UnknownKey,
+    BadSignature,
+    SchemaViolation,
+    StaleVersion,
+    VersionConflict,
+}
+
+impl ErrorCode {
+    /// Every code, in check order.
+    pub const ALL: [ErrorCode; 7] = [
+        ErrorCode::NotIjson,
+        ErrorCode::BadEnvelope,
+        ErrorCode::UnknownKey,
+        ErrorCode::BadSignature,
+        ErrorCode::SchemaViolation,
+        ErrorCode::StaleVersion,
+        ErrorCode::VersionConflict,
+    ];
+
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::NotIjson => "not_ijson",
+            ErrorCode::BadEnvelope => "bad_envelope",
+            ErrorCode::UnknownKey => "unknown_key",
+            ErrorCode::BadSignature => "bad_signature",
+            ErrorCode::SchemaViolation => "schema_violation",
+            ErrorCode::StaleVersion => "stale_version",
+            ErrorCode::VersionConflict => "version_conflict",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One refusal, as reported in a per-record result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rejection {
+    pub code: ErrorCode,
+    pub message: String,
+    /// JSON Pointer into the envelope (`/record/...` for record fields).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+    /// Every schema violation, when the code is `schema_violation`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<Violation>,
+}
+
+impl Rejection {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Rejection {
+        Rejection {
+            code,
+            message: message.into(),
+            pointer: None,
+            violations: Vec::new(),
+        }
+    }
+
+    pub fn at(code: ErrorCode, message: impl Into<String>, pointer: &str) -> Rejection {
+        Rejection {
+            pointer: Some(pointer.to_owned()),
+            ..Rejection::new(code, message)
+        }
+    }
+
+    /// A `schema_violation` listing every violation, with pointers made envelope-relative.
+    pub fn schema(violations: Vec<Violation>) -> Rejection {
+        let violations: Vec<Violation> = violations
+            .into_iter()
+            .map(|v| Violation {
+                pointer: format!("/record{}", v.pointer),
+                message: v.message,
+            })
+            .collect();
+        let more = match violations.len() {
+            0 | 1 => String::new(),
+            n => format!(" (and {} more)", n - 1),
+        };
+        Rejection {
+            code: ErrorCode::SchemaViolation,
+            message: violations.first().map_or_else(
+                || "record does not match the schema".to_owned(),
+                |first| format!("{}{more}", first.message),
+            ),
+            pointer: violations.first().map(|first| first.pointer.clone()),
+            violations,
+        }
+    }
+}
