@@ -8,4 +8,6 @@
 //! - [`cli_error`]: command failures and their exit statuses.
 
 pub mod cli_error;
+pub mod generate;
+pub mod import;
 pub mod tools;

@@ -1,0 +1,5 @@
+//! # yiqi-hub
+//!
+//! The national hub.
+pub mod pages;
+pub mod search;

@@ -1,0 +1,1 @@
+//! The national search index and inventory statistics.

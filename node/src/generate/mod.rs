@@ -1,0 +1,1 @@
+//! Deterministic realistic catalogues (`yiqi-node generate`).
