@@ -1,5 +1,31 @@
 //! # yiqi-hub
 //!
-//! The national hub.
+//! The national hub: it accepts signed instrument records from registered regions, verifies and
+//! validates each one, keeps every accepted version in an append-only log, and serves the current
+//! state, the change feed other regions sync from, national search and inventory statistics.
+//!
+//! ## Layout
+//! - [`server`]: assembling a hub from [`config`] settings; serving and clean shutdown.
+//! - [`api`]: `fn app(state) -> Router` and the handlers; [`error`]: `AppError`, the codes.
+//! - [`split`]: cutting a batch body into per-record bytes without parsing it whole.
+//! - [`ingest`]: parallel checks, then the single writer with group commit.
+//! - [`feed`]: the change feed and long-polling.
+//! - [`registry`]: regions and their keys.
+//! - [`store`]: the domain key layout over `yiqi_store`, the thin key-value layer (sled, memory).
+//! - [`search`], [`pages`]: the national index, statistics and HTML pages.
+
+pub mod api;
+#[cfg(test)]
+mod api_tests;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod feed;
+pub mod ingest;
 pub mod pages;
+pub mod params;
+pub mod registry;
 pub mod search;
+pub mod server;
+pub mod split;
+pub mod store;

@@ -1,1 +1,190 @@
 //! Reading a platform's catalogue files (native JSON/NDJSON, the NRII template, mapped CSV).
+//!
+//! [`read_catalogue`] detects the format, converts every row into a record without the four
+//! fields the node owns (`kind`, `region`, `version`, `updated_at`), fills the `--institution`
+//! and `--sharing-mode` defaults and validates each row against the schema with placeholders for
+//! the node-owned fields. Good rows come back in [`ParsedCatalogue::rows`], every problem of a
+//! bad row in [`ParsedCatalogue::errors`]; whole-file failures are an [`ImportError`].
+//!
+//! Detection: a workbook (XLSX, XLS, ODS: recognised by its magic bytes) or a CSV text is read
+//! through `--mapping` when one is given, else as the NRII template, recognised by its header
+//! row ([`nrii`]); a text whose first non-blank character is `[` is a JSON array of records and
+//! one starting with `{` is NDJSON ([`native`]).
+//!
+//! Nothing is dropped, truncated or guessed: a value that does not fit its field is an error for
+//! that row, a column the format does not know is an error for the file, a local_id seen twice is
+//! an error for the second row ("duplicate of row N"). Only rows with no value in any cell are
+//! skipped, and leading and trailing white space of a cell is trimmed.
+
+mod collect;
+mod convert;
+mod fields;
+mod mapped;
+mod native;
+mod nrii;
+mod table;
+mod text;
+
+pub use text::Encoding;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use yiqi_schema::regions;
+
+/// What the `import` command passes to the reader.
+#[derive(Debug, Clone)]
+pub struct ImportOptions {
+    /// The node's region (ISO 3166-2:CN code).
+    pub region: String,
+    /// A mapping file describing a CSV (or workbook) in some other layout.
+    pub mapping: Option<PathBuf>,
+    pub encoding: Encoding,
+    /// Fills `institution.name` in rows that have none.
+    pub institution: Option<String>,
+    /// Fills `sharing.mode` in rows that have none: external, internal or none.
+    pub sharing_mode: Option<String>,
+}
+
+/// The layout a file was read as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A JSON array of records, or NDJSON.
+    Native,
+    /// The national platform's report template (国家科技资源共享服务平台 大型科研仪器).
+    Nrii,
+    /// A CSV or workbook read through a mapping file.
+    Mapped,
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Format::Native => "native records",
+            Format::Nrii => "NRII report template",
+            Format::Mapped => "mapped columns",
+        })
+    }
+}
+
+/// A row that converted and validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportedRow {
+    /// The line (CSV, NDJSON), spreadsheet row or 1-based array index (JSON array).
+    pub row: usize,
+    /// The record without `kind`, `region`, `version` and `updated_at`.
+    pub content: serde_json::Value,
+}
+
+/// One problem of one row. A bad row may have several.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    pub row: usize,
+    pub local_id: Option<String>,
+    /// JSON Pointer of the field; empty for the whole row.
+    pub pointer: String,
+    pub message: String,
+}
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "row {}", self.row)?;
+        if let Some(id) = &self.local_id {
+            write!(f, " ({id})")?;
+        }
+        let pointer = if self.pointer.is_empty() {
+            "(record)"
+        } else {
+            &self.pointer
+        };
+        write!(f, ": {pointer}: {}", self.message)
+    }
+}
+
+/// Everything read from one file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedCatalogue {
+    pub format: Format,
+    pub rows: Vec<ImportedRow>,
+    pub errors: Vec<RowError>,
+}
+
+/// Why a whole file cannot be imported.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{}: {source}", path.display())]
+    Unreadable {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("line {line}: {message}")]
+    Undecodable { line: usize, message: String },
+    #[error("line {line}: not valid CSV: {message}")]
+    Csv { line: usize, message: String },
+    #[error("line {line}, column {column}: not valid JSON: {message}")]
+    Json {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("not a readable workbook: {0}")]
+    Spreadsheet(String),
+    #[error("{0}")]
+    UnrecognisedHeader(String),
+    #[error("mapping {}: {message}", path.display())]
+    Mapping { path: PathBuf, message: String },
+    #[error("{0}")]
+    InvalidOption(String),
+}
+
+/// Reads a catalogue file in any of the supported formats.
+pub fn read_catalogue(path: &Path, options: &ImportOptions) -> Result<ParsedCatalogue, ImportError> {
+    check_options(options)?;
+    let mapping = options
+        .mapping
+        .as_deref()
+        .map(mapped::Mapping::load)
+        .transpose()?;
+    let bytes = std::fs::read(path).map_err(|source| ImportError::Unreadable {
+        path: path.to_owned(),
+        source,
+    })?;
+    if table::is_spreadsheet(&bytes) {
+        let rows = table::sheet_rows(bytes, nrii::SHEET_NAME)?;
+        return match &mapping {
+            Some(mapping) => mapping.read(rows, options),
+            None => nrii::read(rows, options),
+        };
+    }
+    let encoding = match (&mapping, options.encoding) {
+        (Some(mapping), Encoding::Auto) => mapping.encoding(),
+        (_, chosen) => chosen,
+    };
+    let text = text::decode(&bytes, encoding)?;
+    if let Some(mapping) = &mapping {
+        return mapping.read(table::csv_rows(&text, mapping.delimiter())?, options);
+    }
+    match text.trim_start().chars().next() {
+        Some('[' | '{') => native::read(&text, options),
+        _ => nrii::read(table::csv_rows(&text, b',')?, options),
+    }
+}
+
+fn check_options(options: &ImportOptions) -> Result<(), ImportError> {
+    if !regions::is_region(&options.region) {
+        return Err(ImportError::InvalidOption(format!(
+            "{:?} is not a region code (CN-BJ … CN-TW)",
+            options.region
+        )));
+    }
+    if let Some(mode) = &options.sharing_mode
+        && !["external", "internal", "none"].contains(&mode.as_str())
+    {
+        return Err(ImportError::InvalidOption(format!(
+            "--sharing-mode {mode:?}: use external, internal or none"
+        )));
+    }
+    if options.institution.as_deref().is_some_and(|name| name.trim().is_empty()) {
+        return Err(ImportError::InvalidOption("--institution is empty".into()));
+    }
+    Ok(())
+}

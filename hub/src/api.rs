@@ -1,0 +1,338 @@
+//! The HTTP API: `fn app(state) -> Router`, one handler per endpoint, errors through
+//! [`AppError`]. docs/protocol.md documents every route and code.
+
+use crate::error::AppError;
+use crate::feed::{self, FeedQuery};
+use crate::ingest::{self, Writer};
+use crate::params;
+use crate::registry::{Added, Registry};
+use crate::store::HubStore;
+use axum::body::Body;
+use axum::extract::{MatchedPath, Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use subtle::ConstantTimeEq;
+use tokio::sync::watch;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// Request limits (documented in docs/protocol.md#limits).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub max_batch_records: usize,
+    pub max_admin_body_bytes: usize,
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 16 << 20,
+            max_batch_records: 1_000,
+            max_admin_body_bytes: 64 << 10,
+            request_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Everything the handlers share.
+pub struct AppState {
+    pub store: HubStore,
+    pub registry: Arc<Registry>,
+    pub writer: Writer,
+    pub last_seq: watch::Receiver<u64>,
+    pub shutdown: watch::Receiver<bool>,
+    pub admin_token: String,
+    pub limits: Limits,
+    pub metrics: PrometheusHandle,
+}
+
+type Shared = Arc<AppState>;
+
+/// The hub's router.
+pub fn app(state: Shared) -> Router {
+    let request_id = header::HeaderName::from_static("x-request-id");
+    let timeout = state.limits.request_timeout;
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .route("/v1/schema", get(schema))
+        .route("/v1/regions", get(list_regions))
+        .route("/v1/admin/regions", post(add_region_key).get(admin_list_regions))
+        .route("/v1/admin/regions/{region}/keys/{key}", delete(revoke_key))
+        .route("/v1/records", post(post_records))
+        .route("/v1/records/{region}/{local_id}", get(get_record))
+        .route("/v1/records/{region}/{local_id}/history", get(get_history))
+        .route("/v1/feed", get(get_feed))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(move |req, next| with_timeout(req, next, timeout)))
+        .layer(middleware::from_fn(record_latency))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                    let id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", id, method = %req.method(), uri = %req.uri())
+                }))
+                .layer(PropagateRequestIdLayer::new(request_id)),
+        )
+        .with_state(state)
+}
+
+async fn with_timeout(req: Request, next: Next, limit: Duration) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => AppError::Timeout(limit.as_secs()).into_response(),
+    }
+}
+
+async fn record_latency(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().to_string();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    metrics::histogram!("yiqi_http_request_duration_seconds", "method" => method, "route" => route,
+        "status" => response.status().as_u16().to_string())
+    .record(started.elapsed().as_secs_f64());
+    response
+}
+
+async fn not_found() -> AppError {
+    AppError::NotFound("no such endpoint".into())
+}
+
+async fn method_not_allowed() -> Response {
+    let mut response = AppError::BadParameter {
+        parameter: "method".into(),
+        message: "method not allowed on this endpoint".into(),
+    }
+    .into_response();
+    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    response
+}
+
+async fn healthz(State(state): State<Shared>) -> Json<Value> {
+    Json(json!({"status": "ok", "last_seq": *state.last_seq.borrow()}))
+}
+
+async fn metrics_text(State(state): State<Shared>) -> Response {
+    metrics::gauge!("yiqi_store_bytes_on_disk").set(state.store.size_on_disk() as f64);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn schema() -> Json<Value> {
+    Json(yiqi_schema::validate::schema_value())
+}
+
+async fn list_regions(State(state): State<Shared>) -> Json<Value> {
+    Json(json!({"regions": state.registry.list()}))
+}
+
+fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(AppError::Unauthorized)?;
+    if bool::from(given.as_bytes().ct_eq(state.admin_token.as_bytes())) {
+        Ok(())
+    } else {
+        Err(AppError::Unauthorized)
+    }
+}
+
+async fn admin_list_regions(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, AppError> {
+    require_admin(&state, &headers)?;
+    Ok(list_regions(State(state)).await)
+}
+
+/// Reads a body up to `limit` bytes; larger is `too_large`, whatever Content-Length claimed.
+async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, AppError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(AppError::TooLarge(
+            format!("the body is larger than {limit} bytes"),
+        )),
+        Err(e) => Err(AppError::MalformedJson(format!("could not read the body: {e}"))),
+    }
+}
+
+fn text_member<'a>(body: &'a Value, name: &str) -> Result<&'a str, AppError> {
+    body.get(name).and_then(Value::as_str).ok_or_else(|| {
+        params::bad(name, "required string member is missing".into())
+    })
+}
+
+async fn add_region_key(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, AppError> {
+    require_admin(&state, &headers)?;
+    let bytes = read_body(body, state.limits.max_admin_body_bytes).await?;
+    let body = yiqi_schema::ijson::parse(&bytes).map_err(|e| AppError::MalformedJson(e.0))?;
+    let (region, name, key) = (
+        text_member(&body, "region")?,
+        text_member(&body, "name")?,
+        text_member(&body, "public_key")?,
+    );
+    let registry = state.registry.clone();
+    let (region, name, key) = (region.to_owned(), name.to_owned(), key.to_owned());
+    let (added, entry) = blocking(move || Ok(registry.add_key(&region, &name, &key)?)).await?;
+    tracing::info!(region = %entry.region, ?added, "region key registered");
+    let status = match added {
+        Added::Created => StatusCode::CREATED,
+        Added::AlreadyActive => StatusCode::OK,
+    };
+    Ok((status, Json(entry)).into_response())
+}
+
+async fn revoke_key(
+    State(state): State<Shared>,
+    headers: HeaderMap,
+    Path((region, key)): Path<(String, String)>,
+) -> Result<Json<Value>, AppError> {
+    require_admin(&state, &headers)?;
+    let registry = state.registry.clone();
+    let entry = blocking(move || Ok(registry.revoke(&region, &key)?)).await?;
+    tracing::info!(region = %entry.region, "region key revoked");
+    Ok(Json(serde_json::to_value(entry).expect("JSON")))
+}
+
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, AppError> + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))?
+}
+
+async fn post_records(State(state): State<Shared>, body: Body) -> Result<Response, AppError> {
+    if *state.shutdown.borrow() {
+        return Err(AppError::ShuttingDown);
+    }
+    let body = read_body(body, state.limits.max_body_bytes).await?;
+    let registry = state.registry.clone();
+    let max_records = state.limits.max_batch_records;
+    let checked = blocking(move || {
+        let elements = crate::split::split_batch(&body)
+            .map_err(|e| AppError::MalformedJson(format!("not a batch: {e}")))?;
+        if elements.len() > max_records {
+            return Err(AppError::TooLarge(format!(
+                "{} records in one batch; at most {max_records}",
+                elements.len()
+            )));
+        }
+        Ok(ingest::check_all(&elements, &registry))
+    })
+    .await?;
+    let results = state.writer.submit(checked).await?;
+    Ok(Json(json!({ "results": results })).into_response())
+}
+
+fn json_bytes(bytes: Vec<u8>) -> Response {
+    let mut response = Response::new(Body::from(bytes));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn record_id(region: &str, local_id: &str) -> String {
+    format!("{region}/{local_id}")
+}
+
+async fn get_record(
+    State(state): State<Shared>,
+    Path((region, local_id)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let id = record_id(&region, &local_id);
+    let store = state.store.clone();
+    let entry = blocking(move || {
+        let current = store
+            .current(&id)?
+            .ok_or_else(|| AppError::NotFound(format!("no record {id}")))?;
+        store
+            .log_entry(current.seq)?
+            .ok_or_else(|| AppError::Internal(format!("log entry {} is missing", current.seq)))
+    })
+    .await?;
+    Ok(json_bytes(entry.json))
+}
+
+async fn get_history(
+    State(state): State<Shared>,
+    Path((region, local_id)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let id = record_id(&region, &local_id);
+    let store = state.store.clone();
+    let body = blocking(move || {
+        let versions = store.history(&id)?;
+        if versions.is_empty() {
+            return Err(AppError::NotFound(format!("no record {id}")));
+        }
+        let mut entries = Vec::with_capacity(versions.len());
+        for version in versions {
+            let entry = store.log_entry(version.seq)?.ok_or_else(|| {
+                AppError::Internal(format!("log entry {} is missing", version.seq))
+            })?;
+            entries.push(entry.json);
+        }
+        let mut out = format!("{{\"id\":{},\"versions\":", json!(id)).into_bytes();
+        feed::push_json_array(&mut out, &entries);
+        out.push(b'}');
+        Ok(out)
+    })
+    .await?;
+    Ok(json_bytes(body))
+}
+
+fn feed_query(raw: Option<&str>) -> Result<FeedQuery, AppError> {
+    let pairs = params::pairs(raw);
+    params::only_known(&pairs, &["after", "limit", "region", "exclude_region", "wait"])?;
+    Ok(FeedQuery {
+        after: params::number(&pairs, "after", 0, u64::MAX)?,
+        limit: params::number(&pairs, "limit", 1_000, feed::MAX_LIMIT)?.max(1) as usize,
+        region: params::region(&pairs, "region")?.map(str::to_owned),
+        exclude_region: params::region(&pairs, "exclude_region")?.map(str::to_owned),
+        wait: Duration::from_secs(params::number(&pairs, "wait", 0, feed::MAX_WAIT_SECS)?),
+    })
+}
+
+async fn get_feed(State(state): State<Shared>, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
+    let query = feed_query(raw.as_deref())?;
+    let page = feed::read_page_waiting(
+        &state.store,
+        query,
+        state.last_seq.clone(),
+        state.shutdown.clone(),
+    )
+    .await?;
+    Ok(json_bytes(feed::page_json(&page)))
+}

@@ -1,0 +1,133 @@
+//! Settings: command-line flags, then `YIQI_*` environment variables (clap reads both), then the
+//! TOML file given with `--config`, then defaults.
+
+use crate::api::Limits;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What a `--config` TOML file may set (all optional; unknown keys are an error).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub data: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub max_body_bytes: Option<usize>,
+    pub max_batch_records: Option<usize>,
+    pub request_timeout_secs: Option<u64>,
+    pub cache_capacity_mb: Option<u64>,
+}
+
+/// Values given on the command line or in the environment (they win over the file).
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Data folder (sled store, search index, admin token).
+    #[arg(long, env = "YIQI_DATA")]
+    pub data: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "YIQI_LISTEN")]
+    pub listen: Option<String>,
+    /// A TOML file with any of these settings.
+    #[arg(long, env = "YIQI_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Largest request body, in bytes (default 16 MiB).
+    #[arg(long, env = "YIQI_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Most records in one batch (default 1000).
+    #[arg(long, env = "YIQI_MAX_BATCH_RECORDS")]
+    pub max_batch_records: Option<usize>,
+    /// Longest a request may take, in seconds (default 60).
+    #[arg(long, env = "YIQI_REQUEST_TIMEOUT_SECS")]
+    pub request_timeout_secs: Option<u64>,
+    /// sled page cache, in MiB (default 256).
+    #[arg(long, env = "YIQI_CACHE_CAPACITY_MB")]
+    pub cache_capacity_mb: Option<u64>,
+}
+
+/// The resolved settings the hub runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data: PathBuf,
+    pub listen: SocketAddr,
+    /// From `YIQI_ADMIN_TOKEN`; when absent the hub keeps one in `DATA/admin-token`.
+    pub admin_token: Option<String>,
+    pub limits: Limits,
+    pub cache_capacity_bytes: u64,
+}
+
+impl Settings {
+    pub fn resolve(args: ServeArgs) -> Result<Settings, String> {
+        let file = match &args.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let defaults = Limits::default();
+        let listen = args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:7800".into());
+        Ok(Settings {
+            data: args
+                .data
+                .or(file.data)
+                .unwrap_or_else(|| PathBuf::from("./yiqi-hub-data")),
+            listen: listen
+                .parse()
+                .map_err(|e| format!("listen address {listen:?}: {e}"))?,
+            admin_token: std::env::var("YIQI_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()),
+            limits: Limits {
+                max_body_bytes: args
+                    .max_body_bytes
+                    .or(file.max_body_bytes)
+                    .unwrap_or(defaults.max_body_bytes),
+                max_batch_records: args
+                    .max_batch_records
+                    .or(file.max_batch_records)
+                    .unwrap_or(defaults.max_batch_records),
+                request_timeout: args
+                    .request_timeout_secs
+                    .or(file.request_timeout_secs)
+                    .map_or(defaults.request_timeout, Duration::from_secs),
+                ..defaults
+            },
+            cache_capacity_bytes: args
+                .cache_capacity_mb
+                .or(file.cache_capacity_mb)
+                .unwrap_or(256)
+                << 20,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_and_the_file_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nmax_batch_records = 10\n").unwrap();
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            max_batch_records: Some(20),
+            ..ServeArgs::default()
+        };
+        let settings = Settings::resolve(args).unwrap();
+        assert_eq!(settings.listen.port(), 9000);
+        assert_eq!(settings.limits.max_batch_records, 20);
+        assert_eq!(settings.limits.max_body_bytes, 16 << 20);
+        std::fs::write(&path, "listne = \"x\"\n").unwrap();
+        let typo = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        };
+        assert!(Settings::resolve(typo).unwrap_err().contains("listne"));
+    }
+}

@@ -1,0 +1,151 @@
+//! Reading a CSV text or a spreadsheet into numbered rows of cells, the common input of the NRII
+//! template and the mapped formats.
+
+use super::ImportError;
+use calamine::{Data, Reader, open_workbook_auto_from_rs};
+use std::io::Cursor;
+
+/// One cell, keeping what a spreadsheet knows about it (a number, a date) for the converters.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Empty,
+    Text(String),
+    /// A numeric cell, written as its shortest exact decimal (12.34, 20190618).
+    Number(String),
+    /// A date-formatted numeric cell: days in Excel's 1900 date system.
+    DateSerial(f64),
+    Bool(bool),
+    /// A formula error such as `#N/A`.
+    Error(String),
+}
+
+impl Cell {
+    pub fn is_blank(&self) -> bool {
+        match self {
+            Cell::Empty => true,
+            Cell::Text(text) => text.trim().is_empty(),
+            _ => false,
+        }
+    }
+}
+
+/// A row and where it is in the file: the line number of a CSV record (where it starts, for a
+/// record with quoted line breaks) or the 1-based spreadsheet row.
+#[derive(Debug, Clone)]
+pub struct TableRow {
+    pub number: usize,
+    pub cells: Vec<Cell>,
+}
+
+impl TableRow {
+    pub fn is_blank(&self) -> bool {
+        self.cells.iter().all(Cell::is_blank)
+    }
+
+    /// The cell in `column`; a short CSV row has no cell there.
+    pub fn cell(&self, column: usize) -> &Cell {
+        self.cells.get(column).unwrap_or(&Cell::Empty)
+    }
+}
+
+/// Whether the bytes are a workbook: XLSX/ODS are ZIP archives, XLS is an OLE2 compound file.
+pub fn is_spreadsheet(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1")
+}
+
+/// Splits CSV text into rows. Lines that hold nothing are skipped by the CSV reader; rows of
+/// differing length are kept as they are, for the formats to report.
+pub fn csv_rows(text: &str, delimiter: u8) -> Result<Vec<TableRow>, ImportError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(text.as_bytes());
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| ImportError::Csv {
+            line: e.position().map_or(0, |p| p.line() as usize),
+            message: e.to_string(),
+        })?;
+        let number = record.position().map_or(0, |p| p.line() as usize);
+        let cells = record.iter().map(text_cell).collect();
+        rows.push(TableRow { number, cells });
+    }
+    Ok(rows)
+}
+
+fn text_cell(text: &str) -> Cell {
+    if text.is_empty() {
+        Cell::Empty
+    } else {
+        Cell::Text(text.to_owned())
+    }
+}
+
+/// Reads the rows of the sheet named `preferred_sheet` if the workbook has one, else of its
+/// first sheet.
+pub fn sheet_rows(bytes: Vec<u8>, preferred_sheet: &str) -> Result<Vec<TableRow>, ImportError> {
+    let mut workbook = open_workbook_auto_from_rs(Cursor::new(bytes))
+        .map_err(|e| ImportError::Spreadsheet(e.to_string()))?;
+    let names = workbook.sheet_names();
+    let sheet = names
+        .iter()
+        .find(|name| name.as_str() == preferred_sheet)
+        .or_else(|| names.first())
+        .cloned()
+        .ok_or_else(|| ImportError::Spreadsheet("the workbook has no sheets".into()))?;
+    let range = workbook
+        .worksheet_range(&sheet)
+        .map_err(|e| ImportError::Spreadsheet(format!("sheet {sheet}: {e}")))?;
+    let first_row = range.start().map_or(0, |(row, _)| row as usize);
+    let first_column = range.start().map_or(0, |(_, column)| column as usize);
+    let rows = range
+        .rows()
+        .enumerate()
+        .map(|(index, cells)| TableRow {
+            number: first_row + index + 1,
+            // Columns left of the used range are empty; keep positions as the sheet shows them.
+            cells: std::iter::repeat_n(Cell::Empty, first_column)
+                .chain(cells.iter().map(spreadsheet_cell))
+                .collect(),
+        })
+        .collect();
+    Ok(rows)
+}
+
+fn spreadsheet_cell(data: &Data) -> Cell {
+    match data {
+        Data::Empty => Cell::Empty,
+        Data::String(text) | Data::DateTimeIso(text) | Data::DurationIso(text) => {
+            text_cell(text)
+        }
+        Data::Int(value) => Cell::Number(value.to_string()),
+        // Rust prints the shortest decimal that reads back as the same double, which is what
+        // the user typed for any value with up to 15 significant digits.
+        Data::Float(value) => Cell::Number(value.to_string()),
+        Data::DateTime(value) => Cell::DateSerial(value.as_f64()),
+        Data::Bool(value) => Cell::Bool(*value),
+        Data::Error(error) => Cell::Error(error.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_rows_carry_their_line_numbers() {
+        let rows = csv_rows("a,b\n\n1,\"x\ny\"\n2,z\n", b',').unwrap();
+        let numbers: Vec<usize> = rows.iter().map(|r| r.number).collect();
+        assert_eq!(numbers, [1, 3, 5]);
+        assert_eq!(rows[1].cells[1], Cell::Text("x\ny".into()));
+        assert_eq!(rows[2].cell(7), &Cell::Empty);
+    }
+
+    #[test]
+    fn recognises_workbooks_by_their_magic_bytes() {
+        assert!(is_spreadsheet(b"PK\x03\x04rest"));
+        assert!(is_spreadsheet(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1rest"));
+        assert!(!is_spreadsheet(b"a,b\n"));
+    }
+}
