@@ -14,7 +14,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -171,14 +171,34 @@ async fn admin_list_regions(
     Ok(list_regions(State(state)).await)
 }
 
-/// Reads a body up to `limit` bytes; larger is `too_large`, whatever Content-Length claimed.
-async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, AppError> {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(AppError::TooLarge(
-            format!("the body is larger than {limit} bytes"),
-        )),
-        Err(e) => Err(AppError::MalformedJson(format!("could not read the body: {e}"))),
+/// Reads a body up to `limit` bytes; larger is `too_large`. The excess is read and discarded
+/// (up to [`DRAIN_FACTOR`] × `limit`) so that the client, still sending, can read the JSON error
+/// instead of a broken connection.
+async fn read_body(mut body: Body, limit: usize) -> Result<axum::body::Bytes, AppError> {
+    let mut collected = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| AppError::MalformedJson(format!("could not read the body: {e}")))?;
+        let Ok(data) = frame.into_data() else { continue };
+        total += data.len();
+        if total > limit {
+            drain(body, limit.saturating_mul(DRAIN_FACTOR).saturating_sub(total)).await;
+            return Err(AppError::TooLarge(format!("the body is larger than {limit} bytes")));
+        }
+        collected.extend_from_slice(&data);
+    }
+    Ok(collected.into())
+}
+
+/// How much of an oversized body, as a multiple of the limit, is read before answering.
+const DRAIN_FACTOR: usize = 4;
+
+async fn drain(mut body: Body, mut budget: usize) {
+    while budget > 0 {
+        match body.frame().await {
+            Some(Ok(frame)) => budget = budget.saturating_sub(frame.data_ref().map_or(0, |d| d.len())),
+            _ => return,
+        }
     }
 }
 

@@ -1,1 +1,405 @@
 //! The national search index and inventory statistics.
+//!
+//! [`SearchService`] owns a tantivy index of the current records (see [`fields`] for the schema,
+//! [`analysis`] for the jieba and character analyzers, [`thesaurus`] for query expansion) and an
+//! exact in-memory [`stats::StatsTable`]. The hub's writer hands every durable accepted version
+//! to [`SearchService::apply`] in seq order; a background committer makes them searchable within
+//! about 250 ms. docs/search.md describes the design, the API and the restart protocol.
+
+pub mod analysis;
+mod facets;
+pub mod fields;
+mod highlight;
+pub mod params;
+mod query;
+pub mod stats;
+pub mod thesaurus;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tantivy::collector::{Collector, TopDocs};
+use tantivy::directory::MmapDirectory;
+use tantivy::query::Query;
+use tantivy::schema::Value;
+use tantivy::{DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument, Term};
+use yiqi_schema::classification;
+
+use facets::{FacetCollector, FacetCounts};
+use fields::Fields;
+use highlight::Highlighter;
+pub use params::{GroupBy, ParamError, SearchQuery, Sort, StatsFormat, StatsQuery};
+pub use stats::{Figures, IDLE_RUN_HOURS, StatsResponse, StatsRow};
+use stats::StatsTable;
+
+/// How often the committer looks for applied but uncommitted entries.
+const COMMIT_INTERVAL: Duration = Duration::from_millis(250);
+/// Indexing memory per indexing thread.
+const MEMORY_PER_THREAD: usize = 64 << 20;
+const MAX_INDEXING_THREADS: usize = 4;
+
+/// One accepted version of a record, as the hub's writer hands it over after it is durable.
+#[derive(Debug, Clone)]
+pub struct IndexEntry {
+    pub seq: u64,
+    /// RFC 3339.
+    pub received_at: String,
+    /// The signer, base64url.
+    pub key: String,
+    /// The signed record; a tombstone has `"deleted": true`.
+    pub record: serde_json::Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("search index: {0}")]
+    Index(#[from] tantivy::TantivyError),
+    #[error("search index directory: {0}")]
+    Directory(#[from] tantivy::directory::error::OpenDirectoryError),
+    #[error("search index directory: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The answer of `/v1/search`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchResponse {
+    pub total: u64,
+    pub took_ms: u64,
+    pub hits: Vec<Hit>,
+    pub facets: Facets,
+}
+
+/// One record found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hit {
+    pub region: String,
+    pub local_id: String,
+    pub name: String,
+    pub name_en: Option<String>,
+    pub category: String,
+    pub category_name: String,
+    pub institution: String,
+    pub city: String,
+    pub original_value_cny: Option<u64>,
+    pub sharing: String,
+    /// A snippet of the best matching text, HTML-escaped, matches in `<em>`; "" for an empty q.
+    pub highlight: String,
+}
+
+/// Value → number of matching records, over all matches (not just the page).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Facets {
+    pub region: BTreeMap<String, u64>,
+    /// By top-level class of the national classification.
+    pub category: BTreeMap<String, u64>,
+    pub sharing: BTreeMap<String, u64>,
+    pub province: BTreeMap<String, u64>,
+}
+
+/// The national index and statistics; `Send + Sync`, shared as `Arc`.
+pub struct SearchService {
+    inner: Arc<Inner>,
+    committer: Option<Committer>,
+}
+
+struct Inner {
+    fields: Fields,
+    reader: IndexReader,
+    writer: Mutex<Writer>,
+    /// Highest seq handed to the index writer (committed or not).
+    index_seq: AtomicU64,
+    /// Highest seq in the committed index (the commit payload).
+    persisted_seq: AtomicU64,
+    table: RwLock<StatsTable>,
+}
+
+struct Writer {
+    writer: IndexWriter,
+    applied_seq: u64,
+    dirty: bool,
+}
+
+struct Committer {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    thread: Option<JoinHandle<()>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl SearchService {
+    /// Opens or creates the index in `dir`; a damaged or outdated index is wiped and recreated.
+    pub fn open(dir: &Path) -> Result<SearchService, SearchError> {
+        let (index, reader, seq) = open_or_recreate(dir)?;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_INDEXING_THREADS));
+        let writer = index.writer_with_num_threads(threads, threads * MEMORY_PER_THREAD)?;
+        let (_, fields) = fields::schema();
+        let inner = Arc::new(Inner {
+            fields,
+            reader,
+            writer: Mutex::new(Writer { writer, applied_seq: seq, dirty: false }),
+            index_seq: AtomicU64::new(seq),
+            persisted_seq: AtomicU64::new(seq),
+            table: RwLock::new(StatsTable::default()),
+        });
+        let committer = Committer::start(inner.clone());
+        Ok(SearchService { inner, committer: Some(committer) })
+    }
+
+    /// The highest seq reflected in both the index and the statistics: the hub replays its log
+    /// from `indexed_seq() + 1`. The statistics live in memory, so after a restart this is 0
+    /// and the hub replays everything; entries at or below [`SearchService::persisted_seq`]
+    /// then only rebuild the statistics (cheap) and are not indexed again.
+    pub fn indexed_seq(&self) -> u64 {
+        let table = self.inner.table.read().unwrap_or_else(PoisonError::into_inner).seq();
+        table.min(self.inner.index_seq.load(Ordering::Acquire))
+    }
+
+    /// The highest seq in the committed index (kept in the tantivy commit payload).
+    pub fn persisted_seq(&self) -> u64 {
+        self.inner.persisted_seq.load(Ordering::Acquire)
+    }
+
+    /// Applies accepted versions in seq order: a newer version replaces the document of the
+    /// same record, a tombstone deletes it. Entries already applied are skipped (idempotent).
+    pub fn apply(&self, entries: &[IndexEntry]) -> Result<(), SearchError> {
+        self.inner.index(entries)?;
+        let mut table = self.inner.table.write().unwrap_or_else(PoisonError::into_inner);
+        for entry in entries {
+            table.apply(entry.seq, &entry.record);
+        }
+        Ok(())
+    }
+
+    /// Commits what was applied and makes it searchable now.
+    pub fn flush(&self) -> Result<(), SearchError> {
+        self.inner.commit(true)
+    }
+
+    /// Runs a search.
+    pub fn search(&self, query: &SearchQuery) -> Result<SearchResponse, SearchError> {
+        let started = Instant::now();
+        let fields = &self.inner.fields;
+        let (tantivy_query, terms) = query::build(fields, query);
+        let searcher = self.inner.reader.searcher();
+        let (addresses, counts) = collect(&searcher, tantivy_query.as_ref(), query, terms.is_some())?;
+        let mut highlighter = terms.as_ref().map(Highlighter::new);
+        let hits = addresses
+            .into_iter()
+            .map(|address| {
+                let doc: TantivyDocument = searcher.doc(address)?;
+                Ok(fields.hit(&doc, highlighter.as_mut()))
+            })
+            .collect::<Result<Vec<Hit>, SearchError>>()?;
+        Ok(SearchResponse {
+            total: counts.total,
+            took_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            hits,
+            facets: facets(counts),
+        })
+    }
+
+    /// Inventory statistics of the current records.
+    pub fn stats(&self, query: &StatsQuery) -> Result<StatsResponse, SearchError> {
+        let table = self.inner.table.read().unwrap_or_else(PoisonError::into_inner);
+        Ok(table.query(query))
+    }
+}
+
+impl Drop for SearchService {
+    fn drop(&mut self) {
+        drop(self.committer.take());
+        if let Err(error) = self.inner.commit(false) {
+            tracing::error!(%error, "search index: final commit failed");
+        }
+    }
+}
+
+fn open_or_recreate(dir: &Path) -> Result<(Index, IndexReader, u64), SearchError> {
+    std::fs::create_dir_all(dir)?;
+    match open_index(dir) {
+        Ok(opened) => Ok(opened),
+        Err(error) => {
+            tracing::warn!(%error, dir = %dir.display(), "search index damaged or outdated: recreating it; the hub re-indexes from its log");
+            std::fs::remove_dir_all(dir)?;
+            std::fs::create_dir_all(dir)?;
+            open_index(dir)
+        }
+    }
+}
+
+fn open_index(dir: &Path) -> Result<(Index, IndexReader, u64), SearchError> {
+    let (schema, _) = fields::schema();
+    let index = Index::builder()
+        .schema(schema)
+        .tokenizers(analysis::tokenizers())
+        .open_or_create(MmapDirectory::open(dir)?)?;
+    let seq = match index.load_metas()?.payload {
+        None => 0,
+        Some(payload) => payload.trim().parse::<u64>().map_err(|_| {
+            tantivy::TantivyError::InvalidArgument(format!("commit payload is not a seq: {payload:?}"))
+        })?,
+    };
+    let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+    Ok((index, reader, seq))
+}
+
+impl Inner {
+    fn index(&self, entries: &[IndexEntry]) -> Result<(), SearchError> {
+        let mut w = lock(&self.writer);
+        for entry in entries {
+            if entry.seq <= w.applied_seq {
+                continue;
+            }
+            w.applied_seq = entry.seq;
+            let Some(id) = fields::record_id(&entry.record) else {
+                tracing::warn!(seq = entry.seq, "search index: record without region or local_id skipped");
+                continue;
+            };
+            w.writer.delete_term(Term::from_field_text(self.fields.id, &id));
+            if entry.record.get("deleted").and_then(serde_json::Value::as_bool) != Some(true) {
+                w.writer.add_document(self.fields.document(&id, &entry.record))?;
+            }
+            w.dirty = true;
+        }
+        self.index_seq.store(w.applied_seq, Ordering::Release);
+        Ok(())
+    }
+
+    /// Commits (when something changed, or always when `force`) and reloads the searcher.
+    fn commit(&self, force: bool) -> Result<(), SearchError> {
+        let mut w = lock(&self.writer);
+        if !w.dirty && !force {
+            return Ok(());
+        }
+        let seq = w.applied_seq;
+        let mut prepared = w.writer.prepare_commit()?;
+        prepared.set_payload(&seq.to_string());
+        prepared.commit()?;
+        w.dirty = false;
+        drop(w);
+        self.reader.reload()?;
+        self.persisted_seq.store(seq, Ordering::Release);
+        Ok(())
+    }
+}
+
+impl Committer {
+    fn start(inner: Arc<Inner>) -> Committer {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let signal = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("search-commit".into())
+            .spawn(move || commit_loop(&inner, &signal));
+        let thread = thread.map_err(|error| tracing::error!(%error, "search index: no committer thread; flush() commits")).ok();
+        Committer { stop, thread }
+    }
+}
+
+impl Drop for Committer {
+    fn drop(&mut self) {
+        *lock(&self.stop.0) = true;
+        self.stop.1.notify_all();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn commit_loop(inner: &Inner, stop: &(Mutex<bool>, Condvar)) {
+    let mut stopped = lock(&stop.0);
+    while !*stopped {
+        stopped = stop.1.wait_timeout(stopped, COMMIT_INTERVAL).unwrap_or_else(PoisonError::into_inner).0;
+        if *stopped {
+            break;
+        }
+        drop(stopped);
+        if let Err(error) = inner.commit(false) {
+            tracing::error!(%error, "search index: commit failed");
+        }
+        stopped = lock(&stop.0);
+    }
+}
+
+/// The page of hits (addresses in order) and the facet counts of all matches.
+fn collect(
+    searcher: &Searcher,
+    query: &dyn Query,
+    request: &SearchQuery,
+    has_text: bool,
+) -> Result<(Vec<DocAddress>, FacetCounts), SearchError> {
+    if request.limit == 0 {
+        return Ok((Vec::new(), searcher.search(query, &FacetCollector)?));
+    }
+    let top = TopDocs::with_limit(request.limit).and_offset(request.offset);
+    match request.sort {
+        Sort::Relevance if has_text => page(searcher, query, top.order_by_score()),
+        Sort::ValueDesc => page(searcher, query, top.order_by_fast_field::<u64>("value", Order::Desc)),
+        Sort::Relevance | Sort::UpdatedDesc => {
+            page(searcher, query, top.order_by_fast_field::<i64>("updated", Order::Desc))
+        }
+    }
+}
+
+fn page<K, C>(searcher: &Searcher, query: &dyn Query, top: C) -> Result<(Vec<DocAddress>, FacetCounts), SearchError>
+where
+    C: Collector<Fruit = Vec<(K, DocAddress)>>,
+{
+    let (top, counts) = searcher.search(query, &(top, FacetCollector))?;
+    Ok((top.into_iter().map(|(_, address)| address).collect(), counts))
+}
+
+fn facets(counts: FacetCounts) -> Facets {
+    let [region, category, sharing, province] = counts.counts;
+    Facets { region, category, sharing, province }
+}
+
+impl Fields {
+    fn hit(&self, doc: &TantivyDocument, highlighter: Option<&mut Highlighter<'_>>) -> Hit {
+        let get = |field| doc.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        let category = get(self.category);
+        let highlight = highlighter.map_or_else(String::new, |h| {
+            let texts: Vec<&str> = self.highlighted().iter().filter_map(|f| doc.get_first(*f).and_then(|v| v.as_str())).collect();
+            h.highlight(&texts)
+        });
+        Hit {
+            region: get(self.region),
+            local_id: get(self.local_id),
+            name: get(self.name),
+            name_en: doc.get_first(self.name_en).and_then(|v| v.as_str()).map(str::to_string),
+            category_name: classification::get(&category).map_or_else(String::new, |c| c.name_zh.to_string()),
+            category,
+            institution: get(self.institution),
+            city: get(self.city),
+            original_value_cny: doc.get_first(self.value).and_then(|v| v.as_u64()),
+            sharing: get(self.sharing),
+            highlight,
+        }
+    }
+
+    /// Stored texts in the order highlights prefer them.
+    fn highlighted(&self) -> [tantivy::schema::Field; 11] {
+        [
+            self.name,
+            self.name_en,
+            self.keywords,
+            self.model,
+            self.manufacturer,
+            self.specs,
+            self.functions,
+            self.service,
+            self.institution,
+            self.carrier,
+            self.city,
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests;

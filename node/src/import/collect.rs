@@ -120,7 +120,11 @@ impl<'a> Collector<'a> {
     /// Validates with placeholders for the node-owned fields and adds the schema's violations,
     /// except those at a field whose conversion already failed (it is then absent, and
     /// "required field is missing" would only repeat the first error).
-    fn validate(&self, mut record: Map<String, Value>, problems: &mut Vec<Problem>) -> Map<String, Value> {
+    fn validate(
+        &self,
+        mut record: Map<String, Value>,
+        problems: &mut Vec<Problem>,
+    ) -> Map<String, Value> {
         let placeholders = [
             Value::from("instrument"),
             Value::from(self.options.region.as_str()),
@@ -132,7 +136,8 @@ impl<'a> Collector<'a> {
         }
         let value = Value::Object(record);
         if let Err(violations) = yiqi_schema::validate_record(&value) {
-            let already_reported: Vec<String> = problems.iter().map(|p| p.pointer.clone()).collect();
+            let already_reported: Vec<String> =
+                problems.iter().map(|p| p.pointer.clone()).collect();
             problems.extend(
                 violations
                     .into_iter()
@@ -203,6 +208,9 @@ mod tests {
         let mut own = record("a");
         own.insert("institution".into(), json!({"name": "兰州理工大学"}));
         collector.push(1, own, vec![]);
-        assert_eq!(collector.finish().rows[0].content["institution"]["name"], "兰州理工大学");
+        assert_eq!(
+            collector.finish().rows[0].content["institution"]["name"],
+            "兰州理工大学"
+        );
     }
 }

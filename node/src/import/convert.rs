@@ -25,14 +25,6 @@ pub struct ColumnRule {
 }
 
 impl ColumnRule {
-    pub fn new(field: &str, kind: ValueKind) -> ColumnRule {
-        ColumnRule {
-            field: field.to_owned(),
-            kind,
-            values: None,
-        }
-    }
-
     /// The field's value for this cell; `None` for an empty cell.
     pub fn convert(&self, cell: &Cell) -> Result<Option<Value>, String> {
         let Some(map) = &self.values else {
@@ -42,10 +34,15 @@ impl ColumnRule {
             return Ok(None);
         };
         if self.kind == ValueKind::TextList {
-            let items: Result<Vec<Value>, String> = split_list(&text)
-                .map(|item| translate(map, item).map(Value::String))
-                .collect();
-            return Ok(Some(Value::Array(items?)));
+            let mut items = Vec::new();
+            for item in split_list(&text) {
+                let translated = translate(map, item)?;
+                // A word mapped to "" stands for "absent", in a list as in a single value.
+                if !translated.is_empty() {
+                    items.push(Value::String(translated));
+                }
+            }
+            return Ok((!items.is_empty()).then_some(Value::Array(items)));
         }
         let translated = translate(map, &text)?;
         convert_cell(&Cell::Text(translated), self.kind)
@@ -55,7 +52,11 @@ impl ColumnRule {
 fn translate(map: &ValueMap, value: &str) -> Result<String, String> {
     map.get(value).cloned().ok_or_else(|| {
         let allowed: Vec<&str> = map.keys().map(String::as_str).take(12).collect();
-        let more = if map.len() > allowed.len() { ", …" } else { "" };
+        let more = if map.len() > allowed.len() {
+            ", …"
+        } else {
+            ""
+        };
         format!("{value:?} is not one of {}{more}", allowed.join(", "))
     })
 }
@@ -81,9 +82,11 @@ fn convert_text(text: &str, kind: ValueKind) -> Result<Option<Value>, String> {
         ValueKind::Integer => Value::from(integer(text)?),
         ValueKind::Number => number(text)?,
         ValueKind::Boolean => Value::Bool(boolean(text)?),
-        ValueKind::TextList => {
-            Value::Array(split_list(text).map(|s| Value::String(s.to_owned())).collect())
-        }
+        ValueKind::TextList => Value::Array(
+            split_list(text)
+                .map(|s| Value::String(s.to_owned()))
+                .collect(),
+        ),
         ValueKind::Date => Value::String(date_text(text)?),
         ValueKind::Category => Value::String(category_text(text)?),
         ValueKind::Text | ValueKind::ImageReference => Value::String(text.to_owned()),
@@ -266,7 +269,9 @@ fn country(text: &str) -> Result<String, String> {
         .find(|(name, _)| *name == text)
         .map(|(_, code)| (*code).to_owned())
         .ok_or_else(|| {
-            format!("{text:?} is not a country this importer knows: use its ISO 3166 code (e.g. US)")
+            format!(
+                "{text:?} is not a country this importer knows: use its ISO 3166 code (e.g. US)"
+            )
         })
 }
 
@@ -306,7 +311,9 @@ pub fn date_text(text: &str) -> Result<String, String> {
     let well_formed = year.len() == 4
         && (1..=2).contains(&month.len())
         && (1..=2).contains(&day.len())
-        && [year, month, day].iter().all(|p| p.bytes().all(|b| b.is_ascii_digit()));
+        && [year, month, day]
+            .iter()
+            .all(|p| p.bytes().all(|b| b.is_ascii_digit()));
     if !well_formed {
         return Err(invalid());
     }
@@ -365,7 +372,9 @@ pub fn category(cell: &Cell) -> Result<Option<String>, String> {
         Cell::Number(digits) if digits.len() < 6 && digits.bytes().all(|b| b.is_ascii_digit()) => {
             category_text(&format!("{digits:0>6}")).map(Some)
         }
-        other => cell_text(other)?.map(|text| category_text(&text)).transpose(),
+        other => cell_text(other)?
+            .map(|text| category_text(&text))
+            .transpose(),
     }
 }
 
@@ -377,7 +386,9 @@ fn category_text(text: &str) -> Result<String, String> {
     let (code, rest) = text.split_at(code_length);
     let class = classification::get(code)
         .filter(|_| code_length == 6)
-        .ok_or_else(|| format!("{code:?} is not a code of the national instrument classification"))?;
+        .ok_or_else(|| {
+            format!("{code:?} is not a code of the national instrument classification")
+        })?;
     let name = rest.trim_start_matches([' ', '\u{3000}', '-', '_']).trim();
     if name.is_empty() || name == class.name_zh {
         Ok(class.code.to_owned())
@@ -427,7 +438,9 @@ mod tests {
         assert_eq!(amount("0.1", 4), Ok(1_000));
         assert_eq!(amount("12.340000", 4), Ok(123_400));
         assert_eq!(amount("1200.00", 0), Ok(1_200));
-        for bad in ["12.34567", "-1", "1,280", "1e3", ".5", "5.", "", "12.3.4", " 1"] {
+        for bad in [
+            "12.34567", "-1", "1,280", "1e3", ".5", "5.", "", "12.3.4", " 1",
+        ] {
             assert!(amount(bad, 4).is_err(), "{bad}");
         }
         assert!(amount("1200.5", 0).is_err());
@@ -437,14 +450,34 @@ mod tests {
 
     #[test]
     fn dates_in_the_usual_spellings() {
-        for spelling in ["2019-06-18", "2019/6/18", "20190618", "2019.6.18", "2019年6月18日",
-                         "2019-06-18 00:00:00"] {
-            assert_eq!(date_text(spelling).as_deref(), Ok("2019-06-18"), "{spelling}");
+        for spelling in [
+            "2019-06-18",
+            "2019/6/18",
+            "20190618",
+            "2019.6.18",
+            "2019年6月18日",
+            "2019-06-18 00:00:00",
+        ] {
+            assert_eq!(
+                date_text(spelling).as_deref(),
+                Ok("2019-06-18"),
+                "{spelling}"
+            );
         }
-        for bad in ["2019-02-30", "18/06/2019", "2019-6", "2019-06-18 12:30:00", "June 2019", "19-6-18"] {
+        for bad in [
+            "2019-02-30",
+            "18/06/2019",
+            "2019-6",
+            "2019-06-18 12:30:00",
+            "June 2019",
+            "19-6-18",
+        ] {
             assert!(date_text(bad).is_err(), "{bad}");
         }
-        assert_eq!(date(&Cell::Number("20190618".into())).unwrap().as_deref(), Some("2019-06-18"));
+        assert_eq!(
+            date(&Cell::Number("20190618".into())).unwrap().as_deref(),
+            Some("2019-06-18")
+        );
         assert!(date(&Cell::Number("43634".into())).is_err());
         assert_eq!(date(&Cell::Empty), Ok(None));
     }
@@ -463,48 +496,100 @@ mod tests {
 
     #[test]
     fn categories_by_code_code_and_name_or_unique_name() {
-        assert_eq!(category(&text("010101")).unwrap().as_deref(), Some("010101"));
+        assert_eq!(
+            category(&text("010101")).unwrap().as_deref(),
+            Some("010101")
+        );
         let name = classification::get("010000").unwrap().name_zh;
-        assert_eq!(category(&text(&format!("010000 {name}"))).unwrap().as_deref(), Some("010000"));
+        assert_eq!(
+            category(&text(&format!("010000 {name}")))
+                .unwrap()
+                .as_deref(),
+            Some("010000")
+        );
         assert_eq!(category(&text(name)).unwrap().as_deref(), Some("010000"));
-        assert_eq!(category(&Cell::Number("10101".into())).unwrap().as_deref(), Some("010101"));
-        assert!(category(&text("010000 计量仪器")).unwrap_err().contains("分析仪器"));
+        assert_eq!(
+            category(&Cell::Number("10101".into())).unwrap().as_deref(),
+            Some("010101")
+        );
+        assert!(
+            category(&text("010000 计量仪器"))
+                .unwrap_err()
+                .contains("分析仪器")
+        );
         assert!(category(&text("999999")).is_err());
         assert!(category(&text("10101")).is_err());
-        assert!(category(&text("其他")).unwrap_err().contains("give the code"));
+        assert!(
+            category(&text("其他"))
+                .unwrap_err()
+                .contains("give the code")
+        );
         assert!(category(&text("显微镜之类")).is_err());
     }
 
     #[test]
     fn value_maps_are_strict() {
-        let mut rule = ColumnRule::new("source", ValueKind::Text);
-        rule.values = Some(ValueMap::from([("购置".into(), "purchased".into())]));
-        assert_eq!(rule.convert(&text(" 购置 ")).unwrap(), Some(Value::from("purchased")));
+        let rule = ColumnRule {
+            field: "source".into(),
+            kind: ValueKind::Text,
+            values: Some(ValueMap::from([("购置".into(), "purchased".into())])),
+        };
+        assert_eq!(
+            rule.convert(&text(" 购置 ")).unwrap(),
+            Some(Value::from("purchased"))
+        );
         assert!(rule.convert(&text("外购")).unwrap_err().contains("购置"));
         assert_eq!(rule.convert(&Cell::Empty).unwrap(), None);
-        let mut funding = ColumnRule::new("funding", ValueKind::TextList);
-        funding.values = Some(ValueMap::from([
-            ("中央财政资金".into(), "central".into()),
-            ("单位自有资金".into(), "own".into()),
-        ]));
+        let funding = ColumnRule {
+            field: "funding".into(),
+            kind: ValueKind::TextList,
+            values: Some(ValueMap::from([
+                ("中央财政资金".into(), "central".into()),
+                ("单位自有资金".into(), "own".into()),
+                ("无".into(), String::new()),
+            ])),
+        };
+        assert_eq!(funding.convert(&text("无")).unwrap(), None);
         assert_eq!(
-            funding.convert(&text("中央财政资金，单位自有资金")).unwrap(),
+            funding.convert(&text("无、单位自有资金")).unwrap(),
+            Some(serde_json::json!(["own"]))
+        );
+        assert_eq!(
+            funding
+                .convert(&text("中央财政资金，单位自有资金"))
+                .unwrap(),
             Some(serde_json::json!(["central", "own"]))
         );
     }
 
     #[test]
     fn other_kinds() {
-        assert_eq!(convert_cell(&text("US"), ValueKind::Country).unwrap(), Some("US".into()));
-        assert_eq!(convert_cell(&text("德国"), ValueKind::Country).unwrap(), Some("DE".into()));
+        assert_eq!(
+            convert_cell(&text("US"), ValueKind::Country).unwrap(),
+            Some("US".into())
+        );
+        assert_eq!(
+            convert_cell(&text("德国"), ValueKind::Country).unwrap(),
+            Some("DE".into())
+        );
         assert!(convert_cell(&text("Germany"), ValueKind::Country).is_err());
-        assert_eq!(convert_cell(&text("1620"), ValueKind::Integer).unwrap(), Some(1620.into()));
+        assert_eq!(
+            convert_cell(&text("1620"), ValueKind::Integer).unwrap(),
+            Some(1620.into())
+        );
         assert!(convert_cell(&text("16.5"), ValueKind::Integer).is_err());
-        assert_eq!(convert_cell(&text("是"), ValueKind::Boolean).unwrap(), Some(true.into()));
+        assert_eq!(
+            convert_cell(&text("是"), ValueKind::Boolean).unwrap(),
+            Some(true.into())
+        );
         assert!(convert_cell(&text("maybe"), ValueKind::Boolean).is_err());
         assert!(convert_cell(&text("NaN"), ValueKind::Number).is_err());
         assert!(convert_cell(&text("ab c"), ValueKind::LocalId).is_err());
-        assert!(convert_cell(&text("Zoom \u{16}"), ValueKind::Text).unwrap_err().contains("U+0016"));
+        assert!(
+            convert_cell(&text("Zoom \u{16}"), ValueKind::Text)
+                .unwrap_err()
+                .contains("U+0016")
+        );
         assert_eq!(convert_cell(&text("   "), ValueKind::Text).unwrap(), None);
         assert!(convert_cell(&Cell::Error("#N/A".into()), ValueKind::Text).is_err());
     }

@@ -79,9 +79,15 @@ const FIELDS: &[(&str, ValueKind)] = &[
 /// The kind of value the field at `path` holds, or `None` if no column may fill it.
 pub fn kind_of(path: &str) -> Option<ValueKind> {
     if let Some(rest) = path.strip_prefix("ext.") {
-        return rest.split('.').all(|s| !s.is_empty()).then_some(ValueKind::Text);
+        return rest
+            .split('.')
+            .all(|s| !s.is_empty())
+            .then_some(ValueKind::Text);
     }
-    FIELDS.iter().find(|(p, _)| *p == path).map(|(_, kind)| *kind)
+    FIELDS
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map(|(_, kind)| *kind)
 }
 
 /// Whether `path` is a platform-specific field under `ext`.
@@ -142,7 +148,9 @@ mod tests {
 
     fn schema_leaf_paths() -> Vec<String> {
         let schema = yiqi_schema::validate::schema_value();
-        let properties = schema["$defs"]["instrument"]["properties"].as_object().unwrap();
+        let properties = schema["$defs"]["instrument"]["properties"]
+            .as_object()
+            .unwrap();
         let mut paths = Vec::new();
         for (name, definition) in properties {
             match definition.get("properties").and_then(Value::as_object) {
@@ -171,7 +179,10 @@ mod tests {
         insert(&mut record, "contact.email", json!("a@b.cn")).unwrap();
         insert(&mut record, "contact.name", json!("王")).unwrap();
         insert(&mut record, "name", json!("x")).unwrap();
-        assert_eq!(Value::Object(record.clone()), json!({"contact": {"email": "a@b.cn", "name": "王"}, "name": "x"}));
+        assert_eq!(
+            Value::Object(record.clone()),
+            json!({"contact": {"email": "a@b.cn", "name": "王"}, "name": "x"})
+        );
         assert_eq!(get(&record, "contact.name"), Some(&json!("王")));
         assert!(insert(&mut record, "name.first", json!("y")).is_err());
         assert_eq!(pointer("ext.a/b"), "/ext/a~1b");

@@ -162,7 +162,11 @@ impl Mapping {
     }
 
     /// Reads the rows of a file: the first non-blank row is its header.
-    pub fn read(&self, rows: Vec<TableRow>, options: &ImportOptions) -> Result<ParsedCatalogue, ImportError> {
+    pub fn read(
+        &self,
+        rows: Vec<TableRow>,
+        options: &ImportOptions,
+    ) -> Result<ParsedCatalogue, ImportError> {
         let mut rows = rows.into_iter().filter(|row| !row.is_blank());
         let header = rows
             .next()
@@ -222,7 +226,9 @@ impl Mapping {
                     .iter()
                     .map(|column| {
                         names.iter().position(|n| n == column).ok_or_else(|| {
-                            fail(format!("local_id is hashed from column {column:?}, which the file lacks"))
+                            fail(format!(
+                                "local_id is hashed from column {column:?}, which the file lacks"
+                            ))
                         })
                     })
                     .collect::<Result<Vec<usize>, ImportError>>()?,
@@ -258,13 +264,10 @@ impl Mapping {
             }
         }
         if let (Some(columns), Some(id)) = (&layout.hash_columns, &self.derived_id) {
-            match derive_id(row, columns, &id.prefix) {
-                Ok(local_id) => record.insert("local_id".into(), Value::String(local_id)),
-                Err(message) => {
-                    problems.push(Problem::new("/local_id", message));
-                    None
-                }
-            };
+            record.insert(
+                "local_id".into(),
+                Value::String(derive_id(row, columns, &id.prefix)),
+            );
         }
         for (field, value) in &self.constants {
             insert(&mut record, &mut problems, field, value.clone());
@@ -287,7 +290,12 @@ fn header_name(cell: &Cell) -> String {
     }
 }
 
-fn fill(record: &mut Map<String, Value>, problems: &mut Vec<Problem>, rule: &ColumnRule, cell: &Cell) {
+fn fill(
+    record: &mut Map<String, Value>,
+    problems: &mut Vec<Problem>,
+    rule: &ColumnRule,
+    cell: &Cell,
+) {
     match rule.convert(cell) {
         Ok(Some(value)) => insert(record, problems, &rule.field, value),
         Ok(None) => {}
@@ -301,17 +309,13 @@ fn insert(record: &mut Map<String, Value>, problems: &mut Vec<Problem>, field: &
     }
 }
 
-/// `prefix` and the first 16 hex digits of the SHA-256 of the trimmed values, joined by U+001F.
-fn derive_id(row: &TableRow, columns: &[usize], prefix: &str) -> Result<String, String> {
-    let mut values = Vec::with_capacity(columns.len());
-    for &column in columns {
-        let value = convert::cell_text(row.cell(column))
-            .map_err(|message| format!("column {} (hashed into local_id) {message}", column + 1))?;
-        values.push(value.unwrap_or_default());
-    }
+/// `prefix` and the first 16 hex digits of the SHA-256 of the cells' text (trimmed, as the file
+/// has it, even where the text is not a valid value: the id only has to be stable), joined by
+/// U+001F.
+fn derive_id(row: &TableRow, columns: &[usize], prefix: &str) -> String {
+    let values: Vec<String> = columns.iter().map(|&c| row.cell(c).raw_text()).collect();
     let digest = Sha256::digest(values.join(HASH_SEPARATOR).as_bytes());
-    let hex = hex::encode(digest);
-    Ok(format!("{prefix}{}", &hex[..HASH_HEX_DIGITS]))
+    format!("{prefix}{}", &hex::encode(digest)[..HASH_HEX_DIGITS])
 }
 
 fn column_rule(column: &str, spec: ColumnFile) -> Result<ColumnRule, String> {
@@ -332,14 +336,18 @@ fn column_rule(column: &str, spec: ColumnFile) -> Result<ColumnRule, String> {
             ("original_value_cny", "yuan") => ValueKind::Yuan,
             ("original_value_cny", "wan-yuan") => ValueKind::WanYuan,
             ("original_value_cny", _) => {
-                return Err(context(format!("unit {unit:?}: use \"yuan\" or \"wan-yuan\"")));
+                return Err(context(format!(
+                    "unit {unit:?}: use \"yuan\" or \"wan-yuan\""
+                )));
             }
             _ => return Err(context("only original_value_cny takes a unit".into())),
         };
     }
     if let Some(name) = &detailed.kind {
         if !fields::is_extension(&field) {
-            return Err(context(format!("{field} has a fixed type; only ext.* fields take one")));
+            return Err(context(format!(
+                "{field} has a fixed type; only ext.* fields take one"
+            )));
         }
         kind = extension_kind(name).map_err(context)?;
     }
@@ -394,9 +402,15 @@ fn toml_to_json(value: &toml::Value) -> Result<Value, String> {
             .map(Value::Number)
             .ok_or_else(|| format!("{number} is not a JSON number")),
         toml::Value::Boolean(flag) => Ok(Value::Bool(*flag)),
-        toml::Value::Array(items) => items.iter().map(toml_to_json).collect::<Result<_, _>>().map(Value::Array),
+        toml::Value::Array(items) => items
+            .iter()
+            .map(toml_to_json)
+            .collect::<Result<_, _>>()
+            .map(Value::Array),
         toml::Value::Datetime(_) => Err("write dates as strings (\"2019-06-18\")".into()),
-        toml::Value::Table(_) => Err("give each field of a table as its own dotted constant".into()),
+        toml::Value::Table(_) => {
+            Err("give each field of a table as its own dotted constant".into())
+        }
     }
 }
 
@@ -407,7 +421,9 @@ fn check_fallbacks(fallbacks: BTreeMap<String, String>) -> Result<Vec<(String, S
             known_field(&field)?;
             known_field(&source)?;
             if field == "local_id" {
-                return Err("local_id cannot fall back; derive it with local_id = { hash = [...] }".into());
+                return Err(
+                    "local_id cannot fall back; derive it with local_id = { hash = [...] }".into(),
+                );
             }
             Ok((field, source))
         })
@@ -416,11 +432,18 @@ fn check_fallbacks(fallbacks: BTreeMap<String, String>) -> Result<Vec<(String, S
 
 /// No field may be filled from two places (two columns, or a column and a constant), and no
 /// field may sit inside another (`ext.a` and `ext.a.b`).
-fn check_targets(columns: &HashMap<String, ColumnRule>, constants: &[(String, Value)]) -> Result<(), String> {
+fn check_targets(
+    columns: &HashMap<String, ColumnRule>,
+    constants: &[(String, Value)],
+) -> Result<(), String> {
     let mut targets: Vec<(String, &str)> = columns
         .iter()
         .map(|(column, rule)| (format!("column {column:?}"), rule.field.as_str()))
-        .chain(constants.iter().map(|(field, _)| (format!("constant {field}"), field.as_str())))
+        .chain(
+            constants
+                .iter()
+                .map(|(field, _)| (format!("constant {field}"), field.as_str())),
+        )
         .collect();
     targets.sort();
     for (index, (source, field)) in targets.iter().enumerate() {
@@ -429,7 +452,9 @@ fn check_targets(columns: &HashMap<String, ColumnRule>, constants: &[(String, Va
             .skip(index + 1)
             .find(|(_, other_field)| fields::overlaps(field, other_field))
         {
-            return Err(format!("{source} ({field}) and {other} ({other_field}) fill the same field"));
+            return Err(format!(
+                "{source} ({field}) and {other} ({other_field}) fill the same field"
+            ));
         }
     }
     Ok(())
@@ -497,47 +522,85 @@ mod tests {
                     SEM,102,,Staff,,\n\
                     TEM,101,,,,\n\
                     NMR,103,1.23456,Guests,,\n";
-        let parsed = mapping.read(csv_rows(text, b',').unwrap(), &options()).unwrap();
+        let parsed = mapping
+            .read(csv_rows(text, b',').unwrap(), &options())
+            .unwrap();
         assert_eq!(parsed.format, Format::Mapped);
         assert_eq!(parsed.rows.len(), 2);
         let first = &parsed.rows[0].content;
         assert_eq!(first["category"], "010000");
         assert_eq!(first["original_value_cny"], 125_000);
-        assert_eq!(first["ext"], serde_json::json!({"bought": "2019-06-18", "label": "TEM"}));
+        assert_eq!(
+            first["ext"],
+            serde_json::json!({"bought": "2019-06-18", "label": "TEM"})
+        );
         let expected_id = format!("u-{}", &hex::encode(Sha256::digest("TEM\u{1f}101"))[..16]);
         assert_eq!(first["local_id"], expected_id.as_str());
         assert_eq!(parsed.rows[1].content["sharing"]["mode"], "internal");
         let errors: Vec<String> = parsed.errors.iter().map(ToString::to_string).collect();
-        assert_eq!(errors[0], format!("row 4 ({expected_id}): /local_id: duplicate of row 2"));
+        assert_eq!(
+            errors[0],
+            format!("row 4 ({expected_id}): /local_id: duplicate of row 2")
+        );
         assert!(errors[1].contains("/original_value_cny"), "{errors:?}");
-        assert!(errors[2].contains("/sharing/mode: \"Guests\" is not one of Open, Staff"), "{errors:?}");
+        assert!(
+            errors[2].contains("/sharing/mode: \"Guests\" is not one of Open, Staff"),
+            "{errors:?}"
+        );
         assert_eq!(errors.len(), 3);
     }
 
     #[test]
     fn every_column_must_be_accounted_for() {
         let mapping = mapping(BASIC).unwrap();
-        let error = mapping.read(csv_rows("Name,Room,Colour\n", b',').unwrap(), &options()).unwrap_err();
-        assert!(error.to_string().contains("\"Colour\" are neither mapped nor ignored"), "{error}");
-        let error = mapping.read(csv_rows("Name,Cost\n", b',').unwrap(), &options()).unwrap_err();
-        assert!(error.to_string().contains("\"Room\", which the file lacks"), "{error}");
+        let error = mapping
+            .read(csv_rows("Name,Room,Colour\n", b',').unwrap(), &options())
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("\"Colour\" are neither mapped nor ignored"),
+            "{error}"
+        );
+        let error = mapping
+            .read(csv_rows("Name,Cost\n", b',').unwrap(), &options())
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("\"Room\", which the file lacks"),
+            "{error}"
+        );
     }
 
     #[test]
     fn refuses_bad_mappings() {
         let bad = [
             ("[columns]\n\"A\" = \"colour\"", "not a field"),
-            ("[columns]\n\"A\" = \"name\"\n\"B\" = \"name\"", "fill the same field"),
-            ("[columns]\n\"A\" = \"ext.a\"\n[constants]\n\"ext.a.b\" = \"x\"", "fill the same field"),
-            ("[columns]\n\"A\" = { field = \"name\", unit = \"yuan\" }", "only original_value_cny"),
-            ("[columns]\n\"A\" = { field = \"name\", type = \"date\" }", "fixed type"),
+            (
+                "[columns]\n\"A\" = \"name\"\n\"B\" = \"name\"",
+                "fill the same field",
+            ),
+            (
+                "[columns]\n\"A\" = \"ext.a\"\n[constants]\n\"ext.a.b\" = \"x\"",
+                "fill the same field",
+            ),
+            (
+                "[columns]\n\"A\" = { field = \"name\", unit = \"yuan\" }",
+                "only original_value_cny",
+            ),
+            (
+                "[columns]\n\"A\" = { field = \"name\", type = \"date\" }",
+                "fixed type",
+            ),
             ("[constants]\ncategory = \"999999\"", "constant category"),
             ("[constants]\nlocal_id = \"a\"", "same local_id"),
             ("local_id = { hash = [], prefix = \"u-\" }", "no columns"),
             ("local_id = { hash = [\"A\"], prefix = \"u/\" }", "prefix"),
             ("encoding = \"latin9\"", "unknown encoding"),
             ("delimiter = \";;\"", "one ASCII character"),
-            ("ignore = [\"A\"]\n[columns]\n\"A\" = \"name\"", "both mapped and ignored"),
+            (
+                "ignore = [\"A\"]\n[columns]\n\"A\" = \"name\"",
+                "both mapped and ignored",
+            ),
         ];
         for (text, expected) in bad {
             let error = mapping(text).unwrap_err();
@@ -548,7 +611,14 @@ mod tests {
     #[test]
     fn a_file_without_any_local_id_source_is_refused() {
         let mapping = mapping("[columns]\n\"Name\" = \"name\"").unwrap();
-        let error = mapping.read(csv_rows("Name\nTEM\n", b',').unwrap(), &options()).unwrap_err();
-        assert!(error.to_string().contains("no column of the file gives local_id"), "{error}");
+        let error = mapping
+            .read(csv_rows("Name\nTEM\n", b',').unwrap(), &options())
+            .unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .contains("no column of the file gives local_id"),
+            "{error}"
+        );
     }
 }

@@ -137,7 +137,10 @@ pub enum ImportError {
 }
 
 /// Reads a catalogue file in any of the supported formats.
-pub fn read_catalogue(path: &Path, options: &ImportOptions) -> Result<ParsedCatalogue, ImportError> {
+pub fn read_catalogue(
+    path: &Path,
+    options: &ImportOptions,
+) -> Result<ParsedCatalogue, ImportError> {
     check_options(options)?;
     let mapping = options
         .mapping
@@ -183,7 +186,11 @@ fn check_options(options: &ImportOptions) -> Result<(), ImportError> {
             "--sharing-mode {mode:?}: use external, internal or none"
         )));
     }
-    if options.institution.as_deref().is_some_and(|name| name.trim().is_empty()) {
+    if options
+        .institution
+        .as_deref()
+        .is_some_and(|name| name.trim().is_empty())
+    {
         return Err(ImportError::InvalidOption("--institution is empty".into()));
     }
     Ok(())

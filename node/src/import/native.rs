@@ -84,14 +84,20 @@ fn take_record(row: usize, json: &str, collector: &mut Collector, options: &Impo
     if let Some(kind) = record.remove("kind")
         && kind != "instrument"
     {
-        problems.push(Problem::new("/kind", format!("kind is {kind}; only \"instrument\" is imported")));
+        problems.push(Problem::new(
+            "/kind",
+            format!("kind is {kind}; only \"instrument\" is imported"),
+        ));
     }
     if let Some(region) = record.remove("region")
         && region != options.region.as_str()
     {
         problems.push(Problem::new(
             "/region",
-            format!("the record is for region {region}; this node publishes {}", options.region),
+            format!(
+                "the record is for region {region}; this node publishes {}",
+                options.region
+            ),
         ));
     }
     if record.remove("deleted").is_some() {
@@ -128,7 +134,10 @@ mod tests {
 
     #[test]
     fn reads_ndjson_by_line_number() {
-        let text = format!("{GOOD}\n\n{}\n[1]\n{{\"a\":1,\"a\":2}}\n", GOOD.replace("\"a\"", "\"b\""));
+        let text = format!(
+            "{GOOD}\n\n{}\n[1]\n{{\"a\":1,\"a\":2}}\n",
+            GOOD.replace("\"a\"", "\"b\"")
+        );
         let parsed = read(&text, &options()).unwrap();
         let rows: Vec<usize> = parsed.rows.iter().map(|r| r.row).collect();
         assert_eq!(rows, [1, 3]);
@@ -139,7 +148,10 @@ mod tests {
 
     #[test]
     fn reads_an_array_by_index_and_checks_the_node_owned_fields() {
-        let other_region = GOOD.replace("{\"local_id\":\"a\"", "{\"local_id\":\"b\",\"region\":\"CN-BJ\"");
+        let other_region = GOOD.replace(
+            "{\"local_id\":\"a\"",
+            "{\"local_id\":\"b\",\"region\":\"CN-BJ\"",
+        );
         let own_fields = GOOD.replace(
             "{\"local_id\":\"a\"",
             "{\"local_id\":\"c\",\"region\":\"CN-GS\",\"kind\":\"instrument\",\"version\":7,\"updated_at\":\"x\"",
@@ -160,8 +172,14 @@ mod tests {
 
     #[test]
     fn refuses_broken_json_and_a_pretty_printed_object() {
-        assert!(matches!(read("[{]", &options()), Err(ImportError::Json { .. })));
-        assert!(matches!(read("{\n\"a\": 1\n}\n", &options()), Err(ImportError::Json { .. })));
+        assert!(matches!(
+            read("[{]", &options()),
+            Err(ImportError::Json { .. })
+        ));
+        assert!(matches!(
+            read("{\n\"a\": 1\n}\n", &options()),
+            Err(ImportError::Json { .. })
+        ));
     }
 
     #[test]

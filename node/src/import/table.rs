@@ -20,6 +20,18 @@ pub enum Cell {
 }
 
 impl Cell {
+    /// The cell as the file shows it, trimmed; no check that it is a valid value.
+    pub fn raw_text(&self) -> String {
+        match self {
+            Cell::Empty => String::new(),
+            Cell::Text(text) => text.trim().to_owned(),
+            Cell::Number(digits) => digits.clone(),
+            Cell::DateSerial(serial) => serial.to_string(),
+            Cell::Bool(flag) => flag.to_string(),
+            Cell::Error(error) => error.clone(),
+        }
+    }
+
     pub fn is_blank(&self) -> bool {
         match self {
             Cell::Empty => true,
@@ -67,11 +79,27 @@ pub fn csv_rows(text: &str, delimiter: u8) -> Result<Vec<TableRow>, ImportError>
             line: e.position().map_or(0, |p| p.line() as usize),
             message: e.to_string(),
         })?;
-        let number = record.position().map_or(0, |p| p.line() as usize);
+        let number = record.position().map_or(0, |p| {
+            start_line(text, p.byte() as usize, p.line() as usize)
+        });
         let cells = record.iter().map(text_cell).collect();
         rows.push(TableRow { number, cells });
     }
     Ok(rows)
+}
+
+/// The line a record starts on. The CSV reader reports the position where it began reading,
+/// which is before any empty lines it skipped on the way to the record.
+fn start_line(text: &str, byte: usize, line: usize) -> usize {
+    let skipped_newlines = text
+        .as_bytes()
+        .get(byte..)
+        .unwrap_or_default()
+        .iter()
+        .take_while(|&&b| b == b'\n' || b == b'\r')
+        .filter(|&&b| b == b'\n')
+        .count();
+    line + skipped_newlines
 }
 
 fn text_cell(text: &str) -> Cell {
@@ -116,9 +144,7 @@ pub fn sheet_rows(bytes: Vec<u8>, preferred_sheet: &str) -> Result<Vec<TableRow>
 fn spreadsheet_cell(data: &Data) -> Cell {
     match data {
         Data::Empty => Cell::Empty,
-        Data::String(text) | Data::DateTimeIso(text) | Data::DurationIso(text) => {
-            text_cell(text)
-        }
+        Data::String(text) | Data::DateTimeIso(text) | Data::DurationIso(text) => text_cell(text),
         Data::Int(value) => Cell::Number(value.to_string()),
         // Rust prints the shortest decimal that reads back as the same double, which is what
         // the user typed for any value with up to 15 significant digits.
@@ -135,9 +161,9 @@ mod tests {
 
     #[test]
     fn csv_rows_carry_their_line_numbers() {
-        let rows = csv_rows("a,b\n\n1,\"x\ny\"\n2,z\n", b',').unwrap();
+        let rows = csv_rows("a,b\n\n1,\"x\ny\"\n2,z\n\r\n\n3\n", b',').unwrap();
         let numbers: Vec<usize> = rows.iter().map(|r| r.number).collect();
-        assert_eq!(numbers, [1, 3, 5]);
+        assert_eq!(numbers, [1, 3, 5, 8]);
         assert_eq!(rows[1].cells[1], Cell::Text("x\ny".into()));
         assert_eq!(rows[2].cell(7), &Cell::Empty);
     }

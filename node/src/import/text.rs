@@ -141,7 +141,10 @@ mod tests {
         assert_eq!("auto".parse::<Encoding>().unwrap(), Encoding::Auto);
         assert_eq!("UTF-8".parse::<Encoding>().unwrap(), Encoding::Utf8);
         assert_eq!("gb18030".parse::<Encoding>().unwrap(), Encoding::Gb18030);
-        assert_eq!("windows-1252".parse::<Encoding>().unwrap(), Encoding::Windows1252);
+        assert_eq!(
+            "windows-1252".parse::<Encoding>().unwrap(),
+            Encoding::Windows1252
+        );
         assert!("latin1".parse::<Encoding>().is_err());
     }
 
@@ -157,7 +160,10 @@ mod tests {
     fn falls_back_to_gb18030() {
         let bytes = gb18030("仪器编号,仪器设备名称\n");
         assert!(std::str::from_utf8(&bytes).is_err());
-        assert_eq!(decode(&bytes, Encoding::Auto).unwrap(), "仪器编号,仪器设备名称\n");
+        assert_eq!(
+            decode(&bytes, Encoding::Auto).unwrap(),
+            "仪器编号,仪器设备名称\n"
+        );
     }
 
     #[test]

@@ -1,0 +1,272 @@
+//! The tantivy schema of the national index and the document built from a record.
+
+use serde_json::Value as Json;
+use tantivy::TantivyDocument;
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
+    TextOptions,
+};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use yiqi_schema::classification;
+
+use super::analysis::{CHARS, JIEBA};
+
+/// Every field of the index, resolved once.
+#[derive(Clone)]
+pub struct Fields {
+    /// `region/local_id`, the unit of replacement and deletion.
+    pub id: Field,
+    pub region: Field,
+    pub local_id: Field,
+    pub category: Field,
+    /// The category code and every ancestor code: the category filter includes descendants.
+    pub category_path: Field,
+    /// The top-level class, for the category facet.
+    pub top_category: Field,
+    pub province: Field,
+    pub city: Field,
+    pub sharing: Field,
+    pub status: Field,
+    /// `original_value_cny`.
+    pub value: Field,
+    /// `updated_at` in Unix nanoseconds.
+    pub updated: Field,
+    /// Word fields (jieba): names, organisation and place, description.
+    pub words_name: Field,
+    pub words_org: Field,
+    pub words_body: Field,
+    /// Character fields: names with positions (exact phrase), everything without.
+    pub chars_name: Field,
+    pub chars_all: Field,
+    /// Stored texts shown in hits and used for highlights.
+    pub name: Field,
+    pub name_en: Field,
+    pub keywords: Field,
+    pub model: Field,
+    pub manufacturer: Field,
+    pub specs: Field,
+    pub functions: Field,
+    pub service: Field,
+    pub institution: Field,
+    pub carrier: Field,
+}
+
+/// Fast string fields the facets are counted on, in the order of [`super::Facets`].
+pub const FACET_FIELDS: [&str; 4] = ["region", "top_category", "sharing", "province"];
+
+/// Builds the schema and its field handles.
+pub fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let words = |positions: bool| text_options(JIEBA, positions);
+    let fields = Fields {
+        id: b.add_text_field("id", STRING),
+        region: b.add_text_field("region", STRING | FAST | STORED),
+        local_id: b.add_text_field("local_id", STORED),
+        category: b.add_text_field("category", STORED),
+        category_path: b.add_text_field("category_path", STRING),
+        top_category: b.add_text_field("top_category", STRING | FAST),
+        province: b.add_text_field("province", STRING | FAST),
+        city: b.add_text_field("city", STRING | STORED),
+        sharing: b.add_text_field("sharing", STRING | FAST | STORED),
+        status: b.add_text_field("status", STRING),
+        value: b.add_u64_field("value", INDEXED | FAST | STORED),
+        updated: b.add_i64_field("updated", FAST),
+        words_name: b.add_text_field("words_name", words(false)),
+        words_org: b.add_text_field("words_org", words(false)),
+        words_body: b.add_text_field("words_body", words(false)),
+        chars_name: b.add_text_field("chars_name", text_options(CHARS, true)),
+        chars_all: b.add_text_field("chars_all", text_options(CHARS, false)),
+        name: b.add_text_field("name", STORED),
+        name_en: b.add_text_field("name_en", STORED),
+        keywords: b.add_text_field("keywords", STORED),
+        model: b.add_text_field("model", STORED),
+        manufacturer: b.add_text_field("manufacturer", STORED),
+        specs: b.add_text_field("specs", STORED),
+        functions: b.add_text_field("functions", STORED),
+        service: b.add_text_field("service", STORED),
+        institution: b.add_text_field("institution", STORED),
+        carrier: b.add_text_field("carrier", STORED),
+    };
+    (b.build(), fields)
+}
+
+fn text_options(analyzer: &str, positions: bool) -> TextOptions {
+    let record = if positions {
+        IndexRecordOption::WithFreqsAndPositions
+    } else {
+        IndexRecordOption::WithFreqs
+    };
+    TextOptions::default().set_indexing_options(
+        TextFieldIndexing::default().set_tokenizer(analyzer).set_index_option(record),
+    )
+}
+
+/// The id a record is indexed under: `region/local_id`.
+pub fn record_id(record: &Json) -> Option<String> {
+    let region = record.get("region")?.as_str()?;
+    let local_id = record.get("local_id")?.as_str()?;
+    Some(format!("{region}/{local_id}"))
+}
+
+/// A string at a JSON pointer of the record.
+pub fn text<'a>(record: &'a Json, pointer: &str) -> Option<&'a str> {
+    record.pointer(pointer).and_then(Json::as_str)
+}
+
+/// The strings of an array member of the record.
+pub fn texts<'a>(record: &'a Json, key: &str) -> impl Iterator<Item = &'a str> {
+    record
+        .get(key)
+        .and_then(Json::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Json::as_str)
+}
+
+/// `updated_at` as Unix nanoseconds.
+pub fn updated_nanos(record: &Json) -> Option<i64> {
+    let parsed = OffsetDateTime::parse(text(record, "/updated_at")?, &Rfc3339).ok()?;
+    i64::try_from(parsed.unix_timestamp_nanos()).ok()
+}
+
+/// The category code and its ancestors, the code first.
+pub fn category_path(code: &str) -> Vec<&'static str> {
+    let mut path = Vec::new();
+    let mut current = classification::get(code);
+    while let Some(class) = current {
+        path.push(class.code);
+        current = class.parent.and_then(classification::get);
+    }
+    path
+}
+
+impl Fields {
+    /// The document of an instrument record (not a tombstone).
+    pub fn document(&self, id: &str, record: &Json) -> TantivyDocument {
+        let mut doc = TantivyDocument::default();
+        doc.add_text(self.id, id);
+        self.add_keys(&mut doc, record);
+        self.add_numbers(&mut doc, record);
+        self.add_stored(&mut doc, record);
+        self.add_words(&mut doc, record);
+        doc
+    }
+
+    fn add_keys(&self, doc: &mut TantivyDocument, record: &Json) {
+        let keys = [
+            (self.region, "/region"),
+            (self.local_id, "/local_id"),
+            (self.province, "/location/province"),
+            (self.city, "/location/city"),
+            (self.sharing, "/sharing/mode"),
+            (self.status, "/status"),
+        ];
+        for (field, pointer) in keys {
+            if let Some(value) = text(record, pointer) {
+                doc.add_text(field, value);
+            }
+        }
+        let Some(code) = text(record, "/category") else { return };
+        doc.add_text(self.category, code);
+        let path = category_path(code);
+        for ancestor in &path {
+            doc.add_text(self.category_path, ancestor);
+        }
+        if let Some(top) = path.last() {
+            doc.add_text(self.top_category, top);
+        }
+    }
+
+    fn add_numbers(&self, doc: &mut TantivyDocument, record: &Json) {
+        if let Some(value) = record.get("original_value_cny").and_then(Json::as_u64) {
+            doc.add_u64(self.value, value);
+        }
+        if let Some(nanos) = updated_nanos(record) {
+            doc.add_i64(self.updated, nanos);
+        }
+    }
+
+    fn add_stored(&self, doc: &mut TantivyDocument, record: &Json) {
+        let stored = [
+            (self.name, "/name"),
+            (self.name_en, "/name_en"),
+            (self.model, "/model"),
+            (self.manufacturer, "/manufacturer"),
+            (self.specs, "/specs"),
+            (self.functions, "/functions"),
+            (self.service, "/service_content"),
+            (self.institution, "/institution/name"),
+            (self.carrier, "/carrier/name"),
+        ];
+        for (field, pointer) in stored {
+            if let Some(value) = text(record, pointer) {
+                doc.add_text(field, value);
+            }
+        }
+        let keywords: Vec<&str> = texts(record, "keywords").collect();
+        if !keywords.is_empty() {
+            doc.add_text(self.keywords, keywords.join(" · "));
+        }
+    }
+
+    fn add_words(&self, doc: &mut TantivyDocument, record: &Json) {
+        let names = ["/name", "/name_en"].into_iter().filter_map(|p| text(record, p));
+        let names: Vec<&str> = names.chain(texts(record, "keywords")).collect();
+        let org = org_texts(record);
+        let body: Vec<&str> = ["/specs", "/functions", "/service_content"]
+            .into_iter()
+            .filter_map(|p| text(record, p))
+            .chain(texts(record, "subjects"))
+            .collect();
+        for (words, values) in [(self.words_name, &names), (self.words_org, &org), (self.words_body, &body)] {
+            for value in values {
+                doc.add_text(words, value);
+                doc.add_text(self.chars_all, value);
+            }
+        }
+        for value in &names {
+            doc.add_text(self.chars_name, value);
+        }
+    }
+}
+
+/// Manufacturer, model, institution, carrier, place and the category's names (with ancestors).
+fn org_texts(record: &Json) -> Vec<&str> {
+    let pointers = [
+        "/manufacturer",
+        "/model",
+        "/institution/name",
+        "/institution/department",
+        "/carrier/name",
+        "/location/province",
+        "/location/city",
+        "/location/district",
+    ];
+    let mut out: Vec<&str> = pointers.into_iter().filter_map(|p| text(record, p)).collect();
+    let code = text(record, "/category").unwrap_or_default();
+    let names = category_path(code).into_iter().filter_map(classification::get);
+    out.extend(names.map(|class| class.name_zh));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yiqi_schema::testing::sample_record;
+
+    #[test]
+    fn category_path_lists_ancestors() {
+        assert_eq!(category_path("010101"), ["010101", "010100", "010000"]);
+        assert_eq!(category_path("010000"), ["010000"]);
+        assert!(category_path("999999").is_empty());
+    }
+
+    #[test]
+    fn record_keys() {
+        let record = sample_record();
+        assert_eq!(record_id(&record).unwrap(), "CN-GS/GS-0001");
+        assert!(updated_nanos(&record).unwrap() > 0);
+        assert!(org_texts(&record).contains(&"分析仪器"));
+    }
+}

@@ -1,0 +1,491 @@
+//! The inventory statistics: an exact in-memory table of the current records (one compact row
+//! per instrument), grouped on request.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value as Json;
+use yiqi_schema::{classification, regions};
+
+use super::fields::text;
+use super::params::{GroupBy, SHARING_MODES, STATUSES, StatsQuery};
+
+/// An instrument is idle when its reported yearly run hours (`usage.run_hours`) are below this.
+pub const IDLE_RUN_HOURS: u32 = 200;
+
+/// The key of records without a value for the grouping (no carrier, status or usage year).
+pub const UNKNOWN_KEY: &str = "unknown";
+const UNKNOWN: u32 = u32::MAX;
+
+pub const CARRIER_TYPES: [(&str, &str); 6] = [
+    ("facility", "大型科研设施"),
+    ("instrument_center", "分析测试中心"),
+    ("state_key_lab", "国家重点实验室"),
+    ("engineering_center", "工程技术研究中心"),
+    ("biobank", "生物样本库"),
+    ("other", "其他"),
+];
+pub const SHARING_LABELS: [&str; 3] = ["对外共享", "内部共享", "不共享"];
+pub const STATUS_LABELS: [&str; 7] = ["正常", "偶有故障", "故障频繁", "待修", "待报废", "闲置", "远程服务"];
+
+/// The figures of one group (or of all records).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Figures {
+    pub instruments: u64,
+    /// Sum of `original_value_cny`; u128, so a million values near 2^53 add up exactly.
+    pub original_value_cny: u128,
+    /// Distinct institution names.
+    pub institutions: u64,
+    /// Distinct carrier names (records without a carrier name are not counted).
+    pub carriers: u64,
+    /// Records with `sharing.mode` external.
+    pub externally_shared: u64,
+    pub run_hours: u64,
+    pub external_service_hours: u64,
+    /// Records whose `usage.run_hours` is below [`IDLE_RUN_HOURS`]; records without are not idle.
+    pub idle: u64,
+    /// Records without `original_value_cny`.
+    pub value_unknown: u64,
+}
+
+/// Column names of the figures, in JSON and CSV order.
+pub const FIGURE_NAMES: [&str; 9] = [
+    "instruments",
+    "original_value_cny",
+    "institutions",
+    "carriers",
+    "externally_shared",
+    "run_hours",
+    "external_service_hours",
+    "idle",
+    "value_unknown",
+];
+
+impl Figures {
+    /// The figures in [`FIGURE_NAMES`] order.
+    pub fn values(&self) -> [u128; 9] {
+        [
+            self.instruments.into(),
+            self.original_value_cny,
+            self.institutions.into(),
+            self.carriers.into(),
+            self.externally_shared.into(),
+            self.run_hours.into(),
+            self.external_service_hours.into(),
+            self.idle.into(),
+            self.value_unknown.into(),
+        ]
+    }
+
+    fn serialize_entries<M: SerializeMap>(&self, map: &mut M) -> Result<(), M::Error> {
+        for (name, value) in FIGURE_NAMES.iter().zip(self.values()) {
+            map.serialize_entry(name, &value)?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for Figures {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(FIGURE_NAMES.len()))?;
+        self.serialize_entries(&mut map)?;
+        map.end()
+    }
+}
+
+/// One group of `/v1/stats`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsRow {
+    pub key: String,
+    pub label: String,
+    pub figures: Figures,
+}
+
+impl Serialize for StatsRow {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(FIGURE_NAMES.len() + 2))?;
+        map.serialize_entry("key", &self.key)?;
+        map.serialize_entry("label", &self.label)?;
+        self.figures.serialize_entries(&mut map)?;
+        map.end()
+    }
+}
+
+/// The answer of `/v1/stats`. Sums are u128 JSON integers: serialize with `serde_json::to_vec`
+/// (as `axum::Json` does), not through `serde_json::Value`, which cannot hold them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StatsResponse {
+    pub group_by: &'static str,
+    pub rows: Vec<StatsRow>,
+    pub total: Figures,
+}
+
+impl StatsResponse {
+    /// RFC 4180 CSV: a header, one line per row, then the total (key `total`).
+    pub fn to_csv(&self) -> String {
+        let mut out = String::from("key,label");
+        for name in FIGURE_NAMES {
+            out.push(',');
+            out.push_str(name);
+        }
+        out.push_str("\r\n");
+        for row in &self.rows {
+            csv_line(&mut out, &row.key, &row.label, &row.figures);
+        }
+        csv_line(&mut out, "total", "合计 Total", &self.total);
+        out
+    }
+}
+
+fn csv_line(out: &mut String, key: &str, label: &str, figures: &Figures) {
+    csv_field(out, key);
+    out.push(',');
+    csv_field(out, label);
+    for value in figures.values() {
+        out.push(',');
+        out.push_str(&value.to_string());
+    }
+    out.push_str("\r\n");
+}
+
+fn csv_field(out: &mut String, value: &str) {
+    if value.contains([',', '"', '\r', '\n']) {
+        out.push('"');
+        out.push_str(&value.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(value);
+    }
+}
+
+/// Strings seen in records (institution, carrier and province names), as small integers.
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<Arc<str>, u32>,
+    names: Vec<Arc<str>>,
+}
+
+impl Interner {
+    fn id(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = u32::try_from(self.names.len()).unwrap_or(UNKNOWN);
+        let name: Arc<str> = name.into();
+        self.names.push(name.clone());
+        self.ids.insert(name, id);
+        id
+    }
+
+    fn name(&self, id: u32) -> &str {
+        self.names.get(id as usize).map_or(UNKNOWN_KEY, |n| n)
+    }
+}
+
+/// One current instrument, compactly; enumerations as indexes, names interned, absent = UNKNOWN.
+#[derive(Debug, Clone, Copy)]
+struct Row {
+    region: u32,
+    top_category: u32,
+    province: u32,
+    institution: u32,
+    carrier: u32,
+    carrier_type: u32,
+    sharing: u32,
+    status: u32,
+    year: u32,
+    value: Option<u64>,
+    run_hours: Option<u32>,
+    external_hours: u32,
+}
+
+/// The current records, keyed by (region index, local_id).
+#[derive(Default)]
+pub struct StatsTable {
+    /// The highest seq applied.
+    seq: u64,
+    rows: HashMap<(u32, Box<str>), Row>,
+    names: Interner,
+}
+
+fn position(list: &[&str], value: Option<&str>) -> u32 {
+    value
+        .and_then(|v| list.iter().position(|x| *x == v))
+        .map_or(UNKNOWN, |i| i as u32)
+}
+
+fn region_index(code: Option<&str>) -> u32 {
+    regions::REGIONS
+        .iter()
+        .position(|r| Some(r.0) == code)
+        .map_or(UNKNOWN, |i| i as u32)
+}
+
+fn top_index(code: Option<&str>) -> u32 {
+    let top = code.and_then(classification::top_level);
+    top.and_then(|t| classification::all().iter().position(|c| c.code == t.code))
+        .map_or(UNKNOWN, |i| i as u32)
+}
+
+fn small(record: &Json, pointer: &str) -> Option<u32> {
+    record.pointer(pointer).and_then(Json::as_u64).and_then(|v| u32::try_from(v).ok())
+}
+
+impl StatsTable {
+    /// The highest seq applied.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Applies one accepted version; versions at or below the applied seq are ignored, so a
+    /// replay never counts a record twice.
+    pub fn apply(&mut self, seq: u64, record: &Json) {
+        if seq <= self.seq {
+            return;
+        }
+        self.seq = seq;
+        let region = region_index(text(record, "/region"));
+        let Some(local_id) = text(record, "/local_id") else { return };
+        let key = (region, Box::from(local_id));
+        if record.get("deleted").and_then(Json::as_bool) == Some(true) {
+            self.rows.remove(&key);
+        } else {
+            let row = self.row(region, record);
+            self.rows.insert(key, row);
+        }
+    }
+
+    fn row(&mut self, region: u32, record: &Json) -> Row {
+        let mut name = |pointer: &str| text(record, pointer).map_or(UNKNOWN, |n| self.names.id(n));
+        let province = name("/location/province");
+        let institution = name("/institution/name");
+        let carrier = name("/carrier/name");
+        Row {
+            region,
+            top_category: top_index(text(record, "/category")),
+            province,
+            institution,
+            carrier,
+            carrier_type: CARRIER_TYPES
+                .iter()
+                .position(|c| Some(c.0) == text(record, "/carrier/type"))
+                .map_or(UNKNOWN, |i| i as u32),
+            sharing: position(&SHARING_MODES, text(record, "/sharing/mode")),
+            status: position(&STATUSES, text(record, "/status")),
+            year: small(record, "/usage/year").unwrap_or(UNKNOWN),
+            value: record.get("original_value_cny").and_then(Json::as_u64),
+            run_hours: small(record, "/usage/run_hours"),
+            external_hours: small(record, "/usage/external_service_hours").unwrap_or(0),
+        }
+    }
+
+    /// The statistics for a query: rows by instruments (descending), then key.
+    pub fn query(&self, query: &StatsQuery) -> StatsResponse {
+        let region = query.region.as_deref().map(|r| region_index(Some(r)));
+        let mut groups: HashMap<u32, Accumulator> = HashMap::new();
+        let mut total = Accumulator::default();
+        for row in self.rows.values().filter(|r| region.is_none_or(|g| r.region == g)) {
+            groups.entry(group_key(query.group_by, row)).or_default().add(row);
+            total.add(row);
+        }
+        let mut rows: Vec<StatsRow> = groups
+            .into_iter()
+            .map(|(key, acc)| {
+                let (key, label) = self.key_label(query.group_by, key);
+                StatsRow { key, label, figures: acc.finish() }
+            })
+            .collect();
+        rows.sort_by(|a, b| b.figures.instruments.cmp(&a.figures.instruments).then_with(|| a.key.cmp(&b.key)));
+        StatsResponse { group_by: query.group_by.as_str(), rows, total: total.finish() }
+    }
+
+    fn key_label(&self, group_by: GroupBy, key: u32) -> (String, String) {
+        let i = key as usize;
+        let pair: Option<(&str, &str)> = match group_by {
+            GroupBy::Region => regions::REGIONS.get(i).map(|r| (r.0, r.1)),
+            GroupBy::Category => classification::all().get(i).map(|c| (c.code, c.name_zh)),
+            GroupBy::CarrierType => CARRIER_TYPES.get(i).copied(),
+            GroupBy::Sharing => SHARING_MODES.get(i).zip(SHARING_LABELS.get(i)).map(|(k, l)| (*k, *l)),
+            GroupBy::Status => STATUSES.get(i).zip(STATUS_LABELS.get(i)).map(|(k, l)| (*k, *l)),
+            GroupBy::Year if key != UNKNOWN => return (key.to_string(), key.to_string()),
+            GroupBy::Province | GroupBy::Institution if key != UNKNOWN => {
+                let name = self.names.name(key);
+                return (name.to_string(), name.to_string());
+            }
+            GroupBy::Year | GroupBy::Province | GroupBy::Institution => None,
+        };
+        let (key, label) = pair.unwrap_or((UNKNOWN_KEY, "未知"));
+        (key.to_string(), label.to_string())
+    }
+}
+
+fn group_key(group_by: GroupBy, row: &Row) -> u32 {
+    match group_by {
+        GroupBy::Region => row.region,
+        GroupBy::Province => row.province,
+        GroupBy::Category => row.top_category,
+        GroupBy::Institution => row.institution,
+        GroupBy::CarrierType => row.carrier_type,
+        GroupBy::Sharing => row.sharing,
+        GroupBy::Status => row.status,
+        GroupBy::Year => row.year,
+    }
+}
+
+#[derive(Default)]
+struct Accumulator {
+    figures: Figures,
+    institutions: HashSet<u32>,
+    carriers: HashSet<u32>,
+}
+
+impl Accumulator {
+    fn add(&mut self, row: &Row) {
+        let f = &mut self.figures;
+        f.instruments += 1;
+        match row.value {
+            Some(value) => f.original_value_cny += u128::from(value),
+            None => f.value_unknown += 1,
+        }
+        f.externally_shared += u64::from(row.sharing == 0);
+        f.run_hours += u64::from(row.run_hours.unwrap_or(0));
+        f.external_service_hours += u64::from(row.external_hours);
+        f.idle += u64::from(row.run_hours.is_some_and(|h| h < IDLE_RUN_HOURS));
+        if row.institution != UNKNOWN {
+            self.institutions.insert(row.institution);
+        }
+        if row.carrier != UNKNOWN {
+            self.carriers.insert(row.carrier);
+        }
+    }
+
+    fn finish(self) -> Figures {
+        Figures {
+            institutions: self.institutions.len() as u64,
+            carriers: self.carriers.len() as u64,
+            ..self.figures
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::params::StatsFormat;
+    use serde_json::json;
+    use yiqi_schema::testing::sample_record;
+
+    fn record(local_id: &str, patch: Json) -> Json {
+        let mut record = sample_record();
+        record["local_id"] = json!(local_id);
+        for (k, v) in patch.as_object().unwrap() {
+            record[k] = v.clone();
+        }
+        record
+    }
+
+    fn by(group_by: GroupBy) -> StatsQuery {
+        StatsQuery { group_by, region: None, format: StatsFormat::Json }
+    }
+
+    #[test]
+    fn sums_near_two_to_the_53_are_exact() {
+        let mut table = StatsTable::default();
+        let max = 9_007_199_254_740_991u64;
+        for i in 0..1000u64 {
+            table.apply(i + 1, &record(&format!("A{i}"), json!({"original_value_cny": max})));
+        }
+        let stats = table.query(&by(GroupBy::Region));
+        assert_eq!(stats.total.original_value_cny, u128::from(max) * 1000);
+        assert_eq!(stats.rows[0].figures.original_value_cny, u128::from(max) * 1000);
+        let text = serde_json::to_string(&stats).unwrap();
+        assert!(text.contains("\"original_value_cny\":9007199254740991000"), "{text}");
+    }
+
+    #[test]
+    fn replacement_tombstone_and_replay_idempotence() {
+        let mut table = StatsTable::default();
+        table.apply(1, &record("A", json!({"original_value_cny": 10})));
+        table.apply(2, &record("A", json!({"original_value_cny": 30})));
+        table.apply(2, &record("A", json!({"original_value_cny": 99})));
+        table.apply(1, &record("A", json!({"original_value_cny": 99})));
+        assert_eq!(table.query(&by(GroupBy::Region)).total.original_value_cny, 30);
+        let tombstone = json!({"kind": "instrument", "region": "CN-GS", "local_id": "A", "version": 9,
+            "updated_at": "2026-03-02T00:00:00Z", "deleted": true});
+        table.apply(3, &tombstone);
+        assert!(table.is_empty());
+        assert_eq!(table.seq(), 3);
+        assert!(table.query(&by(GroupBy::Region)).rows.is_empty());
+    }
+
+    #[test]
+    fn figures_and_idle_threshold() {
+        let mut table = StatsTable::default();
+        table.apply(1, &record("A", json!({"usage": {"year": 2025, "run_hours": 199, "external_service_hours": 5}})));
+        table.apply(2, &record("B", json!({"usage": {"year": 2025, "run_hours": 200}, "institution": {"name": "北大"}})));
+        let mut c = record("C", json!({"sharing": {"mode": "internal"}}));
+        c.as_object_mut().unwrap().remove("usage");
+        c.as_object_mut().unwrap().remove("original_value_cny");
+        c.as_object_mut().unwrap().remove("carrier");
+        table.apply(3, &c);
+        let total = table.query(&by(GroupBy::Region)).total;
+        assert_eq!(total.instruments, 3);
+        assert_eq!(total.idle, 1);
+        assert_eq!(total.run_hours, 399);
+        assert_eq!(total.external_service_hours, 5);
+        assert_eq!(total.institutions, 2);
+        assert_eq!(total.carriers, 1);
+        assert_eq!(total.externally_shared, 2);
+        assert_eq!(total.value_unknown, 1);
+        assert_eq!(total.original_value_cny, 2 * 12_800_000);
+        let years = table.query(&by(GroupBy::Year));
+        assert_eq!(years.rows[0].key, "2025");
+        assert_eq!(years.rows[1].key, UNKNOWN_KEY);
+    }
+
+    #[test]
+    fn groupings_labels_order_and_region_filter() {
+        let mut table = StatsTable::default();
+        table.apply(1, &record("A", json!({})));
+        table.apply(2, &record("B", json!({"region": "CN-BJ", "category": "020101"})));
+        table.apply(3, &record("C", json!({"region": "CN-BJ"})));
+        let regions = table.query(&by(GroupBy::Region));
+        assert_eq!(regions.rows[0].key, "CN-BJ");
+        assert_eq!(regions.rows[0].label, "北京市");
+        assert_eq!(regions.rows[1].label, "甘肃省");
+        let categories = table.query(&by(GroupBy::Category));
+        assert_eq!((categories.rows[0].key.as_str(), categories.rows[0].label.as_str()), ("010000", "分析仪器"));
+        assert_eq!(categories.rows[1].key, "020000");
+        let filtered = table.query(&StatsQuery { region: Some("CN-GS".into()), ..by(GroupBy::Category) });
+        assert_eq!(filtered.total.instruments, 1);
+        for group_by in crate::search::params::GROUP_BYS {
+            let stats = table.query(&by(group_by));
+            let sum: u64 = stats.rows.iter().map(|r| r.figures.instruments).sum();
+            assert_eq!(sum, 3, "{group_by:?}");
+            assert!(stats.rows.iter().all(|r| !r.label.is_empty()));
+        }
+        let carriers = table.query(&by(GroupBy::CarrierType));
+        assert_eq!(carriers.rows[0].key, "instrument_center");
+    }
+
+    #[test]
+    fn csv_quotes_and_totals() {
+        let mut table = StatsTable::default();
+        table.apply(1, &record("A", json!({"institution": {"name": "大学, \"甲\""}})));
+        let csv = table.query(&by(GroupBy::Institution)).to_csv();
+        let lines: Vec<&str> = csv.split("\r\n").collect();
+        assert_eq!(lines[0], "key,label,instruments,original_value_cny,institutions,carriers,externally_shared,run_hours,external_service_hours,idle,value_unknown");
+        assert_eq!(lines[1], "\"大学, \"\"甲\"\"\",\"大学, \"\"甲\"\"\",1,12800000,1,1,1,1620,310,0,0");
+        assert_eq!(lines[2], "total,合计 Total,1,12800000,1,1,1,1620,310,0,0");
+        assert_eq!(lines[3], "");
+    }
+}

@@ -1,0 +1,213 @@
+//! The instrument thesaurus (`hub/data/thesaurus.toml`): abbreviations, Chinese and English names
+//! of the same instrument, found in a query and expanded into alternative phrases.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use serde::Deserialize;
+
+use super::analysis::fold_width;
+
+/// The thesaurus shipped with the hub.
+pub const THESAURUS_TOML: &str = include_str!("../../data/thesaurus.toml");
+
+#[derive(Deserialize)]
+struct File {
+    group: Vec<Group>,
+}
+
+#[derive(Deserialize)]
+struct Group {
+    terms: Vec<String>,
+    #[serde(default)]
+    narrower: Vec<String>,
+}
+
+/// Terms of the thesaurus, indexed by their first character.
+pub struct Thesaurus {
+    by_first_char: HashMap<char, Vec<Entry>>,
+}
+
+struct Entry {
+    /// The normalized term ([`normalize`]).
+    term: String,
+    /// Everything a query naming this term also searches for, itself included.
+    expansions: Vec<String>,
+}
+
+/// One thesaurus term found in a query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// Byte range of the term in the normalized query.
+    pub start: usize,
+    pub end: usize,
+    /// The normalized alternatives to search for, the term itself first.
+    pub alternatives: Vec<String>,
+}
+
+/// Lower-cased, full-width ASCII folded: the form queries and terms are compared in.
+pub fn normalize(text: &str) -> String {
+    text.chars().map(fold_width).flat_map(char::to_lowercase).collect()
+}
+
+/// The shipped thesaurus, parsed once.
+pub fn shipped() -> &'static Thesaurus {
+    static THESAURUS: OnceLock<Thesaurus> = OnceLock::new();
+    THESAURUS.get_or_init(|| {
+        Thesaurus::parse(THESAURUS_TOML).unwrap_or_else(|error| {
+            tracing::error!(%error, "hub/data/thesaurus.toml does not parse; searching without it");
+            Thesaurus::index(HashMap::new())
+        })
+    })
+}
+
+impl Thesaurus {
+    /// Parses a thesaurus in the `[[group]] terms = […] narrower = […]` format.
+    pub fn parse(toml_text: &str) -> Result<Thesaurus, toml::de::Error> {
+        let file: File = toml::from_str(toml_text)?;
+        let mut expansions: HashMap<String, Vec<String>> = HashMap::new();
+        for group in &file.group {
+            let all: Vec<String> = group.terms.iter().chain(&group.narrower).map(|t| normalize(t)).collect();
+            for term in &group.terms {
+                add_unique(expansions.entry(normalize(term)).or_default(), &all);
+            }
+            for term in &group.narrower {
+                add_unique(expansions.entry(normalize(term)).or_default(), &[normalize(term)]);
+            }
+        }
+        Ok(Thesaurus::index(expansions))
+    }
+
+    fn index(expansions: HashMap<String, Vec<String>>) -> Thesaurus {
+        let mut by_first_char: HashMap<char, Vec<Entry>> = HashMap::new();
+        for (term, mut alternatives) in expansions {
+            let Some(first) = term.chars().next() else { continue };
+            alternatives.retain(|a| *a != term);
+            alternatives.insert(0, term.clone());
+            by_first_char.entry(first).or_default().push(Entry { term, expansions: alternatives });
+        }
+        for entries in by_first_char.values_mut() {
+            entries.sort_by(|a, b| b.term.len().cmp(&a.term.len()).then_with(|| a.term.cmp(&b.term)));
+        }
+        Thesaurus { by_first_char }
+    }
+
+    /// The thesaurus terms in a normalized query, leftmost-longest and not overlapping.
+    pub fn find(&self, query: &str) -> Vec<Found> {
+        let mut found = Vec::new();
+        let mut pos = 0;
+        while let Some(c) = query[pos..].chars().next() {
+            match self.longest_at(query, pos, c) {
+                Some(entry) => {
+                    let end = pos + entry.term.len();
+                    found.push(Found { start: pos, end, alternatives: entry.expansions.clone() });
+                    pos = end;
+                }
+                None => pos += c.len_utf8(),
+            }
+        }
+        found
+    }
+
+    fn longest_at(&self, query: &str, pos: usize, first: char) -> Option<&Entry> {
+        let entries = self.by_first_char.get(&first)?;
+        entries.iter().find(|e| {
+            query[pos..].starts_with(&e.term) && at_word_boundaries(query, pos, pos + e.term.len())
+        })
+    }
+}
+
+fn add_unique(list: &mut Vec<String>, items: &[String]) {
+    for item in items {
+        if !list.contains(item) {
+            list.push(item.clone());
+        }
+    }
+}
+
+/// A Latin letter or digit at either end of a match must not continue into the query text
+/// (TEM is not found in "item"); Chinese characters need no boundary.
+fn at_word_boundaries(query: &str, start: usize, end: usize) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric();
+    let inner_first = query[start..end].chars().next();
+    let inner_last = query[start..end].chars().next_back();
+    let before = query[..start].chars().next_back();
+    let after = query[end..].chars().next();
+    let open = !(inner_first.is_some_and(word) && before.is_some_and(word));
+    let close = !(inner_last.is_some_and(word) && after.is_some_and(word));
+    open && close
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alternatives(query: &str) -> Vec<Vec<String>> {
+        shipped().find(&normalize(query)).into_iter().map(|f| f.alternatives).collect()
+    }
+
+    #[test]
+    fn shipped_thesaurus_parses() {
+        Thesaurus::parse(THESAURUS_TOML).unwrap();
+    }
+
+    #[test]
+    fn required_groups_link_both_languages() {
+        let pairs = [
+            ("TEM", "透射电子显微镜"),
+            ("透射电镜", "tem"),
+            ("SEM", "扫描电子显微镜"),
+            ("扫描电镜", "扫描电子显微镜"),
+            ("NMR", "核磁共振"),
+            ("核磁", "nmr"),
+            ("XRD", "x射线衍射"),
+            ("FTIR", "傅里叶变换红外光谱"),
+            ("红外", "ftir"),
+            ("ICP-MS", "电感耦合等离子体质谱"),
+            ("LC-MS", "液质联用"),
+            ("质谱", "gc-ms"),
+            ("质谱", "lc-ms"),
+            ("HPLC", "液相色谱"),
+            ("色谱", "液相色谱"),
+            ("AFM", "原子力显微镜"),
+            ("confocal", "共聚焦"),
+            ("flow cytometer", "流式细胞仪"),
+            ("流式", "flow cytometer"),
+        ];
+        for (query, expected) in pairs {
+            let alts = alternatives(query);
+            assert_eq!(alts.len(), 1, "{query}: {alts:?}");
+            assert_eq!(alts[0][0], normalize(query));
+            assert!(alts[0].contains(&expected.to_string()), "{query} → {alts:?}");
+        }
+    }
+
+    #[test]
+    fn narrower_terms_do_not_lead_back() {
+        let lcms = alternatives("LC-MS");
+        assert!(!lcms[0].contains(&"质谱".to_string()), "{lcms:?}");
+    }
+
+    #[test]
+    fn latin_terms_need_word_boundaries() {
+        assert!(alternatives("item system").is_empty());
+        assert_eq!(alternatives("兰州TEM").len(), 1);
+        assert_eq!(alternatives("tem, sem").len(), 2);
+    }
+
+    #[test]
+    fn longest_term_wins_and_positions_are_reported() {
+        let q = normalize("兰州 透射电子显微镜 预约");
+        let found = shipped().find(&q);
+        assert_eq!(found.len(), 1);
+        assert_eq!(&q[found[0].start..found[0].end], "透射电子显微镜");
+    }
+
+    #[test]
+    fn custom_thesaurus() {
+        let t = Thesaurus::parse("[[group]]\nterms = [\"Foo\", \"富\"]\n").unwrap();
+        let found = t.find("a foo b");
+        assert_eq!(found[0].alternatives, ["foo", "富"]);
+        assert!(Thesaurus::parse("group = 3").is_err());
+    }
+}

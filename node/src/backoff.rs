@@ -1,0 +1,93 @@
+//! Retrying a hub request: exponential backoff with full jitter, honouring `Retry-After`, within
+//! a bounded total wait.
+
+use rand::Rng;
+use std::time::{Duration, Instant};
+
+const BASE: Duration = Duration::from_millis(200);
+const CAP: Duration = Duration::from_secs(10);
+
+/// The retry state of one operation. The wait budget counts from the first failure of a run of
+/// failures; a success resets it.
+#[derive(Debug)]
+pub struct Backoff {
+    max_wait: Duration,
+    failing_since: Option<Instant>,
+    attempt: u32,
+}
+
+/// The budget ran out: how long the hub has been failing.
+#[derive(Debug, Clone, Copy)]
+pub struct GaveUp(pub Duration);
+
+impl Backoff {
+    pub fn new(max_wait: Duration) -> Backoff {
+        Backoff {
+            max_wait,
+            failing_since: None,
+            attempt: 0,
+        }
+    }
+
+    pub fn succeeded(&mut self) {
+        self.failing_since = None;
+        self.attempt = 0;
+    }
+
+    /// Sleeps before the next attempt: a uniformly random delay up to `BASE·2^attempt` (capped),
+    /// at least what the hub asked for in `Retry-After`, never past the budget.
+    pub async fn wait(&mut self, retry_after: Option<Duration>) -> Result<(), GaveUp> {
+        let since = *self.failing_since.get_or_insert_with(Instant::now);
+        let elapsed = since.elapsed();
+        let Some(left) = self.max_wait.checked_sub(elapsed).filter(|d| !d.is_zero()) else {
+            return Err(GaveUp(elapsed));
+        };
+        let delay = self.next_delay(retry_after).min(left);
+        self.attempt = self.attempt.saturating_add(1);
+        tokio::time::sleep(delay).await;
+        Ok(())
+    }
+
+    fn next_delay(&self, retry_after: Option<Duration>) -> Duration {
+        let ceiling = BASE.saturating_mul(1u32 << self.attempt.min(16)).min(CAP);
+        let jittered = rand::thread_rng().gen_range(Duration::ZERO..=ceiling);
+        retry_after.map_or(jittered, |asked| asked.max(jittered))
+    }
+}
+
+/// `Retry-After` in delay-seconds (the HTTP-date form is rare from a hub and is ignored).
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let seconds: u64 = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(seconds))
+}
+
+/// Human form of a duration: `1.5s`, `60s`.
+pub fn seconds(duration: Duration) -> String {
+    format!("{}s", (duration.as_secs_f64() * 10.0).round() / 10.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_grow_to_the_cap_and_respect_retry_after() {
+        let mut backoff = Backoff::new(Duration::from_secs(60));
+        for attempt in 0..40 {
+            backoff.attempt = attempt;
+            let delay = backoff.next_delay(None);
+            assert!(delay <= CAP && delay <= BASE * 2u32.saturating_pow(attempt.min(16)));
+        }
+        assert!(backoff.next_delay(Some(Duration::from_secs(30))) >= Duration::from_secs(30));
+    }
+
+    #[tokio::test]
+    async fn gives_up_when_the_budget_is_spent() {
+        let mut backoff = Backoff::new(Duration::from_millis(50));
+        let started = Instant::now();
+        while backoff.wait(Some(Duration::from_millis(20))).await.is_ok() {}
+        assert!(started.elapsed() >= Duration::from_millis(50));
+        backoff.succeeded();
+        assert!(backoff.failing_since.is_none());
+    }
+}

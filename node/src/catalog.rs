@@ -1,0 +1,352 @@
+//! The node's own catalogue: importing a platform's file into versioned, signed records.
+//!
+//! An import is planned first (what is new, changed, unchanged, deleted) and then applied in
+//! batches. Each batch writes its catalogue entries together with their signed outbox entries in
+//! one atomic commit, so a crash leaves every record either fully imported (catalogue and outbox)
+//! or untouched; running the same import again finds the done rows unchanged and completes the
+//! rest.
+//!
+//! Whether a row changed is decided on the RFC 8785 bytes of its content without the node-owned
+//! fields (`kind`, `region`, `version`, `updated_at`), so re-importing an unchanged file publishes
+//! nothing.
+
+use crate::db::{self, Deltas, N_CATALOG, N_OUTBOX, N_OUTBOX_SEQ, StoredEnvelope};
+use crate::error::{NodeError, corrupt};
+use crate::import::{self, ImportOptions, ImportedRow, RowError};
+use crate::node::{Node, now_rfc3339};
+use indicatif::ProgressBar;
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::fmt;
+use std::ops::ControlFlow;
+use std::path::{Path, PathBuf};
+use yiqi_schema::canonical::canonical_bytes;
+use yiqi_schema::sign;
+use yiqi_store::{StorageError, WriteBatch};
+
+/// Records signed and committed per atomic batch.
+const COMMIT_BATCH: usize = 500;
+/// A snapshot may delete at most this share of the live catalogue without `--allow-mass-delete`.
+const MASS_DELETE_PERCENT: u64 = 20;
+
+/// One `import` invocation.
+#[derive(Debug, Clone)]
+pub struct ImportRequest {
+    pub path: PathBuf,
+    /// Reader options; the region is always the node's own.
+    pub options: ImportOptions,
+    /// The file is the whole catalogue: records missing from it become tombstones.
+    pub snapshot: bool,
+    pub allow_mass_delete: bool,
+    /// Plan and report only; write nothing.
+    pub dry_run: bool,
+}
+
+/// What an import did (or, with `dry_run`, would do).
+#[derive(Debug, Clone, Default)]
+pub struct ImportSummary {
+    pub file: String,
+    pub format: String,
+    pub new: usize,
+    pub changed: usize,
+    pub unchanged: usize,
+    pub deleted: usize,
+    /// Rows refused, each listed in `errors` (a row may have several errors).
+    pub rejected: usize,
+    pub errors: Vec<RowError>,
+    /// The report file written for the rejected rows.
+    pub report: Option<PathBuf>,
+}
+
+impl ImportSummary {
+    /// Rows were refused and none was good: nothing of the file could be used.
+    pub fn nothing_imported(&self) -> bool {
+        self.rejected > 0 && self.new + self.changed + self.unchanged == 0
+    }
+}
+
+impl fmt::Display for ImportSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "imported {} ({}): {} new, {} changed, {} unchanged, {} deleted, {} rejected",
+            self.file, self.format, self.new, self.changed, self.unchanged, self.deleted, self.rejected
+        )
+    }
+}
+
+/// `row R: POINTER: MESSAGE`, the line format of stderr and the report file.
+pub fn error_line(error: &RowError) -> String {
+    let pointer = if error.pointer.is_empty() { "(record)" } else { &error.pointer };
+    format!("row {}: {pointer}: {}", error.row, error.message)
+}
+
+/// A catalogue entry: the content hash that decides "changed", and the signed envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogEntry {
+    pub content_hash: [u8; 32],
+    pub stored: StoredEnvelope,
+}
+
+impl CatalogEntry {
+    fn encode(&self) -> Vec<u8> {
+        [&self.content_hash[..], &self.stored.encode()].concat()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<CatalogEntry, StorageError> {
+        let content_hash = bytes
+            .get(..32)
+            .and_then(|h| h.try_into().ok())
+            .ok_or_else(|| corrupt("catalogue"))?;
+        Ok(CatalogEntry {
+            content_hash,
+            stored: StoredEnvelope::decode(&bytes[32..])?,
+        })
+    }
+}
+
+/// What happens to one record.
+#[derive(Debug, Clone, PartialEq)]
+enum Change {
+    /// New or changed content, to be signed at `version`.
+    Write { local_id: String, content: Map<String, Value>, hash: [u8; 32], version: u64, new: bool },
+    Unchanged,
+    Delete { local_id: String, version: u64 },
+}
+
+struct Plan {
+    changes: Vec<Change>,
+    summary: ImportSummary,
+}
+
+fn content_hash(content: &Map<String, Value>) -> [u8; 32] {
+    Sha256::digest(canonical_bytes(&Value::Object(content.clone()))).into()
+}
+
+impl Node {
+    /// Imports a catalogue file. Row errors are returned in the summary (and written to a
+    /// report file); a file that cannot be read at all, or a snapshot that would delete too
+    /// much, is an error and writes nothing.
+    pub fn import(&self, request: &ImportRequest, progress: &ProgressBar) -> Result<ImportSummary, NodeError> {
+        let _one_import = self.import_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let options = ImportOptions {
+            region: self.config.region.clone(),
+            ..request.options.clone()
+        };
+        let parsed = import::read_catalogue(&request.path, &options)
+            .map_err(|e| NodeError::Invalid(format!("{}: {e}", request.path.display())))?;
+        let mut plan = self.plan(parsed.rows, parsed.errors, request.snapshot)?;
+        plan.summary.file = request.path.display().to_string();
+        plan.summary.format = parsed.format.to_string();
+        self.refuse_mass_delete(&plan.summary, request)?;
+        if !request.dry_run {
+            progress.set_length(plan.changes.len() as u64);
+            self.apply(plan.changes, progress)?;
+            plan.summary.report = self.write_report(&plan.summary)?;
+        }
+        Ok(plan.summary)
+    }
+
+    fn plan(&self, rows: Vec<ImportedRow>, mut errors: Vec<RowError>, snapshot: bool) -> Result<Plan, NodeError> {
+        let mut changes = Vec::with_capacity(rows.len());
+        let mut seen = HashSet::with_capacity(rows.len());
+        for row in rows {
+            match row_content(row) {
+                Ok((local_id, content)) => {
+                    changes.push(self.change_for(&local_id, content)?);
+                    seen.insert(local_id);
+                }
+                Err(error) => errors.push(error),
+            }
+        }
+        // A row that failed validation is still part of the platform's catalogue: deleting it
+        // because of a typo would be worse than keeping its last good version.
+        seen.extend(errors.iter().filter_map(|e| e.local_id.clone()));
+        let nothing_good = changes.is_empty() && !errors.is_empty();
+        if snapshot && !nothing_good {
+            changes.extend(self.deletions(&seen)?);
+        }
+        let mut summary = ImportSummary {
+            rejected: errors.iter().map(|e| e.row).collect::<HashSet<_>>().len(),
+            errors,
+            ..ImportSummary::default()
+        };
+        for change in &changes {
+            match change {
+                Change::Write { new: true, .. } => summary.new += 1,
+                Change::Write { new: false, .. } => summary.changed += 1,
+                Change::Unchanged => summary.unchanged += 1,
+                Change::Delete { .. } => summary.deleted += 1,
+            }
+        }
+        Ok(Plan { changes, summary })
+    }
+
+    fn change_for(&self, local_id: &str, content: Map<String, Value>) -> Result<Change, NodeError> {
+        let hash = content_hash(&content);
+        let stored = self.catalog_entry(local_id)?;
+        let (version, new) = match stored {
+            None => (1, true),
+            Some(entry) if entry.stored.deleted => (entry.stored.version + 1, true),
+            Some(entry) if entry.content_hash == hash => return Ok(Change::Unchanged),
+            Some(entry) => (entry.stored.version + 1, false),
+        };
+        Ok(Change::Write { local_id: local_id.to_owned(), content, hash, version, new })
+    }
+
+    /// Tombstones for every live record whose id is not in `keep`.
+    fn deletions(&self, keep: &HashSet<String>) -> Result<Vec<Change>, NodeError> {
+        let mut deletions = Vec::new();
+        self.db.for_each(db::CATALOG, 1_000, |key, value| {
+            let local_id = String::from_utf8_lossy(&key[db::CATALOG.len()..]);
+            let (version, deleted) = StoredEnvelope::decode_header(value.get(32..).unwrap_or_default())?;
+            if !deleted && !keep.contains(local_id.as_ref()) {
+                deletions.push(Change::Delete { local_id: local_id.into_owned(), version: version + 1 });
+            }
+            Ok(ControlFlow::Continue(()))
+        })?;
+        Ok(deletions)
+    }
+
+    fn refuse_mass_delete(&self, summary: &ImportSummary, request: &ImportRequest) -> Result<(), NodeError> {
+        let live = self.db.counter(N_CATALOG)?;
+        let deleted = summary.deleted as u64;
+        if request.allow_mass_delete || deleted * 100 <= live * MASS_DELETE_PERCENT {
+            return Ok(());
+        }
+        Err(NodeError::Invalid(format!(
+            "this snapshot would delete {deleted} of the {live} records in the catalogue (more than \
+             {MASS_DELETE_PERCENT}%); nothing was imported. Check that {} is the whole catalogue, or \
+             pass --allow-mass-delete",
+            request.path.display()
+        )))
+    }
+
+    /// The catalogue entry of one own record.
+    pub fn catalog_entry(&self, local_id: &str) -> Result<Option<CatalogEntry>, StorageError> {
+        self.db
+            .get(&db::catalog_key(local_id))?
+            .map(|bytes| CatalogEntry::decode(&bytes))
+            .transpose()
+    }
+
+    /// Signs and commits the planned changes in atomic batches, then flushes.
+    fn apply(&self, changes: Vec<Change>, progress: &ProgressBar) -> Result<(), NodeError> {
+        let mut next_seq = self.db.counter(N_OUTBOX_SEQ)? + 1;
+        let mut wrote_any = false;
+        for chunk in changes.chunks(COMMIT_BATCH) {
+            let mut batch = WriteBatch::default();
+            let mut deltas = Deltas::default();
+            for change in chunk {
+                if let Some(entry) = self.signed_entry(change)? {
+                    self.stage(&mut batch, &mut deltas, change, &entry, next_seq);
+                    next_seq += 1;
+                }
+            }
+            wrote_any |= !batch.is_empty();
+            self.db.commit(batch, &deltas)?;
+            progress.inc(chunk.len() as u64);
+            tracing::debug!(records = chunk.len(), "import batch committed");
+        }
+        self.db.flush()?;
+        if wrote_any {
+            self.outbox_filled.notify_one();
+        }
+        Ok(())
+    }
+
+    fn stage(&self, batch: &mut WriteBatch, deltas: &mut Deltas, change: &Change, entry: &(String, CatalogEntry), seq: u64) {
+        let (local_id, entry) = entry;
+        batch.put(db::catalog_key(local_id), entry.encode());
+        batch.put(db::seq_key(db::OUTBOX, seq), entry.stored.envelope.clone());
+        deltas.add(N_OUTBOX, 1);
+        deltas.add(N_OUTBOX_SEQ, 1);
+        match change {
+            Change::Write { new: true, .. } => deltas.add(N_CATALOG, 1),
+            Change::Delete { .. } => deltas.add(N_CATALOG, -1),
+            _ => {}
+        }
+    }
+
+    /// The signed catalogue entry a change writes (`None` for unchanged records).
+    fn signed_entry(&self, change: &Change) -> Result<Option<(String, CatalogEntry)>, NodeError> {
+        let now = now_rfc3339();
+        let region = &self.config.region;
+        let (local_id, record, content_hash) = match change {
+            Change::Unchanged => return Ok(None),
+            Change::Write { local_id, content, hash, version, .. } => {
+                let mut record = content.clone();
+                record.insert("kind".into(), json!("instrument"));
+                record.insert("region".into(), json!(region));
+                record.insert("version".into(), json!(version));
+                record.insert("updated_at".into(), json!(now));
+                (local_id, Value::Object(record), *hash)
+            }
+            Change::Delete { local_id, version } => {
+                let tombstone = tombstone(region, local_id, *version, &now);
+                (local_id, tombstone, [0; 32])
+            }
+        };
+        let version = record["version"].as_u64().unwrap_or_default();
+        let deleted = record.get("deleted").is_some();
+        let envelope = serde_json::to_value(sign(record, &self.key))
+            .map_err(|e| NodeError::Invalid(format!("{local_id}: {e}")))?;
+        let stored = StoredEnvelope { version, deleted, envelope: canonical_bytes(&envelope) };
+        Ok(Some((local_id.clone(), CatalogEntry { content_hash, stored })))
+    }
+
+    /// Writes `reports/import-<timestamp>.txt` when rows were rejected.
+    fn write_report(&self, summary: &ImportSummary) -> Result<Option<PathBuf>, NodeError> {
+        let Some(dir) = &self.reports else { return Ok(None) };
+        if summary.errors.is_empty() {
+            return Ok(None);
+        }
+        let mut text = format!("{summary}\n");
+        for error in &summary.errors {
+            text.push_str(&error_line(error));
+            text.push('\n');
+        }
+        let stamp = now_rfc3339().replace([':', '-'], "");
+        let path = unused_path(dir, &format!("import-{stamp}"));
+        std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(&path, text))
+            .map_err(|e| NodeError::Usage(format!("{}: {e}", path.display())))?;
+        Ok(Some(path))
+    }
+}
+
+/// The tombstone of a deleted record: exactly the six fields the schema allows.
+pub fn tombstone(region: &str, local_id: &str, version: u64, updated_at: &str) -> Value {
+    json!({"kind": "instrument", "region": region, "local_id": local_id, "version": version,
+           "updated_at": updated_at, "deleted": true})
+}
+
+/// `DIR/NAME.txt`, or `DIR/NAME-2.txt`, … when two imports end in the same millisecond.
+fn unused_path(dir: &Path, name: &str) -> PathBuf {
+    let mut path = dir.join(format!("{name}.txt"));
+    let mut n = 2;
+    while path.exists() {
+        path = dir.join(format!("{name}-{n}.txt"));
+        n += 1;
+    }
+    path
+}
+
+/// The local_id and content of a converted row (the reader guarantees both; a row without
+/// them is reported rather than trusted).
+fn row_content(row: ImportedRow) -> Result<(String, Map<String, Value>), RowError> {
+    let missing = |message: &str| RowError {
+        row: row.row,
+        local_id: None,
+        pointer: "/local_id".into(),
+        message: message.into(),
+    };
+    let Value::Object(content) = row.content else {
+        return Err(missing("the row did not convert to a record object"));
+    };
+    match content.get("local_id").and_then(Value::as_str) {
+        Some(local_id) => Ok((local_id.to_owned(), content)),
+        None => Err(missing("required field is missing")),
+    }
+}

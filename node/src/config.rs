@@ -1,0 +1,187 @@
+//! The node folder: `config.toml`, `key.pem`, `store/` and `reports/`.
+//!
+//! `init` creates it once; every other command opens it. The secret key never leaves
+//! `key.pem` (mode 0600, PKCS#8 PEM as `openssl genpkey -algorithm ed25519` writes it).
+
+use crate::error::NodeError;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use yiqi_schema::keys::{self, SecretKey};
+use yiqi_schema::regions;
+
+/// Default and largest number of records per `POST /v1/records` (the hub's batch limit).
+pub const DEFAULT_BATCH_SIZE: usize = 500;
+pub const MAX_BATCH_SIZE: usize = 1_000;
+const DEFAULT_CACHE_MB: u64 = 64;
+
+/// `config.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The region this node publishes for (ISO 3166-2:CN).
+    pub region: String,
+    /// The platform's name, as registered on the hub.
+    pub name: String,
+    /// The hub's base URL, without a trailing slash.
+    pub hub: String,
+    /// Records per publish request (1 to 1000).
+    #[serde(default = "default_batch_size")]
+    pub batch_size: usize,
+    /// sled page cache in MiB.
+    #[serde(default = "default_cache_mb")]
+    pub cache_capacity_mb: u64,
+}
+
+fn default_batch_size() -> usize {
+    DEFAULT_BATCH_SIZE
+}
+
+fn default_cache_mb() -> u64 {
+    DEFAULT_CACHE_MB
+}
+
+impl Config {
+    /// A checked configuration for a new node.
+    pub fn new(region: &str, hub: &str, name: Option<&str>) -> Result<Config, NodeError> {
+        let zh_name = regions::name_zh(region).ok_or_else(|| {
+            NodeError::Usage(format!("{region:?} is not a region code (CN-BJ … CN-TW)"))
+        })?;
+        let config = Config {
+            region: region.to_owned(),
+            name: name.unwrap_or(zh_name).to_owned(),
+            hub: hub.trim_end_matches('/').to_owned(),
+            batch_size: DEFAULT_BATCH_SIZE,
+            cache_capacity_mb: DEFAULT_CACHE_MB,
+        };
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> Result<(), NodeError> {
+        if !regions::is_region(&self.region) {
+            return Err(NodeError::Usage(format!("region {:?} is not a region code", self.region)));
+        }
+        let url = reqwest::Url::parse(&self.hub)
+            .map_err(|e| NodeError::Usage(format!("hub URL {:?}: {e}", self.hub)))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(NodeError::Usage(format!("hub URL {:?} must be http or https", self.hub)));
+        }
+        if !(1..=MAX_BATCH_SIZE).contains(&self.batch_size) {
+            return Err(NodeError::Usage(format!(
+                "batch_size {} must be between 1 and {MAX_BATCH_SIZE}",
+                self.batch_size
+            )));
+        }
+        if self.name.trim().is_empty() {
+            return Err(NodeError::Usage("the platform name is empty".into()));
+        }
+        Ok(())
+    }
+}
+
+/// The paths inside a node folder.
+#[derive(Debug, Clone)]
+pub struct Folder {
+    pub root: PathBuf,
+}
+
+impl Folder {
+    pub fn new(root: &Path) -> Folder {
+        Folder {
+            root: root.to_owned(),
+        }
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.root.join("config.toml")
+    }
+
+    pub fn key(&self) -> PathBuf {
+        self.root.join("key.pem")
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.root.join("store")
+    }
+
+    pub fn reports(&self) -> PathBuf {
+        self.root.join("reports")
+    }
+
+    /// Creates the folder, its config and its key; refuses a folder that already holds a node.
+    pub fn create(&self, config: &Config) -> Result<SecretKey, NodeError> {
+        if self.config().exists() || self.key().exists() || self.store().exists() {
+            return Err(NodeError::Usage(format!(
+                "{} already holds a node; refusing to overwrite it",
+                self.root.display()
+            )));
+        }
+        let io = |path: &Path, e: std::io::Error| NodeError::Usage(format!("{}: {e}", path.display()));
+        std::fs::create_dir_all(self.reports()).map_err(|e| io(&self.reports(), e))?;
+        let key = keys::generate();
+        keys::write_secret_key(&self.key(), &key).map_err(|e| NodeError::Usage(e.to_string()))?;
+        let text = toml::to_string(config).map_err(|e| NodeError::Usage(e.to_string()))?;
+        std::fs::write(self.config(), text).map_err(|e| io(&self.config(), e))?;
+        Ok(key)
+    }
+
+    /// Reads `config.toml` and `key.pem`.
+    pub fn load(&self) -> Result<(Config, SecretKey), NodeError> {
+        let path = self.config();
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            NodeError::Usage(format!(
+                "{}: {e} (is {} a node folder? create one with `yiqi-node init`)",
+                path.display(),
+                self.root.display()
+            ))
+        })?;
+        let config: Config = toml::from_str(&text)
+            .map_err(|e| NodeError::Usage(format!("{}: {e}", path.display())))?;
+        config.check()?;
+        let key = keys::read_secret_key(&self.key()).map_err(|e| NodeError::Usage(e.to_string()))?;
+        Ok((config, key))
+    }
+}
+
+/// The admin request that registers this node's key on the hub, ready to paste.
+pub fn registration_command(config: &Config, public_key: &str) -> String {
+    let body = serde_json::json!({
+        "region": config.region,
+        "name": config.name,
+        "public_key": public_key,
+    });
+    format!(
+        "curl -X POST {}/v1/admin/regions -H \"Authorization: Bearer $YIQI_ADMIN_TOKEN\" \
+         -H 'content-type: application/json' -d '{}'",
+        config.hub,
+        body.to_string().replace('\'', "'\\''")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_then_load_and_refuse_to_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = Folder::new(&dir.path().join("node"));
+        let config = Config::new("CN-GS", "http://127.0.0.1:7800/", None).unwrap();
+        assert_eq!((config.name.as_str(), config.hub.as_str()), ("甘肃省", "http://127.0.0.1:7800"));
+        let key = folder.create(&config).unwrap();
+        let (loaded, loaded_key) = folder.load().unwrap();
+        assert_eq!(loaded, config);
+        assert_eq!(loaded_key.to_bytes(), key.to_bytes());
+        assert!(matches!(folder.create(&config), Err(NodeError::Usage(_))));
+        assert!(Config::new("CN-XX", "http://h", None).is_err());
+        assert!(Config::new("CN-GS", "ftp://h", None).is_err());
+    }
+
+    #[test]
+    fn registration_command_carries_the_exact_body() {
+        let config = Config::new("CN-GS", "http://hub", Some("O'Brien 平台")).unwrap();
+        let command = registration_command(&config, "KEY");
+        assert!(command.starts_with("curl -X POST http://hub/v1/admin/regions "), "{command}");
+        assert!(command.contains(r#"{"name":"O'\''Brien 平台","public_key":"KEY","region":"CN-GS"}"#), "{command}");
+    }
+}

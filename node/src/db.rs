@@ -1,0 +1,269 @@
+//! The node's data on top of one [`KvStore`]: the key layout, counters and atomic commits.
+//!
+//! Key layout (one keyspace, so one atomic batch can cover every effect of a step):
+//! - `c/{local_id}` → own catalogue: `[content hash:32]` + [`StoredEnvelope`].
+//! - `o/{seq:u64 BE}` → outbox: canonical envelope bytes waiting for the hub.
+//! - `x/{seq:u64 BE}` → envelopes the hub rejected, with its error (JSON).
+//! - `m/{region}/{local_id}` → mirror of other regions: [`StoredEnvelope`].
+//! - `q/{cursor:u64 BE}{index:u32 BE}` → quarantined feed entries with the reason (JSON).
+//! - `k/{region}/{key}` → pinned region keys (JSON); `e/{n:u64 BE}` → key-change events (JSON).
+//! - `n/{name}` → counters (u64 BE); `s/cursor` → the feed cursor (u64 BE).
+//!
+//! Counts are kept as counters updated in the same batch as the entries they count, so `status`
+//! answers in constant time however large the mirror grows.
+
+use crate::error::corrupt;
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+use std::sync::{Arc, Mutex};
+use yiqi_store::{KvStore, Pair, StorageError, WriteBatch};
+
+pub const CATALOG: &[u8] = b"c/";
+pub const OUTBOX: &[u8] = b"o/";
+pub const REJECTED: &[u8] = b"x/";
+pub const MIRROR: &[u8] = b"m/";
+pub const QUARANTINE: &[u8] = b"q/";
+pub const PINNED: &[u8] = b"k/";
+pub const KEY_EVENTS: &[u8] = b"e/";
+const COUNTER: &[u8] = b"n/";
+const CURSOR: &[u8] = b"s/cursor";
+
+/// Counter names.
+pub const N_CATALOG: &str = "catalog";
+pub const N_OUTBOX: &str = "outbox";
+pub const N_OUTBOX_SEQ: &str = "outbox_seq";
+pub const N_REJECTED: &str = "rejected";
+pub const N_QUARANTINED: &str = "quarantined";
+pub const N_KEY_EVENTS: &str = "key_events";
+/// Live mirror records of one region: `mirror/{region}`.
+pub const N_MIRROR: &str = "mirror/";
+
+/// The first key after every key that starts with `prefix`.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![u8::MAX; prefix.len() + 1]
+}
+
+pub fn seq_key(prefix: &[u8], seq: u64) -> Vec<u8> {
+    [prefix, &seq.to_be_bytes()].concat()
+}
+
+pub fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+}
+
+pub fn catalog_key(local_id: &str) -> Vec<u8> {
+    [CATALOG, local_id.as_bytes()].concat()
+}
+
+pub fn mirror_key(region: &str, local_id: &str) -> Vec<u8> {
+    [MIRROR, region.as_bytes(), b"/", local_id.as_bytes()].concat()
+}
+
+/// A signed envelope as the node keeps it: its version, whether it is a tombstone, and the
+/// canonical envelope bytes (exactly what was signed, or exactly what was verified).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEnvelope {
+    pub version: u64,
+    pub deleted: bool,
+    pub envelope: Vec<u8>,
+}
+
+impl StoredEnvelope {
+    const HEADER: usize = 9;
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(Self::HEADER + self.envelope.len());
+        out.extend_from_slice(&self.version.to_be_bytes());
+        out.push(u8::from(self.deleted));
+        out.extend_from_slice(&self.envelope);
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<StoredEnvelope, StorageError> {
+        let (version, deleted) = Self::decode_header(bytes)?;
+        Ok(StoredEnvelope {
+            version,
+            deleted,
+            envelope: bytes[Self::HEADER..].to_vec(),
+        })
+    }
+
+    /// Version and tombstone flag only, without copying the envelope.
+    pub fn decode_header(bytes: &[u8]) -> Result<(u64, bool), StorageError> {
+        let version = u64_at(bytes, 0).ok_or_else(|| corrupt("envelope"))?;
+        match bytes.get(8) {
+            Some(0) => Ok((version, false)),
+            Some(1) => Ok((version, true)),
+            _ => Err(corrupt("envelope")),
+        }
+    }
+}
+
+/// Counter changes that go into a commit: `name → delta`.
+#[derive(Debug, Default)]
+pub struct Deltas(BTreeMap<String, i64>);
+
+impl Deltas {
+    pub fn add(&mut self, name: &str, delta: i64) {
+        if delta != 0 {
+            *self.0.entry(name.to_owned()).or_default() += delta;
+        }
+    }
+}
+
+/// The store plus the one lock every counter update takes.
+pub struct Db {
+    kv: Arc<dyn KvStore>,
+    /// Counter updates read, add and write; this lock keeps two of them (say a publish and an
+    /// import in the same process) from losing each other's changes.
+    commit_lock: Mutex<()>,
+}
+
+impl Db {
+    pub fn new(kv: Arc<dyn KvStore>) -> Db {
+        Db {
+            kv,
+            commit_lock: Mutex::new(()),
+        }
+    }
+
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        self.kv.get(key)
+    }
+
+    /// Up to `limit` pairs under `prefix`, starting at `from` (inclusive) when given.
+    pub fn scan_prefix(
+        &self,
+        prefix: &[u8],
+        from: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Pair>, StorageError> {
+        self.kv.scan(from.unwrap_or(prefix), &prefix_end(prefix), limit)
+    }
+
+    /// Visits every pair under `prefix` in key order, reading `chunk` pairs at a time, until
+    /// `visit` breaks.
+    pub fn for_each(
+        &self,
+        prefix: &[u8],
+        chunk: usize,
+        mut visit: impl FnMut(&[u8], &[u8]) -> Result<ControlFlow<()>, StorageError>,
+    ) -> Result<(), StorageError> {
+        let mut from: Option<Vec<u8>> = None;
+        loop {
+            let pairs = self.scan_prefix(prefix, from.as_deref(), chunk)?;
+            for (key, value) in &pairs {
+                if visit(key, value)?.is_break() {
+                    return Ok(());
+                }
+            }
+            match pairs.last() {
+                Some((key, _)) if pairs.len() == chunk => from = Some([key, &[0u8][..]].concat()),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    pub fn counter(&self, name: &str) -> Result<u64, StorageError> {
+        self.read_u64(&counter_key(name))
+    }
+
+    /// Every counter whose name starts with `prefix`, without the prefix.
+    pub fn counters_under(&self, prefix: &str) -> Result<BTreeMap<String, u64>, StorageError> {
+        let start = counter_key(prefix);
+        let mut counters = BTreeMap::new();
+        self.for_each(&start, 256, |key, value| {
+            let name = String::from_utf8_lossy(&key[start.len()..]).into_owned();
+            counters.insert(name, u64_at(value, 0).ok_or_else(|| corrupt("counter"))?);
+            Ok(ControlFlow::Continue(()))
+        })?;
+        Ok(counters)
+    }
+
+    pub fn cursor(&self) -> Result<u64, StorageError> {
+        self.read_u64(CURSOR)
+    }
+
+    pub fn put_cursor(batch: &mut WriteBatch, cursor: u64) {
+        batch.put(CURSOR.to_vec(), cursor.to_be_bytes().to_vec());
+    }
+
+    fn read_u64(&self, key: &[u8]) -> Result<u64, StorageError> {
+        match self.kv.get(key)? {
+            Some(bytes) => u64_at(&bytes, 0).ok_or_else(|| corrupt("counter")),
+            None => Ok(0),
+        }
+    }
+
+    /// Applies `batch` together with the counter changes, atomically. Not yet durable: call
+    /// [`Db::flush`] before reporting success.
+    pub fn commit(&self, mut batch: WriteBatch, deltas: &Deltas) -> Result<(), StorageError> {
+        let _guard = self.commit_lock.lock().unwrap_or_else(|p| p.into_inner());
+        for (name, delta) in &deltas.0 {
+            let value = self.counter(name)?.saturating_add_signed(*delta);
+            batch.put(counter_key(name), value.to_be_bytes().to_vec());
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.kv.apply(batch)
+    }
+
+    pub fn flush(&self) -> Result<(), StorageError> {
+        self.kv.flush()
+    }
+}
+
+fn counter_key(name: &str) -> Vec<u8> {
+    [COUNTER, name.as_bytes()].concat()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yiqi_store::MemoryStore;
+
+    #[test]
+    fn commits_counters_with_the_batch_and_scans_in_chunks() {
+        let db = Db::new(Arc::new(MemoryStore::new()));
+        let mut batch = WriteBatch::default();
+        for i in 0..10u64 {
+            batch.put(seq_key(OUTBOX, i), vec![1]);
+        }
+        let mut deltas = Deltas::default();
+        deltas.add(N_OUTBOX, 10);
+        deltas.add("mirror/CN-BJ", 2);
+        db.commit(batch, &deltas).unwrap();
+        let mut down = Deltas::default();
+        down.add(N_OUTBOX, -3);
+        db.commit(WriteBatch::default(), &down).unwrap();
+        assert_eq!(db.counter(N_OUTBOX).unwrap(), 7);
+        assert_eq!(db.counters_under(N_MIRROR).unwrap()["CN-BJ"], 2);
+        let mut seen = 0;
+        db.for_each(OUTBOX, 3, |_, _| {
+            seen += 1;
+            Ok(ControlFlow::Continue(()))
+        })
+        .unwrap();
+        assert_eq!(seen, 10);
+        assert_eq!(prefix_end(b"c/"), b"c0");
+    }
+
+    #[test]
+    fn stored_envelopes_round_trip_and_refuse_garbage() {
+        let entry = StoredEnvelope {
+            version: 7,
+            deleted: true,
+            envelope: b"{}".to_vec(),
+        };
+        assert_eq!(StoredEnvelope::decode(&entry.encode()).unwrap(), entry);
+        assert!(StoredEnvelope::decode(b"short").is_err());
+    }
+}

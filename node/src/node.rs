@@ -1,0 +1,130 @@
+//! [`Node`]: one region's node, its folder, store, key and hub client, with every operation the
+//! command line offers available as a library call (the hub's demo runs nodes in-process).
+
+use crate::config::{Config, Folder};
+use crate::db::Db;
+use crate::error::NodeError;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::Notify;
+use yiqi_schema::keys::{SecretKey, public_key_text};
+use yiqi_store::{KvStore, MemoryStore, SledStore};
+
+/// A regional node. Cloning is cheap and clones share the store.
+#[derive(Clone)]
+pub struct Node {
+    pub(crate) config: Arc<Config>,
+    pub(crate) key: Arc<SecretKey>,
+    pub(crate) db: Arc<Db>,
+    pub(crate) http: reqwest::Client,
+    /// Where import reports go; `None` for an in-memory node.
+    pub(crate) reports: Option<PathBuf>,
+    /// Woken when an import adds to the outbox, so a running publisher sends at once.
+    pub(crate) outbox_filled: Arc<Notify>,
+    /// Imports allocate outbox sequence numbers; two at once in one process would collide.
+    pub(crate) import_lock: Arc<Mutex<()>>,
+}
+
+/// What `init` created.
+pub struct Created {
+    pub config: Config,
+    pub public_key: String,
+}
+
+impl Node {
+    /// Creates a node folder (config, key, reports); refuses an existing node.
+    pub fn init(dir: &Path, region: &str, hub: &str, name: Option<&str>) -> Result<Created, NodeError> {
+        let config = Config::new(region, hub, name)?;
+        let key = Folder::new(dir).create(&config)?;
+        Ok(Created {
+            public_key: public_key_text(&key.verifying_key()),
+            config,
+        })
+    }
+
+    /// Opens a node folder. One process per folder: a second one gets a clear error.
+    pub fn open(dir: &Path) -> Result<Node, NodeError> {
+        let folder = Folder::new(dir);
+        let (config, key) = folder.load()?;
+        let store = SledStore::open(&folder.store(), config.cache_capacity_mb << 20)
+            .map_err(|e| in_use_or(e.0, dir))?;
+        Ok(Node::assemble(config, key, Arc::new(store), Some(folder.reports())))
+    }
+
+    /// A node on a given store (e.g. [`MemoryStore`]) without a folder: import reports are not
+    /// written, everything else behaves as with [`Node::open`].
+    pub fn with_store(config: Config, key: SecretKey, store: Arc<dyn KvStore>) -> Node {
+        Node::assemble(config, key, store, None)
+    }
+
+    /// An in-memory node, for tests and demos.
+    pub fn in_memory(config: Config, key: SecretKey) -> Node {
+        Node::with_store(config, key, Arc::new(MemoryStore::new()))
+    }
+
+    fn assemble(config: Config, key: SecretKey, store: Arc<dyn KvStore>, reports: Option<PathBuf>) -> Node {
+        Node {
+            config: Arc::new(config),
+            key: Arc::new(key),
+            db: Arc::new(Db::new(store)),
+            http: http_client(),
+            reports,
+            outbox_filled: Arc::new(Notify::new()),
+            import_lock: Arc::new(Mutex::new(())),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn region(&self) -> &str {
+        &self.config.region
+    }
+
+    /// The node's public key, base64url.
+    pub fn public_key(&self) -> String {
+        public_key_text(&self.key.verifying_key())
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.config.hub)
+    }
+}
+
+/// sled refuses a second opener with a lock error; say what that means for the operator.
+fn in_use_or(message: String, dir: &Path) -> NodeError {
+    if message.contains("lock") {
+        NodeError::Usage(format!(
+            "the node folder {} is in use by another yiqi-node process (stop `yiqi-node run` \
+             before importing or publishing by hand): {message}",
+            dir.display()
+        ))
+    } else {
+        NodeError::Usage(message)
+    }
+}
+
+/// The HTTP client every hub call uses; per-request timeouts are set by each caller.
+fn http_client() -> reqwest::Client {
+    // reqwest is built without a default crypto provider; a second install is a harmless no-op.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .user_agent(concat!("yiqi-node/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
+}
+
+/// Now as the protocol writes timestamps: RFC 3339, UTC, millisecond precision, `Z`.
+pub fn now_rfc3339() -> String {
+    let now = OffsetDateTime::now_utc();
+    let millis = now.replace_nanosecond(u32::from(now.millisecond()) * 1_000_000);
+    millis
+        .unwrap_or(now)
+        .format(&Rfc3339)
+        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+}

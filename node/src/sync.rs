@@ -1,0 +1,299 @@
+//! Sync: following the hub's feed into a verified mirror of the other regions.
+//!
+//! Each page of `GET /v1/feed` is checked entry by entry with [`check_envelope`] (the very check
+//! the hub runs on ingest) against the keys the hub lists for the entry's region; the checks run
+//! in parallel. A good entry replaces the mirror's copy only if its version is newer; anything
+//! else is quarantined with the reason and never served as valid. The page's mirror writes,
+//! quarantine writes and the new cursor go in one atomic batch, flushed before the next page is
+//! read, so after a crash the node resumes exactly after the last durable page.
+//!
+//! While one page is verified and written, the next one is already being fetched.
+
+use crate::db::{self, Db, Deltas, N_MIRROR, N_QUARANTINED, StoredEnvelope};
+use crate::error::NodeError;
+use crate::node::Node;
+use crate::pins::{KeyBook, KeyChange, RegionList};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use yiqi_schema::{VerifiedEnvelope, check_envelope};
+use yiqi_store::WriteBatch;
+
+/// Most entries the node asks for per feed request.
+pub const DEFAULT_PAGE_SIZE: usize = 1_000;
+/// A feed request may long-poll up to `wait` seconds; this much more covers the network.
+const FEED_SLACK: Duration = Duration::from_secs(30);
+
+/// Options of one sync run.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    pub page_size: usize,
+    /// Long-poll the feed for up to this many seconds when caught up (0: return at once).
+    pub wait_secs: u64,
+    /// Longest the hub may stay unreachable before the sync gives up.
+    pub max_wait: Duration,
+}
+
+/// What a sync run did.
+#[derive(Debug, Clone, Default)]
+pub struct SyncReport {
+    /// Entries that updated the mirror.
+    pub applied: usize,
+    /// Verified entries no newer than the mirror's copy (kept as they were).
+    pub unchanged: usize,
+    pub quarantined: usize,
+    /// Entries of the node's own region, skipped.
+    pub own: usize,
+    pub cursor: u64,
+    pub key_changes: Vec<KeyChange>,
+}
+
+/// A feed entry as the hub serves it; the envelope stays raw so its exact bytes are checked.
+#[derive(Deserialize)]
+struct FeedEntry<'a> {
+    seq: u64,
+    received_at: String,
+    #[serde(borrow)]
+    envelope: &'a RawValue,
+}
+
+#[derive(Deserialize)]
+struct FeedPage<'a> {
+    #[serde(borrow)]
+    entries: Vec<&'a RawValue>,
+    next: u64,
+}
+
+/// Only `next`, to start fetching the following page before this one is verified.
+#[derive(Deserialize)]
+struct PageNext {
+    next: u64,
+}
+
+/// A feed entry kept aside, with why.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Quarantined {
+    pub seq: Option<u64>,
+    pub received_at: Option<String>,
+    pub code: String,
+    pub reason: String,
+    /// The feed entry exactly as served.
+    pub entry: String,
+}
+
+enum Outcome {
+    Verified(Box<VerifiedEnvelope>),
+    Own,
+    Quarantined(Quarantined),
+}
+
+impl Outcome {
+    fn is_unknown_key(&self) -> bool {
+        matches!(self, Outcome::Quarantined(q) if q.code == "unknown_key")
+    }
+}
+
+/// One page, checked.
+struct Examined {
+    outcomes: Vec<Outcome>,
+    next: u64,
+}
+
+impl Node {
+    /// Pulls the feed after the cursor until caught up.
+    pub async fn sync(&self, options: &SyncOptions) -> Result<SyncReport, NodeError> {
+        let mut report = SyncReport::default();
+        let mut book = Arc::new(self.refresh_keys(options, &mut report).await?);
+        let mut cursor = self.db.cursor()?;
+        let mut body = self.fetch_page(cursor, options).await?;
+        loop {
+            let next = page_next(&body)?;
+            if next < cursor {
+                return Err(NodeError::Hub(format!("the hub's feed went back from {cursor} to {next}")));
+            }
+            let prefetch = (next > cursor).then(|| {
+                let (node, options) = (self.clone(), options.clone());
+                tokio::spawn(async move { node.fetch_page(next, &options).await })
+            });
+            let mut examined = self.examine(body.clone(), book.clone()).await?;
+            if examined.outcomes.iter().any(Outcome::is_unknown_key) {
+                // A region may have registered a key since the list was read: read it again once.
+                book = Arc::new(self.refresh_keys(options, &mut report).await?);
+                examined = self.examine(body, book.clone()).await?;
+            }
+            if examined.outcomes.is_empty() && next == cursor {
+                break;
+            }
+            self.commit(examined, cursor, &mut report).await?;
+            cursor = next;
+            body = match prefetch {
+                Some(task) => task.await.map_err(|e| NodeError::Hub(e.to_string()))??,
+                None => return Err(NodeError::Hub("the hub's feed served entries without advancing".into())),
+            };
+        }
+        report.cursor = cursor;
+        Ok(report)
+    }
+
+    async fn refresh_keys(&self, options: &SyncOptions, report: &mut SyncReport) -> Result<KeyBook, NodeError> {
+        let body = self.get_bytes("/v1/regions", FEED_SLACK, options.max_wait).await?;
+        let list: RegionList = serde_json::from_slice(&body)
+            .map_err(|e| NodeError::Hub(format!("hub {}: unreadable region list: {e}", self.config.hub)))?;
+        report.key_changes.extend(self.pin_keys(&list.regions)?);
+        Ok(KeyBook::new(&list.regions))
+    }
+
+    async fn fetch_page(&self, after: u64, options: &SyncOptions) -> Result<Vec<u8>, NodeError> {
+        let path = format!(
+            "/v1/feed?after={after}&limit={}&exclude_region={}&wait={}",
+            options.page_size.clamp(1, 5_000),
+            self.config.region,
+            options.wait_secs
+        );
+        let timeout = Duration::from_secs(options.wait_secs) + FEED_SLACK;
+        self.get_bytes(&path, timeout, options.max_wait).await
+    }
+
+    async fn examine(&self, body: Vec<u8>, book: Arc<KeyBook>) -> Result<Examined, NodeError> {
+        let own = self.config.region.clone();
+        tokio::task::spawn_blocking(move || examine_page(&body, &book, &own))
+            .await
+            .map_err(|e| NodeError::Invalid(e.to_string()))?
+    }
+
+    async fn commit(&self, examined: Examined, cursor: u64, report: &mut SyncReport) -> Result<(), NodeError> {
+        let db = self.db.clone();
+        let stats = tokio::task::spawn_blocking(move || commit_page(&db, examined, cursor))
+            .await
+            .map_err(|e| NodeError::Invalid(e.to_string()))??;
+        report.applied += stats.applied;
+        report.unchanged += stats.unchanged;
+        report.quarantined += stats.quarantined;
+        report.own += stats.own;
+        Ok(())
+    }
+
+    /// Quarantined feed entries, oldest first (at most `limit`).
+    pub fn quarantined(&self, limit: usize) -> Result<Vec<Quarantined>, NodeError> {
+        self.db
+            .scan_prefix(db::QUARANTINE, None, limit)?
+            .into_iter()
+            .map(|(_, v)| serde_json::from_slice(&v).map_err(|_| NodeError::Storage(crate::error::corrupt("quarantine"))))
+            .collect()
+    }
+}
+
+fn page_next(body: &[u8]) -> Result<u64, NodeError> {
+    serde_json::from_slice::<PageNext>(body)
+        .map(|p| p.next)
+        .map_err(|e| NodeError::Hub(format!("unreadable feed page: {e}")))
+}
+
+fn examine_page(body: &[u8], book: &KeyBook, own_region: &str) -> Result<Examined, NodeError> {
+    let page: FeedPage = serde_json::from_slice(body).map_err(|e| NodeError::Hub(format!("unreadable feed page: {e}")))?;
+    let outcomes = page.entries.par_iter().map(|raw| examine_entry(raw, book, own_region)).collect();
+    Ok(Examined {
+        outcomes,
+        next: page.next,
+    })
+}
+
+fn examine_entry(raw: &RawValue, book: &KeyBook, own_region: &str) -> Outcome {
+    let entry: FeedEntry = match serde_json::from_str(raw.get()) {
+        Ok(entry) => entry,
+        Err(e) => return quarantine(None, None, "bad_entry", format!("not a feed entry: {e}"), raw),
+    };
+    let mut key_problem = None;
+    let checked = check_envelope(entry.envelope.get().as_bytes(), |region, key| {
+        match book.admits(region, key, &entry.received_at) {
+            Ok(()) => true,
+            Err(why) => {
+                key_problem = Some(why);
+                false
+            }
+        }
+    });
+    match checked {
+        Ok(verified) if verified.region == own_region => Outcome::Own,
+        Ok(verified) => Outcome::Verified(Box::new(verified)),
+        Err(rejected) => {
+            let reason = key_problem.unwrap_or(rejected.rejection.message);
+            let code = rejected.rejection.code.as_str();
+            quarantine(Some(entry.seq), Some(entry.received_at), code, reason, raw)
+        }
+    }
+}
+
+fn quarantine(seq: Option<u64>, received_at: Option<String>, code: &str, reason: String, raw: &RawValue) -> Outcome {
+    Outcome::Quarantined(Quarantined {
+        seq,
+        received_at,
+        code: code.to_owned(),
+        reason,
+        entry: raw.get().to_owned(),
+    })
+}
+
+#[derive(Default)]
+struct PageStats {
+    applied: usize,
+    unchanged: usize,
+    quarantined: usize,
+    own: usize,
+}
+
+/// Writes one page's effects and the new cursor in one atomic batch, then flushes.
+fn commit_page(db: &Db, examined: Examined, cursor: u64) -> Result<PageStats, NodeError> {
+    let mut batch = WriteBatch::default();
+    let mut deltas = Deltas::default();
+    let mut stats = PageStats::default();
+    // Versions written earlier in this page, which the store does not show yet.
+    let mut written: HashMap<Vec<u8>, (u64, bool)> = HashMap::new();
+    for (index, outcome) in examined.outcomes.into_iter().enumerate() {
+        match outcome {
+            Outcome::Own => stats.own += 1,
+            Outcome::Verified(verified) => {
+                let key = db::mirror_key(&verified.region, &verified.local_id);
+                let current = match written.get(&key) {
+                    Some(state) => Some(*state),
+                    None => db.get(&key)?.map(|v| StoredEnvelope::decode_header(&v)).transpose()?,
+                };
+                if current.is_some_and(|(version, _)| verified.version <= version) {
+                    stats.unchanged += 1;
+                    continue;
+                }
+                let was_live = current.is_some_and(|(_, deleted)| !deleted);
+                let live_delta = i64::from(!verified.deleted) - i64::from(was_live);
+                deltas.add(&format!("{N_MIRROR}{}", verified.region), live_delta);
+                let stored = StoredEnvelope {
+                    version: verified.version,
+                    deleted: verified.deleted,
+                    envelope: verified.canonical,
+                };
+                batch.put(key.clone(), stored.encode());
+                written.insert(key, (verified.version, verified.deleted));
+                stats.applied += 1;
+            }
+            Outcome::Quarantined(entry) => {
+                tracing::warn!(seq = ?entry.seq, code = %entry.code, reason = %entry.reason, "feed entry quarantined");
+                let bytes = serde_json::to_vec(&entry).map_err(|e| NodeError::Invalid(e.to_string()))?;
+                batch.put(quarantine_key(cursor, index), bytes);
+                deltas.add(N_QUARANTINED, 1);
+                stats.quarantined += 1;
+            }
+        }
+    }
+    Db::put_cursor(&mut batch, examined.next.max(cursor));
+    db.commit(batch, &deltas)?;
+    db.flush()?;
+    tracing::debug!(cursor = examined.next, applied = stats.applied, "sync page committed");
+    Ok(stats)
+}
+
+/// `q/{cursor before the page}{index in the page}`: unique, and in feed order.
+fn quarantine_key(cursor: u64, index: usize) -> Vec<u8> {
+    [db::QUARANTINE, &cursor.to_be_bytes(), &(index as u32).to_be_bytes()].concat()
+}

@@ -1,0 +1,83 @@
+//! A small async client for the hub's HTTP API, as other implementations would use it.
+
+use crate::process::ADMIN_TOKEN;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct HubClient {
+    pub url: String,
+    http: reqwest::Client,
+}
+
+/// Installs the TLS provider reqwest needs (once per process).
+pub fn init_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl HubClient {
+    pub fn new(url: &str) -> HubClient {
+        init_tls();
+        HubClient {
+            url: url.to_owned(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("a reqwest client builds"),
+        }
+    }
+
+    pub async fn register(&self, region: &str, public_key: &str) -> reqwest::Result<u16> {
+        let response = self
+            .http
+            .post(format!("{}/v1/admin/regions", self.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"region": region, "name": region, "public_key": public_key}))
+            .send()
+            .await?;
+        Ok(response.status().as_u16())
+    }
+
+    /// Posts a raw body to `/v1/records`; returns the status and the parsed body.
+    pub async fn post_records_raw(&self, body: Vec<u8>) -> reqwest::Result<(u16, Value)> {
+        let response = self
+            .http
+            .post(format!("{}/v1/records", self.url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await?;
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(Value::Null);
+        Ok((status, body))
+    }
+
+    /// Posts envelopes (already serialised) as one batch.
+    pub async fn publish(&self, envelopes: &[Vec<u8>]) -> reqwest::Result<(u16, Value)> {
+        let mut body = b"{\"records\":[".to_vec();
+        body.extend_from_slice(&envelopes.join(&b","[..]));
+        body.extend_from_slice(b"]}");
+        self.post_records_raw(body).await
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Result<(u16, Value)> {
+        let response = self.http.get(format!("{}{path}", self.url)).send().await?;
+        let status = response.status().as_u16();
+        Ok((status, response.json().await.unwrap_or(Value::Null)))
+    }
+
+    /// Every feed entry, following `next` until caught up.
+    pub async fn whole_feed(&self) -> reqwest::Result<Vec<Value>> {
+        let mut after = 0;
+        let mut entries = Vec::new();
+        loop {
+            let (_, page) = self.get(&format!("/v1/feed?after={after}&limit=5000")).await?;
+            let batch = page["entries"].as_array().cloned().unwrap_or_default();
+            if batch.is_empty() {
+                return Ok(entries);
+            }
+            after = page["next"].as_u64().unwrap_or(after);
+            entries.extend(batch);
+        }
+    }
+}

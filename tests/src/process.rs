@@ -1,0 +1,122 @@
+//! Running the built binaries as child processes.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The admin token every test hub runs with.
+pub const ADMIN_TOKEN: &str = "e2e-admin-token";
+
+/// The folder holding the workspace's built binaries: the one holding this executable (for
+/// `yiqi-bench`) or its parent (test executables live in `target/<profile>/deps`).
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the current executable has a path");
+    let dir = exe.parent().expect("an executable lives in a folder");
+    if dir.ends_with("deps") {
+        dir.parent().expect("deps has a parent").to_path_buf()
+    } else {
+        dir.to_path_buf()
+    }
+}
+
+/// The path of a workspace binary; panics with the command that builds it when it is missing.
+pub fn binary(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is not built; run `cargo build --workspace --bins` (or `cargo test --workspace`)",
+        path.display()
+    );
+    path
+}
+
+/// Polls `check` until it returns `Some` or `timeout` passes.
+pub fn poll_until<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A running `yiqi-hub serve`, killed when dropped.
+pub struct HubProcess {
+    child: Child,
+    pub url: String,
+    pub data: PathBuf,
+}
+
+impl HubProcess {
+    /// Starts a hub on `data` at a free loopback port and waits until it listens.
+    pub fn start(data: &Path) -> HubProcess {
+        HubProcess::start_with(data, &[])
+    }
+
+    /// As [`HubProcess::start`], with extra `serve` arguments.
+    pub fn start_with(data: &Path, extra: &[&str]) -> HubProcess {
+        let mut child = Command::new(binary("yiqi-hub"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .args(extra)
+            .env("YIQI_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("yiqi-hub starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(url) = line.strip_prefix("yiqi-hub listening on ") {
+                        break url.to_owned();
+                    }
+                }
+                _ => {
+                    let status = child.wait();
+                    panic!("yiqi-hub exited before listening: {status:?}");
+                }
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        HubProcess {
+            child,
+            url,
+            data: data.to_path_buf(),
+        }
+    }
+
+    /// SIGKILL: no shutdown code runs, as in a power cut of the process.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        self.child.wait().expect("the hub exits")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
