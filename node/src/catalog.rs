@@ -71,14 +71,24 @@ impl fmt::Display for ImportSummary {
         write!(
             f,
             "imported {} ({}): {} new, {} changed, {} unchanged, {} deleted, {} rejected",
-            self.file, self.format, self.new, self.changed, self.unchanged, self.deleted, self.rejected
+            self.file,
+            self.format,
+            self.new,
+            self.changed,
+            self.unchanged,
+            self.deleted,
+            self.rejected
         )
     }
 }
 
 /// `row R: POINTER: MESSAGE`, the line format of stderr and the report file.
 pub fn error_line(error: &RowError) -> String {
-    let pointer = if error.pointer.is_empty() { "(record)" } else { &error.pointer };
+    let pointer = if error.pointer.is_empty() {
+        "(record)"
+    } else {
+        &error.pointer
+    };
     format!("row {}: {pointer}: {}", error.row, error.message)
 }
 
@@ -110,9 +120,18 @@ impl CatalogEntry {
 #[derive(Debug, Clone, PartialEq)]
 enum Change {
     /// New or changed content, to be signed at `version`.
-    Write { local_id: String, content: Map<String, Value>, hash: [u8; 32], version: u64, new: bool },
+    Write {
+        local_id: String,
+        content: Map<String, Value>,
+        hash: [u8; 32],
+        version: u64,
+        new: bool,
+    },
     Unchanged,
-    Delete { local_id: String, version: u64 },
+    Delete {
+        local_id: String,
+        version: u64,
+    },
 }
 
 struct Plan {
@@ -128,7 +147,11 @@ impl Node {
     /// Imports a catalogue file. Row errors are returned in the summary (and written to a
     /// report file); a file that cannot be read at all, or a snapshot that would delete too
     /// much, is an error and writes nothing.
-    pub fn import(&self, request: &ImportRequest, progress: &ProgressBar) -> Result<ImportSummary, NodeError> {
+    pub fn import(
+        &self,
+        request: &ImportRequest,
+        progress: &ProgressBar,
+    ) -> Result<ImportSummary, NodeError> {
         let _one_import = self.import_lock.lock().unwrap_or_else(|p| p.into_inner());
         let options = ImportOptions {
             region: self.config.region.clone(),
@@ -148,7 +171,12 @@ impl Node {
         Ok(plan.summary)
     }
 
-    fn plan(&self, rows: Vec<ImportedRow>, mut errors: Vec<RowError>, snapshot: bool) -> Result<Plan, NodeError> {
+    fn plan(
+        &self,
+        rows: Vec<ImportedRow>,
+        mut errors: Vec<RowError>,
+        snapshot: bool,
+    ) -> Result<Plan, NodeError> {
         let mut changes = Vec::with_capacity(rows.len());
         let mut seen = HashSet::with_capacity(rows.len());
         for row in rows {
@@ -192,7 +220,13 @@ impl Node {
             Some(entry) if entry.content_hash == hash => return Ok(Change::Unchanged),
             Some(entry) => (entry.stored.version + 1, false),
         };
-        Ok(Change::Write { local_id: local_id.to_owned(), content, hash, version, new })
+        Ok(Change::Write {
+            local_id: local_id.to_owned(),
+            content,
+            hash,
+            version,
+            new,
+        })
     }
 
     /// Tombstones for every live record whose id is not in `keep`.
@@ -200,16 +234,24 @@ impl Node {
         let mut deletions = Vec::new();
         self.db.for_each(db::CATALOG, 1_000, |key, value| {
             let local_id = String::from_utf8_lossy(&key[db::CATALOG.len()..]);
-            let (version, deleted) = StoredEnvelope::decode_header(value.get(32..).unwrap_or_default())?;
+            let (version, deleted) =
+                StoredEnvelope::decode_header(value.get(32..).unwrap_or_default())?;
             if !deleted && !keep.contains(local_id.as_ref()) {
-                deletions.push(Change::Delete { local_id: local_id.into_owned(), version: version + 1 });
+                deletions.push(Change::Delete {
+                    local_id: local_id.into_owned(),
+                    version: version + 1,
+                });
             }
             Ok(ControlFlow::Continue(()))
         })?;
         Ok(deletions)
     }
 
-    fn refuse_mass_delete(&self, summary: &ImportSummary, request: &ImportRequest) -> Result<(), NodeError> {
+    fn refuse_mass_delete(
+        &self,
+        summary: &ImportSummary,
+        request: &ImportRequest,
+    ) -> Result<(), NodeError> {
         let live = self.db.counter(N_CATALOG)?;
         let deleted = summary.deleted as u64;
         if request.allow_mass_delete || deleted * 100 <= live * MASS_DELETE_PERCENT {
@@ -256,7 +298,14 @@ impl Node {
         Ok(())
     }
 
-    fn stage(&self, batch: &mut WriteBatch, deltas: &mut Deltas, change: &Change, entry: &(String, CatalogEntry), seq: u64) {
+    fn stage(
+        &self,
+        batch: &mut WriteBatch,
+        deltas: &mut Deltas,
+        change: &Change,
+        entry: &(String, CatalogEntry),
+        seq: u64,
+    ) {
         let (local_id, entry) = entry;
         batch.put(db::catalog_key(local_id), entry.encode());
         batch.put(db::seq_key(db::OUTBOX, seq), entry.stored.envelope.clone());
@@ -275,7 +324,13 @@ impl Node {
         let region = &self.config.region;
         let (local_id, record, content_hash) = match change {
             Change::Unchanged => return Ok(None),
-            Change::Write { local_id, content, hash, version, .. } => {
+            Change::Write {
+                local_id,
+                content,
+                hash,
+                version,
+                ..
+            } => {
                 let mut record = content.clone();
                 record.insert("kind".into(), json!("instrument"));
                 record.insert("region".into(), json!(region));
@@ -292,13 +347,25 @@ impl Node {
         let deleted = record.get("deleted").is_some();
         let envelope = serde_json::to_value(sign(record, &self.key))
             .map_err(|e| NodeError::Invalid(format!("{local_id}: {e}")))?;
-        let stored = StoredEnvelope { version, deleted, envelope: canonical_bytes(&envelope) };
-        Ok(Some((local_id.clone(), CatalogEntry { content_hash, stored })))
+        let stored = StoredEnvelope {
+            version,
+            deleted,
+            envelope: canonical_bytes(&envelope),
+        };
+        Ok(Some((
+            local_id.clone(),
+            CatalogEntry {
+                content_hash,
+                stored,
+            },
+        )))
     }
 
     /// Writes `reports/import-<timestamp>.txt` when rows were rejected.
     fn write_report(&self, summary: &ImportSummary) -> Result<Option<PathBuf>, NodeError> {
-        let Some(dir) = &self.reports else { return Ok(None) };
+        let Some(dir) = &self.reports else {
+            return Ok(None);
+        };
         if summary.errors.is_empty() {
             return Ok(None);
         }
@@ -348,5 +415,198 @@ fn row_content(row: ImportedRow) -> Result<(String, Map<String, Value>), RowErro
     match content.get("local_id").and_then(Value::as_str) {
         Some(local_id) => Ok((local_id.to_owned(), content)),
         None => Err(missing("required field is missing")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import::Encoding;
+    use crate::testing::{ndjson, node, row};
+
+    fn request(path: PathBuf, snapshot: bool) -> ImportRequest {
+        ImportRequest {
+            path,
+            options: ImportOptions {
+                region: String::new(),
+                mapping: None,
+                encoding: Encoding::Auto,
+                institution: None,
+                sharing_mode: None,
+            },
+            snapshot,
+            allow_mass_delete: false,
+            dry_run: false,
+        }
+    }
+
+    fn import(node: &Node, path: PathBuf, snapshot: bool) -> Result<ImportSummary, NodeError> {
+        node.import(&request(path, snapshot), &ProgressBar::hidden())
+    }
+
+    fn counts(s: &ImportSummary) -> [usize; 5] {
+        [s.new, s.changed, s.unchanged, s.deleted, s.rejected]
+    }
+
+    fn record(node: &Node, local_id: &str) -> Value {
+        let entry = node.catalog_entry(local_id).unwrap().unwrap();
+        let envelope: Value = serde_json::from_slice(&entry.stored.envelope).unwrap();
+        envelope["record"].clone()
+    }
+
+    #[test]
+    fn versions_follow_content_changes_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = node("CN-GS");
+        let first = import(
+            &node,
+            ndjson(dir.path(), "1", &[row("a", "一"), row("b", "二")]),
+            false,
+        )
+        .unwrap();
+        assert_eq!(counts(&first), [2, 0, 0, 0, 0]);
+        assert_eq!(
+            first.to_string(),
+            format!(
+                "imported {} (native records): 2 new, 0 changed, 0 unchanged, 0 deleted, 0 rejected",
+                first.file
+            )
+        );
+        let v1 = record(&node, "a");
+        assert_eq!(
+            (
+                v1["version"].as_u64(),
+                v1["kind"].as_str(),
+                v1["region"].as_str()
+            ),
+            (Some(1), Some("instrument"), Some("CN-GS"))
+        );
+        let again = import(
+            &node,
+            ndjson(dir.path(), "2", &[row("a", "一"), row("b", "二改")]),
+            false,
+        )
+        .unwrap();
+        assert_eq!(counts(&again), [0, 1, 1, 0, 0]);
+        assert_eq!(
+            record(&node, "a"),
+            v1,
+            "unchanged keeps version and updated_at"
+        );
+        assert_eq!(record(&node, "b")["version"], 2);
+        assert!(
+            record(&node, "b")["updated_at"]
+                .as_str()
+                .unwrap()
+                .ends_with('Z')
+        );
+        assert_eq!(
+            node.db.counter(db::N_OUTBOX).unwrap(),
+            3,
+            "three versions signed into the outbox"
+        );
+        assert_eq!(node.db.counter(N_CATALOG).unwrap(), 2);
+        let envelope = node.catalog_entry("b").unwrap().unwrap().stored.envelope;
+        yiqi_schema::check_envelope(&envelope, |_, key| key == node.public_key()).unwrap();
+    }
+
+    #[test]
+    fn bad_rows_are_reported_and_good_rows_go_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = node("CN-GS");
+        let mut bad = row("c", "坏");
+        bad["category"] = json!("999999");
+        let summary = import(
+            &node,
+            ndjson(dir.path(), "f", &[row("a", "一"), bad]),
+            false,
+        )
+        .unwrap();
+        assert_eq!(counts(&summary), [1, 0, 0, 0, 1]);
+        assert_eq!(
+            error_line(&summary.errors[0])
+                .split(':')
+                .take(2)
+                .collect::<Vec<_>>(),
+            ["row 2", " /category"]
+        );
+        assert!(!summary.nothing_imported());
+        let mut only_bad = row("d", "坏");
+        only_bad["category"] = json!("1");
+        assert!(
+            import(&node, ndjson(dir.path(), "g", &[only_bad]), false)
+                .unwrap()
+                .nothing_imported()
+        );
+    }
+
+    #[test]
+    fn snapshots_tombstone_missing_records_within_the_threshold() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = node("CN-GS");
+        let rows: Vec<Value> = (0..10).map(|i| row(&format!("r{i}"), "仪器")).collect();
+        import(&node, ndjson(dir.path(), "all", &rows), false).unwrap();
+        let three_gone = ndjson(dir.path(), "seven", &rows[3..]);
+        let refused = import(&node, three_gone.clone(), true).unwrap_err();
+        assert!(
+            matches!(&refused, NodeError::Invalid(m) if m.contains("delete 3 of the 10")),
+            "{refused}"
+        );
+        assert_eq!(
+            node.db.counter(N_CATALOG).unwrap(),
+            10,
+            "a refused snapshot writes nothing"
+        );
+        let mut dry = request(three_gone.clone(), true);
+        dry.allow_mass_delete = true;
+        dry.dry_run = true;
+        assert_eq!(
+            counts(&node.import(&dry, &ProgressBar::hidden()).unwrap()),
+            [0, 0, 7, 3, 0]
+        );
+        assert_eq!(
+            node.db.counter(N_CATALOG).unwrap(),
+            10,
+            "a dry run writes nothing"
+        );
+        let two_gone = import(&node, ndjson(dir.path(), "eight", &rows[2..]), true).unwrap();
+        assert_eq!(counts(&two_gone), [0, 0, 8, 2, 0]);
+        let tombstone = record(&node, "r0");
+        let mut fields: Vec<&String> = tombstone.as_object().unwrap().keys().collect();
+        fields.sort();
+        assert_eq!(
+            fields,
+            [
+                "deleted",
+                "kind",
+                "local_id",
+                "region",
+                "updated_at",
+                "version"
+            ]
+        );
+        assert_eq!(
+            (
+                tombstone["version"].as_u64(),
+                tombstone["deleted"].as_bool()
+            ),
+            (Some(2), Some(true))
+        );
+        assert_eq!(node.db.counter(N_CATALOG).unwrap(), 8);
+        let revived = import(&node, ndjson(dir.path(), "back", &rows[..1]), false).unwrap();
+        assert_eq!(counts(&revived), [1, 0, 0, 0, 0]);
+        assert_eq!(record(&node, "r0")["version"], 3);
+    }
+
+    #[test]
+    fn a_rejected_row_is_not_deleted_by_a_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = node("CN-GS");
+        let rows: Vec<Value> = (0..10).map(|i| row(&format!("r{i}"), "仪器")).collect();
+        import(&node, ndjson(dir.path(), "all", &rows), false).unwrap();
+        let mut broken = rows.clone();
+        broken[0]["category"] = json!("nonsense");
+        let summary = import(&node, ndjson(dir.path(), "broken", &broken), true).unwrap();
+        assert_eq!(counts(&summary), [0, 0, 9, 0, 1]);
     }
 }

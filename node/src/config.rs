@@ -59,12 +59,18 @@ impl Config {
 
     fn check(&self) -> Result<(), NodeError> {
         if !regions::is_region(&self.region) {
-            return Err(NodeError::Usage(format!("region {:?} is not a region code", self.region)));
+            return Err(NodeError::Usage(format!(
+                "region {:?} is not a region code",
+                self.region
+            )));
         }
         let url = reqwest::Url::parse(&self.hub)
             .map_err(|e| NodeError::Usage(format!("hub URL {:?}: {e}", self.hub)))?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(NodeError::Usage(format!("hub URL {:?} must be http or https", self.hub)));
+            return Err(NodeError::Usage(format!(
+                "hub URL {:?} must be http or https",
+                self.hub
+            )));
         }
         if !(1..=MAX_BATCH_SIZE).contains(&self.batch_size) {
             return Err(NodeError::Usage(format!(
@@ -116,7 +122,8 @@ impl Folder {
                 self.root.display()
             )));
         }
-        let io = |path: &Path, e: std::io::Error| NodeError::Usage(format!("{}: {e}", path.display()));
+        let io =
+            |path: &Path, e: std::io::Error| NodeError::Usage(format!("{}: {e}", path.display()));
         std::fs::create_dir_all(self.reports()).map_err(|e| io(&self.reports(), e))?;
         let key = keys::generate();
         keys::write_secret_key(&self.key(), &key).map_err(|e| NodeError::Usage(e.to_string()))?;
@@ -138,7 +145,8 @@ impl Folder {
         let config: Config = toml::from_str(&text)
             .map_err(|e| NodeError::Usage(format!("{}: {e}", path.display())))?;
         config.check()?;
-        let key = keys::read_secret_key(&self.key()).map_err(|e| NodeError::Usage(e.to_string()))?;
+        let key =
+            keys::read_secret_key(&self.key()).map_err(|e| NodeError::Usage(e.to_string()))?;
         Ok((config, key))
     }
 }
@@ -167,7 +175,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let folder = Folder::new(&dir.path().join("node"));
         let config = Config::new("CN-GS", "http://127.0.0.1:7800/", None).unwrap();
-        assert_eq!((config.name.as_str(), config.hub.as_str()), ("甘肃省", "http://127.0.0.1:7800"));
+        assert_eq!(
+            (config.name.as_str(), config.hub.as_str()),
+            ("甘肃省", "http://127.0.0.1:7800")
+        );
         let key = folder.create(&config).unwrap();
         let (loaded, loaded_key) = folder.load().unwrap();
         assert_eq!(loaded, config);
@@ -181,7 +192,13 @@ mod tests {
     fn registration_command_carries_the_exact_body() {
         let config = Config::new("CN-GS", "http://hub", Some("O'Brien 平台")).unwrap();
         let command = registration_command(&config, "KEY");
-        assert!(command.starts_with("curl -X POST http://hub/v1/admin/regions "), "{command}");
-        assert!(command.contains(r#"{"name":"O'\''Brien 平台","public_key":"KEY","region":"CN-GS"}"#), "{command}");
+        assert!(
+            command.starts_with("curl -X POST http://hub/v1/admin/regions "),
+            "{command}"
+        );
+        assert!(
+            command.contains(r#"{"name":"O'\''Brien 平台","public_key":"KEY","region":"CN-GS"}"#),
+            "{command}"
+        );
     }
 }

@@ -145,7 +145,8 @@ impl Db {
         from: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<Pair>, StorageError> {
-        self.kv.scan(from.unwrap_or(prefix), &prefix_end(prefix), limit)
+        self.kv
+            .scan(from.unwrap_or(prefix), &prefix_end(prefix), limit)
     }
 
     /// Visits every pair under `prefix` in key order, reading `chunk` pairs at a time, until

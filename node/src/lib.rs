@@ -4,10 +4,38 @@
 //! region's key, publishes to the hub and keeps a verified mirror of every other region.
 //!
 //! ## Layout
+//! - [`node`]: [`Node`], the node folder opened (or an in-memory node), with every operation as a
+//!   method: [`Node::import`], [`Node::publish`], [`Node::sync`], [`Node::run`],
+//!   [`Node::status`], [`Node::show`], [`Node::export`].
+//! - [`config`]: the node folder, `config.toml` and the key; [`db`]: the store's key layout.
+//! - [`catalog`]: importing into the own catalogue, versions, tombstones, the signed outbox.
+//! - [`publish`]: sending the outbox; [`backoff`]: retry timing; [`hub`]: reading from the hub.
+//! - [`sync`]: the verified mirror, quarantine and cursor; [`pins`]: key pinning.
+//! - [`status`], [`export`], [`daemon`]: the remaining commands.
+//! - [`import`]: reading catalogue files; [`generate`]: synthetic catalogues.
 //! - [`tools`]: the stand-alone record tools (`keygen`, `sign`, `verify`, `validate`).
-//! - [`cli_error`]: command failures and their exit statuses.
+//! - [`cli_error`], [`error`]: failures and their exit statuses.
 
+pub mod backoff;
+pub mod catalog;
 pub mod cli_error;
+pub mod config;
+pub mod daemon;
+pub mod db;
+pub mod error;
+pub mod export;
 pub mod generate;
+pub mod hub;
 pub mod import;
+pub mod node;
+pub mod pins;
+pub mod publish;
+pub mod status;
+pub mod sync;
 pub mod tools;
+
+#[cfg(test)]
+mod testing;
+
+pub use error::NodeError;
+pub use node::Node;

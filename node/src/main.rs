@@ -1,16 +1,37 @@
 //! The `yiqi-node` command line.
 
 use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
+use yiqi_node::catalog::{ImportRequest, error_line};
 use yiqi_node::cli_error::CliError;
-use yiqi_node::tools;
+use yiqi_node::config::registration_command;
+use yiqi_node::daemon::{LONG_POLL_SECS, RunOptions};
+use yiqi_node::export::ExportFormat;
+use yiqi_node::import::{Encoding, ImportOptions};
+use yiqi_node::publish::PublishOptions;
+use yiqi_node::sync::{DEFAULT_PAGE_SIZE, SyncOptions};
+use yiqi_node::{Node, tools};
 
 #[derive(Parser)]
-#[command(name = "yiqi-node", version, about = "A regional platform's yiqi node")]
+#[command(
+    name = "yiqi-node",
+    version,
+    about = "A regional platform's yiqi node",
+    after_help = "Exit statuses: 0 ok, 1 invalid input, 2 usage or node folder problem, \
+                  3 hub unreachable or refusing. See docs/node.md."
+)]
 struct Cli {
     /// The node's data folder.
-    #[arg(long, global = true, default_value = "./yiqi-node-data", env = "YIQI_NODE_DATA")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "./yiqi-node-data",
+        env = "YIQI_NODE_DATA"
+    )]
     data: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -18,6 +39,93 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Create the node folder, its config and its Ed25519 key; print the hub registration request.
+    Init {
+        /// The region this node publishes for (ISO 3166-2:CN, e.g. CN-GS).
+        #[arg(long)]
+        region: String,
+        /// The hub's base URL, e.g. https://hub.example.
+        #[arg(long)]
+        hub: String,
+        /// The platform's name as registered on the hub (default: the region's Chinese name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Print the node's public key (base64url).
+    Pubkey,
+    /// Import a catalogue file (native JSON/NDJSON, the NRII template, or CSV with --mapping).
+    ///
+    /// Every row is validated; a bad row is reported on stderr and in DATA/reports/ and the
+    /// good rows go in. Exit 0 when the file was read, even with rejected rows; exit 1 when the
+    /// file cannot be read, when no row is good, or when a snapshot would delete more than 20%
+    /// of the catalogue. Do not import while `yiqi-node run` uses the same folder.
+    Import {
+        file: PathBuf,
+        /// The file is the whole catalogue: records missing from it are deleted (tombstoned).
+        #[arg(long)]
+        snapshot: bool,
+        /// A TOML mapping describing a CSV or workbook in another layout.
+        #[arg(long)]
+        mapping: Option<PathBuf>,
+        /// auto, utf-8, gb18030 or windows-1252.
+        #[arg(long, default_value = "auto")]
+        encoding: Encoding,
+        /// Fills institution.name in rows that have none.
+        #[arg(long)]
+        institution: Option<String>,
+        /// Fills sharing.mode in rows that have none: external, internal or none.
+        #[arg(long)]
+        sharing_mode: Option<String>,
+        /// Show what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Let a snapshot delete more than 20% of the catalogue.
+        #[arg(long)]
+        allow_mass_delete: bool,
+    },
+    /// Send the outbox to the hub; exit 3 if it stays unreachable (the outbox keeps everything).
+    Publish {
+        /// Records per request (1 to 1000; default from config.toml, else 500).
+        #[arg(long)]
+        batch_size: Option<usize>,
+        /// Give up when the hub stays unreachable this long (e.g. 60s, 500ms, 2m).
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        max_wait: Duration,
+    },
+    /// Pull the hub's feed into the verified mirror until caught up.
+    Sync {
+        /// Give up when the hub stays unreachable this long.
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        max_wait: Duration,
+        /// Entries per feed request.
+        #[arg(long, default_value_t = DEFAULT_PAGE_SIZE)]
+        page_size: usize,
+    },
+    /// Publish and sync continuously (long-polling the feed) until SIGTERM or Ctrl-C.
+    Run {
+        /// How long one publish or sync attempt retries before it pauses and starts over.
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        max_wait: Duration,
+    },
+    /// Counts, cursor and hub reachability; rejected records and key changes.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a stored envelope (own catalogue or mirror) as JSON.
+    Show {
+        /// REGION/LOCAL_ID, e.g. CN-GS/GS-0001.
+        id: String,
+    },
+    /// Write the live records of the catalogue (or of a mirrored region) to stdout.
+    Export {
+        /// A mirrored region (default: the node's own catalogue).
+        #[arg(long)]
+        region: Option<String>,
+        /// ndjson or csv.
+        #[arg(long, default_value = "ndjson")]
+        format: ExportFormat,
+    },
     /// Write a new Ed25519 secret key (PKCS#8 PEM, mode 0600) and print its public key.
     Keygen {
         #[arg(long)]
@@ -47,30 +155,265 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let default_log = if matches!(cli.command, Command::Run { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default_log.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("{error}");
+            eprintln!("yiqi-node: {error}");
             error.exit_code()
         }
     }
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
+    let data = cli.data;
     match cli.command {
+        Command::Init { region, hub, name } => {
+            let created = Node::init(&data, &region, &hub, name.as_deref())?;
+            println!(
+                "created node {} for {} in {}",
+                created.config.name,
+                created.config.region,
+                data.display()
+            );
+            println!("public key: {}", created.public_key);
+            println!("register it on the hub with:");
+            println!(
+                "{}",
+                registration_command(&created.config, &created.public_key)
+            );
+        }
+        Command::Pubkey => println!("{}", Node::open(&data)?.public_key()),
+        Command::Import {
+            file,
+            snapshot,
+            mapping,
+            encoding,
+            institution,
+            sharing_mode,
+            dry_run,
+            allow_mass_delete,
+        } => {
+            let request = ImportRequest {
+                path: file,
+                options: ImportOptions {
+                    region: String::new(),
+                    mapping,
+                    encoding,
+                    institution,
+                    sharing_mode,
+                },
+                snapshot,
+                allow_mass_delete,
+                dry_run,
+            };
+            import(&Node::open(&data)?, &request)?;
+        }
+        Command::Publish {
+            batch_size,
+            max_wait,
+        } => {
+            let node = Node::open(&data)?;
+            let options = PublishOptions {
+                batch_size: batch_size.unwrap_or(node.config().batch_size),
+                max_wait,
+            };
+            let report = runtime()?.block_on(node.publish(&options))?;
+            println!(
+                "published: {} accepted, {} duplicate, {} rejected; {} left in the outbox",
+                report.accepted, report.duplicate, report.rejected, report.remaining
+            );
+        }
+        Command::Sync {
+            max_wait,
+            page_size,
+        } => {
+            let node = Node::open(&data)?;
+            let options = SyncOptions {
+                page_size,
+                wait_secs: 0,
+                max_wait,
+            };
+            let report = runtime()?.block_on(node.sync(&options))?;
+            for change in &report.key_changes {
+                println!("{change}");
+            }
+            println!(
+                "synced to {}: {} applied, {} unchanged, {} quarantined, {} own skipped",
+                report.cursor, report.applied, report.unchanged, report.quarantined, report.own
+            );
+        }
+        Command::Run { max_wait } => {
+            let node = Node::open(&data)?;
+            let options = RunOptions {
+                publish: PublishOptions {
+                    batch_size: node.config().batch_size,
+                    max_wait,
+                },
+                sync: SyncOptions {
+                    page_size: DEFAULT_PAGE_SIZE,
+                    wait_secs: LONG_POLL_SECS,
+                    max_wait,
+                },
+            };
+            tracing::info!(region = node.region(), hub = %node.config().hub, "node running");
+            runtime()?.block_on(node.run(&options, shutdown_signal()))?;
+        }
+        Command::Status { json } => {
+            let node = Node::open(&data)?;
+            let runtime = runtime()?;
+            if json {
+                let status = runtime.block_on(node.status())?;
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&status)
+                        .map_err(|e| CliError::Usage(e.to_string()))?
+                );
+            } else {
+                print!("{}", runtime.block_on(node.status_text())?);
+            }
+        }
+        Command::Show { id } => {
+            let envelope = Node::open(&data)?.show(&id)?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&envelope)
+                    .map_err(|e| CliError::Usage(e.to_string()))?
+            );
+        }
+        Command::Export { region, format } => {
+            let node = Node::open(&data)?;
+            node.export(region.as_deref(), format, &mut std::io::stdout().lock())?;
+        }
         Command::Keygen { out } => {
             let public = tools::keygen(&out)?;
             println!("wrote {}; public key: {public}", out.display());
         }
         Command::Sign { key, record } => {
             let envelope = tools::sign_file(&key, &record)?;
-            println!("{}", serde_json::to_string_pretty(&envelope).expect("JSON"));
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&envelope)
+                    .map_err(|e| CliError::Usage(e.to_string()))?
+            );
         }
-        Command::Verify { envelope, key } => println!("{}", tools::verify(&envelope, key.as_deref())?),
+        Command::Verify { envelope, key } => {
+            println!("{}", tools::verify(&envelope, key.as_deref())?)
+        }
         Command::Validate { record } => {
             tools::validate(&record)?;
             println!("ok");
         }
     }
     Ok(())
+}
+
+/// `import`: row errors on stderr, the report path, the summary line; exit 1 if nothing was good.
+fn import(node: &Node, request: &ImportRequest) -> Result<(), CliError> {
+    let progress = progress_bar();
+    let summary = node.import(request, &progress);
+    progress.finish_and_clear();
+    let summary = summary?;
+    for error in &summary.errors {
+        eprintln!("{}", error_line(error));
+    }
+    if let Some(report) = &summary.report {
+        eprintln!("rejected rows are listed in {}", report.display());
+    }
+    let dry = if request.dry_run {
+        " (dry run: nothing written)"
+    } else {
+        ""
+    };
+    println!("{summary}{dry}");
+    if summary.nothing_imported() {
+        return Err(CliError::Invalid(format!(
+            "no row of {} could be imported",
+            request.path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// A progress bar on a terminal, nothing otherwise (logs and pipes stay clean).
+fn progress_bar() -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} records {eta}") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Runtime::new()
+        .map_err(|e| CliError::Usage(format!("starting the async runtime: {e}")))
+}
+
+/// `60s`, `500ms`, `2m`, or a plain number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 60s"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" => value * 60.0,
+        _ => return Err(format!("{text:?}: use ms, s or m")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
+}
+
+/// SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_in_the_usual_units() {
+        assert_eq!(parse_duration("60s"), Ok(Duration::from_secs(60)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("soon").is_err() && parse_duration("5h").is_err());
+    }
 }

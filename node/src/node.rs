@@ -36,7 +36,12 @@ pub struct Created {
 
 impl Node {
     /// Creates a node folder (config, key, reports); refuses an existing node.
-    pub fn init(dir: &Path, region: &str, hub: &str, name: Option<&str>) -> Result<Created, NodeError> {
+    pub fn init(
+        dir: &Path,
+        region: &str,
+        hub: &str,
+        name: Option<&str>,
+    ) -> Result<Created, NodeError> {
         let config = Config::new(region, hub, name)?;
         let key = Folder::new(dir).create(&config)?;
         Ok(Created {
@@ -51,7 +56,12 @@ impl Node {
         let (config, key) = folder.load()?;
         let store = SledStore::open(&folder.store(), config.cache_capacity_mb << 20)
             .map_err(|e| in_use_or(e.0, dir))?;
-        Ok(Node::assemble(config, key, Arc::new(store), Some(folder.reports())))
+        Ok(Node::assemble(
+            config,
+            key,
+            Arc::new(store),
+            Some(folder.reports()),
+        ))
     }
 
     /// A node on a given store (e.g. [`MemoryStore`]) without a folder: import reports are not
@@ -65,7 +75,12 @@ impl Node {
         Node::with_store(config, key, Arc::new(MemoryStore::new()))
     }
 
-    fn assemble(config: Config, key: SecretKey, store: Arc<dyn KvStore>, reports: Option<PathBuf>) -> Node {
+    fn assemble(
+        config: Config,
+        key: SecretKey,
+        store: Arc<dyn KvStore>,
+        reports: Option<PathBuf>,
+    ) -> Node {
         Node {
             config: Arc::new(config),
             key: Arc::new(key),

@@ -58,7 +58,11 @@ pub struct KeyChange {
 impl std::fmt::Display for KeyChange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mark = if self.suspicious { "SUSPICIOUS " } else { "" };
-        write!(f, "{} key change {mark}{}: {} {}", self.at, self.region, self.change, self.key)
+        write!(
+            f,
+            "{} key change {mark}{}: {} {}",
+            self.at, self.region, self.change, self.key
+        )
     }
 }
 
@@ -106,7 +110,9 @@ impl KeyBook {
                     "key {key} of region {region} was revoked before this entry was received ({received_at})"
                 )),
             },
-            None => Err(format!("key {key} is not a key of region {region} on the hub")),
+            None => Err(format!(
+                "key {key} is not a key of region {region} on the hub"
+            )),
         }
     }
 }
@@ -145,11 +151,19 @@ fn reconcile(pins: &BTreeMap<PinId, Pin>, hub: &[HubRegion], at: &str) -> Vec<(K
             match (was, now) {
                 (None, KeyStatus::Active) => out.push(change(r, k, "new key", false, now)),
                 (None, _) => out.push(change(r, k, "new key, already revoked", false, now)),
-                (Some(KeyStatus::Active), KeyStatus::Revoked) => out.push(change(r, k, "key revoked", false, now)),
-                (Some(KeyStatus::Revoked), KeyStatus::Active) => {
-                    out.push(change(r, k, "revoked key listed as active again", true, now))
+                (Some(KeyStatus::Active), KeyStatus::Revoked) => {
+                    out.push(change(r, k, "key revoked", false, now))
                 }
-                (Some(KeyStatus::Missing), _) => out.push(change(r, k, "vanished key listed again", true, now)),
+                (Some(KeyStatus::Revoked), KeyStatus::Active) => out.push(change(
+                    r,
+                    k,
+                    "revoked key listed as active again",
+                    true,
+                    now,
+                )),
+                (Some(KeyStatus::Missing), _) => {
+                    out.push(change(r, k, "vanished key listed again", true, now))
+                }
                 _ => {}
             }
             listed.insert(id);
@@ -157,7 +171,13 @@ fn reconcile(pins: &BTreeMap<PinId, Pin>, hub: &[HubRegion], at: &str) -> Vec<(K
     }
     for ((region, key), pin) in pins {
         if pin.status != KeyStatus::Missing && !listed.contains(&(region.clone(), key.clone())) {
-            out.push(change(region, key, "key removed from the hub's registry", true, KeyStatus::Missing));
+            out.push(change(
+                region,
+                key,
+                "key removed from the hub's registry",
+                true,
+                KeyStatus::Missing,
+            ));
         }
     }
     out
@@ -176,7 +196,10 @@ impl Node {
         let first_event = self.db.counter(N_KEY_EVENTS)? + 1;
         for (n, (change, pin)) in changes.iter().enumerate() {
             batch.put(pin_key(&change.region, &change.key), json_bytes(pin)?);
-            batch.put(db::seq_key(db::KEY_EVENTS, first_event + n as u64), json_bytes(change)?);
+            batch.put(
+                db::seq_key(db::KEY_EVENTS, first_event + n as u64),
+                json_bytes(change)?,
+            );
             deltas.add(N_KEY_EVENTS, 1);
             if change.suspicious {
                 tracing::warn!(region = %change.region, key = %change.key, "{}", change.change);
@@ -230,7 +253,11 @@ mod tests {
             region: name.into(),
             keys: keys
                 .iter()
-                .map(|(k, s, at)| HubKey { public_key: (*k).into(), status: *s, revoked_at: at.map(Into::into) })
+                .map(|(k, s, at)| HubKey {
+                    public_key: (*k).into(),
+                    status: *s,
+                    revoked_at: at.map(Into::into),
+                })
                 .collect(),
         }
     }
@@ -239,12 +266,21 @@ mod tests {
     fn revoked_keys_sign_only_what_was_received_before_revocation() {
         let book = KeyBook::new(&[region(
             "CN-GS",
-            &[("A", KeyStatus::Active, None), ("R", KeyStatus::Revoked, Some("2026-05-01T00:00:00.000Z"))],
+            &[
+                ("A", KeyStatus::Active, None),
+                ("R", KeyStatus::Revoked, Some("2026-05-01T00:00:00.000Z")),
+            ],
         )]);
         assert!(book.admits("CN-GS", "A", "2030-01-01T00:00:00Z").is_ok());
         assert!(book.admits("CN-BJ", "A", "2030-01-01T00:00:00Z").is_err());
-        assert!(book.admits("CN-GS", "R", "2026-04-30T23:59:59.999Z").is_ok());
-        assert!(book.admits("CN-GS", "R", "2026-05-01T00:00:00.001Z").is_err());
+        assert!(
+            book.admits("CN-GS", "R", "2026-04-30T23:59:59.999Z")
+                .is_ok()
+        );
+        assert!(
+            book.admits("CN-GS", "R", "2026-05-01T00:00:00.001Z")
+                .is_err()
+        );
         assert!(book.admits("CN-GS", "R", "not a time").is_err());
         assert!(book.admits("CN-GS", "X", "2026-01-01T00:00:00Z").is_err());
     }
@@ -252,11 +288,23 @@ mod tests {
     #[test]
     fn pins_report_new_revoked_and_vanished_keys() {
         let node = crate::testing::node("CN-BJ");
-        let changes = node.pin_keys(&[region("CN-GS", &[("A", KeyStatus::Active, None)])]).unwrap();
+        let changes = node
+            .pin_keys(&[region("CN-GS", &[("A", KeyStatus::Active, None)])])
+            .unwrap();
         assert_eq!(changes.len(), 1);
-        assert_eq!((changes[0].change.as_str(), changes[0].suspicious), ("new key", false));
-        assert!(node.pin_keys(&[region("CN-GS", &[("A", KeyStatus::Active, None)])]).unwrap().is_empty());
-        let revoked = [region("CN-GS", &[("A", KeyStatus::Revoked, Some("2026-05-01T00:00:00Z"))])];
+        assert_eq!(
+            (changes[0].change.as_str(), changes[0].suspicious),
+            ("new key", false)
+        );
+        assert!(
+            node.pin_keys(&[region("CN-GS", &[("A", KeyStatus::Active, None)])])
+                .unwrap()
+                .is_empty()
+        );
+        let revoked = [region(
+            "CN-GS",
+            &[("A", KeyStatus::Revoked, Some("2026-05-01T00:00:00Z"))],
+        )];
         assert_eq!(node.pin_keys(&revoked).unwrap()[0].change, "key revoked");
         let vanished = node.pin_keys(&[]).unwrap();
         assert!(vanished[0].suspicious && vanished[0].change.contains("removed"));

@@ -85,7 +85,10 @@ struct ErrorResponse {
 /// How one request ended, short of per-record results.
 enum Failure {
     /// Worth retrying: no answer, 5xx, 408, 429.
-    Transient { why: String, retry_after: Option<Duration> },
+    Transient {
+        why: String,
+        retry_after: Option<Duration>,
+    },
     /// 413: the batch is too large for the hub.
     TooLarge(String),
     /// Any other refusal; retrying the same request cannot help.
@@ -118,7 +121,9 @@ impl Node {
                     batch_size /= 2;
                     tracing::info!(batch_size, %why, "hub says the batch is too large; halving it");
                 }
-                Err(Failure::TooLarge(why)) => self.reject_oversized(&pending, &why, &mut report)?,
+                Err(Failure::TooLarge(why)) => {
+                    self.reject_oversized(&pending, &why, &mut report)?
+                }
                 Err(Failure::Refused(why)) => {
                     return Err(NodeError::Hub(format!(
                         "hub {} refused the batch: {why}; {} records kept in the outbox",
@@ -147,7 +152,8 @@ impl Node {
         pairs
             .into_iter()
             .map(|(key, value)| {
-                let seq = db::u64_at(&key, db::OUTBOX.len()).ok_or_else(|| crate::error::corrupt("outbox"))?;
+                let seq = db::u64_at(&key, db::OUTBOX.len())
+                    .ok_or_else(|| crate::error::corrupt("outbox"))?;
                 Ok((seq, value))
             })
             .collect()
@@ -190,7 +196,12 @@ impl Node {
     }
 
     /// Removes acknowledged entries, moves rejected ones aside, atomically; then flushes.
-    fn settle(&self, pending: &[Pending], results: Vec<RecordResult>, report: &mut PublishReport) -> Result<(), NodeError> {
+    fn settle(
+        &self,
+        pending: &[Pending],
+        results: Vec<RecordResult>,
+        report: &mut PublishReport,
+    ) -> Result<(), NodeError> {
         let mut batch = WriteBatch::default();
         let mut deltas = Deltas::default();
         for ((seq, envelope), result) in pending.iter().zip(results) {
@@ -224,19 +235,29 @@ impl Node {
     }
 
     /// A single envelope larger than the hub accepts can never be published: keep it aside.
-    fn reject_oversized(&self, pending: &[Pending], why: &str, report: &mut PublishReport) -> Result<(), NodeError> {
+    fn reject_oversized(
+        &self,
+        pending: &[Pending],
+        why: &str,
+        report: &mut PublishReport,
+    ) -> Result<(), NodeError> {
         let results = pending
             .iter()
             .map(|(_, envelope)| {
                 let record = serde_json::from_slice::<serde_json::Value>(envelope).ok();
-                let field = |name: &str| record.as_ref().and_then(|r| r["record"].get(name).cloned());
+                let field =
+                    |name: &str| record.as_ref().and_then(|r| r["record"].get(name).cloned());
                 RecordResult {
                     id: field("region")
                         .zip(field("local_id"))
                         .and_then(|(r, l)| Some(format!("{}/{}", r.as_str()?, l.as_str()?))),
                     version: field("version").and_then(|v| v.as_u64()),
                     status: "rejected".into(),
-                    error: Some(HubError { code: "too_large".into(), message: why.to_owned(), pointer: None }),
+                    error: Some(HubError {
+                        code: "too_large".into(),
+                        message: why.to_owned(),
+                        pointer: None,
+                    }),
                 }
             })
             .collect();
@@ -249,7 +270,8 @@ impl Node {
             .scan_prefix(db::REJECTED, None, limit)?
             .into_iter()
             .map(|(_, value)| {
-                serde_json::from_slice(&value).map_err(|_| NodeError::Storage(crate::error::corrupt("rejected")))
+                serde_json::from_slice(&value)
+                    .map_err(|_| NodeError::Storage(crate::error::corrupt("rejected")))
             })
             .collect()
     }
@@ -259,7 +281,12 @@ fn transient(why: String, retry_after: Option<Duration>) -> Failure {
     Failure::Transient { why, retry_after }
 }
 
-fn stage_rejected(batch: &mut WriteBatch, deltas: &mut Deltas, seq: u64, rejected: &RejectedRecord) -> Result<(), NodeError> {
+fn stage_rejected(
+    batch: &mut WriteBatch,
+    deltas: &mut Deltas,
+    seq: u64,
+    rejected: &RejectedRecord,
+) -> Result<(), NodeError> {
     let bytes = serde_json::to_vec(rejected).map_err(|e| NodeError::Invalid(e.to_string()))?;
     batch.put(db::seq_key(db::REJECTED, seq), bytes);
     deltas.add(N_REJECTED, 1);
@@ -267,7 +294,8 @@ fn stage_rejected(batch: &mut WriteBatch, deltas: &mut Deltas, seq: u64, rejecte
 }
 
 fn raw_json(bytes: &[u8]) -> Result<Box<RawValue>, NodeError> {
-    let text = String::from_utf8(bytes.to_vec()).map_err(|_| NodeError::Storage(crate::error::corrupt("outbox")))?;
+    let text = String::from_utf8(bytes.to_vec())
+        .map_err(|_| NodeError::Storage(crate::error::corrupt("outbox")))?;
     RawValue::from_string(text).map_err(|_| NodeError::Storage(crate::error::corrupt("outbox")))
 }
 
@@ -294,5 +322,132 @@ fn error_text(status: StatusCode, body: &[u8]) -> String {
             let text: String = String::from_utf8_lossy(body).chars().take(200).collect();
             format!("{status}: {}", text.trim())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{FakeHub, node_at};
+    use serde_json::{Value, json};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    /// Puts `n` envelopes straight into the outbox.
+    fn fill_outbox(node: &Node, n: u64) {
+        let mut batch = WriteBatch::default();
+        let mut deltas = Deltas::default();
+        for seq in 1..=n {
+            let mut record = yiqi_schema::testing::sample_record();
+            record["local_id"] = json!(format!("r{seq}"));
+            let envelope = serde_json::to_vec(&yiqi_schema::sign(record, &node.key)).unwrap();
+            batch.put(db::seq_key(db::OUTBOX, seq), envelope);
+            deltas.add(N_OUTBOX, 1);
+        }
+        node.db.commit(batch, &deltas).unwrap();
+    }
+
+    fn options(max_wait_ms: u64) -> PublishOptions {
+        PublishOptions {
+            batch_size: 500,
+            max_wait: Duration::from_millis(max_wait_ms),
+        }
+    }
+
+    fn results(body: &[u8], verdict: impl Fn(usize) -> Value) -> Vec<u8> {
+        let sent: Value = serde_json::from_slice(body).unwrap();
+        let n = sent["records"].as_array().unwrap().len();
+        serde_json::to_vec(&json!({"results": (0..n).map(verdict).collect::<Vec<_>>()})).unwrap()
+    }
+
+    #[tokio::test]
+    async fn entries_leave_the_outbox_only_when_acknowledged() {
+        let hub = FakeHub::start(Arc::new(|_, _, body| {
+            (200, results(body, |i| match i {
+                0 => json!({"id": "CN-GS/r1", "version": 3, "status": "accepted", "seq": 1}),
+                1 => json!({"id": "CN-GS/r2", "version": 3, "status": "duplicate", "seq": 2}),
+                _ => json!({"id": "CN-GS/r3", "version": 3, "status": "rejected",
+                            "error": {"code": "stale_version", "message": "older", "pointer": "/record/version"}}),
+            }))
+        }))
+        .await;
+        let node = node_at("CN-GS", &hub.url);
+        fill_outbox(&node, 3);
+        let report = node.publish(&options(1_000)).await.unwrap();
+        assert_eq!(
+            report,
+            PublishReport {
+                accepted: 1,
+                duplicate: 1,
+                rejected: 1,
+                remaining: 0
+            }
+        );
+        let rejected = node.rejected_records(10).unwrap();
+        assert_eq!(
+            (rejected[0].id.as_deref(), rejected[0].code.as_str()),
+            (Some("CN-GS/r3"), "stale_version")
+        );
+        assert_eq!(node.db.counter(N_REJECTED).unwrap(), 1);
+        assert!(
+            node.status_text()
+                .await
+                .unwrap()
+                .contains("CN-GS/r3 v3: stale_version: older")
+        );
+    }
+
+    #[tokio::test]
+    async fn transient_failures_are_retried_and_413_halves_the_batch() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let (c, s) = (calls.clone(), sizes.clone());
+        let hub = FakeHub::start(Arc::new(move |_, _, body| {
+            let sent: Value = serde_json::from_slice(body).unwrap();
+            let n = sent["records"].as_array().unwrap().len();
+            s.lock().unwrap().push(n);
+            match c.fetch_add(1, Ordering::SeqCst) {
+                0 => (
+                    503,
+                    b"{\"error\":{\"code\":\"shutting_down\",\"message\":\"bye\"}}".to_vec(),
+                ),
+                _ if n > 2 => (
+                    413,
+                    b"{\"error\":{\"code\":\"too_large\",\"message\":\"big\"}}".to_vec(),
+                ),
+                _ => (200, results(body, |_| json!({"status": "accepted"}))),
+            }
+        }))
+        .await;
+        let node = node_at("CN-GS", &hub.url);
+        fill_outbox(&node, 5);
+        let report = node
+            .publish(&PublishOptions {
+                batch_size: 8,
+                ..options(5_000)
+            })
+            .await
+            .unwrap();
+        assert_eq!((report.accepted, report.remaining), (5, 0));
+        assert_eq!(*sizes.lock().unwrap(), [5, 5, 4, 2, 2, 1]);
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_hub_keeps_everything_and_says_so() {
+        let node = node_at("CN-GS", "http://127.0.0.1:9");
+        fill_outbox(&node, 2);
+        let error = node.publish(&options(300)).await.unwrap_err();
+        let NodeError::Hub(message) = error else {
+            panic!("{error}")
+        };
+        assert!(
+            message.starts_with("hub http://127.0.0.1:9 unreachable after"),
+            "{message}"
+        );
+        assert!(
+            message.ends_with("2 records kept in the outbox"),
+            "{message}"
+        );
+        assert_eq!(node.db.counter(N_OUTBOX).unwrap(), 2);
     }
 }

@@ -96,6 +96,24 @@ impl Outcome {
     }
 }
 
+/// A page being written on a blocking thread.
+type PageWrite = tokio::task::JoinHandle<Result<PageStats, NodeError>>;
+
+async fn finish_write(write: PageWrite) -> Result<PageStats, NodeError> {
+    write
+        .await
+        .map_err(|e| NodeError::Invalid(format!("writing a feed page: {e}")))?
+}
+
+impl SyncReport {
+    fn add(&mut self, page: PageStats) {
+        self.applied += page.applied;
+        self.unchanged += page.unchanged;
+        self.quarantined += page.quarantined;
+        self.own += page.own;
+    }
+}
+
 /// One page, checked.
 struct Examined {
     outcomes: Vec<Outcome>,
@@ -104,16 +122,18 @@ struct Examined {
 
 impl Node {
     /// Pulls the feed after the cursor until caught up.
+    ///
+    /// Three stages overlap: fetching page N+1, checking page N, writing page N-1. Writes stay
+    /// in feed order (one page's batch starts only after the previous one is durable), so the
+    /// cursor never runs ahead of what is stored.
     pub async fn sync(&self, options: &SyncOptions) -> Result<SyncReport, NodeError> {
         let mut report = SyncReport::default();
         let mut book = Arc::new(self.refresh_keys(options, &mut report).await?);
         let mut cursor = self.db.cursor()?;
         let mut body = self.fetch_page(cursor, options).await?;
+        let mut writing: Option<PageWrite> = None;
         loop {
             let next = page_next(&body)?;
-            if next < cursor {
-                return Err(NodeError::Hub(format!("the hub's feed went back from {cursor} to {next}")));
-            }
             let prefetch = (next > cursor).then(|| {
                 let (node, options) = (self.clone(), options.clone());
                 tokio::spawn(async move { node.fetch_page(next, &options).await })
@@ -124,24 +144,47 @@ impl Node {
                 book = Arc::new(self.refresh_keys(options, &mut report).await?);
                 examined = self.examine(body, book.clone()).await?;
             }
-            if examined.outcomes.is_empty() && next == cursor {
-                break;
-            }
-            self.commit(examined, cursor, &mut report).await?;
-            cursor = next;
-            body = match prefetch {
-                Some(task) => task.await.map_err(|e| NodeError::Hub(e.to_string()))??,
-                None => return Err(NodeError::Hub("the hub's feed served entries without advancing".into())),
+            let Some(prefetch) = prefetch else {
+                if examined.outcomes.is_empty() {
+                    break;
+                }
+                return Err(NodeError::Hub(format!(
+                    "the hub's feed served entries after {cursor} without moving past it (next {next})"
+                )));
             };
+            if let Some(previous) = writing.take() {
+                report.add(finish_write(previous).await?);
+            }
+            let db = self.db.clone();
+            writing = Some(tokio::task::spawn_blocking(move || {
+                commit_page(&db, examined, cursor)
+            }));
+            cursor = next;
+            body = prefetch
+                .await
+                .map_err(|e| NodeError::Hub(e.to_string()))??;
+        }
+        if let Some(last) = writing {
+            report.add(finish_write(last).await?);
         }
         report.cursor = cursor;
         Ok(report)
     }
 
-    async fn refresh_keys(&self, options: &SyncOptions, report: &mut SyncReport) -> Result<KeyBook, NodeError> {
-        let body = self.get_bytes("/v1/regions", FEED_SLACK, options.max_wait).await?;
-        let list: RegionList = serde_json::from_slice(&body)
-            .map_err(|e| NodeError::Hub(format!("hub {}: unreadable region list: {e}", self.config.hub)))?;
+    async fn refresh_keys(
+        &self,
+        options: &SyncOptions,
+        report: &mut SyncReport,
+    ) -> Result<KeyBook, NodeError> {
+        let body = self
+            .get_bytes("/v1/regions", FEED_SLACK, options.max_wait)
+            .await?;
+        let list: RegionList = serde_json::from_slice(&body).map_err(|e| {
+            NodeError::Hub(format!(
+                "hub {}: unreadable region list: {e}",
+                self.config.hub
+            ))
+        })?;
         report.key_changes.extend(self.pin_keys(&list.regions)?);
         Ok(KeyBook::new(&list.regions))
     }
@@ -164,24 +207,15 @@ impl Node {
             .map_err(|e| NodeError::Invalid(e.to_string()))?
     }
 
-    async fn commit(&self, examined: Examined, cursor: u64, report: &mut SyncReport) -> Result<(), NodeError> {
-        let db = self.db.clone();
-        let stats = tokio::task::spawn_blocking(move || commit_page(&db, examined, cursor))
-            .await
-            .map_err(|e| NodeError::Invalid(e.to_string()))??;
-        report.applied += stats.applied;
-        report.unchanged += stats.unchanged;
-        report.quarantined += stats.quarantined;
-        report.own += stats.own;
-        Ok(())
-    }
-
     /// Quarantined feed entries, oldest first (at most `limit`).
     pub fn quarantined(&self, limit: usize) -> Result<Vec<Quarantined>, NodeError> {
         self.db
             .scan_prefix(db::QUARANTINE, None, limit)?
             .into_iter()
-            .map(|(_, v)| serde_json::from_slice(&v).map_err(|_| NodeError::Storage(crate::error::corrupt("quarantine"))))
+            .map(|(_, v)| {
+                serde_json::from_slice(&v)
+                    .map_err(|_| NodeError::Storage(crate::error::corrupt("quarantine")))
+            })
             .collect()
     }
 }
@@ -193,8 +227,13 @@ fn page_next(body: &[u8]) -> Result<u64, NodeError> {
 }
 
 fn examine_page(body: &[u8], book: &KeyBook, own_region: &str) -> Result<Examined, NodeError> {
-    let page: FeedPage = serde_json::from_slice(body).map_err(|e| NodeError::Hub(format!("unreadable feed page: {e}")))?;
-    let outcomes = page.entries.par_iter().map(|raw| examine_entry(raw, book, own_region)).collect();
+    let page: FeedPage = serde_json::from_slice(body)
+        .map_err(|e| NodeError::Hub(format!("unreadable feed page: {e}")))?;
+    let outcomes = page
+        .entries
+        .par_iter()
+        .map(|raw| examine_entry(raw, book, own_region))
+        .collect();
     Ok(Examined {
         outcomes,
         next: page.next,
@@ -204,7 +243,15 @@ fn examine_page(body: &[u8], book: &KeyBook, own_region: &str) -> Result<Examine
 fn examine_entry(raw: &RawValue, book: &KeyBook, own_region: &str) -> Outcome {
     let entry: FeedEntry = match serde_json::from_str(raw.get()) {
         Ok(entry) => entry,
-        Err(e) => return quarantine(None, None, "bad_entry", format!("not a feed entry: {e}"), raw),
+        Err(e) => {
+            return quarantine(
+                None,
+                None,
+                "bad_entry",
+                format!("not a feed entry: {e}"),
+                raw,
+            );
+        }
     };
     let mut key_problem = None;
     let checked = check_envelope(entry.envelope.get().as_bytes(), |region, key| {
@@ -227,7 +274,13 @@ fn examine_entry(raw: &RawValue, book: &KeyBook, own_region: &str) -> Outcome {
     }
 }
 
-fn quarantine(seq: Option<u64>, received_at: Option<String>, code: &str, reason: String, raw: &RawValue) -> Outcome {
+fn quarantine(
+    seq: Option<u64>,
+    received_at: Option<String>,
+    code: &str,
+    reason: String,
+    raw: &RawValue,
+) -> Outcome {
     Outcome::Quarantined(Quarantined {
         seq,
         received_at,
@@ -259,7 +312,10 @@ fn commit_page(db: &Db, examined: Examined, cursor: u64) -> Result<PageStats, No
                 let key = db::mirror_key(&verified.region, &verified.local_id);
                 let current = match written.get(&key) {
                     Some(state) => Some(*state),
-                    None => db.get(&key)?.map(|v| StoredEnvelope::decode_header(&v)).transpose()?,
+                    None => db
+                        .get(&key)?
+                        .map(|v| StoredEnvelope::decode_header(&v))
+                        .transpose()?,
                 };
                 if current.is_some_and(|(version, _)| verified.version <= version) {
                     stats.unchanged += 1;
@@ -279,7 +335,8 @@ fn commit_page(db: &Db, examined: Examined, cursor: u64) -> Result<PageStats, No
             }
             Outcome::Quarantined(entry) => {
                 tracing::warn!(seq = ?entry.seq, code = %entry.code, reason = %entry.reason, "feed entry quarantined");
-                let bytes = serde_json::to_vec(&entry).map_err(|e| NodeError::Invalid(e.to_string()))?;
+                let bytes =
+                    serde_json::to_vec(&entry).map_err(|e| NodeError::Invalid(e.to_string()))?;
                 batch.put(quarantine_key(cursor, index), bytes);
                 deltas.add(N_QUARANTINED, 1);
                 stats.quarantined += 1;
@@ -289,11 +346,161 @@ fn commit_page(db: &Db, examined: Examined, cursor: u64) -> Result<PageStats, No
     Db::put_cursor(&mut batch, examined.next.max(cursor));
     db.commit(batch, &deltas)?;
     db.flush()?;
-    tracing::debug!(cursor = examined.next, applied = stats.applied, "sync page committed");
+    tracing::debug!(
+        cursor = examined.next,
+        applied = stats.applied,
+        "sync page committed"
+    );
     Ok(stats)
 }
 
 /// `q/{cursor before the page}{index in the page}`: unique, and in feed order.
 fn quarantine_key(cursor: u64, index: usize) -> Vec<u8> {
-    [db::QUARANTINE, &cursor.to_be_bytes(), &(index as u32).to_be_bytes()].concat()
+    [
+        db::QUARANTINE,
+        &cursor.to_be_bytes(),
+        &(index as u32).to_be_bytes(),
+    ]
+    .concat()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{FakeHub, node_at};
+    use serde_json::{Value, json};
+    use yiqi_schema::keys::{SecretKey, generate, public_key_text};
+    use yiqi_schema::sign;
+    use yiqi_schema::testing::sample_record;
+
+    fn record(region: &str, local_id: &str, version: u64) -> Value {
+        let mut r = sample_record();
+        r["region"] = json!(region);
+        r["local_id"] = json!(local_id);
+        r["version"] = json!(version);
+        r
+    }
+
+    fn entry(seq: u64, envelope: &Value) -> Value {
+        json!({"seq": seq, "received_at": "2026-06-01T00:00:00.000Z", "envelope": envelope})
+    }
+
+    fn signed(record: Value, key: &SecretKey) -> Value {
+        serde_json::to_value(sign(record, key)).unwrap()
+    }
+
+    /// A hub serving `entries` as one feed page, with `key` registered for CN-BJ.
+    async fn hub_with(entries: Vec<Value>, key: &SecretKey) -> FakeHub {
+        let last = entries.len() as u64;
+        let regions = json!({"regions": [{"region": "CN-BJ", "name": "北京",
+            "keys": [{"public_key": public_key_text(&key.verifying_key()), "status": "active",
+                      "added_at": "2026-01-01T00:00:00Z"}]}]});
+        FakeHub::start(std::sync::Arc::new(move |_, path, _| {
+            let body = if path.starts_with("/v1/regions") {
+                regions.clone()
+            } else if path.starts_with("/v1/feed?after=0&") {
+                json!({"entries": entries, "next": last})
+            } else {
+                json!({"entries": [], "next": last})
+            };
+            (200, serde_json::to_vec(&body).unwrap())
+        }))
+        .await
+    }
+
+    fn options() -> SyncOptions {
+        SyncOptions {
+            page_size: 1_000,
+            wait_secs: 0,
+            max_wait: Duration::from_secs(2),
+        }
+    }
+
+    #[tokio::test]
+    async fn bad_entries_are_quarantined_and_good_ones_mirrored() {
+        let (bj, stranger) = (generate(), generate());
+        let mut tampered = signed(record("CN-BJ", "T", 1), &bj);
+        tampered["record"]["name"] = json!("篡改");
+        let mut invalid = record("CN-BJ", "S", 1);
+        invalid["category"] = json!("000001");
+        let entries = vec![
+            entry(1, &signed(record("CN-BJ", "A", 2), &bj)),
+            entry(2, &tampered),
+            entry(3, &signed(record("CN-BJ", "U", 1), &stranger)),
+            entry(4, &signed(invalid, &bj)),
+            entry(5, &signed(record("CN-GS", "own", 1), &bj)),
+            entry(6, &signed(record("CN-BJ", "A", 1), &bj)),
+            json!({"seq": "seven"}),
+        ];
+        let hub = hub_with(entries, &bj).await;
+        let node = node_at("CN-GS", &hub.url);
+        let report = node.sync(&options()).await.unwrap();
+        assert_eq!(
+            (
+                report.applied,
+                report.unchanged,
+                report.quarantined,
+                report.own,
+                report.cursor
+            ),
+            (1, 1, 5, 0, 7)
+        );
+        assert_eq!(report.key_changes.len(), 1);
+        let codes: Vec<String> = node
+            .quarantined(10)
+            .unwrap()
+            .into_iter()
+            .map(|q| q.code)
+            .collect();
+        // The own-region entry is signed by CN-BJ's key: it fails the key check first.
+        assert_eq!(
+            codes,
+            [
+                "bad_signature",
+                "unknown_key",
+                "schema_violation",
+                "unknown_key",
+                "bad_entry"
+            ]
+        );
+        assert!(
+            matches!(node.show("CN-BJ/T"), Err(NodeError::Invalid(_))),
+            "tampered never mirrored"
+        );
+        assert_eq!(node.show("CN-BJ/A").unwrap()["record"]["version"], 2);
+        let status = node.status().await.unwrap();
+        assert_eq!(
+            (status.mirror["CN-BJ"], status.quarantined, status.cursor),
+            (1, 5, 7)
+        );
+        let again = node.sync(&options()).await.unwrap();
+        assert_eq!(
+            (again.applied, again.quarantined, again.cursor),
+            (0, 0, 7),
+            "the cursor is durable"
+        );
+    }
+
+    #[tokio::test]
+    async fn tombstones_leave_the_mirror_counts() {
+        let bj = generate();
+        let tombstone = json!({"kind": "instrument", "region": "CN-BJ", "local_id": "A", "version": 2,
+                               "updated_at": "2026-06-01T00:00:00Z", "deleted": true});
+        let entries = vec![
+            entry(1, &signed(record("CN-BJ", "A", 1), &bj)),
+            entry(2, &signed(record("CN-BJ", "B", 1), &bj)),
+            entry(3, &signed(tombstone, &bj)),
+        ];
+        let hub = hub_with(entries, &bj).await;
+        let node = node_at("CN-GS", &hub.url);
+        node.sync(&options()).await.unwrap();
+        assert_eq!(node.status().await.unwrap().mirror["CN-BJ"], 1);
+        let mut out = Vec::new();
+        assert_eq!(
+            node.export(Some("CN-BJ"), crate::export::ExportFormat::Ndjson, &mut out)
+                .unwrap(),
+            1
+        );
+        assert_eq!(node.show("CN-BJ/A").unwrap()["record"]["deleted"], true);
+    }
 }

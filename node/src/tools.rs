@@ -58,18 +58,19 @@ pub fn sign_file(key_path: &Path, record_path: &Path) -> Result<Value, CliError>
 /// `verify ENVELOPE [--key PUBKEY]`: signature and schema; with `--key`, also the signer.
 pub fn verify(path: &Path, expected_key: Option<&str>) -> Result<String, CliError> {
     let bytes = read_input(path)?;
-    let checked = check_envelope(&bytes, |_, key| expected_key.is_none_or(|k| k == key))
-        .map_err(|rejected| {
+    let checked = check_envelope(&bytes, |_, key| expected_key.is_none_or(|k| k == key)).map_err(
+        |rejected| {
             let r = rejected.rejection;
             let mut lines = vec![format!("{}: {}", r.code, r.message)];
             lines.extend(r.violations.iter().map(ToString::to_string));
-            if r.violations.is_empty() {
-                if let Some(pointer) = r.pointer {
-                    lines[0] = format!("{}: {pointer}: {}", r.code, r.message);
-                }
+            if r.violations.is_empty()
+                && let Some(pointer) = r.pointer
+            {
+                lines[0] = format!("{}: {pointer}: {}", r.code, r.message);
             }
             CliError::Invalid(lines.join("\n"))
-        })?;
+        },
+    )?;
     Ok(format!(
         "ok {} version {} signed by {}",
         checked.id(),
@@ -94,7 +95,11 @@ mod tests {
         assert_eq!(envelope["signature"]["key"], public.as_str());
         let signed = dir.path().join("e.json");
         std::fs::write(&signed, serde_json::to_vec_pretty(&envelope).unwrap()).unwrap();
-        assert!(verify(&signed, None).unwrap().starts_with("ok CN-GS/GS-0001"));
+        assert!(
+            verify(&signed, None)
+                .unwrap()
+                .starts_with("ok CN-GS/GS-0001")
+        );
         assert!(verify(&signed, Some(&public)).is_ok());
         assert!(verify(&signed, Some("someone-else")).is_err());
         let mut tampered = envelope;

@@ -9,6 +9,7 @@
 //! - [`client`]: a small HTTP client for the hub's API.
 //! - [`records`]: signed test records in bulk.
 
+pub mod bench;
 pub mod client;
 pub mod process;
 pub mod records;

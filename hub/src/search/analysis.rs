@@ -234,7 +234,10 @@ mod tests {
 
     #[test]
     fn jieba_segments_drops_punctuation_and_lower_cases() {
-        let tokens = token_texts(&mut jieba_index(), "场发射透射电子显微镜，Field Emission TEM！");
+        let tokens = token_texts(
+            &mut jieba_index(),
+            "场发射透射电子显微镜，Field Emission TEM！",
+        );
         assert!(tokens.contains(&"显微镜".to_string()), "{tokens:?}");
         assert!(tokens.contains(&"透射".to_string()), "{tokens:?}");
         assert!(tokens.contains(&"field".to_string()), "{tokens:?}");
@@ -253,6 +256,7 @@ mod tests {
     #[test]
     fn full_width_is_folded() {
         assert_eq!(fold_width('Ａ'), 'A');
-        assert_eq!(token_texts(&mut jieba_query(), "ＮＭＲ"), ["nmr"]);
+        assert_eq!(token_texts(&mut chars(), "ＮＭＲ"), ["nmr"]);
+        assert_eq!(token_texts(&mut jieba_query(), "Ｘ射线"), ["x", "射线"]);
     }
 }

@@ -28,7 +28,11 @@ impl Collector for FacetCollector {
     type Fruit = FacetCounts;
     type Child = SegmentFacets;
 
-    fn for_segment(&self, _: SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<SegmentFacets> {
+    fn for_segment(
+        &self,
+        _: SegmentOrdinal,
+        reader: &SegmentReader,
+    ) -> tantivy::Result<SegmentFacets> {
         let mut columns = Vec::with_capacity(FACET_FIELDS.len());
         for name in FACET_FIELDS {
             let column = reader.fast_fields().str(name)?;
@@ -73,9 +77,14 @@ impl SegmentCollector for SegmentFacets {
     }
 
     fn harvest(self) -> FacetCounts {
-        let mut fruit = FacetCounts { total: self.total, ..FacetCounts::default() };
+        let mut fruit = FacetCounts {
+            total: self.total,
+            ..FacetCounts::default()
+        };
         for (into, column) in fruit.counts.iter_mut().zip(self.columns) {
-            let Some((column, counts)) = column else { continue };
+            let Some((column, counts)) = column else {
+                continue;
+            };
             let mut key = String::new();
             for (ord, n) in counts.into_iter().enumerate().filter(|(_, n)| *n > 0) {
                 if column.ord_to_str(ord as u64, &mut key).unwrap_or(false) {

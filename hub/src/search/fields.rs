@@ -3,8 +3,7 @@
 use serde_json::Value as Json;
 use tantivy::TantivyDocument;
 use tantivy::schema::{
-    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
-    TextOptions,
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -98,7 +97,9 @@ fn text_options(analyzer: &str, positions: bool) -> TextOptions {
         IndexRecordOption::WithFreqs
     };
     TextOptions::default().set_indexing_options(
-        TextFieldIndexing::default().set_tokenizer(analyzer).set_index_option(record),
+        TextFieldIndexing::default()
+            .set_tokenizer(analyzer)
+            .set_index_option(record),
     )
 }
 
@@ -167,7 +168,9 @@ impl Fields {
                 doc.add_text(field, value);
             }
         }
-        let Some(code) = text(record, "/category") else { return };
+        let Some(code) = text(record, "/category") else {
+            return;
+        };
         doc.add_text(self.category, code);
         let path = category_path(code);
         for ancestor in &path {
@@ -211,7 +214,9 @@ impl Fields {
     }
 
     fn add_words(&self, doc: &mut TantivyDocument, record: &Json) {
-        let names = ["/name", "/name_en"].into_iter().filter_map(|p| text(record, p));
+        let names = ["/name", "/name_en"]
+            .into_iter()
+            .filter_map(|p| text(record, p));
         let names: Vec<&str> = names.chain(texts(record, "keywords")).collect();
         let org = org_texts(record);
         let body: Vec<&str> = ["/specs", "/functions", "/service_content"]
@@ -219,7 +224,11 @@ impl Fields {
             .filter_map(|p| text(record, p))
             .chain(texts(record, "subjects"))
             .collect();
-        for (words, values) in [(self.words_name, &names), (self.words_org, &org), (self.words_body, &body)] {
+        for (words, values) in [
+            (self.words_name, &names),
+            (self.words_org, &org),
+            (self.words_body, &body),
+        ] {
             for value in values {
                 doc.add_text(words, value);
                 doc.add_text(self.chars_all, value);
@@ -243,9 +252,14 @@ fn org_texts(record: &Json) -> Vec<&str> {
         "/location/city",
         "/location/district",
     ];
-    let mut out: Vec<&str> = pointers.into_iter().filter_map(|p| text(record, p)).collect();
+    let mut out: Vec<&str> = pointers
+        .into_iter()
+        .filter_map(|p| text(record, p))
+        .collect();
     let code = text(record, "/category").unwrap_or_default();
-    let names = category_path(code).into_iter().filter_map(classification::get);
+    let names = category_path(code)
+        .into_iter()
+        .filter_map(classification::get);
     out.extend(names.map(|class| class.name_zh));
     out
 }

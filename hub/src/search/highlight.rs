@@ -21,7 +21,11 @@ pub struct Highlighter<'a> {
 
 impl<'a> Highlighter<'a> {
     pub fn new(terms: &'a QueryTerms) -> Highlighter<'a> {
-        Highlighter { terms, words: analysis::jieba_index(), chars: analysis::chars() }
+        Highlighter {
+            terms,
+            words: analysis::jieba_index(),
+            chars: analysis::chars(),
+        }
     }
 
     /// The snippet of the first text (in order of preference) with word matches, else with
@@ -40,17 +44,28 @@ impl<'a> Highlighter<'a> {
                 return snippet(text, &ranges);
             }
         }
-        texts.first().map_or_else(String::new, |text| snippet(text, &[]))
+        texts
+            .first()
+            .map_or_else(String::new, |text| snippet(text, &[]))
     }
 }
 
 /// Byte ranges of the tokens found in `wanted`, merged where they touch or overlap; a merged
 /// range made of fewer than `min_run` single-character tokens is dropped.
-fn matches(analyzer: &mut TextAnalyzer, text: &str, wanted: &HashSet<String>, min_run: usize) -> Vec<(usize, usize)> {
+fn matches(
+    analyzer: &mut TextAnalyzer,
+    text: &str,
+    wanted: &HashSet<String>,
+    min_run: usize,
+) -> Vec<(usize, usize)> {
     let mut found: Vec<(usize, usize, usize)> = Vec::new();
     analyzer.token_stream(text).process(&mut |token: &Token| {
         if wanted.contains(&token.text) {
-            let weight = if token.text.chars().count() > 1 { min_run } else { 1 };
+            let weight = if token.text.chars().count() > 1 {
+                min_run
+            } else {
+                1
+            };
             found.push((token.offset_from, token.offset_to, weight));
         }
     });
@@ -65,7 +80,10 @@ fn matches(analyzer: &mut TextAnalyzer, text: &str, wanted: &HashSet<String>, mi
             _ => runs.push((from, to, weight)),
         }
     }
-    runs.into_iter().filter(|r| r.2 >= min_run).map(|r| (r.0, r.1)).collect()
+    runs.into_iter()
+        .filter(|r| r.2 >= min_run)
+        .map(|r| (r.0, r.1))
+        .collect()
 }
 
 /// At most [`SNIPPET_CHARS`] characters of `text` around the first range, escaped, with the
@@ -97,14 +115,23 @@ fn snippet(text: &str, ranges: &[(usize, usize)]) -> String {
 
 /// The byte window of the snippet: starting a little before `first_match`.
 fn window(text: &str, first_match: usize) -> (usize, usize) {
-    let boundaries: Vec<usize> = text.char_indices().map(|(i, _)| i).chain([text.len()]).collect();
+    let boundaries: Vec<usize> = text
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain([text.len()])
+        .collect();
     let chars = boundaries.len() - 1;
     if chars <= SNIPPET_CHARS {
         return (0, text.len());
     }
     let match_char = boundaries.partition_point(|&b| b < first_match);
-    let start_char = match_char.saturating_sub(LEAD_CHARS).min(chars - SNIPPET_CHARS);
-    (boundaries[start_char], boundaries[start_char + SNIPPET_CHARS])
+    let start_char = match_char
+        .saturating_sub(LEAD_CHARS)
+        .min(chars - SNIPPET_CHARS);
+    (
+        boundaries[start_char],
+        boundaries[start_char + SNIPPET_CHARS],
+    )
 }
 
 /// Appends `text` with `& < > " '` escaped.

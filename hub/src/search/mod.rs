@@ -27,15 +27,18 @@ use tantivy::collector::{Collector, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::Query;
 use tantivy::schema::Value;
-use tantivy::{DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument, Term};
+use tantivy::{
+    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument,
+    Term,
+};
 use yiqi_schema::classification;
 
 use facets::{FacetCollector, FacetCounts};
 use fields::Fields;
 use highlight::Highlighter;
 pub use params::{GroupBy, ParamError, SearchQuery, Sort, StatsFormat, StatsQuery};
-pub use stats::{Figures, IDLE_RUN_HOURS, StatsResponse, StatsRow};
 use stats::StatsTable;
+pub use stats::{Figures, IDLE_RUN_HOURS, StatsResponse, StatsRow};
 
 /// How often the committer looks for applied but uncommitted entries.
 const COMMIT_INTERVAL: Duration = Duration::from_millis(250);
@@ -137,19 +140,27 @@ impl SearchService {
     /// Opens or creates the index in `dir`; a damaged or outdated index is wiped and recreated.
     pub fn open(dir: &Path) -> Result<SearchService, SearchError> {
         let (index, reader, seq) = open_or_recreate(dir)?;
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_INDEXING_THREADS));
+        let threads =
+            std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_INDEXING_THREADS));
         let writer = index.writer_with_num_threads(threads, threads * MEMORY_PER_THREAD)?;
         let (_, fields) = fields::schema();
         let inner = Arc::new(Inner {
             fields,
             reader,
-            writer: Mutex::new(Writer { writer, applied_seq: seq, dirty: false }),
+            writer: Mutex::new(Writer {
+                writer,
+                applied_seq: seq,
+                dirty: false,
+            }),
             index_seq: AtomicU64::new(seq),
             persisted_seq: AtomicU64::new(seq),
             table: RwLock::new(StatsTable::default()),
         });
         let committer = Committer::start(inner.clone());
-        Ok(SearchService { inner, committer: Some(committer) })
+        Ok(SearchService {
+            inner,
+            committer: Some(committer),
+        })
     }
 
     /// The highest seq reflected in both the index and the statistics: the hub replays its log
@@ -157,7 +168,12 @@ impl SearchService {
     /// and the hub replays everything; entries at or below [`SearchService::persisted_seq`]
     /// then only rebuild the statistics (cheap) and are not indexed again.
     pub fn indexed_seq(&self) -> u64 {
-        let table = self.inner.table.read().unwrap_or_else(PoisonError::into_inner).seq();
+        let table = self
+            .inner
+            .table
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .seq();
         table.min(self.inner.index_seq.load(Ordering::Acquire))
     }
 
@@ -170,7 +186,11 @@ impl SearchService {
     /// same record, a tombstone deletes it. Entries already applied are skipped (idempotent).
     pub fn apply(&self, entries: &[IndexEntry]) -> Result<(), SearchError> {
         self.inner.index(entries)?;
-        let mut table = self.inner.table.write().unwrap_or_else(PoisonError::into_inner);
+        let mut table = self
+            .inner
+            .table
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         for entry in entries {
             table.apply(entry.seq, &entry.record);
         }
@@ -188,7 +208,8 @@ impl SearchService {
         let fields = &self.inner.fields;
         let (tantivy_query, terms) = query::build(fields, query);
         let searcher = self.inner.reader.searcher();
-        let (addresses, counts) = collect(&searcher, tantivy_query.as_ref(), query, terms.is_some())?;
+        let (addresses, counts) =
+            collect(&searcher, tantivy_query.as_ref(), query, terms.is_some())?;
         let mut highlighter = terms.as_ref().map(Highlighter::new);
         let hits = addresses
             .into_iter()
@@ -207,7 +228,11 @@ impl SearchService {
 
     /// Inventory statistics of the current records.
     pub fn stats(&self, query: &StatsQuery) -> Result<StatsResponse, SearchError> {
-        let table = self.inner.table.read().unwrap_or_else(PoisonError::into_inner);
+        let table = self
+            .inner
+            .table
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         Ok(table.query(query))
     }
 }
@@ -243,10 +268,15 @@ fn open_index(dir: &Path) -> Result<(Index, IndexReader, u64), SearchError> {
     let seq = match index.load_metas()?.payload {
         None => 0,
         Some(payload) => payload.trim().parse::<u64>().map_err(|_| {
-            tantivy::TantivyError::InvalidArgument(format!("commit payload is not a seq: {payload:?}"))
+            tantivy::TantivyError::InvalidArgument(format!(
+                "commit payload is not a seq: {payload:?}"
+            ))
         })?,
     };
-    let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+    let reader = index
+        .reader_builder()
+        .reload_policy(ReloadPolicy::Manual)
+        .try_into()?;
     Ok((index, reader, seq))
 }
 
@@ -259,12 +289,22 @@ impl Inner {
             }
             w.applied_seq = entry.seq;
             let Some(id) = fields::record_id(&entry.record) else {
-                tracing::warn!(seq = entry.seq, "search index: record without region or local_id skipped");
+                tracing::warn!(
+                    seq = entry.seq,
+                    "search index: record without region or local_id skipped"
+                );
                 continue;
             };
-            w.writer.delete_term(Term::from_field_text(self.fields.id, &id));
-            if entry.record.get("deleted").and_then(serde_json::Value::as_bool) != Some(true) {
-                w.writer.add_document(self.fields.document(&id, &entry.record))?;
+            w.writer
+                .delete_term(Term::from_field_text(self.fields.id, &id));
+            if entry
+                .record
+                .get("deleted")
+                .and_then(serde_json::Value::as_bool)
+                != Some(true)
+            {
+                w.writer
+                    .add_document(self.fields.document(&id, &entry.record))?;
             }
             w.dirty = true;
         }
@@ -315,7 +355,11 @@ impl Drop for Committer {
 fn commit_loop(inner: &Inner, stop: &(Mutex<bool>, Condvar)) {
     let mut stopped = lock(&stop.0);
     while !*stopped {
-        stopped = stop.1.wait_timeout(stopped, COMMIT_INTERVAL).unwrap_or_else(PoisonError::into_inner).0;
+        stopped = stop
+            .1
+            .wait_timeout(stopped, COMMIT_INTERVAL)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
         if *stopped {
             break;
         }
@@ -340,40 +384,71 @@ fn collect(
     let top = TopDocs::with_limit(request.limit).and_offset(request.offset);
     match request.sort {
         Sort::Relevance if has_text => page(searcher, query, top.order_by_score()),
-        Sort::ValueDesc => page(searcher, query, top.order_by_fast_field::<u64>("value", Order::Desc)),
-        Sort::Relevance | Sort::UpdatedDesc => {
-            page(searcher, query, top.order_by_fast_field::<i64>("updated", Order::Desc))
-        }
+        Sort::ValueDesc => page(
+            searcher,
+            query,
+            top.order_by_fast_field::<u64>("value", Order::Desc),
+        ),
+        Sort::Relevance | Sort::UpdatedDesc => page(
+            searcher,
+            query,
+            top.order_by_fast_field::<i64>("updated", Order::Desc),
+        ),
     }
 }
 
-fn page<K, C>(searcher: &Searcher, query: &dyn Query, top: C) -> Result<(Vec<DocAddress>, FacetCounts), SearchError>
+fn page<K, C>(
+    searcher: &Searcher,
+    query: &dyn Query,
+    top: C,
+) -> Result<(Vec<DocAddress>, FacetCounts), SearchError>
 where
     C: Collector<Fruit = Vec<(K, DocAddress)>>,
 {
     let (top, counts) = searcher.search(query, &(top, FacetCollector))?;
-    Ok((top.into_iter().map(|(_, address)| address).collect(), counts))
+    Ok((
+        top.into_iter().map(|(_, address)| address).collect(),
+        counts,
+    ))
 }
 
 fn facets(counts: FacetCounts) -> Facets {
     let [region, category, sharing, province] = counts.counts;
-    Facets { region, category, sharing, province }
+    Facets {
+        region,
+        category,
+        sharing,
+        province,
+    }
 }
 
 impl Fields {
     fn hit(&self, doc: &TantivyDocument, highlighter: Option<&mut Highlighter<'_>>) -> Hit {
-        let get = |field| doc.get_first(field).and_then(|v| v.as_str()).unwrap_or_default().to_string();
+        let get = |field| {
+            doc.get_first(field)
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string()
+        };
         let category = get(self.category);
         let highlight = highlighter.map_or_else(String::new, |h| {
-            let texts: Vec<&str> = self.highlighted().iter().filter_map(|f| doc.get_first(*f).and_then(|v| v.as_str())).collect();
+            let texts: Vec<&str> = self
+                .highlighted()
+                .iter()
+                .filter_map(|f| doc.get_first(*f).and_then(|v| v.as_str()))
+                .collect();
             h.highlight(&texts)
         });
         Hit {
             region: get(self.region),
             local_id: get(self.local_id),
             name: get(self.name),
-            name_en: doc.get_first(self.name_en).and_then(|v| v.as_str()).map(str::to_string),
-            category_name: classification::get(&category).map_or_else(String::new, |c| c.name_zh.to_string()),
+            name_en: doc
+                .get_first(self.name_en)
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+            category_name: classification::get(&category)
+                .map_or_else(String::new, |c| c.name_zh.to_string()),
             category,
             institution: get(self.institution),
             city: get(self.city),

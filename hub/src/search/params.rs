@@ -13,7 +13,10 @@ pub struct ParamError {
 
 impl ParamError {
     pub fn new(parameter: &str, message: impl Into<String>) -> ParamError {
-        ParamError { parameter: parameter.to_string(), message: message.into() }
+        ParamError {
+            parameter: parameter.to_string(),
+            message: message.into(),
+        }
     }
 }
 
@@ -60,7 +63,9 @@ impl Sort {
     }
 
     fn parse(value: &str) -> Option<Sort> {
-        [Sort::Relevance, Sort::ValueDesc, Sort::UpdatedDesc].into_iter().find(|s| s.as_str() == value)
+        [Sort::Relevance, Sort::ValueDesc, Sort::UpdatedDesc]
+            .into_iter()
+            .find(|s| s.as_str() == value)
     }
 }
 
@@ -128,25 +133,40 @@ fn optional_number(name: &str, value: &str) -> Result<Option<u64>, ParamError> {
 }
 
 fn region(value: &str) -> Result<Option<String>, ParamError> {
-    let Some(value) = non_empty(value) else { return Ok(None) };
+    let Some(value) = non_empty(value) else {
+        return Ok(None);
+    };
     if !regions::is_region(value) {
-        return Err(ParamError::new("region", format!("unknown region code {value:?} (e.g. CN-GS)")));
+        return Err(ParamError::new(
+            "region",
+            format!("unknown region code {value:?} (e.g. CN-GS)"),
+        ));
     }
     Ok(Some(value.to_string()))
 }
 
 fn one_of(name: &str, value: &str, allowed: &[&str]) -> Result<Option<String>, ParamError> {
-    let Some(value) = non_empty(value) else { return Ok(None) };
+    let Some(value) = non_empty(value) else {
+        return Ok(None);
+    };
     if !allowed.contains(&value) {
-        return Err(ParamError::new(name, format!("must be one of {}", allowed.join(", "))));
+        return Err(ParamError::new(
+            name,
+            format!("must be one of {}", allowed.join(", ")),
+        ));
     }
     Ok(Some(value.to_string()))
 }
 
 fn place(name: &str, value: &str) -> Result<Option<String>, ParamError> {
-    let Some(value) = non_empty(value) else { return Ok(None) };
+    let Some(value) = non_empty(value) else {
+        return Ok(None);
+    };
     if value.chars().count() > MAX_PLACE_CHARS {
-        return Err(ParamError::new(name, format!("longer than {MAX_PLACE_CHARS} characters")));
+        return Err(ParamError::new(
+            name,
+            format!("longer than {MAX_PLACE_CHARS} characters"),
+        ));
     }
     Ok(Some(value.to_string()))
 }
@@ -177,7 +197,9 @@ impl SearchQuery {
             "max_value" => self.max_value = optional_number(name, value)?,
             "sort" => self.sort = sort(value)?,
             "offset" => self.offset = non_empty(value).map_or(Ok(0), |v| number(name, v))?,
-            "limit" => self.limit = non_empty(value).map_or(Ok(DEFAULT_LIMIT), |v| number(name, v))?,
+            "limit" => {
+                self.limit = non_empty(value).map_or(Ok(DEFAULT_LIMIT), |v| number(name, v))?
+            }
             _ => return Err(ParamError::new(name, "unknown parameter")),
         }
         Ok(())
@@ -188,7 +210,10 @@ impl SearchQuery {
             return Err(ParamError::new("limit", format!("at most {MAX_LIMIT}")));
         }
         if self.offset.saturating_add(self.limit) > MAX_WINDOW {
-            return Err(ParamError::new("offset", format!("offset + limit may not exceed {MAX_WINDOW}")));
+            return Err(ParamError::new(
+                "offset",
+                format!("offset + limit may not exceed {MAX_WINDOW}"),
+            ));
         }
         if let (Some(min), Some(max)) = (self.min_value, self.max_value)
             && min > max
@@ -215,31 +240,51 @@ impl SearchQuery {
         push("status", self.status.clone());
         push("min_value", self.min_value.map(|v| v.to_string()));
         push("max_value", self.max_value.map(|v| v.to_string()));
-        push("sort", (self.sort != Sort::Relevance).then(|| self.sort.as_str().to_string()));
-        push("offset", (self.offset != 0).then(|| self.offset.to_string()));
-        push("limit", (self.limit != DEFAULT_LIMIT).then(|| self.limit.to_string()));
+        push(
+            "sort",
+            (self.sort != Sort::Relevance).then(|| self.sort.as_str().to_string()),
+        );
+        push(
+            "offset",
+            (self.offset != 0).then(|| self.offset.to_string()),
+        );
+        push(
+            "limit",
+            (self.limit != DEFAULT_LIMIT).then(|| self.limit.to_string()),
+        );
         out
     }
 }
 
 fn checked_q(value: &str) -> Result<String, ParamError> {
     if value.chars().count() > MAX_QUERY_CHARS {
-        return Err(ParamError::new("q", format!("longer than {MAX_QUERY_CHARS} characters")));
+        return Err(ParamError::new(
+            "q",
+            format!("longer than {MAX_QUERY_CHARS} characters"),
+        ));
     }
     Ok(value.trim().to_string())
 }
 
 fn category(value: &str) -> Result<Option<String>, ParamError> {
-    let Some(value) = non_empty(value) else { return Ok(None) };
+    let Some(value) = non_empty(value) else {
+        return Ok(None);
+    };
     if classification::get(value).is_none() {
-        return Err(ParamError::new("category", format!("not a code of the national classification: {value:?}")));
+        return Err(ParamError::new(
+            "category",
+            format!("not a code of the national classification: {value:?}"),
+        ));
     }
     Ok(Some(value.to_string()))
 }
 
 fn sort(value: &str) -> Result<Sort, ParamError> {
-    let Some(value) = non_empty(value) else { return Ok(Sort::Relevance) };
-    Sort::parse(value).ok_or_else(|| ParamError::new("sort", "must be relevance, value_desc or updated_desc"))
+    let Some(value) = non_empty(value) else {
+        return Ok(Sort::Relevance);
+    };
+    Sort::parse(value)
+        .ok_or_else(|| ParamError::new("sort", "must be relevance, value_desc or updated_desc"))
 }
 
 /// What `/v1/stats` groups by.
@@ -321,11 +366,16 @@ impl StatsQuery {
 }
 
 fn group_by(value: &str) -> Result<GroupBy, ParamError> {
-    let Some(value) = non_empty(value) else { return Ok(GroupBy::Region) };
-    GROUP_BYS.into_iter().find(|g| g.as_str() == value).ok_or_else(|| {
-        let names: Vec<&str> = GROUP_BYS.iter().map(|g| g.as_str()).collect();
-        ParamError::new("group_by", format!("must be one of {}", names.join(", ")))
-    })
+    let Some(value) = non_empty(value) else {
+        return Ok(GroupBy::Region);
+    };
+    GROUP_BYS
+        .into_iter()
+        .find(|g| g.as_str() == value)
+        .ok_or_else(|| {
+            let names: Vec<&str> = GROUP_BYS.iter().map(|g| g.as_str()).collect();
+            ParamError::new("group_by", format!("must be one of {}", names.join(", ")))
+        })
 }
 
 fn format(value: &str) -> Result<StatsFormat, ParamError> {
@@ -341,18 +391,26 @@ mod tests {
     use super::*;
 
     fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     fn error(pairs: &[(&str, &str)]) -> String {
-        SearchQuery::from_params(&params(pairs)).unwrap_err().parameter
+        SearchQuery::from_params(&params(pairs))
+            .unwrap_err()
+            .parameter
     }
 
     #[test]
     fn defaults() {
         let query = SearchQuery::from_params(&[]).unwrap();
         assert_eq!(query, SearchQuery::default());
-        assert_eq!((query.limit, query.offset, query.sort), (20, 0, Sort::Relevance));
+        assert_eq!(
+            (query.limit, query.offset, query.sort),
+            (20, 0, Sort::Relevance)
+        );
     }
 
     #[test]
@@ -374,13 +432,18 @@ mod tests {
         .unwrap();
         assert_eq!(query.q, "电镜");
         assert_eq!(query.min_value, Some(100));
-        assert_eq!((query.offset, query.limit, query.sort), (40, 100, Sort::ValueDesc));
+        assert_eq!(
+            (query.offset, query.limit, query.sort),
+            (40, 100, Sort::ValueDesc)
+        );
         assert_eq!(SearchQuery::from_params(&query.to_params()).unwrap(), query);
     }
 
     #[test]
     fn empty_values_mean_unset() {
-        let query = SearchQuery::from_params(&params(&[("region", ""), ("limit", ""), ("sort", "")])).unwrap();
+        let query =
+            SearchQuery::from_params(&params(&[("region", ""), ("limit", ""), ("sort", "")]))
+                .unwrap();
         assert_eq!(query, SearchQuery::default());
     }
 
@@ -388,7 +451,10 @@ mod tests {
     fn bad_parameters_are_named() {
         assert_eq!(error(&[("min_value", "abc")]), "min_value");
         assert_eq!(error(&[("max_value", "-5")]), "max_value");
-        assert_eq!(error(&[("min_value", "99999999999999999999999")]), "min_value");
+        assert_eq!(
+            error(&[("min_value", "99999999999999999999999")]),
+            "min_value"
+        );
         assert_eq!(error(&[("sort", "price")]), "sort");
         assert_eq!(error(&[("limit", "101")]), "limit");
         assert_eq!(error(&[("limit", "x")]), "limit");
@@ -401,17 +467,32 @@ mod tests {
         assert_eq!(error(&[("q", "a"), ("q", "b")]), "q");
         assert_eq!(error(&[("q", &"长".repeat(201))]), "q");
         assert_eq!(error(&[("city", &"长".repeat(51))]), "city");
-        assert_eq!(error(&[("min_value", "10"), ("max_value", "5")]), "max_value");
+        assert_eq!(
+            error(&[("min_value", "10"), ("max_value", "5")]),
+            "max_value"
+        );
         assert!(SearchQuery::from_params(&params(&[("offset", "9980"), ("limit", "20")])).is_ok());
     }
 
     #[test]
     fn stats_parameters() {
-        let query = StatsQuery::from_params(&params(&[("group_by", "year"), ("region", "CN-BJ"), ("format", "csv")])).unwrap();
+        let query = StatsQuery::from_params(&params(&[
+            ("group_by", "year"),
+            ("region", "CN-BJ"),
+            ("format", "csv"),
+        ]))
+        .unwrap();
         assert_eq!(query.group_by, GroupBy::Year);
         assert_eq!(query.format, StatsFormat::Csv);
-        assert_eq!(StatsQuery::from_params(&[]).unwrap().group_by, GroupBy::Region);
-        let bad = |pairs: &[(&str, &str)]| StatsQuery::from_params(&params(pairs)).unwrap_err().parameter;
+        assert_eq!(
+            StatsQuery::from_params(&[]).unwrap().group_by,
+            GroupBy::Region
+        );
+        let bad = |pairs: &[(&str, &str)]| {
+            StatsQuery::from_params(&params(pairs))
+                .unwrap_err()
+                .parameter
+        };
         assert_eq!(bad(&[("group_by", "colour")]), "group_by");
         assert_eq!(bad(&[("format", "xml")]), "format");
         assert_eq!(bad(&[("region", "XX")]), "region");

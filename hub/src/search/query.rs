@@ -3,18 +3,18 @@
 //!
 //! The text is cut into concepts: thesaurus terms (each with its alternatives) and the
 //! whitespace-separated words between them. Every concept must match; a concept matches when any
-//! of its alternatives does. An alternative matches through any of three clauses, scored
-//! together: the exact phrase in a name (character positions, boost 4), all of its jieba words
-//! across the word fields (names 3, organisation and place 1.5, description 1), or all of its
-//! characters anywhere (the fallback for abbreviations, boost 0.3).
+//! of its alternatives does, and scores as the best of them. An alternative matches through any
+//! of three clauses, scored together: the exact phrase in a name (character positions, boost 4),
+//! all of its jieba words across the word fields (names 3, organisation and place 1.5,
+//! description 1), or all of its characters anywhere (the fallback for abbreviations, boost 0.3).
 
 use std::collections::HashSet;
 use std::ops::Bound;
 
 use tantivy::Term;
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, EmptyQuery, Occur, PhraseQuery, Query,
-    RangeQuery, TermQuery,
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, DisjunctionMaxQuery, EmptyQuery, Occur,
+    PhraseQuery, Query, RangeQuery, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
@@ -29,6 +29,7 @@ const NAME_BOOST: f32 = 3.0;
 const ORG_BOOST: f32 = 1.5;
 const BODY_BOOST: f32 = 1.0;
 const CHAR_FALLBACK_BOOST: f32 = 0.3;
+const ALTERNATIVES_TIE_BREAKER: f32 = 0.1;
 
 /// The tokens a query searched for, for highlighting.
 #[derive(Debug, Default)]
@@ -43,7 +44,12 @@ pub struct QueryTerms {
 pub fn build(fields: &Fields, query: &SearchQuery) -> (Box<dyn Query>, Option<QueryTerms>) {
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = filters(fields, query)
         .into_iter()
-        .map(|filter| (Occur::Must, Box::new(ConstScoreQuery::new(filter, 0.0)) as Box<dyn Query>))
+        .map(|filter| {
+            (
+                Occur::Must,
+                Box::new(ConstScoreQuery::new(filter, 0.0)) as Box<dyn Query>,
+            )
+        })
         .collect();
     let mut terms = None;
     if !query.q.is_empty() {
@@ -74,19 +80,32 @@ fn filters(fields: &Fields, query: &SearchQuery) -> Vec<Box<dyn Query>> {
         .filter_map(|(field, value)| value.as_deref().map(|v| key_term(field, v)))
         .collect();
     if query.min_value.is_some() || query.max_value.is_some() {
-        let bound = |v: Option<u64>| v.map_or(Bound::Unbounded, |v| Bound::Included(Term::from_field_u64(fields.value, v)));
-        out.push(Box::new(RangeQuery::new(bound(query.min_value), bound(query.max_value))));
+        let bound = |v: Option<u64>| {
+            v.map_or(Bound::Unbounded, |v| {
+                Bound::Included(Term::from_field_u64(fields.value, v))
+            })
+        };
+        out.push(Box::new(RangeQuery::new(
+            bound(query.min_value),
+            bound(query.max_value),
+        )));
     }
     out
 }
 
 fn key_term(field: Field, value: &str) -> Box<dyn Query> {
-    Box::new(TermQuery::new(Term::from_field_text(field, value), IndexRecordOption::Basic))
+    Box::new(TermQuery::new(
+        Term::from_field_text(field, value),
+        IndexRecordOption::Basic,
+    ))
 }
 
 /// The text part of the query: every concept must match. `None` when `q` has nothing searchable.
 fn text_query(fields: &Fields, q: &str, terms: &mut QueryTerms) -> Option<Box<dyn Query>> {
-    let mut analyzers = Analyzers { words: analysis::jieba_query(), chars: analysis::chars() };
+    let mut analyzers = Analyzers {
+        words: analysis::jieba_query(),
+        chars: analysis::chars(),
+    };
     let concepts: Vec<Box<dyn Query>> = concepts(&normalize(q))
         .iter()
         .filter_map(|alternatives| {
@@ -94,7 +113,7 @@ fn text_query(fields: &Fields, q: &str, terms: &mut QueryTerms) -> Option<Box<dy
                 .iter()
                 .filter_map(|text| analyzers.alternative(fields, text, terms))
                 .collect();
-            (!queries.is_empty()).then(|| union(queries))
+            (!queries.is_empty()).then(|| best_of(queries))
         })
         .collect();
     (!concepts.is_empty()).then(|| all_of(concepts))
@@ -124,18 +143,31 @@ struct Analyzers {
 
 impl Analyzers {
     /// One way of writing a concept: exact phrase in a name, all words, or all characters.
-    fn alternative(&mut self, fields: &Fields, text: &str, terms: &mut QueryTerms) -> Option<Box<dyn Query>> {
+    fn alternative(
+        &mut self,
+        fields: &Fields,
+        text: &str,
+        terms: &mut QueryTerms,
+    ) -> Option<Box<dyn Query>> {
         let chars = token_texts(&mut self.chars, text);
         if chars.is_empty() {
             return None;
         }
         let words = token_texts(&mut self.words, text);
-        let mut should = vec![boost(name_phrase(fields.chars_name, &chars), NAME_PHRASE_BOOST)];
+        let mut should = vec![boost(
+            name_phrase(fields.chars_name, &chars),
+            NAME_PHRASE_BOOST,
+        )];
         if !words.is_empty() {
-            should.push(all_of(words.iter().map(|w| any_word_field(fields, w)).collect()));
+            should.push(all_of(
+                words.iter().map(|w| any_word_field(fields, w)).collect(),
+            ));
         }
         let unique: HashSet<&String> = chars.iter().collect();
-        let all_chars = unique.into_iter().map(|c| scored_term(fields.chars_all, c)).collect();
+        let all_chars = unique
+            .into_iter()
+            .map(|c| scored_term(fields.chars_all, c))
+            .collect();
         should.push(boost(all_of(all_chars), CHAR_FALLBACK_BOOST));
         terms.words.extend(words);
         terms.chars.extend(chars);
@@ -147,7 +179,10 @@ fn name_phrase(field: Field, chars: &[String]) -> Box<dyn Query> {
     if chars.len() == 1 {
         return scored_term(field, &chars[0]);
     }
-    let terms = chars.iter().map(|c| Term::from_field_text(field, c)).collect();
+    let terms = chars
+        .iter()
+        .map(|c| Term::from_field_text(field, c))
+        .collect();
     Box::new(PhraseQuery::new(terms))
 }
 
@@ -160,11 +195,23 @@ fn any_word_field(fields: &Fields, word: &str) -> Box<dyn Query> {
 }
 
 fn scored_term(field: Field, text: &str) -> Box<dyn Query> {
-    Box::new(TermQuery::new(Term::from_field_text(field, text), IndexRecordOption::WithFreqs))
+    Box::new(TermQuery::new(
+        Term::from_field_text(field, text),
+        IndexRecordOption::WithFreqs,
+    ))
 }
 
 fn boost(query: Box<dyn Query>, factor: f32) -> Box<dyn Query> {
     Box::new(BoostQuery::new(query, factor))
+}
+
+/// The best-scoring alternative counts (plus a little of the others): a record matching three
+/// synonyms of a concept does not outrank one matching its exact name.
+fn best_of(queries: Vec<Box<dyn Query>>) -> Box<dyn Query> {
+    Box::new(DisjunctionMaxQuery::with_tie_breaker(
+        queries,
+        ALTERNATIVES_TIE_BREAKER,
+    ))
 }
 
 fn union(queries: Vec<Box<dyn Query>>) -> Box<dyn Query> {
@@ -199,7 +246,10 @@ mod tests {
     #[test]
     fn punctuation_only_query_matches_nothing() {
         let (_, fields) = super::super::fields::schema();
-        let query = SearchQuery { q: "，。!?".into(), ..SearchQuery::default() };
+        let query = SearchQuery {
+            q: "，。!?".into(),
+            ..SearchQuery::default()
+        };
         let (built, terms) = build(&fields, &query);
         assert!(format!("{built:?}").contains("EmptyQuery"));
         assert!(terms.unwrap().words.is_empty());

@@ -27,7 +27,15 @@ pub const CARRIER_TYPES: [(&str, &str); 6] = [
     ("other", "其他"),
 ];
 pub const SHARING_LABELS: [&str; 3] = ["对外共享", "内部共享", "不共享"];
-pub const STATUS_LABELS: [&str; 7] = ["正常", "偶有故障", "故障频繁", "待修", "待报废", "闲置", "远程服务"];
+pub const STATUS_LABELS: [&str; 7] = [
+    "正常",
+    "偶有故障",
+    "故障频繁",
+    "待修",
+    "待报废",
+    "闲置",
+    "远程服务",
+];
 
 /// The figures of one group (or of all records).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -229,7 +237,10 @@ fn top_index(code: Option<&str>) -> u32 {
 }
 
 fn small(record: &Json, pointer: &str) -> Option<u32> {
-    record.pointer(pointer).and_then(Json::as_u64).and_then(|v| u32::try_from(v).ok())
+    record
+        .pointer(pointer)
+        .and_then(Json::as_u64)
+        .and_then(|v| u32::try_from(v).ok())
 }
 
 impl StatsTable {
@@ -254,7 +265,9 @@ impl StatsTable {
         }
         self.seq = seq;
         let region = region_index(text(record, "/region"));
-        let Some(local_id) = text(record, "/local_id") else { return };
+        let Some(local_id) = text(record, "/local_id") else {
+            return;
+        };
         let key = (region, Box::from(local_id));
         if record.get("deleted").and_then(Json::as_bool) == Some(true) {
             self.rows.remove(&key);
@@ -293,19 +306,39 @@ impl StatsTable {
         let region = query.region.as_deref().map(|r| region_index(Some(r)));
         let mut groups: HashMap<u32, Accumulator> = HashMap::new();
         let mut total = Accumulator::default();
-        for row in self.rows.values().filter(|r| region.is_none_or(|g| r.region == g)) {
-            groups.entry(group_key(query.group_by, row)).or_default().add(row);
+        for row in self
+            .rows
+            .values()
+            .filter(|r| region.is_none_or(|g| r.region == g))
+        {
+            groups
+                .entry(group_key(query.group_by, row))
+                .or_default()
+                .add(row);
             total.add(row);
         }
         let mut rows: Vec<StatsRow> = groups
             .into_iter()
             .map(|(key, acc)| {
                 let (key, label) = self.key_label(query.group_by, key);
-                StatsRow { key, label, figures: acc.finish() }
+                StatsRow {
+                    key,
+                    label,
+                    figures: acc.finish(),
+                }
             })
             .collect();
-        rows.sort_by(|a, b| b.figures.instruments.cmp(&a.figures.instruments).then_with(|| a.key.cmp(&b.key)));
-        StatsResponse { group_by: query.group_by.as_str(), rows, total: total.finish() }
+        rows.sort_by(|a, b| {
+            b.figures
+                .instruments
+                .cmp(&a.figures.instruments)
+                .then_with(|| a.key.cmp(&b.key))
+        });
+        StatsResponse {
+            group_by: query.group_by.as_str(),
+            rows,
+            total: total.finish(),
+        }
     }
 
     fn key_label(&self, group_by: GroupBy, key: u32) -> (String, String) {
@@ -314,8 +347,14 @@ impl StatsTable {
             GroupBy::Region => regions::REGIONS.get(i).map(|r| (r.0, r.1)),
             GroupBy::Category => classification::all().get(i).map(|c| (c.code, c.name_zh)),
             GroupBy::CarrierType => CARRIER_TYPES.get(i).copied(),
-            GroupBy::Sharing => SHARING_MODES.get(i).zip(SHARING_LABELS.get(i)).map(|(k, l)| (*k, *l)),
-            GroupBy::Status => STATUSES.get(i).zip(STATUS_LABELS.get(i)).map(|(k, l)| (*k, *l)),
+            GroupBy::Sharing => SHARING_MODES
+                .get(i)
+                .zip(SHARING_LABELS.get(i))
+                .map(|(k, l)| (*k, *l)),
+            GroupBy::Status => STATUSES
+                .get(i)
+                .zip(STATUS_LABELS.get(i))
+                .map(|(k, l)| (*k, *l)),
             GroupBy::Year if key != UNKNOWN => return (key.to_string(), key.to_string()),
             GroupBy::Province | GroupBy::Institution if key != UNKNOWN => {
                 let name = self.names.name(key);
@@ -394,7 +433,11 @@ mod tests {
     }
 
     fn by(group_by: GroupBy) -> StatsQuery {
-        StatsQuery { group_by, region: None, format: StatsFormat::Json }
+        StatsQuery {
+            group_by,
+            region: None,
+            format: StatsFormat::Json,
+        }
     }
 
     #[test]
@@ -402,13 +445,22 @@ mod tests {
         let mut table = StatsTable::default();
         let max = 9_007_199_254_740_991u64;
         for i in 0..1000u64 {
-            table.apply(i + 1, &record(&format!("A{i}"), json!({"original_value_cny": max})));
+            table.apply(
+                i + 1,
+                &record(&format!("A{i}"), json!({"original_value_cny": max})),
+            );
         }
         let stats = table.query(&by(GroupBy::Region));
         assert_eq!(stats.total.original_value_cny, u128::from(max) * 1000);
-        assert_eq!(stats.rows[0].figures.original_value_cny, u128::from(max) * 1000);
+        assert_eq!(
+            stats.rows[0].figures.original_value_cny,
+            u128::from(max) * 1000
+        );
         let text = serde_json::to_string(&stats).unwrap();
-        assert!(text.contains("\"original_value_cny\":9007199254740991000"), "{text}");
+        assert!(
+            text.contains("\"original_value_cny\":9007199254740991000"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -418,7 +470,10 @@ mod tests {
         table.apply(2, &record("A", json!({"original_value_cny": 30})));
         table.apply(2, &record("A", json!({"original_value_cny": 99})));
         table.apply(1, &record("A", json!({"original_value_cny": 99})));
-        assert_eq!(table.query(&by(GroupBy::Region)).total.original_value_cny, 30);
+        assert_eq!(
+            table.query(&by(GroupBy::Region)).total.original_value_cny,
+            30
+        );
         let tombstone = json!({"kind": "instrument", "region": "CN-GS", "local_id": "A", "version": 9,
             "updated_at": "2026-03-02T00:00:00Z", "deleted": true});
         table.apply(3, &tombstone);
@@ -430,8 +485,20 @@ mod tests {
     #[test]
     fn figures_and_idle_threshold() {
         let mut table = StatsTable::default();
-        table.apply(1, &record("A", json!({"usage": {"year": 2025, "run_hours": 199, "external_service_hours": 5}})));
-        table.apply(2, &record("B", json!({"usage": {"year": 2025, "run_hours": 200}, "institution": {"name": "北大"}})));
+        table.apply(
+            1,
+            &record(
+                "A",
+                json!({"usage": {"year": 2025, "run_hours": 199, "external_service_hours": 5}}),
+            ),
+        );
+        table.apply(
+            2,
+            &record(
+                "B",
+                json!({"usage": {"year": 2025, "run_hours": 200}, "institution": {"name": "北大"}}),
+            ),
+        );
         let mut c = record("C", json!({"sharing": {"mode": "internal"}}));
         c.as_object_mut().unwrap().remove("usage");
         c.as_object_mut().unwrap().remove("original_value_cny");
@@ -456,16 +523,28 @@ mod tests {
     fn groupings_labels_order_and_region_filter() {
         let mut table = StatsTable::default();
         table.apply(1, &record("A", json!({})));
-        table.apply(2, &record("B", json!({"region": "CN-BJ", "category": "020101"})));
+        table.apply(
+            2,
+            &record("B", json!({"region": "CN-BJ", "category": "020101"})),
+        );
         table.apply(3, &record("C", json!({"region": "CN-BJ"})));
         let regions = table.query(&by(GroupBy::Region));
         assert_eq!(regions.rows[0].key, "CN-BJ");
         assert_eq!(regions.rows[0].label, "北京市");
         assert_eq!(regions.rows[1].label, "甘肃省");
         let categories = table.query(&by(GroupBy::Category));
-        assert_eq!((categories.rows[0].key.as_str(), categories.rows[0].label.as_str()), ("010000", "分析仪器"));
+        assert_eq!(
+            (
+                categories.rows[0].key.as_str(),
+                categories.rows[0].label.as_str()
+            ),
+            ("010000", "分析仪器")
+        );
         assert_eq!(categories.rows[1].key, "020000");
-        let filtered = table.query(&StatsQuery { region: Some("CN-GS".into()), ..by(GroupBy::Category) });
+        let filtered = table.query(&StatsQuery {
+            region: Some("CN-GS".into()),
+            ..by(GroupBy::Category)
+        });
         assert_eq!(filtered.total.instruments, 1);
         for group_by in crate::search::params::GROUP_BYS {
             let stats = table.query(&by(group_by));
@@ -480,11 +559,20 @@ mod tests {
     #[test]
     fn csv_quotes_and_totals() {
         let mut table = StatsTable::default();
-        table.apply(1, &record("A", json!({"institution": {"name": "大学, \"甲\""}})));
+        table.apply(
+            1,
+            &record("A", json!({"institution": {"name": "大学, \"甲\""}})),
+        );
         let csv = table.query(&by(GroupBy::Institution)).to_csv();
         let lines: Vec<&str> = csv.split("\r\n").collect();
-        assert_eq!(lines[0], "key,label,instruments,original_value_cny,institutions,carriers,externally_shared,run_hours,external_service_hours,idle,value_unknown");
-        assert_eq!(lines[1], "\"大学, \"\"甲\"\"\",\"大学, \"\"甲\"\"\",1,12800000,1,1,1,1620,310,0,0");
+        assert_eq!(
+            lines[0],
+            "key,label,instruments,original_value_cny,institutions,carriers,externally_shared,run_hours,external_service_hours,idle,value_unknown"
+        );
+        assert_eq!(
+            lines[1],
+            "\"大学, \"\"甲\"\"\",\"大学, \"\"甲\"\"\",1,12800000,1,1,1,1620,310,0,0"
+        );
         assert_eq!(lines[2], "total,合计 Total,1,12800000,1,1,1,1620,310,0,0");
         assert_eq!(lines[3], "");
     }

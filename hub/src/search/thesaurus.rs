@@ -47,7 +47,10 @@ pub struct Found {
 
 /// Lower-cased, full-width ASCII folded: the form queries and terms are compared in.
 pub fn normalize(text: &str) -> String {
-    text.chars().map(fold_width).flat_map(char::to_lowercase).collect()
+    text.chars()
+        .map(fold_width)
+        .flat_map(char::to_lowercase)
+        .collect()
 }
 
 /// The shipped thesaurus, parsed once.
@@ -67,12 +70,20 @@ impl Thesaurus {
         let file: File = toml::from_str(toml_text)?;
         let mut expansions: HashMap<String, Vec<String>> = HashMap::new();
         for group in &file.group {
-            let all: Vec<String> = group.terms.iter().chain(&group.narrower).map(|t| normalize(t)).collect();
+            let all: Vec<String> = group
+                .terms
+                .iter()
+                .chain(&group.narrower)
+                .map(|t| normalize(t))
+                .collect();
             for term in &group.terms {
                 add_unique(expansions.entry(normalize(term)).or_default(), &all);
             }
             for term in &group.narrower {
-                add_unique(expansions.entry(normalize(term)).or_default(), &[normalize(term)]);
+                add_unique(
+                    expansions.entry(normalize(term)).or_default(),
+                    &[normalize(term)],
+                );
             }
         }
         Ok(Thesaurus::index(expansions))
@@ -81,13 +92,23 @@ impl Thesaurus {
     fn index(expansions: HashMap<String, Vec<String>>) -> Thesaurus {
         let mut by_first_char: HashMap<char, Vec<Entry>> = HashMap::new();
         for (term, mut alternatives) in expansions {
-            let Some(first) = term.chars().next() else { continue };
+            let Some(first) = term.chars().next() else {
+                continue;
+            };
             alternatives.retain(|a| *a != term);
             alternatives.insert(0, term.clone());
-            by_first_char.entry(first).or_default().push(Entry { term, expansions: alternatives });
+            by_first_char.entry(first).or_default().push(Entry {
+                term,
+                expansions: alternatives,
+            });
         }
         for entries in by_first_char.values_mut() {
-            entries.sort_by(|a, b| b.term.len().cmp(&a.term.len()).then_with(|| a.term.cmp(&b.term)));
+            entries.sort_by(|a, b| {
+                b.term
+                    .len()
+                    .cmp(&a.term.len())
+                    .then_with(|| a.term.cmp(&b.term))
+            });
         }
         Thesaurus { by_first_char }
     }
@@ -100,7 +121,11 @@ impl Thesaurus {
             match self.longest_at(query, pos, c) {
                 Some(entry) => {
                     let end = pos + entry.term.len();
-                    found.push(Found { start: pos, end, alternatives: entry.expansions.clone() });
+                    found.push(Found {
+                        start: pos,
+                        end,
+                        alternatives: entry.expansions.clone(),
+                    });
                     pos = end;
                 }
                 None => pos += c.len_utf8(),
@@ -143,7 +168,11 @@ mod tests {
     use super::*;
 
     fn alternatives(query: &str) -> Vec<Vec<String>> {
-        shipped().find(&normalize(query)).into_iter().map(|f| f.alternatives).collect()
+        shipped()
+            .find(&normalize(query))
+            .into_iter()
+            .map(|f| f.alternatives)
+            .collect()
     }
 
     #[test]
@@ -178,7 +207,10 @@ mod tests {
             let alts = alternatives(query);
             assert_eq!(alts.len(), 1, "{query}: {alts:?}");
             assert_eq!(alts[0][0], normalize(query));
-            assert!(alts[0].contains(&expected.to_string()), "{query} → {alts:?}");
+            assert!(
+                alts[0].contains(&expected.to_string()),
+                "{query} → {alts:?}"
+            );
         }
     }
 

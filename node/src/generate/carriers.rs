@@ -51,7 +51,9 @@ pub fn allocate(
 /// One carrier each for as many institutions as possible, the rest in proportion to weight
 /// (largest remainders, ties to the earlier institution).
 fn carriers_per_institution(institutions: &[Institution], total: usize) -> Vec<usize> {
-    let mut counts: Vec<usize> = (0..institutions.len()).map(|i| usize::from(i < total)).collect();
+    let mut counts: Vec<usize> = (0..institutions.len())
+        .map(|i| usize::from(i < total))
+        .collect();
     let rest = total.saturating_sub(institutions.len());
     let weight_sum: f64 = institutions.iter().map(|i| i.weight).sum();
     if rest == 0 || weight_sum <= 0.0 {
@@ -113,8 +115,13 @@ impl Namer<'_> {
         let (inst, province) = (institution.name.as_str(), self.province);
         let carrier_type = carrier_type_for(rng, institution.kind);
         let name = match (carrier_type, institution.kind) {
-            (CarrierType::InstrumentCenter, InstitutionKind::Hospital) => format!("{inst}中心实验室"),
-            (CarrierType::InstrumentCenter, InstitutionKind::Inspection | InstitutionKind::Company) => {
+            (CarrierType::InstrumentCenter, InstitutionKind::Hospital) => {
+                format!("{inst}中心实验室")
+            }
+            (
+                CarrierType::InstrumentCenter,
+                InstitutionKind::Inspection | InstitutionKind::Company,
+            ) => {
                 format!("{inst}{field}检测实验室")
             }
             (CarrierType::InstrumentCenter, _) => match rng.gen_range(0..3u8) {
@@ -188,7 +195,11 @@ mod tests {
     use crate::generate::tables::tables;
     use rand::SeedableRng;
 
-    fn carriers_of(region: &str, institutions: usize, total: usize) -> (Vec<Institution>, Vec<Carrier>) {
+    fn carriers_of(
+        region: &str,
+        institutions: usize,
+        total: usize,
+    ) -> (Vec<Institution>, Vec<Carrier>) {
         let tables = tables().unwrap();
         let region = tables.region(region).unwrap();
         let roster = roster(tables, region, institutions).unwrap();
@@ -199,10 +210,15 @@ mod tests {
 
     #[test]
     fn exactly_the_requested_number_of_distinct_carriers() {
-        for (institutions, total) in [(228, 120), (228, 228), (228, 700), (3, 500), (1, 1), (5, 0)] {
+        for (institutions, total) in [(228, 120), (228, 228), (228, 700), (3, 500), (1, 1), (5, 0)]
+        {
             let (_, carriers) = carriers_of("CN-GS", institutions, total);
             let names: BTreeSet<&str> = carriers.iter().map(|c| c.name.as_str()).collect();
-            assert_eq!((carriers.len(), names.len()), (total, total), "{institutions}/{total}");
+            assert_eq!(
+                (carriers.len(), names.len()),
+                (total, total),
+                "{institutions}/{total}"
+            );
         }
     }
 

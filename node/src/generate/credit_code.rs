@@ -5,7 +5,9 @@
 /// The 31 characters a credit code may use, in value order.
 const CREDIT_CHARSET: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
 /// GB 32100 weights of the first 17 characters (3^i mod 31).
-const CREDIT_WEIGHTS: [u32; 17] = [1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28];
+const CREDIT_WEIGHTS: [u32; 17] = [
+    1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
+];
 /// GB 11714 weights of the 8 body characters of an organisation code.
 const ORGANISATION_WEIGHTS: [u32; 8] = [3, 7, 9, 10, 5, 8, 4, 2];
 
@@ -74,7 +76,12 @@ fn value_of(byte: u8) -> u32 {
 pub(crate) fn is_valid(code: &str) -> bool {
     code.len() == 18
         && code.bytes().all(|b| CREDIT_CHARSET.contains(&b))
-        && code[..17].bytes().zip(CREDIT_WEIGHTS).map(|(b, w)| value_of(b) * w).sum::<u32>() % 31
+        && code[..17]
+            .bytes()
+            .zip(CREDIT_WEIGHTS)
+            .map(|(b, w)| value_of(b) * w)
+            .sum::<u32>()
+            % 31
             == (31 - value_of(code.as_bytes()[17])) % 31
 }
 
@@ -85,7 +92,11 @@ mod tests {
     #[test]
     fn published_codes_check_out() {
         // Codes printed on public business licences and the standard's own example.
-        for code in ["91350100M000100Y43", "9144030071526726XG", "91330100799655058B"] {
+        for code in [
+            "91350100M000100Y43",
+            "9144030071526726XG",
+            "91330100799655058B",
+        ] {
             assert!(is_valid(code), "{code}");
             assert_eq!(credit_check(&code[..17]), char::from(code.as_bytes()[17]));
         }
@@ -101,7 +112,11 @@ mod tests {
 
     #[test]
     fn built_codes_are_valid_and_match_the_schema_charset() {
-        let code = credit_code(Registration::PublicInstitution, "620100", [4, 3, 8, 0, 0, 0, 9, 8]);
+        let code = credit_code(
+            Registration::PublicInstitution,
+            "620100",
+            [4, 3, 8, 0, 0, 0, 9, 8],
+        );
         assert_eq!(code.len(), 18);
         assert!(code.starts_with("1262010043800098"));
         assert!(is_valid(&code));

@@ -78,7 +78,10 @@ pub fn roster(
     let setting = Setting::new(tables, region);
     let mut taken = BTreeSet::new();
     let mut roster = Vec::with_capacity(wanted);
-    let known = tables.institutions.iter().filter(|i| i.region == region.code);
+    let known = tables
+        .institutions
+        .iter()
+        .filter(|i| i.region == region.code);
     for institution in known.filter_map(|k| setting.known(k)) {
         if roster.len() == wanted {
             return Ok(roster);
@@ -107,10 +110,13 @@ pub fn roster(
 /// How many distinct institutions the region can name.
 pub fn capacity(tables: &'static Tables, region: &'static Region) -> usize {
     let setting = Setting::new(tables, region);
-    let known = tables.institutions.iter().filter(|i| i.region == region.code);
+    let known = tables
+        .institutions
+        .iter()
+        .filter(|i| i.region == region.code);
     let names: BTreeSet<String> = known
         .map(|i| i.name.clone())
-        .chain(setting.candidates().map(|c| c.name))
+        .chain(setting.candidates().into_iter().map(|c| c.name))
         .collect();
     names.len()
 }
@@ -121,7 +127,11 @@ impl Setting {
         let tld = region.tld.as_deref().unwrap_or("cn");
         let suffixes = DomainSuffixes {
             edu: format!("edu.{tld}"),
-            ac: if tld == "cn" { "ac.cn".into() } else { format!("org.{tld}") },
+            ac: if tld == "cn" {
+                "ac.cn".into()
+            } else {
+                format!("org.{tld}")
+            },
             org: format!("org.{tld}"),
             com: format!("com.{tld}"),
         };
@@ -228,23 +238,32 @@ impl Setting {
             .collect()
     }
 
-    /// Every derived candidate, templates interleaved round by round so that the first few
-    /// are a mix of universities, institutes, hospitals and testing bodies.
-    fn candidates(&self) -> impl Iterator<Item = Candidate> + '_ {
-        let per_template: Vec<Vec<Candidate>> = self
-            .tables
-            .templates
+    /// Every derived candidate: public bodies first, then companies; within each, templates
+    /// interleaved round by round so that universities, institutes, hospitals and testing
+    /// bodies mix.
+    fn candidates(&self) -> Vec<Candidate> {
+        let templates = &self.tables.templates;
+        let (companies, public): (Vec<_>, Vec<_>) = templates
             .iter()
-            .map(|t| self.expand(t))
+            .partition(|t| t.kind == InstitutionKind::Company);
+        let mut candidates = self.interleaved(&public);
+        candidates.extend(self.interleaved(&companies));
+        candidates
+    }
+
+    fn interleaved(&self, templates: &[&'static InstitutionTemplate]) -> Vec<Candidate> {
+        let mut columns: Vec<_> = templates
+            .iter()
+            .map(|t| self.expand(t).into_iter())
             .collect();
-        let rounds = per_template.iter().map(Vec::len).max().unwrap_or(0);
-        let mut columns: Vec<_> = per_template.into_iter().map(Vec::into_iter).collect();
-        (0..rounds).flat_map(move |_| {
-            columns
-                .iter_mut()
-                .filter_map(Iterator::next)
-                .collect::<Vec<_>>()
-        })
+        let mut candidates = Vec::new();
+        loop {
+            let round: Vec<Candidate> = columns.iter_mut().filter_map(Iterator::next).collect();
+            if round.is_empty() {
+                return candidates;
+            }
+            candidates.extend(round);
+        }
     }
 
     fn expand(&self, template: &'static InstitutionTemplate) -> Vec<Candidate> {
@@ -273,10 +292,19 @@ impl Setting {
                     (0..ORDINALS.len()).for_each(|n| add(city, None, Extra::Ordinal(n)));
                 }
             }
+            Repetition::CityBrand => {
+                for brand in &self.tables.people.brands {
+                    cities
+                        .iter()
+                        .for_each(|c| add(c, None, Extra::Brand(brand)));
+                }
+            }
             Repetition::CityBrandField => {
                 for brand in &self.tables.people.brands {
                     for city in cities {
-                        fields.iter().for_each(|f| add(city, Some(f), Extra::Brand(brand)));
+                        fields
+                            .iter()
+                            .for_each(|f| add(city, Some(f), Extra::Brand(brand)));
                     }
                 }
             }
@@ -304,12 +332,18 @@ impl Setting {
             ("{city}", city.short.as_str()),
             ("{city_name}", city.name.as_str()),
             ("{province}", self.province.as_str()),
-            ("{field}", discipline.map_or("", |d| d.institute_field.as_str())),
+            (
+                "{field}",
+                discipline.map_or("", |d| d.institute_field.as_str()),
+            ),
             ("{n}", n),
             ("{brand}", brand),
             ("{city_pinyin}", city.pinyin.as_str()),
             ("{region_pinyin}", self.region.pinyin.as_str()),
-            ("{field_pinyin}", discipline.map_or("", |d| d.pinyin.as_str())),
+            (
+                "{field_pinyin}",
+                discipline.map_or("", |d| d.pinyin.as_str()),
+            ),
             ("{n_digit}", n_digit.as_str()),
             ("{brand_pinyin}", brand_pinyin),
             ("{edu}", self.suffixes.edu.as_str()),
@@ -320,7 +354,9 @@ impl Setting {
         let substitute = |pattern: &str| {
             values
                 .iter()
-                .fold(pattern.to_owned(), |text, (key, value)| text.replace(key, value))
+                .fold(pattern.to_owned(), |text, (key, value)| {
+                    text.replace(key, value)
+                })
         };
         Candidate {
             name: substitute(&template.name),
@@ -353,7 +389,10 @@ pub fn province_prefix(region: &Region) -> String {
 }
 
 fn booking_host(rng: &mut Random, domain: &str) -> String {
-    format!("{}.{domain}", BOOKING_HOSTS[index(rng, BOOKING_HOSTS.len()) % BOOKING_HOSTS.len()])
+    format!(
+        "{}.{domain}",
+        BOOKING_HOSTS[index(rng, BOOKING_HOSTS.len()) % BOOKING_HOSTS.len()]
+    )
 }
 
 /// `value` rounded to `places` decimals.
@@ -376,7 +415,14 @@ mod tests {
     fn hand_picked_institutions_come_first() {
         let gansu = roster(tables().unwrap(), region("CN-GS"), 3).unwrap();
         let names: Vec<&str> = gansu.iter().map(|i| i.name.as_str()).collect();
-        assert_eq!(names, ["兰州大学", "中国科学院兰州化学物理研究所", "中国科学院近代物理研究所"]);
+        assert_eq!(
+            names,
+            [
+                "兰州大学",
+                "中国科学院兰州化学物理研究所",
+                "中国科学院近代物理研究所"
+            ]
+        );
         assert_eq!(gansu[0].domain, "lzu.edu.cn");
     }
 
@@ -397,7 +443,7 @@ mod tests {
     fn every_region_can_name_hundreds_of_institutions() {
         let tables = tables().unwrap();
         for region in &tables.regions {
-            assert!(capacity(tables, region) >= 300, "{}", region.code);
+            assert!(capacity(tables, region) >= 500, "{}", region.code);
         }
         let beyond = roster(tables, region("CN-MO"), 100_000).unwrap_err();
         assert!(matches!(beyond, GenerateError::TooManyInstitutions { .. }));
@@ -409,9 +455,16 @@ mod tests {
         let once = roster(tables, region("CN-SC"), 40).unwrap();
         let again = roster(tables, region("CN-SC"), 60).unwrap();
         for (a, b) in once.iter().zip(&again) {
-            assert_eq!((&a.name, &a.code, &a.address, a.lat), (&b.name, &b.code, &b.address, b.lat));
+            assert_eq!(
+                (&a.name, &a.code, &a.address, a.lat),
+                (&b.name, &b.code, &b.address, b.lat)
+            );
         }
         let hong_kong = roster(tables, region("CN-HK"), 3).unwrap();
-        assert!(hong_kong.iter().all(|i| i.code.is_none() && i.postcode.is_none()));
+        assert!(
+            hong_kong
+                .iter()
+                .all(|i| i.code.is_none() && i.postcode.is_none())
+        );
     }
 }

@@ -39,6 +39,20 @@ pub fn ln(x: f64) -> f64 {
     exponent as f64 * LN_2 + 2.0 * sum
 }
 
+/// `base^exponent` for a non-negative `base` (0 for a base of 0 or below).
+pub fn power(base: f64, exponent: f64) -> f64 {
+    if base > 0.0 {
+        exp(exponent * ln(base))
+    } else {
+        0.0
+    }
+}
+
+/// A uniform draw in [0, 1) raised to `exponent`: above 1 it leans towards 0.
+pub fn skewed(rng: &mut Random, exponent: f64) -> f64 {
+    power(rng.r#gen::<f64>(), exponent)
+}
+
 fn power_of_two(exponent: f64) -> f64 {
     let clamped = exponent.clamp(-1000.0, 1000.0) as i32;
     2f64.powi(clamped)
@@ -143,6 +157,8 @@ mod tests {
         for x in [1e-3, 0.5, 1.0, 1.5, 2.0, 10.0, 123_456.0, 5e7] {
             assert!((ln(x) - x.ln()).abs() < 1e-13, "ln({x})");
         }
+        assert!((power(0.3, 1.7) - 0.3f64.powf(1.7)).abs() < 1e-14);
+        assert_eq!(power(0.0, 1.7), 0.0);
     }
 
     #[test]

@@ -146,6 +146,7 @@ pub enum Repetition {
     CityField,
     RegionField,
     CityOrdinal,
+    CityBrand,
     CityBrandField,
 }
 
@@ -181,7 +182,11 @@ pub struct People {
     pub surnames: Vec<Spelled>,
     pub given: Vec<Spelled>,
     pub roads: Vec<String>,
+    /// Buildings of universities and institutes.
     pub buildings: Vec<String>,
+    pub hospital_buildings: Vec<String>,
+    /// Buildings of testing bodies and companies.
+    pub company_buildings: Vec<String>,
     pub notices: Vec<String>,
 }
 
@@ -270,6 +275,16 @@ fn check_discipline(tables: &Tables, key: &str, user: &str) -> Result<(), String
     }
 }
 
+/// A finite number above zero (NaN is not).
+fn is_positive(number: f64) -> bool {
+    number.is_finite() && number > 0.0
+}
+
+/// Positive bounds, low not above high.
+fn is_range(low: f64, high: f64) -> bool {
+    is_positive(low) && is_positive(high) && low <= high
+}
+
 fn check_kinds(tables: &Tables) -> Result<(), String> {
     if tables.kinds.is_empty() {
         return Err("kinds.toml lists no kinds".into());
@@ -281,15 +296,22 @@ fn check_kinds(tables: &Tables) -> Result<(), String> {
             return Err(format!("kind {at}: listed twice"));
         }
         if classification::get(&kind.category).is_none() {
-            return Err(format!("kind {at}: {} is not a classification code", kind.category));
+            return Err(format!(
+                "kind {at}: {} is not a classification code",
+                kind.category
+            ));
         }
         check_discipline(tables, &kind.discipline, at)?;
         let [low, high] = kind.price_wan;
-        if !(low > 0.0 && low < high) || !(kind.fee[0] > 0.0 && kind.fee[0] <= kind.fee[1]) {
-            return Err(format!("kind {at}: price and fee ranges must be positive and ordered"));
+        if !is_range(low, high) || !is_range(kind.fee[0], kind.fee[1]) {
+            return Err(format!(
+                "kind {at}: price and fee ranges must be positive and ordered"
+            ));
         }
-        if !(kind.weight > 0.0) || kind.models.is_empty() || kind.keywords.len() > 18 {
-            return Err(format!("kind {at}: needs a weight, models and at most 18 keywords"));
+        if !is_positive(kind.weight) || kind.models.is_empty() || kind.keywords.len() > 18 {
+            return Err(format!(
+                "kind {at}: needs a weight, models and at most 18 keywords"
+            ));
         }
         if kind.subjects.is_empty() || kind.subjects.len() > 4 {
             return Err(format!("kind {at}: needs 1 to 4 subjects"));
@@ -300,8 +322,14 @@ fn check_kinds(tables: &Tables) -> Result<(), String> {
         {
             return Err(format!("kind {at}: specs, functions or service too long"));
         }
-        if let Some([maker, _]) = kind.models.iter().find(|[m, _]| !tables.manufacturers.contains_key(m)) {
-            return Err(format!("kind {at}: manufacturer {maker:?} is not in manufacturers.toml"));
+        if let Some([maker, _]) = kind
+            .models
+            .iter()
+            .find(|[m, _]| !tables.manufacturers.contains_key(m))
+        {
+            return Err(format!(
+                "kind {at}: manufacturer {maker:?} is not in manufacturers.toml"
+            ));
         }
     }
     Ok(())
@@ -315,9 +343,11 @@ fn check_regions(tables: &Tables) -> Result<(), String> {
         if region.cities.is_empty() {
             return Err(format!("{code}: no cities"));
         }
-        let bad_postcode = region.cities.iter().flat_map(|c| &c.postcode).find(|p| {
-            p.len() != 6 || !p.bytes().all(|b| b.is_ascii_digit())
-        });
+        let bad_postcode = region
+            .cities
+            .iter()
+            .flat_map(|c| &c.postcode)
+            .find(|p| p.len() != 6 || !p.bytes().all(|b| b.is_ascii_digit()));
         if let Some(postcode) = bad_postcode {
             return Err(format!("{code}: postcode {postcode:?} is not 6 digits"));
         }
@@ -333,21 +363,33 @@ fn check_institutions(tables: &Tables) -> Result<(), String> {
             .region(&known.region)
             .ok_or_else(|| format!("institution {at}: unknown region {}", known.region))?;
         if !region.cities.iter().any(|c| c.name == known.city) {
-            return Err(format!("institution {at}: {} is not a city of its region", known.city));
+            return Err(format!(
+                "institution {at}: {} is not a city of its region",
+                known.city
+            ));
         }
-        if known.postcode.len() != 6 || !(known.weight > 0.0) || known.focus.is_empty() {
-            return Err(format!("institution {at}: needs a 6-digit postcode, weight and focus"));
+        if known.postcode.len() != 6 || !is_positive(known.weight) || known.focus.is_empty() {
+            return Err(format!(
+                "institution {at}: needs a 6-digit postcode, weight and focus"
+            ));
         }
         for key in &known.focus {
             check_discipline(tables, key, at)?;
         }
-        if let Some(twice) = known.carriers.iter().find(|c| !carriers.insert(c.name.as_str())) {
+        if let Some(twice) = known
+            .carriers
+            .iter()
+            .find(|c| !carriers.insert(c.name.as_str()))
+        {
             return Err(format!("carrier {} listed twice", twice.name));
         }
     }
     for template in &tables.templates {
-        if template.focus.is_empty() || !(template.weight > 0.0) {
-            return Err(format!("template {}: needs a focus and weight", template.name));
+        if template.focus.is_empty() || !is_positive(template.weight) {
+            return Err(format!(
+                "template {}: needs a focus and weight",
+                template.name
+            ));
         }
         for key in &template.focus {
             check_discipline(tables, key, &template.name)?;
@@ -363,6 +405,8 @@ fn check_people(people: &People) -> Result<(), String> {
         people.given.len(),
         people.roads.len(),
         people.buildings.len(),
+        people.hospital_buildings.len(),
+        people.company_buildings.len(),
         people.notices.len(),
     ];
     if lists.contains(&0) {
@@ -403,9 +447,14 @@ mod tests {
     #[test]
     fn kinds_carry_their_common_abbreviations() {
         let tables = tables().unwrap();
-        for abbr in ["TEM", "SEM", "NMR", "XRD", "FTIR", "ICP-MS", "HPLC", "AFM", "LC-MS", "GC-MS"] {
+        for abbr in [
+            "TEM", "SEM", "NMR", "XRD", "FTIR", "ICP-MS", "HPLC", "AFM", "LC-MS", "GC-MS",
+        ] {
             assert!(
-                tables.kinds.iter().any(|k| k.abbr == abbr || k.keywords.iter().any(|w| w == abbr)),
+                tables
+                    .kinds
+                    .iter()
+                    .any(|k| k.abbr == abbr || k.keywords.iter().any(|w| w == abbr)),
                 "{abbr}"
             );
         }

@@ -70,12 +70,9 @@ impl<'a> Collector<'a> {
                 }
             }
         }
-        let record = self.validate(record, &mut problems);
+        let content = self.validate(record, &mut problems);
         if problems.is_empty() {
-            self.parsed.rows.push(ImportedRow {
-                row,
-                content: Value::Object(record),
-            });
+            self.parsed.rows.push(ImportedRow { row, content });
         } else {
             self.parsed
                 .errors
@@ -120,11 +117,7 @@ impl<'a> Collector<'a> {
     /// Validates with placeholders for the node-owned fields and adds the schema's violations,
     /// except those at a field whose conversion already failed (it is then absent, and
     /// "required field is missing" would only repeat the first error).
-    fn validate(
-        &self,
-        mut record: Map<String, Value>,
-        problems: &mut Vec<Problem>,
-    ) -> Map<String, Value> {
+    fn validate(&self, mut record: Map<String, Value>, problems: &mut Vec<Problem>) -> Value {
         let placeholders = [
             Value::from("instrument"),
             Value::from(self.options.region.as_str()),
@@ -134,7 +127,7 @@ impl<'a> Collector<'a> {
         for (name, value) in NODE_OWNED.into_iter().zip(placeholders) {
             record.insert(name.to_owned(), value);
         }
-        let value = Value::Object(record);
+        let mut value = Value::Object(record);
         if let Err(violations) = yiqi_schema::validate_record(&value) {
             let already_reported: Vec<String> =
                 problems.iter().map(|p| p.pointer.clone()).collect();
@@ -145,13 +138,12 @@ impl<'a> Collector<'a> {
                     .map(|v| Problem::new(v.pointer, v.message)),
             );
         }
-        let Value::Object(mut record) = value else {
-            return Map::new();
-        };
-        for name in NODE_OWNED {
-            record.remove(name);
+        if let Value::Object(record) = &mut value {
+            for name in NODE_OWNED {
+                record.remove(name);
+            }
         }
-        record
+        value
     }
 }
 

@@ -181,21 +181,34 @@ impl Mapping {
     }
 
     fn layout(&self, header: &TableRow) -> Result<Layout<'_>, ImportError> {
-        let fail = |message: String| ImportError::Mapping {
-            path: self.path.clone(),
-            message,
-        };
         let names: Vec<String> = header.cells.iter().map(header_name).collect();
+        let slots = self.slots(&names)?;
+        let holds_local_id = slots
+            .iter()
+            .any(|slot| matches!(slot, Slot::Fill(rule) if rule.field == "local_id"));
+        let hash_columns = if holds_local_id {
+            None
+        } else {
+            Some(self.hash_columns(&names)?)
+        };
+        Ok(Layout {
+            slots,
+            hash_columns,
+        })
+    }
+
+    /// What each named column does; every name must be mapped, hashed or ignored.
+    fn slots(&self, names: &[String]) -> Result<Vec<Slot<'_>>, ImportError> {
         let mut seen = HashSet::new();
         let mut unknown = Vec::new();
         let mut slots = Vec::new();
-        for name in &names {
+        for name in names {
             if name.is_empty() {
                 slots.push(Slot::Unnamed);
                 continue;
             }
             if !seen.insert(name.as_str()) {
-                return Err(fail(format!("the file has two columns named {name:?}")));
+                return Err(self.error(format!("the file has two columns named {name:?}")));
             }
             let hashed = self
                 .derived_id
@@ -210,40 +223,42 @@ impl Mapping {
                 }
             }
         }
-        if !unknown.is_empty() {
-            return Err(fail(format!(
+        if unknown.is_empty() {
+            Ok(slots)
+        } else {
+            Err(self.error(format!(
                 "the file's columns {} are neither mapped nor ignored",
                 unknown.join(", ")
-            )));
+            )))
         }
-        let holds_local_id = slots
+    }
+
+    /// Where the columns of the derived id are, for a file without a local_id column.
+    fn hash_columns(&self, names: &[String]) -> Result<Vec<usize>, ImportError> {
+        let id = self.derived_id.as_ref().ok_or_else(|| {
+            self.error(
+                "no column of the file gives local_id and the mapping has no \
+                 local_id = { hash = [...] }"
+                    .into(),
+            )
+        })?;
+        id.columns
             .iter()
-            .any(|slot| matches!(slot, Slot::Fill(rule) if rule.field == "local_id"));
-        let hash_columns = match (&self.derived_id, holds_local_id) {
-            (_, true) => None,
-            (Some(id), false) => Some(
-                id.columns
-                    .iter()
-                    .map(|column| {
-                        names.iter().position(|n| n == column).ok_or_else(|| {
-                            fail(format!(
-                                "local_id is hashed from column {column:?}, which the file lacks"
-                            ))
-                        })
-                    })
-                    .collect::<Result<Vec<usize>, ImportError>>()?,
-            ),
-            (None, false) => {
-                return Err(fail(
-                    "no column of the file gives local_id and the mapping has no local_id = { hash = [...] }"
-                        .into(),
-                ));
-            }
-        };
-        Ok(Layout {
-            slots,
-            hash_columns,
-        })
+            .map(|column| {
+                names.iter().position(|n| n == column).ok_or_else(|| {
+                    self.error(format!(
+                        "local_id is hashed from column {column:?}, which the file lacks"
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    fn error(&self, message: String) -> ImportError {
+        ImportError::Mapping {
+            path: self.path.clone(),
+            message,
+        }
     }
 
     fn convert_row(&self, row: &TableRow, layout: &Layout) -> (Map<String, Value>, Vec<Problem>) {

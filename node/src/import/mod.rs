@@ -152,7 +152,7 @@ pub fn read_catalogue(
         source,
     })?;
     if table::is_spreadsheet(&bytes) {
-        let rows = table::sheet_rows(bytes, nrii::SHEET_NAME)?;
+        let rows = table::sheet_rows(&bytes, nrii::SHEET_NAME)?;
         return match &mapping {
             Some(mapping) => mapping.read(rows, options),
             None => nrii::read(rows, options),

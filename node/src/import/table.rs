@@ -112,7 +112,18 @@ fn text_cell(text: &str) -> Cell {
 
 /// Reads the rows of the sheet named `preferred_sheet` if the workbook has one, else of its
 /// first sheet.
-pub fn sheet_rows(bytes: Vec<u8>, preferred_sheet: &str) -> Result<Vec<TableRow>, ImportError> {
+pub fn sheet_rows(bytes: &[u8], preferred_sheet: &str) -> Result<Vec<TableRow>, ImportError> {
+    // calamine 0.30 can panic on a damaged workbook (slice arithmetic in its XLS container
+    // reader); a broken upload must be an import error, not a crashed node.
+    std::panic::catch_unwind(|| read_sheet(bytes, preferred_sheet)).unwrap_or_else(|_| {
+        Err(ImportError::Spreadsheet(
+            "the workbook is damaged (the spreadsheet reader gave up)".into(),
+        ))
+    })
+}
+
+fn read_sheet(bytes: &[u8], preferred_sheet: &str) -> Result<Vec<TableRow>, ImportError> {
+    // calamine clones the reader for each format it tries: a cursor over a slice clones cheaply.
     let mut workbook = open_workbook_auto_from_rs(Cursor::new(bytes))
         .map_err(|e| ImportError::Spreadsheet(e.to_string()))?;
     let names = workbook.sheet_names();

@@ -1,0 +1,104 @@
+//! `/stats`: the national dashboard, with server-drawn SVG bar charts.
+
+use maud::{Markup, html};
+
+use super::layout::{label, page, percent, thousands, yuan, yuan_short};
+use crate::search::stats::{FIGURE_NAMES, IDLE_RUN_HOURS};
+use crate::search::{StatsResponse, StatsRow};
+
+const CHART_WIDTH: u32 = 520;
+const LABEL_WIDTH: u32 = 130;
+const VALUE_WIDTH: u32 = 90;
+const ROW_HEIGHT: u32 = 20;
+
+/// The dashboard from the statistics grouped by region and by top-level category.
+pub fn stats_page(by_region: &StatsResponse, by_category: &StatsResponse) -> Markup {
+    let total = &by_region.total;
+    let instruments = |row: &StatsRow| u128::from(row.figures.instruments);
+    let value = |row: &StatsRow| row.figures.original_value_cny;
+    let count_text = |v: u128| thousands(v);
+    let body = html! {
+        h1 { (label("全国科研仪器统计", "National instrument statistics")) }
+        div.cards {
+            (card(label("仪器", "Instruments"), thousands(total.instruments.into())))
+            (card(label("原值合计", "Original value"), yuan_short(total.original_value_cny)))
+            (card(label("对外共享", "Externally shared"), percent(total.externally_shared, total.instruments)))
+            (card(label("闲置仪器", "Idle"), format!("{} ({})", thousands(total.idle.into()), percent(total.idle, total.instruments))))
+            (card(label("单位", "Institutions"), thousands(total.institutions.into())))
+        }
+        p.meta {
+            "闲置：上报年运行机时低于 " (IDLE_RUN_HOURS) " 小时；未上报机时的仪器不计。"
+            " Idle: reported run hours under " (IDLE_RUN_HOURS) " h/year; instruments without usage are not counted."
+        }
+        h2 { (label("按地区", "By region")) }
+        div.charts {
+            (bar_chart("仪器数量 Instruments", &by_region.rows, &instruments, &count_text))
+            (bar_chart("原值 Original value", &by_region.rows, &value, &yuan_short))
+        }
+        (table(by_region, "region"))
+        h2 { (label("按仪器大类", "By top-level category")) }
+        div.charts {
+            (bar_chart("仪器数量 Instruments", &by_category.rows, &instruments, &count_text))
+            (bar_chart("原值 Original value", &by_category.rows, &value, &yuan_short))
+        }
+        (table(by_category, "category"))
+    };
+    page("统计 Statistics", body)
+}
+
+fn card(title: Markup, value: String) -> Markup {
+    html! { div.card { div { (title) } div.v { (value) } } }
+}
+
+/// A horizontal bar chart of one figure per row, as inline SVG.
+fn bar_chart(
+    title: &str,
+    rows: &[StatsRow],
+    figure: &dyn Fn(&StatsRow) -> u128,
+    text: &dyn Fn(u128) -> String,
+) -> Markup {
+    let max = rows.iter().map(figure).max().unwrap_or(0).max(1);
+    let bar_area = CHART_WIDTH - LABEL_WIDTH - VALUE_WIDTH;
+    let height = ROW_HEIGHT * rows.len().max(1) as u32 + 4;
+    html! {
+        figure {
+            figcaption { (title) }
+            svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label=(title)
+                viewBox=(format!("0 0 {CHART_WIDTH} {height}")) width="100%" {
+                title { (title) }
+                @for (i, row) in rows.iter().enumerate() {
+                    @let y = i as u32 * ROW_HEIGHT + 2;
+                    @let v = figure(row);
+                    @let width = ((v as f64 / max as f64) * f64::from(bar_area)).round().max(if v > 0 { 1.0 } else { 0.0 });
+                    text x=(LABEL_WIDTH - 6) y=(y + 14) text-anchor="end" { (row.label) }
+                    rect.bar x=(LABEL_WIDTH) y=(y + 3) width=(width) height=(ROW_HEIGHT - 6) {}
+                    text x=(f64::from(LABEL_WIDTH) + width + 4.0) y=(y + 14) { (text(v)) }
+                }
+            }
+        }
+    }
+}
+
+fn table(stats: &StatsResponse, group_by: &str) -> Markup {
+    let csv = format!("/v1/stats?group_by={group_by}&format=csv");
+    html! {
+        p { a href=(csv) download { "下载 CSV Download CSV" } }
+        table {
+            thead { tr { th { "名称 Name" } @for name in FIGURE_NAMES { th { (name) } } } }
+            tbody {
+                @for row in &stats.rows {
+                    tr { td { (row.label) " " span.en { (row.key) } } (cells(row.figures.values())) }
+                }
+                tr { td { strong { "合计 Total" } } (cells(stats.total.values())) }
+            }
+        }
+    }
+}
+
+fn cells(values: [u128; 9]) -> Markup {
+    html! {
+        @for (i, v) in values.into_iter().enumerate() {
+            td { @if FIGURE_NAMES[i] == "original_value_cny" { (yuan(v)) } @else { (thousands(v)) } }
+        }
+    }
+}

@@ -1,0 +1,172 @@
+use super::*;
+use crate::search::params::ParamError;
+use crate::search::{Facets, Figures, Hit, SearchResponse, StatsResponse, StatsRow};
+use serde_json::json;
+use yiqi_schema::testing::sample_record;
+
+fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn hit(local_id: &str) -> Hit {
+    Hit {
+        region: "CN-GS".into(),
+        local_id: local_id.into(),
+        name: "透射电子显微镜 <x>".into(),
+        name_en: Some("TEM".into()),
+        category: "010101".into(),
+        category_name: "透射电镜".into(),
+        institution: "兰州大学".into(),
+        city: "兰州市".into(),
+        original_value_cny: Some(12_800_000),
+        sharing: "external".into(),
+        highlight: "<em>透射</em>电子显微镜 &lt;x&gt;".into(),
+    }
+}
+
+fn response(n: usize, total: u64) -> SearchResponse {
+    let mut facets = Facets::default();
+    facets.region.insert("CN-GS".into(), total);
+    facets.category.insert("010000".into(), total);
+    facets.sharing.insert("external".into(), total);
+    facets.province.insert("甘肃省".into(), total);
+    SearchResponse {
+        total,
+        took_ms: 1,
+        hits: (0..n).map(|i| hit(&format!("GS-{i}"))).collect(),
+        facets,
+    }
+}
+
+#[test]
+fn search_page_has_the_form_hits_facets_and_paging() {
+    let p = params(&[("q", "透射"), ("region", "CN-GS"), ("limit", "2")]);
+    let html = search_page(&p, Ok(response(2, 5))).into_string();
+    assert!(
+        html.contains(r#"<form class="search" method="get" action="/""#),
+        "{html}"
+    );
+    assert!(html.contains(r#"name="q" value="透射""#));
+    assert!(html.contains(r#"<input type="hidden" name="region" value="CN-GS">"#));
+    assert!(html.contains(r#"href="/instruments/CN-GS/GS-0""#));
+    assert!(html.contains(r#"href="/instruments/CN-GS/GS-1""#));
+    assert!(
+        html.contains("<em>透射</em>电子显微镜 &lt;x&gt;"),
+        "highlight rendered as HTML"
+    );
+    assert!(
+        html.contains("透射电子显微镜 &lt;x&gt;</a>"),
+        "names escaped"
+    );
+    assert!(html.contains("甘肃省"));
+    assert!(html.contains("分析仪器"));
+    assert!(html.contains("offset=2"), "next page link");
+    assert!(html.contains("检索 Search"));
+}
+
+#[test]
+fn search_page_shows_parameter_errors() {
+    let p = params(&[("q", "x"), ("sort", "bad")]);
+    let error = ParamError::new("sort", "must be relevance, value_desc or updated_desc");
+    let html = search_page(&p, Err(error)).into_string();
+    assert!(html.contains("<code>sort</code>"));
+    assert!(html.contains(r#"name="q""#));
+}
+
+#[test]
+fn instrument_page_shows_every_field_and_provenance() {
+    let view = InstrumentView {
+        envelope: json!({"record": sample_record(), "signature": {"alg": "Ed25519", "key": "KEY-b64url", "value": "SIG"}}),
+        seq: 42,
+        received_at: "2026-03-01T08:00:01Z".into(),
+    };
+    let html = instrument_page(&view).into_string();
+    for text in [
+        "场发射透射电子显微镜",
+        "Talos F200X",
+        "Thermo Fisher Scientific",
+        "¥12,800,000",
+        "12100000438000985M",
+        "电镜中心",
+        "分析测试中心",
+        "天水南路222号",
+        "点分辨率 0.25 nm",
+        "需提前三天预约",
+        "500 元/小时",
+        "材料科学",
+        "对外共享",
+        "正常",
+        "1,620 h",
+        "王老师",
+        "0931-8912345",
+        "mailto:tem@lzu.edu.cn",
+        "中央财政",
+        "GS-2019-018",
+        "https://yiqi.lzu.edu.cn/book/GS-0001",
+        "KEY-b64url",
+        "Ed25519",
+        "2026-03-01T08:00:01Z",
+        "42",
+        "甘肃省",
+        "CN-GS",
+        "GS-0001",
+        "010101 透射电镜",
+        "购置",
+        "通用",
+        "US",
+        "2019-06-18",
+        "730000",
+    ] {
+        assert!(html.contains(text), "missing {text}");
+    }
+    assert!(html.contains("仪器名称 <span class=\"en\">Name</span>"));
+    assert!(html.contains("签名公钥"));
+}
+
+#[test]
+fn not_found_page_names_what() {
+    let html = not_found_page("/instruments/CN-GS/<x>").into_string();
+    assert!(html.contains("/instruments/CN-GS/&lt;x&gt;"));
+    assert!(html.contains("未找到"));
+}
+
+#[test]
+fn stats_page_draws_svg_charts_and_links_csv() {
+    let figures = Figures {
+        instruments: 3,
+        original_value_cny: 1 << 60,
+        externally_shared: 2,
+        idle: 1,
+        ..Figures::default()
+    };
+    let row = |key: &str, label: &str| StatsRow {
+        key: key.into(),
+        label: label.into(),
+        figures: figures.clone(),
+    };
+    let by_region = StatsResponse {
+        group_by: "region",
+        rows: vec![row("CN-GS", "甘肃省"), row("CN-BJ", "北京市")],
+        total: figures.clone(),
+    };
+    let by_category = StatsResponse {
+        group_by: "category",
+        rows: vec![row("010000", "分析仪器")],
+        total: figures.clone(),
+    };
+    let html = stats_page(&by_region, &by_category).into_string();
+    assert_eq!(html.matches("<svg").count(), 4);
+    assert!(html.contains("<rect class=\"bar\""));
+    assert!(html.contains("/v1/stats?group_by=region&amp;format=csv"));
+    assert!(html.contains("甘肃省") && html.contains("分析仪器"));
+    assert!(html.contains("66.7%"));
+    let empty = StatsResponse {
+        group_by: "region",
+        rows: vec![],
+        total: Figures::default(),
+    };
+    assert!(stats_page(&empty, &empty).into_string().contains("<svg"));
+}

@@ -1,0 +1,499 @@
+//! Tests of the service: index, queries, filters, sorting, paging, replacement, restart.
+
+use super::*;
+use proptest::prelude::*;
+use serde_json::{Value as Json, json};
+use yiqi_schema::testing::sample_record;
+
+fn rec(region: &str, local_id: &str, name: &str, category: &str) -> Json {
+    json!({
+        "kind": "instrument", "region": region, "local_id": local_id, "version": 1,
+        "updated_at": "2026-01-01T00:00:00Z", "name": name, "category": category,
+        "institution": {"name": format!("{region} 研究所")},
+        "location": {"province": "北京市", "city": "北京市"},
+        "sharing": {"mode": "external"}
+    })
+}
+
+fn with(mut record: Json, patch: Json) -> Json {
+    for (k, v) in patch.as_object().unwrap() {
+        record[k] = v.clone();
+    }
+    record
+}
+
+fn entry(seq: u64, record: Json) -> IndexEntry {
+    IndexEntry {
+        seq,
+        received_at: "2026-03-01T08:00:01Z".into(),
+        key: "k".into(),
+        record,
+    }
+}
+
+/// Six instruments; only the sample record mentions TEM in Latin letters.
+fn sample_records() -> Vec<Json> {
+    vec![
+        sample_record(),
+        with(
+            rec("CN-BJ", "BJ-1", "透射电子显微镜", "990000"),
+            json!({"original_value_cny": 5_000_000,
+            "updated_at": "2026-02-01T00:00:00Z", "status": "normal"}),
+        ),
+        with(
+            rec("CN-SH", "SH-1", "扫描电子显微镜", "990000"),
+            json!({"original_value_cny": 3_000_000,
+            "sharing": {"mode": "internal"}, "location": {"province": "上海市", "city": "上海市"},
+            "updated_at": "2026-04-01T00:00:00Z"}),
+        ),
+        with(
+            rec("CN-GD", "GD-1", "流式细胞仪", "990000"),
+            json!({"sharing": {"mode": "none"},
+            "location": {"province": "广东省", "city": "广州市"}}),
+        ),
+        with(
+            rec("CN-JS", "JS-1", "核磁共振波谱仪", "010601"),
+            json!({"original_value_cny": 9_000_000,
+            "status": "standby", "name_en": "NMR spectrometer"}),
+        ),
+        with(
+            rec("CN-BJ", "BJ-2", "样品制备系统", "120000"),
+            json!({"original_value_cny": 100,
+            "specs": "适用于透射电子显微镜样品"}),
+        ),
+    ]
+}
+
+fn service_with(records: Vec<Json>) -> (tempfile::TempDir, SearchService) {
+    let dir = tempfile::tempdir().unwrap();
+    let service = SearchService::open(dir.path()).unwrap();
+    let entries: Vec<IndexEntry> = records
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| entry(i as u64 + 1, r))
+        .collect();
+    service.apply(&entries).unwrap();
+    service.flush().unwrap();
+    (dir, service)
+}
+
+fn sample_service() -> (tempfile::TempDir, SearchService) {
+    service_with(sample_records())
+}
+
+fn query(pairs: &[(&str, &str)]) -> SearchQuery {
+    let params: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    SearchQuery::from_params(&params).unwrap()
+}
+
+fn ids(service: &SearchService, pairs: &[(&str, &str)]) -> Vec<String> {
+    let response = service.search(&query(pairs)).unwrap();
+    response.hits.iter().map(|h| h.local_id.clone()).collect()
+}
+
+#[test]
+fn required_queries_find_their_instruments() {
+    let (_dir, service) = sample_service();
+    let cases = [
+        ("透射电镜", "BJ-1"),
+        ("TEM", "BJ-1"),
+        ("tem", "GS-0001"),
+        ("flow cytometer", "GD-1"),
+        ("流式", "GD-1"),
+        ("扫描电镜", "SH-1"),
+        ("SEM", "SH-1"),
+        ("NMR", "JS-1"),
+        ("核磁", "JS-1"),
+        ("transmission electron microscope", "BJ-1"),
+        ("兰州大学", "GS-0001"),
+        ("Talos", "GS-0001"),
+        ("显微镜", "SH-1"),
+    ];
+    for (q, expected) in cases {
+        let found = ids(&service, &[("q", q)]);
+        assert!(
+            found.contains(&expected.to_string()),
+            "{q:?} should find {expected}, found {found:?}"
+        );
+    }
+}
+
+#[test]
+fn unrelated_queries_find_nothing() {
+    let (_dir, service) = sample_service();
+    assert!(ids(&service, &[("q", "离心机")]).is_empty());
+    assert!(ids(&service, &[("q", "。，")]).is_empty());
+    assert_eq!(ids(&service, &[("q", "SEM")]), ["SH-1"]);
+}
+
+#[test]
+fn name_matches_rank_above_specs_matches() {
+    let (_dir, service) = sample_service();
+    let found = ids(&service, &[("q", "透射电子显微镜")]);
+    assert!(found.len() >= 3, "{found:?}");
+    assert_eq!(found.last().unwrap(), "BJ-2", "{found:?}");
+    assert_eq!(found[0], "BJ-1", "exact name first: {found:?}");
+}
+
+#[test]
+fn hits_carry_the_record_summary_and_highlight() {
+    let (_dir, service) = sample_service();
+    let response = service
+        .search(&query(&[("q", "透射电镜"), ("region", "CN-GS")]))
+        .unwrap();
+    assert_eq!(response.total, 1);
+    let hit = &response.hits[0];
+    assert_eq!(hit.name, "场发射透射电子显微镜");
+    assert_eq!(
+        hit.name_en.as_deref(),
+        Some("Field emission transmission electron microscope")
+    );
+    assert_eq!(
+        (hit.category.as_str(), hit.category_name.as_str()),
+        ("010101", "透射电镜")
+    );
+    assert_eq!(
+        (hit.institution.as_str(), hit.city.as_str()),
+        ("兰州大学", "兰州市")
+    );
+    assert_eq!(
+        (hit.original_value_cny, hit.sharing.as_str()),
+        (Some(12_800_000), "external")
+    );
+    assert!(hit.highlight.contains("<em>"), "{}", hit.highlight);
+    let all = service.search(&SearchQuery::default()).unwrap();
+    assert!(all.hits.iter().all(|h| h.highlight.is_empty()));
+    let json = serde_json::to_value(&response).unwrap();
+    for key in ["total", "took_ms", "hits", "facets"] {
+        assert!(json.get(key).is_some(), "{key}");
+    }
+    assert!(json["facets"]["province"].is_object());
+}
+
+#[test]
+fn every_filter() {
+    let (_dir, service) = sample_service();
+    let count = |pairs: &[(&str, &str)]| service.search(&query(pairs)).unwrap().total;
+    assert_eq!(count(&[]), 6);
+    assert_eq!(count(&[("region", "CN-BJ")]), 2);
+    assert_eq!(count(&[("province", "上海市")]), 1);
+    assert_eq!(count(&[("city", "广州市")]), 1);
+    assert_eq!(count(&[("sharing", "external")]), 4);
+    assert_eq!(count(&[("sharing", "none")]), 1);
+    assert_eq!(count(&[("status", "standby")]), 1);
+    assert_eq!(count(&[("min_value", "5000000")]), 3);
+    assert_eq!(count(&[("max_value", "5000000")]), 3);
+    assert_eq!(
+        count(&[("min_value", "3000000"), ("max_value", "9000000")]),
+        3
+    );
+    assert_eq!(count(&[("q", "显微镜"), ("region", "CN-BJ")]), 2);
+    assert_eq!(
+        count(&[("q", "显微镜"), ("region", "CN-BJ"), ("max_value", "1000")]),
+        1
+    );
+}
+
+#[test]
+fn category_filter_includes_descendants() {
+    let (_dir, service) = sample_service();
+    let count = |code: &str| service.search(&query(&[("category", code)])).unwrap().total;
+    assert_eq!(count("010000"), 2);
+    assert_eq!(count("010100"), 1);
+    assert_eq!(count("010101"), 1);
+    assert_eq!(count("010600"), 1);
+    assert_eq!(count("010102"), 0);
+    assert_eq!(count("990000"), 3);
+}
+
+#[test]
+fn facets_count_all_matches_by_top_level_class() {
+    let (_dir, service) = sample_service();
+    let response = service.search(&query(&[("limit", "1")])).unwrap();
+    assert_eq!(response.hits.len(), 1);
+    let facets = &response.facets;
+    assert_eq!(facets.region["CN-BJ"], 2);
+    assert_eq!(facets.category["010000"], 2);
+    assert_eq!(facets.category["990000"], 3);
+    assert!(!facets.category.contains_key("010101"));
+    assert_eq!(facets.sharing["external"], 4);
+    assert_eq!(facets.province["北京市"], 3);
+    let zero = service.search(&query(&[("limit", "0")])).unwrap();
+    assert!(zero.hits.is_empty());
+    assert_eq!(zero.total, 6);
+}
+
+#[test]
+fn sorting() {
+    let (_dir, service) = sample_service();
+    assert_eq!(
+        ids(&service, &[("sort", "value_desc")]),
+        ["GS-0001", "JS-1", "BJ-1", "SH-1", "BJ-2", "GD-1"]
+    );
+    let by_update = ids(&service, &[("sort", "updated_desc")]);
+    assert_eq!(&by_update[..3], ["SH-1", "GS-0001", "BJ-1"]);
+    assert_eq!(
+        ids(&service, &[]),
+        by_update,
+        "empty q: most recently updated first"
+    );
+}
+
+#[test]
+fn paging() {
+    let (_dir, service) = sample_service();
+    let all = ids(&service, &[("sort", "value_desc")]);
+    let mut paged = Vec::new();
+    for offset in ["0", "2", "4"] {
+        paged.extend(ids(
+            &service,
+            &[("sort", "value_desc"), ("offset", offset), ("limit", "2")],
+        ));
+    }
+    assert_eq!(paged, all);
+    assert!(ids(&service, &[("offset", "9990"), ("limit", "10")]).is_empty());
+}
+
+#[test]
+fn newer_version_replaces_and_tombstone_deletes() {
+    let (_dir, service) = sample_service();
+    let renamed = with(
+        sample_record(),
+        json!({"version": 4, "name": "冷冻透射电子显微镜"}),
+    );
+    service.apply(&[entry(7, renamed)]).unwrap();
+    service.flush().unwrap();
+    let response = service.search(&query(&[("region", "CN-GS")])).unwrap();
+    assert_eq!(response.total, 1);
+    assert_eq!(response.hits[0].name, "冷冻透射电子显微镜");
+    let tombstone = json!({"kind": "instrument", "region": "CN-GS", "local_id": "GS-0001", "version": 5,
+        "updated_at": "2026-03-02T00:00:00Z", "deleted": true});
+    service.apply(&[entry(8, tombstone)]).unwrap();
+    service.flush().unwrap();
+    assert_eq!(
+        service
+            .search(&query(&[("region", "CN-GS")]))
+            .unwrap()
+            .total,
+        0
+    );
+    let stats = service.stats(&StatsQuery::default()).unwrap();
+    assert_eq!(stats.total.instruments, 5);
+    assert_eq!(service.indexed_seq(), 8);
+}
+
+#[test]
+fn applied_entries_become_searchable_without_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = SearchService::open(dir.path()).unwrap();
+    service.apply(&[entry(1, sample_record())]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while service.search(&SearchQuery::default()).unwrap().total == 0 {
+        assert!(Instant::now() < deadline, "not searchable within 1 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn reopen_keeps_the_index_and_replay_rebuilds_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    let entries: Vec<IndexEntry> = sample_records()
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| entry(i as u64 + 1, r))
+        .collect();
+    {
+        let service = SearchService::open(dir.path()).unwrap();
+        assert_eq!((service.indexed_seq(), service.persisted_seq()), (0, 0));
+        service.apply(&entries).unwrap();
+        service.flush().unwrap();
+        assert_eq!((service.indexed_seq(), service.persisted_seq()), (6, 6));
+    }
+    let service = SearchService::open(dir.path()).unwrap();
+    assert_eq!(service.persisted_seq(), 6);
+    assert_eq!(
+        service.indexed_seq(),
+        0,
+        "statistics are rebuilt by a replay"
+    );
+    assert_eq!(service.search(&SearchQuery::default()).unwrap().total, 6);
+    service.apply(&entries).unwrap();
+    service.flush().unwrap();
+    assert_eq!(service.indexed_seq(), 6);
+    assert_eq!(service.search(&SearchQuery::default()).unwrap().total, 6);
+    assert_eq!(
+        service
+            .stats(&StatsQuery::default())
+            .unwrap()
+            .total
+            .instruments,
+        6
+    );
+}
+
+#[test]
+fn damaged_index_is_recreated() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("meta.json"), b"{ not json").unwrap();
+    let service = SearchService::open(dir.path()).unwrap();
+    assert_eq!(service.persisted_seq(), 0);
+    service.apply(&[entry(1, sample_record())]).unwrap();
+    service.flush().unwrap();
+    assert_eq!(service.search(&SearchQuery::default()).unwrap().total, 1);
+}
+
+#[test]
+fn service_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<SearchService>();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_queries_never_fail(q in "\\PC{0,60}", ascii in "[ -~]{0,40}") {
+        static SERVICE: std::sync::OnceLock<(tempfile::TempDir, SearchService)> = std::sync::OnceLock::new();
+        let (_, service) = SERVICE.get_or_init(sample_service);
+        for text in [q, ascii] {
+            let params = vec![("q".to_string(), text)];
+            if let Ok(query) = SearchQuery::from_params(&params) {
+                prop_assert!(service.search(&query).is_ok());
+            }
+        }
+    }
+}
+
+/// A synthetic national catalogue, deterministic.
+fn synthetic(n: usize) -> Vec<Json> {
+    const NAMES: [&str; 12] = [
+        "透射电子显微镜",
+        "扫描电子显微镜",
+        "核磁共振波谱仪",
+        "X射线衍射仪",
+        "傅里叶变换红外光谱仪",
+        "电感耦合等离子体质谱仪",
+        "液相色谱-质谱联用仪",
+        "高效液相色谱仪",
+        "原子力显微镜",
+        "激光扫描共聚焦显微镜",
+        "流式细胞仪",
+        "气相色谱仪",
+    ];
+    let classes: Vec<&str> = yiqi_schema::classification::all()
+        .iter()
+        .filter(|c| c.level == 3)
+        .map(|c| c.code)
+        .collect();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    (0..n)
+        .map(|i| {
+            let r = next();
+            let region = yiqi_schema::regions::REGIONS[(r % 34) as usize].0;
+            let name = NAMES[(r >> 8) as usize % NAMES.len()];
+            with(rec(region, &format!("L{i}"), &format!("{name} {}", r % 97), classes[(r >> 16) as usize % classes.len()]), json!({
+                "original_value_cny": (r >> 20) % 50_000_000,
+                "specs": format!("分辨率 {} nm；加速电压 {} kV；适用于材料、生物样品分析", r % 10, r % 300),
+                "functions": "微观结构与成分分析，样品表征",
+                "institution": {"name": format!("第{}研究所", (r >> 24) % 3000)},
+                "usage": {"year": 2025, "run_hours": (r >> 32) % 3000},
+                "updated_at": format!("2026-0{}-1{}T00:00:00Z", 1 + (r >> 40) % 9, (r >> 44) % 10),
+            }))
+        })
+        .collect()
+}
+
+/// `cargo test --release -p yiqi-hub --lib search::tests::throughput -- --ignored --nocapture`
+#[test]
+#[ignore = "measurement, run in release"]
+fn throughput_and_latency() {
+    let n: usize = std::env::var("YIQI_SEARCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let records = synthetic(n);
+    let dir = tempfile::tempdir().unwrap();
+    let service = SearchService::open(dir.path()).unwrap();
+    let started = Instant::now();
+    let mut seq = 0;
+    for chunk in records.chunks(1000) {
+        let entries: Vec<IndexEntry> = chunk
+            .iter()
+            .map(|r| {
+                seq += 1;
+                entry(seq, r.clone())
+            })
+            .collect();
+        service.apply(&entries).unwrap();
+    }
+    let applied = started.elapsed();
+    service.flush().unwrap();
+    let flushed = started.elapsed();
+    println!(
+        "apply {n}: {:.0}/s (applied in {applied:?}, committed after {flushed:?})",
+        n as f64 / applied.as_secs_f64()
+    );
+    let queries = [
+        "透射电镜",
+        "TEM",
+        "flow cytometer",
+        "扫描电镜",
+        "显微镜 兰州",
+        "质谱",
+        "第12研究所",
+        "",
+        "分析",
+        "x射线衍射",
+    ];
+    let filters: [&[(&str, &str)]; 3] = [
+        &[],
+        &[("region", "CN-BJ")],
+        &[("category", "010000"), ("sort", "value_desc")],
+    ];
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        for q in queries {
+            for f in filters {
+                let mut pairs = vec![("q", q)];
+                pairs.extend_from_slice(f);
+                let t = Instant::now();
+                let response = service.search(&query(&pairs)).unwrap();
+                times.push(t.elapsed());
+                assert!(q.is_empty() || !f.is_empty() || response.total > 0, "{q}");
+            }
+        }
+    }
+    times.sort();
+    let pct = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
+    println!(
+        "search: p50 {:?} p90 {:?} p99 {:?} max {:?}",
+        pct(0.5),
+        pct(0.9),
+        pct(0.99),
+        times.last().unwrap()
+    );
+    let t = Instant::now();
+    let stats = service
+        .stats(&StatsQuery {
+            group_by: GroupBy::Institution,
+            ..StatsQuery::default()
+        })
+        .unwrap();
+    println!(
+        "stats by institution: {:?} ({} rows)",
+        t.elapsed(),
+        stats.rows.len()
+    );
+    let t = Instant::now();
+    service.stats(&StatsQuery::default()).unwrap();
+    println!("stats by region: {:?}", t.elapsed());
+}

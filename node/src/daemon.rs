@@ -1,0 +1,125 @@
+//! `run`: publishing and syncing continuously until told to stop.
+//!
+//! Two loops share the node: the publisher sends the outbox whenever it is not empty (woken at
+//! once by an in-process import, and checking every few seconds otherwise); the follower
+//! long-polls the feed. When the hub is unreachable each loop logs it and tries again later,
+//! never giving up. On stop, a loop finishes the batch it is committing (commits have no await
+//! point inside, and page writes run to completion on their own thread), so the store is
+//! flushed and consistent when `run` returns.
+
+use crate::error::NodeError;
+use crate::node::Node;
+use crate::publish::PublishOptions;
+use crate::sync::SyncOptions;
+use std::future::Future;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// How often the publisher looks at an empty outbox, and how long a loop rests after a failure.
+const IDLE: Duration = Duration::from_secs(5);
+/// The feed long-poll, in seconds (the hub allows up to 30).
+pub const LONG_POLL_SECS: u64 = 25;
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub publish: PublishOptions,
+    pub sync: SyncOptions,
+}
+
+impl Node {
+    /// Publishes and syncs until `stop` completes; returns once both loops have stopped.
+    pub async fn run(
+        &self,
+        options: &RunOptions,
+        stop: impl Future<Output = ()>,
+    ) -> Result<(), NodeError> {
+        let (stopping, stopped) = watch::channel(false);
+        let loops = async {
+            tokio::try_join!(
+                self.publish_loop(&options.publish, stopped.clone()),
+                self.sync_loop(&options.sync, stopped.clone())
+            )
+        };
+        let signal = async {
+            stop.await;
+            tracing::info!("stopping: finishing the current batch");
+            let _ = stopping.send(true);
+            std::future::pending::<()>().await
+        };
+        tokio::select! {
+            result = loops => result.map(|_| ()),
+            () = signal => Ok(()),
+        }
+    }
+
+    async fn publish_loop(
+        &self,
+        options: &PublishOptions,
+        mut stopped: watch::Receiver<bool>,
+    ) -> Result<(), NodeError> {
+        while !*stopped.borrow() {
+            if self.db.counter(crate::db::N_OUTBOX)? == 0 {
+                tokio::select! {
+                    () = self.outbox_filled.notified() => {}
+                    () = tokio::time::sleep(IDLE) => {}
+                    _ = stopped.changed() => {}
+                }
+                continue;
+            }
+            let outcome = tokio::select! {
+                outcome = self.publish(options) => outcome,
+                _ = stopped.changed() => break,
+            };
+            match outcome {
+                Ok(report) => tracing::info!(
+                    accepted = report.accepted,
+                    duplicate = report.duplicate,
+                    rejected = report.rejected,
+                    "published"
+                ),
+                Err(NodeError::Hub(why)) => {
+                    tracing::warn!(%why, "publishing paused");
+                    rest(&mut stopped).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    async fn sync_loop(
+        &self,
+        options: &SyncOptions,
+        mut stopped: watch::Receiver<bool>,
+    ) -> Result<(), NodeError> {
+        while !*stopped.borrow() {
+            let outcome = tokio::select! {
+                outcome = self.sync(options) => outcome,
+                _ = stopped.changed() => break,
+            };
+            match outcome {
+                Ok(report) if report.applied + report.quarantined > 0 => tracing::info!(
+                    applied = report.applied,
+                    quarantined = report.quarantined,
+                    cursor = report.cursor,
+                    "synced"
+                ),
+                Ok(_) => {}
+                Err(NodeError::Hub(why)) => {
+                    tracing::warn!(%why, "sync paused");
+                    rest(&mut stopped).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Waits a while before trying again, or until stopped.
+async fn rest(stopped: &mut watch::Receiver<bool>) {
+    tokio::select! {
+        () = tokio::time::sleep(IDLE) => {}
+        _ = stopped.changed() => {}
+    }
+}

@@ -1,0 +1,125 @@
+//! `status` and `show`: what the node holds, from counters and point reads only, so both
+//! answer at once even with millions of mirrored records.
+
+use crate::catalog::CatalogEntry;
+use crate::db::{self, N_CATALOG, N_MIRROR, N_OUTBOX, N_QUARANTINED, N_REJECTED, StoredEnvelope};
+use crate::error::NodeError;
+use crate::node::Node;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+/// How many rejected records and key changes the human form lists.
+const LISTED: usize = 20;
+
+/// The `status --json` document.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Status {
+    pub region: String,
+    /// Live own records (tombstones excluded).
+    pub catalog: u64,
+    pub outbox: u64,
+    pub rejected: u64,
+    /// Live mirrored records per region (tombstones excluded).
+    pub mirror: BTreeMap<String, u64>,
+    pub quarantined: u64,
+    pub cursor: u64,
+    pub hub: HubStatus,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct HubStatus {
+    pub url: String,
+    pub reachable: bool,
+}
+
+impl Node {
+    /// The counts, the cursor and whether the hub answers.
+    pub async fn status(&self) -> Result<Status, NodeError> {
+        Ok(Status {
+            region: self.config.region.clone(),
+            catalog: self.db.counter(N_CATALOG)?,
+            outbox: self.db.counter(N_OUTBOX)?,
+            rejected: self.db.counter(N_REJECTED)?,
+            mirror: self.db.counters_under(N_MIRROR)?,
+            quarantined: self.db.counter(N_QUARANTINED)?,
+            cursor: self.db.cursor()?,
+            hub: HubStatus {
+                url: self.config.hub.clone(),
+                reachable: self.hub_reachable().await,
+            },
+        })
+    }
+
+    /// The human form of `status`: the counts, then the rejected records and key changes.
+    pub async fn status_text(&self) -> Result<String, NodeError> {
+        let status = self.status().await?;
+        let mut out = String::new();
+        let reachable = if status.hub.reachable {
+            "reachable"
+        } else {
+            "NOT reachable"
+        };
+        let _ = writeln!(out, "region      {} ({})", status.region, self.config.name);
+        let _ = writeln!(out, "hub         {} ({reachable})", status.hub.url);
+        let _ = writeln!(out, "catalogue   {} records", status.catalog);
+        let _ = writeln!(
+            out,
+            "outbox      {} versions waiting to be published",
+            status.outbox
+        );
+        let _ = writeln!(
+            out,
+            "rejected    {} versions refused by the hub",
+            status.rejected
+        );
+        let _ = writeln!(
+            out,
+            "mirror      {} records",
+            status.mirror.values().sum::<u64>()
+        );
+        for (region, count) in &status.mirror {
+            let _ = writeln!(out, "  {region}  {count}");
+        }
+        let _ = writeln!(out, "quarantined {} feed entries", status.quarantined);
+        let _ = writeln!(out, "cursor      {}", status.cursor);
+        if status.rejected > 0 {
+            let _ = writeln!(out, "rejected versions (first {LISTED}):");
+            for r in self.rejected_records(LISTED)? {
+                let id = r.id.as_deref().unwrap_or("?");
+                let version = r.version.map_or_else(|| "?".into(), |v| v.to_string());
+                let _ = writeln!(out, "  {id} v{version}: {}: {}", r.code, r.message);
+            }
+        }
+        let changes = self.key_changes(LISTED)?;
+        if !changes.is_empty() {
+            let _ = writeln!(out, "key changes (last {LISTED}):");
+            for change in changes {
+                let _ = writeln!(out, "  {change}");
+            }
+        }
+        Ok(out)
+    }
+
+    /// The stored envelope of `REGION/LOCAL_ID`: the node's own signed version, or the
+    /// verified mirror copy. Tombstones are shown too (they are what the region published).
+    pub fn show(&self, id: &str) -> Result<Value, NodeError> {
+        let (region, local_id) = id.split_once('/').ok_or_else(|| {
+            NodeError::Invalid(format!("{id:?}: give REGION/LOCAL_ID, e.g. CN-GS/GS-0001"))
+        })?;
+        let stored = if region == self.config.region {
+            self.catalog_entry(local_id)?
+                .map(|entry: CatalogEntry| entry.stored)
+        } else {
+            self.db
+                .get(&db::mirror_key(region, local_id))?
+                .map(|bytes| StoredEnvelope::decode(&bytes))
+                .transpose()?
+        };
+        let stored =
+            stored.ok_or_else(|| NodeError::Invalid(format!("no record {id} in this node")))?;
+        serde_json::from_slice(&stored.envelope)
+            .map_err(|_| NodeError::Storage(crate::error::corrupt("envelope")))
+    }
+}

@@ -1,0 +1,99 @@
+//! Helpers for the unit tests: in-memory nodes and catalogue files.
+
+use crate::config::Config;
+use crate::node::Node;
+use serde_json::{Value, json};
+
+/// An in-memory node of `region` pointing at a hub that is never contacted.
+pub fn node(region: &str) -> Node {
+    node_at(region, "http://127.0.0.1:9")
+}
+
+pub fn node_at(region: &str, hub: &str) -> Node {
+    let config = Config::new(region, hub, None).expect("a valid test config");
+    Node::in_memory(config, yiqi_schema::keys::generate())
+}
+
+/// A minimal valid import row (no node-owned fields).
+pub fn row(local_id: &str, name: &str) -> Value {
+    json!({"local_id": local_id, "name": name, "category": "010101",
+           "institution": {"name": "兰州大学"},
+           "location": {"province": "甘肃省", "city": "兰州市"},
+           "sharing": {"mode": "external"}})
+}
+
+/// Writes rows as an NDJSON file in `dir`.
+pub fn ndjson(dir: &std::path::Path, name: &str, rows: &[Value]) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let text: String = rows.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(&path, text).expect("write a test file");
+    path
+}
+
+/// What a [`FakeHub`] answers: `(method, path with query, body) → (status, body)`.
+pub type Handler = std::sync::Arc<dyn Fn(&str, &str, &[u8]) -> (u16, Vec<u8>) + Send + Sync>;
+
+/// A tiny HTTP/1.1 server standing in for the hub: one request per connection.
+pub struct FakeHub {
+    pub url: String,
+}
+
+impl FakeHub {
+    pub async fn start(handler: Handler) -> FakeHub {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(answer(stream, handler.clone()));
+            }
+        });
+        FakeHub { url }
+    }
+}
+
+async fn answer(mut stream: tokio::net::TcpStream, handler: Handler) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let (head_end, length) = loop {
+        let Ok(n) = stream.read(&mut chunk).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+        if let Some(end) = buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buffer[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            break (end + 4, length);
+        }
+    };
+    while buffer.len() < head_end + length {
+        let Ok(n) = stream.read(&mut chunk).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        buffer.extend_from_slice(&chunk[..n]);
+    }
+    let head = String::from_utf8_lossy(&buffer[..head_end]).into_owned();
+    let mut words = head.split_whitespace();
+    let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+    let (status, body) = handler(method, path, &buffer[head_end..head_end + length]);
+    let response = format!(
+        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream
+        .write_all(&[response.as_bytes(), &body].concat())
+        .await;
+    let _ = stream.shutdown().await;
+}

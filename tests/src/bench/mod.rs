@@ -1,0 +1,58 @@
+//! The benchmark programs behind `yiqi-bench`, and the table/JSON report they share.
+
+pub mod ingest;
+
+use serde_json::{Map, Value};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// One line of a benchmark table.
+pub struct Row {
+    pub what: String,
+    pub value: f64,
+    pub unit: &'static str,
+}
+
+/// Prints the rows as an aligned table.
+pub fn print_table(title: &str, rows: &[Row]) {
+    println!("\n{title}");
+    let width = rows.iter().map(|r| r.what.chars().count()).max().unwrap_or(10);
+    for row in rows {
+        println!("  {:<width$}  {:>14.2}  {}", row.what, row.value, row.unit);
+    }
+}
+
+/// Writes `figures` as a JSON object to `path`.
+pub fn write_json(path: &Path, figures: &Map<String, Value>) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(figures).expect("figures are JSON");
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Runs `work` over `items` on the current thread and returns items per second.
+pub fn rate_per_second<T>(items: &[T], mut work: impl FnMut(&T)) -> f64 {
+    let started = Instant::now();
+    for item in items {
+        work(item);
+    }
+    items.len() as f64 / started.elapsed().max(Duration::from_nanos(1)).as_secs_f64()
+}
+
+/// Total size of the files under `dir`.
+pub fn disk_usage(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|entry| match entry.metadata() {
+            Ok(m) if m.is_dir() => disk_usage(&entry.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// The number of CPU cores this machine offers.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
