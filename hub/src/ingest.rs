@@ -152,6 +152,7 @@ impl WriterState {
     }
 
     fn commit_group(&mut self, jobs: Vec<Job>) {
+        let started = std::time::Instant::now();
         let mut group = Group {
             received_at: now_rfc3339(),
             next_seq: self.next_seq,
@@ -175,10 +176,18 @@ impl WriterState {
                 }
             }
         }
+        let decided = started.elapsed();
         let outcome = match failure {
             Some(e) => Err(e),
             None => self.store.commit(&group.new_versions),
         };
+        tracing::debug!(
+            requests = answers.len(),
+            accepted = group.new_versions.len(),
+            decide_us = decided.as_micros() as u64,
+            commit_us = (started.elapsed() - decided).as_micros() as u64,
+            "group commit"
+        );
         match outcome {
             Ok(()) => {
                 self.next_seq = group.next_seq;
@@ -200,10 +209,10 @@ impl WriterState {
     fn announce(&self, group: Group) {
         self.outputs.last_seq.send_replace(self.next_seq - 1);
         metrics::gauge!("yiqi_feed_entries").set((self.next_seq - 1) as f64);
-        if let Some(sink) = &self.outputs.committed {
-            if !group.committed.is_empty() {
-                let _ = sink.send(group.committed);
-            }
+        if let Some(sink) = &self.outputs.committed
+            && !group.committed.is_empty()
+        {
+            let _ = sink.send(group.committed);
         }
     }
 
@@ -212,8 +221,9 @@ impl WriterState {
             Ok(verified) => verified,
             Err(rejected) => return Ok(rejected_result(rejected.reference, rejected.rejection)),
         };
+        let id = verified.id();
         let reference = RecordRef {
-            id: Some(verified.id()),
+            id: Some(id.clone()),
             version: Some(verified.version),
         };
         // The key may have been revoked while this batch was being checked.
@@ -222,7 +232,6 @@ impl WriterState {
             let rejection = Rejection::at(ErrorCode::UnknownKey, message, "/signature/key");
             return Ok(rejected_result(reference, rejection));
         }
-        let id = verified.id();
         let current = match group.overlay.current.get(&id) {
             Some(v) => Some(*v),
             None => self.store.current(&id)?,

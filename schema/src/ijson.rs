@@ -11,7 +11,6 @@
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
-use std::collections::HashSet;
 use std::fmt;
 
 /// Deepest nesting of arrays and objects accepted in one document.
@@ -123,15 +122,12 @@ impl<'de> Visitor<'de> for StrictSeed {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let inner = self.nested()?;
         let mut members = Map::new();
-        let mut seen = HashSet::new();
         while let Some(key) = map.next_key::<String>()? {
-            if !seen.insert(key.clone()) {
-                return Err(de::Error::custom(format_args!(
-                    "duplicate member name {key:?}"
-                )));
-            }
             let value = map.next_value_seed(inner)?;
-            members.insert(key, value);
+            // `insert` hands back the earlier value when the name was already there.
+            if let Some(_earlier) = members.insert(key, value) {
+                return Err(de::Error::custom("duplicate member name"));
+            }
         }
         Ok(Value::Object(members))
     }

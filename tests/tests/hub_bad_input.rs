@@ -51,7 +51,7 @@ async fn each_bad_input_gets_its_code_and_changes_nothing() {
 
     // Whole-request failures.
     let valid_batch = format!("{{\"records\":[{}]}}", good);
-    let truncated = valid_batch[..valid_batch.len() / 2].as_bytes().to_vec();
+    let truncated = valid_batch.as_bytes()[..valid_batch.len() / 2].to_vec();
     let deep_body = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).into_bytes();
     for (body, status, code) in [
         (b"{\"records\": [".to_vec(), 400, "malformed_json"),

@@ -111,7 +111,8 @@ fn text_query(fields: &Fields, q: &str, terms: &mut QueryTerms) -> Option<Box<dy
         .filter_map(|alternatives| {
             let queries: Vec<Box<dyn Query>> = alternatives
                 .iter()
-                .filter_map(|text| analyzers.alternative(fields, text, terms))
+                .enumerate()
+                .filter_map(|(i, text)| analyzers.alternative(fields, text, i == 0, terms))
                 .collect();
             (!queries.is_empty()).then(|| best_of(queries))
         })
@@ -147,6 +148,7 @@ impl Analyzers {
         &mut self,
         fields: &Fields,
         text: &str,
+        typed: bool,
         terms: &mut QueryTerms,
     ) -> Option<Box<dyn Query>> {
         let chars = token_texts(&mut self.chars, text);
@@ -163,13 +165,16 @@ impl Analyzers {
                 words.iter().map(|w| any_word_field(fields, w)).collect(),
             ));
         }
+        terms.words.extend(words);
+        if !typed {
+            return Some(union(should));
+        }
         let unique: HashSet<&String> = chars.iter().collect();
         let all_chars = unique
             .into_iter()
             .map(|c| scored_term(fields.chars_all, c))
             .collect();
         should.push(boost(all_of(all_chars), CHAR_FALLBACK_BOOST));
-        terms.words.extend(words);
         terms.chars.extend(chars);
         Some(union(should))
     }
