@@ -11,5 +11,7 @@
 
 pub mod bench;
 pub mod client;
+pub mod federation;
+pub mod node;
 pub mod process;
 pub mod records;

@@ -1,0 +1,129 @@
+//! Driving `yiqi-node` as a platform operator would: one command at a time, or `run` as a
+//! daemon that is killed when dropped.
+
+use crate::process::binary;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+/// A node's data folder and the commands run on it.
+pub struct NodeCli {
+    pub data: PathBuf,
+}
+
+/// What a finished command said.
+pub struct Ran {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Ran {
+    fn from(output: Output) -> Ran {
+        Ran {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+impl NodeCli {
+    pub fn new(data: &Path) -> NodeCli {
+        NodeCli {
+            data: data.to_path_buf(),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(binary("yiqi-node"));
+        command
+            .arg("--data")
+            .arg(&self.data)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null());
+        command
+    }
+
+    /// Runs a command to completion.
+    pub fn run(&self, args: &[&str]) -> Ran {
+        self.command(args).output().expect("yiqi-node runs").into()
+    }
+
+    /// Runs a command that must succeed; panics with its output otherwise.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let ran = self.run(args);
+        assert_eq!(
+            ran.code,
+            Some(0),
+            "yiqi-node {args:?} failed\nstdout: {}\nstderr: {}",
+            ran.stdout,
+            ran.stderr
+        );
+        ran.stdout
+    }
+
+    /// `init`, returning the node's public key.
+    pub fn init(&self, region: &str, hub: &str) -> String {
+        self.ok(&["init", "--region", region, "--hub", hub]);
+        self.ok(&["pubkey"]).trim().to_owned()
+    }
+
+    /// `status --json`.
+    pub fn status(&self) -> Value {
+        serde_json::from_str(&self.ok(&["status", "--json"])).expect("status --json is JSON")
+    }
+
+    /// `export --region R` (NDJSON) as parsed records.
+    pub fn export(&self, region: Option<&str>) -> Vec<Value> {
+        let mut args = vec!["export", "--format", "ndjson"];
+        if let Some(region) = region {
+            args.extend(["--region", region]);
+        }
+        self.ok(&args)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).expect("export lines are JSON"))
+            .collect()
+    }
+
+    /// Starts `run` (publish and sync continuously); killed when the handle drops.
+    pub fn daemon(&self) -> Daemon {
+        let child = self
+            .command(&["run"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("yiqi-node run starts");
+        Daemon { child }
+    }
+}
+
+/// A running `yiqi-node run`.
+pub struct Daemon {
+    child: Child,
+}
+
+impl Daemon {
+    /// SIGTERM, then the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        self.child.wait().expect("the node exits")
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
