@@ -66,6 +66,20 @@ impl HubClient {
         Ok((status, response.json().await.unwrap_or(Value::Null)))
     }
 
+    /// Waits until the hub's last seq reaches `min`; false when `timeout` passes first.
+    pub async fn wait_for_seq(&self, min: u64, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < deadline {
+            if let Ok((200, health)) = self.get("/healthz").await
+                && health["last_seq"].as_u64() >= Some(min)
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
     /// Every feed entry, following `next` until caught up.
     pub async fn whole_feed(&self) -> reqwest::Result<Vec<Value>> {
         let mut after = 0;

@@ -90,12 +90,17 @@ impl NodeCli {
 
     /// Starts `run` (publish and sync continuously); killed when the handle drops.
     pub fn daemon(&self) -> Daemon {
+        self.spawn(&["run"])
+    }
+
+    /// Starts any command in the background; killed when the handle drops.
+    pub fn spawn(&self, args: &[&str]) -> Daemon {
         let child = self
-            .command(&["run"])
+            .command(args)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("yiqi-node run starts");
+            .expect("yiqi-node starts");
         Daemon { child }
     }
 }
@@ -114,6 +119,11 @@ impl Daemon {
             .status()
             .expect("kill runs");
         self.child.wait().expect("the node exits")
+    }
+
+    /// Waits for the command to end; its exit code.
+    pub fn wait(&mut self) -> Option<i32> {
+        self.child.wait().expect("the node exits").code()
     }
 
     pub fn kill(&mut self) {

@@ -55,15 +55,14 @@ pub struct HubProcess {
 impl HubProcess {
     /// Starts a hub on `data` at a free loopback port and waits until it listens.
     pub fn start(data: &Path) -> HubProcess {
-        HubProcess::start_with(data, &[])
+        HubProcess::start_on(data, "127.0.0.1:0")
     }
 
-    /// As [`HubProcess::start`], with extra `serve` arguments.
-    pub fn start_with(data: &Path, extra: &[&str]) -> HubProcess {
+    /// Starts a hub on `data` listening on `listen` and waits until it listens.
+    pub fn start_on(data: &Path, listen: &str) -> HubProcess {
         let mut child = Command::new(binary("yiqi-hub"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .args(["serve", "--listen", listen, "--data"])
             .arg(data)
-            .args(extra)
             .env("YIQI_ADMIN_TOKEN", ADMIN_TOKEN)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
@@ -92,6 +91,13 @@ impl HubProcess {
             url,
             data: data.to_path_buf(),
         }
+    }
+
+    /// Starts the hub again on the same folder and address (after [`HubProcess::kill`]).
+    pub fn restart(&mut self) {
+        self.kill();
+        let address = self.url.trim_start_matches("http://").to_owned();
+        *self = HubProcess::start_on(&self.data.clone(), &address);
     }
 
     /// SIGKILL: no shutdown code runs, as in a power cut of the process.

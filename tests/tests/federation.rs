@@ -119,3 +119,33 @@ async fn a_node_offline_through_many_changes_catches_up_and_a_lost_folder_rebuil
     f.node("CN-GS").ok(&["sync"]);
     f.assert_converged().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hub_killed_during_concurrent_publishes_loses_and_duplicates_nothing() {
+    let mut f = Federation::start().await;
+    for region in REGIONS {
+        f.import(region, &region[3..], 2_000, 1, &[]);
+    }
+    let mut publishers: Vec<_> = f.nodes.values().map(|n| n.spawn(&["publish"])).collect();
+    let busy = f.client.wait_for_seq(1_000, std::time::Duration::from_secs(60)).await;
+    assert!(busy, "the publishers made no progress");
+    f.hub.kill();
+    f.hub.restart();
+    for publisher in &mut publishers {
+        publisher.wait();
+    }
+    // Whatever a publisher could not finish stays in its outbox; a second run drains it.
+    for node in f.nodes.values() {
+        node.ok(&["publish"]);
+        assert_eq!(node.status()["outbox"], 0);
+    }
+    for node in f.nodes.values() {
+        node.ok(&["sync"]);
+    }
+    let state = f.assert_converged().await;
+    for region in REGIONS {
+        assert_eq!(state[region].len(), 2_000, "{region}");
+    }
+    let feed = f.client.whole_feed().await.unwrap();
+    assert_eq!(feed.len(), 6_000, "every version exactly once in the feed");
+}
