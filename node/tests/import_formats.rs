@@ -227,6 +227,13 @@ fn import_nrii_workbook_with_typed_cells() {
 }
 
 #[test]
+fn import_refuses_a_sheet_too_large_to_hold() {
+    let error = read_catalogue(&fixture("nrii-far-apart.xlsx"), &options()).unwrap_err();
+    assert!(matches!(error, ImportError::Spreadsheet(_)), "{error}");
+    assert!(error.to_string().contains("16384 columns"), "{error}");
+}
+
+#[test]
 fn import_the_real_template_has_headers_and_no_rows() {
     let parsed = read_catalogue(&fixture("nrii-equipment-template.xls"), &options()).unwrap();
     assert_eq!(parsed.format, Format::Nrii);

@@ -8,7 +8,7 @@ use rand::Rng;
 use std::collections::BTreeSet;
 
 /// Attempts at a fresh derived name before falling back to a numbered one.
-const NAME_ATTEMPTS: usize = 16;
+const NAME_ATTEMPTS: usize = 48;
 
 /// A lab or centre.
 #[derive(Debug, Clone)]
@@ -55,13 +55,21 @@ fn carriers_per_institution(institutions: &[Institution], total: usize) -> Vec<u
         .map(|i| usize::from(i < total))
         .collect();
     let rest = total.saturating_sub(institutions.len());
-    let weight_sum: f64 = institutions.iter().map(|i| i.weight).sum();
-    if rest == 0 || weight_sum <= 0.0 {
+    if rest == 0 {
         return counts;
     }
-    let shares: Vec<f64> = institutions
+    let weights: Vec<f64> = institutions.iter().map(|i| i.weight.max(0.0)).collect();
+    let weight_sum: f64 = weights.iter().sum();
+    let shares: Vec<f64> = weights
         .iter()
-        .map(|i| i.weight / weight_sum * rest as f64)
+        .map(|w| {
+            if weight_sum > 0.0 {
+                w / weight_sum
+            } else {
+                1.0 / weights.len() as f64
+            }
+        })
+        .map(|share| share * rest as f64)
         .collect();
     let mut given = 0;
     for (count, share) in counts.iter_mut().zip(&shares) {
@@ -133,7 +141,14 @@ impl Namer<'_> {
             (CarrierType::Other, InstitutionKind::Hospital) => {
                 format!("{province}{topic}临床医学研究中心")
             }
-            (CarrierType::Other, _) => format!("{province}{topic}重点实验室"),
+            (CarrierType::Other, _) => match rng.gen_range(0..3u8) {
+                0 => format!("{province}{topic}重点实验室"),
+                1 => format!("{inst}{topic}研究中心"),
+                _ => format!("{inst}{topic}实验室"),
+            },
+            (CarrierType::EngineeringCenter, _) if rng.gen_range(0..2u8) == 0 => {
+                format!("{inst}{topic}工程研究中心")
+            }
             (CarrierType::EngineeringCenter, _) => format!("{province}{topic}工程技术研究中心"),
             (CarrierType::Facility, _) => format!("{inst}{topic}研究设施"),
             (CarrierType::Biobank, _) => format!("{inst}生物样本库"),
@@ -147,10 +162,10 @@ impl Namer<'_> {
 
     /// A name that cannot clash: the institution's name with a running number.
     fn numbered(&mut self, institution: &Institution) -> (String, CarrierType) {
-        let mut number = self.used.len();
+        let mut number = 0;
         loop {
             number += 1;
-            let name = format!("{}科研平台{number:02}", institution.name);
+            let name = format!("{}公共实验平台{number}", institution.name);
             if self.used.insert(name.clone()) {
                 return (name, CarrierType::Other);
             }

@@ -61,7 +61,11 @@ pub fn phone(rng: &mut Random, city: &City) -> String {
         } else {
             7
         });
-    let first = between(rng, 2, 8);
+    let first = if on_mainland {
+        between(rng, 2, 8)
+    } else {
+        between(rng, 2, 3)
+    };
     format!(
         "{}-{first}{}",
         city.area,

@@ -98,13 +98,14 @@ pub fn roster(
             roster.push(setting.derived(candidate));
         }
     }
-    if roster.len() < wanted {
-        return Err(GenerateError::TooManyInstitutions {
+    if roster.len() == wanted {
+        Ok(roster)
+    } else {
+        Err(GenerateError::TooManyInstitutions {
             requested: wanted,
             available: roster.len(),
-        });
+        })
     }
-    Ok(roster)
 }
 
 /// How many distinct institutions the region can name.
@@ -161,7 +162,7 @@ impl Setting {
             city,
             district: Some(known.district.as_str()),
             address: known.address.clone(),
-            postcode: Some(known.postcode.clone()),
+            postcode: known.postcode.clone(),
             domain: known.domain.clone(),
             lat: known.lat,
             lon: known.lon,
@@ -242,9 +243,10 @@ impl Setting {
     /// interleaved round by round so that universities, institutes, hospitals and testing
     /// bodies mix.
     fn candidates(&self) -> Vec<Candidate> {
-        let templates = &self.tables.templates;
+        let on_mainland = self.on_mainland();
+        let templates = self.tables.templates.iter();
         let (companies, public): (Vec<_>, Vec<_>) = templates
-            .iter()
+            .filter(|t| on_mainland || !t.mainland_only)
             .partition(|t| t.kind == InstitutionKind::Company);
         let mut candidates = self.interleaved(&public);
         candidates.extend(self.interleaved(&companies));

@@ -1,14 +1,21 @@
 //! Deterministic realistic catalogues (`yiqi-node generate`).
 //!
 //! A catalogue is a region's list of native records: real instrument kinds of the national
-//! classification with real manufacturers and models ([`tables`], `data/kinds.toml`), owned by
-//! the region's institutions ([`institutions`]: hand-picked for Beijing, Gansu and Sichuan,
-//! derived from the region's cities elsewhere), grouped into labs and centres ([`carriers`]),
-//! with long-tailed values that can be scaled to an exact total ([`values`]).
+//! classification with real manufacturers and models (`data/kinds.toml`), owned by the region's
+//! institutions (`data/institutions.toml`: hand-picked for Beijing, Gansu and Sichuan and the
+//! best-known ones of Hong Kong, Macao and Taiwan, derived from the region's cities elsewhere),
+//! grouped into labs and centres (carriers), with long-tailed values that can be scaled to an
+//! exact total.
+//!
+//! Layout: `tables` loads and checks the embedded data; `institutions`, `carriers` and
+//! `placement` decide who holds each instrument; `values` prices them; `record` writes each
+//! record with `contacts` and `credit_code`; `output` writes the file; `portable` holds the
+//! randomness and arithmetic.
 //!
 //! The same options give the same records, byte for byte, on every machine: one ChaCha8 stream
 //! seeded from `--seed`, no hash-map order, and no floating-point function whose last bit
-//! depends on the platform ([`portable`]). [`write_catalogue`] writes RFC 8785 canonical JSON.
+//! depends on the platform. [`write_catalogue`] writes RFC 8785 canonical JSON, so the file does
+//! not depend on how `serde_json` orders object members either.
 
 mod carriers;
 mod contacts;
@@ -90,9 +97,7 @@ pub fn generate(options: &GenerateOptions) -> Result<Vec<Value>, GenerateError> 
         .ok_or_else(|| GenerateError::UnknownRegion(options.region.clone()))?;
     check_total(options)?;
     let institution_count = institution_count(tables, region, options)?;
-    let carrier_count = options.carriers.unwrap_or(
-        (options.count / DEFAULT_INSTRUMENTS_PER_CARRIER).max(usize::from(options.count > 0)),
-    );
+    let carrier_count = carrier_count(options);
     if seats_needed(institution_count, carrier_count) > options.count {
         return Err(GenerateError::TooFewInstruments {
             count: options.count,
@@ -113,28 +118,60 @@ pub fn generate(options: &GenerateOptions) -> Result<Vec<Value>, GenerateError> 
     if let Some(total) = options.total_value_cny {
         scale_to_total(&mut values, total);
     }
-    let province = yiqi_schema::regions::name_zh(&region.code).unwrap_or(&region.short);
-    let id_prefix = region.code.trim_start_matches("CN-");
-    let records = placements
-        .iter()
-        .zip(kinds)
-        .zip(values)
-        .enumerate()
-        .map(|(position, ((placement, kind), value))| {
-            Draft {
-                tables,
-                region: &region.code,
-                province,
-                local_id: format!("{id_prefix}-{:06}", position + 1),
-                kind: &tables.kinds[kind],
-                institution: &roster[placement.institution],
-                carrier: placement.carrier.map(|c| &carriers[c]),
-                original_value_cny: value,
-            }
-            .build(&mut rng)
-        })
-        .collect();
-    Ok(records)
+    let catalogue = Catalogue {
+        tables,
+        region,
+        roster,
+        carriers,
+    };
+    Ok(catalogue.records(&mut rng, &placements, &kinds, &values))
+}
+
+/// Who holds what, decided; the records still to be written.
+struct Catalogue {
+    tables: &'static Tables,
+    region: &'static tables::Region,
+    roster: Vec<Institution>,
+    carriers: Vec<carriers::Carrier>,
+}
+
+impl Catalogue {
+    fn records(
+        &self,
+        rng: &mut Random,
+        placements: &[Placement],
+        kinds: &[usize],
+        values: &[u64],
+    ) -> Vec<Value> {
+        let region = self.region;
+        let province = yiqi_schema::regions::name_zh(&region.code).unwrap_or(&region.short);
+        let id_prefix = region.code.trim_start_matches("CN-");
+        let drafts = placements.iter().zip(kinds).zip(values).enumerate();
+        drafts
+            .map(|(position, ((placement, &kind), &value))| {
+                Draft {
+                    tables: self.tables,
+                    region: &region.code,
+                    province,
+                    local_id: format!("{id_prefix}-{:06}", position + 1),
+                    kind: &self.tables.kinds[kind],
+                    institution: &self.roster[placement.institution],
+                    carrier: placement.carrier.map(|c| &self.carriers[c]),
+                    original_value_cny: value,
+                }
+                .build(rng)
+            })
+            .collect()
+    }
+}
+
+/// The requested number of carriers, or one per [`DEFAULT_INSTRUMENTS_PER_CARRIER`]
+/// instruments (at least one when there are instruments).
+fn carrier_count(options: &GenerateOptions) -> usize {
+    let default = options.count / DEFAULT_INSTRUMENTS_PER_CARRIER;
+    options
+        .carriers
+        .unwrap_or(default.max(usize::from(options.count > 0)))
 }
 
 fn check_total(options: &GenerateOptions) -> Result<(), GenerateError> {
@@ -347,6 +384,41 @@ mod tests {
                 valid(record).unwrap_or_else(|v| panic!("{region} {id}: {v:?}"));
             }
         }
+    }
+
+    #[test]
+    fn institutions_hold_kinds_that_fit_them() {
+        let tables = tables::tables().unwrap();
+        let records = generate(&options("CN-GS", 3000, 8)).unwrap();
+        let discipline_of = |name: &Value| {
+            let kind = tables.kinds.iter().find(|k| k.name == *name).unwrap();
+            kind.discipline.as_str()
+        };
+        for record in &records {
+            let owner = record["institution"]["name"].as_str().unwrap();
+            let discipline = discipline_of(&record["name"]);
+            if owner.ends_with("医院") {
+                let fits = ["medical", "life", "chemistry"].contains(&discipline);
+                assert!(fits, "{owner}: {discipline}");
+            }
+            if discipline == "astronomy" {
+                panic!("{owner} holds a telescope, but no Gansu institution studies astronomy");
+            }
+        }
+        let lanzhou: Vec<&str> = records
+            .iter()
+            .filter(|r| r["institution"]["name"] == "兰州大学")
+            .map(|r| discipline_of(&r["name"]))
+            .collect();
+        let in_focus = lanzhou
+            .iter()
+            .filter(|d| ["chemistry", "life", "earth", "nuclear", "physics"].contains(d))
+            .count();
+        assert!(
+            in_focus * 3 > lanzhou.len() * 2,
+            "{in_focus} of {}",
+            lanzhou.len()
+        );
     }
 
     #[test]

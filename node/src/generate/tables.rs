@@ -125,7 +125,8 @@ pub struct KnownInstitution {
     pub city: String,
     pub district: String,
     pub address: String,
-    pub postcode: String,
+    /// None where postal codes are not 6 digits (Hong Kong, Macao, Taiwan).
+    pub postcode: Option<String>,
     pub domain: String,
     pub lat: f64,
     pub lon: f64,
@@ -160,6 +161,9 @@ pub struct InstitutionTemplate {
     pub funding: Funding,
     pub weight: f64,
     pub focus: Vec<String>,
+    /// Only for the mainland (people's hospitals, CDCs, market-regulation bodies).
+    #[serde(default)]
+    pub mainland_only: bool,
 }
 
 /// A discipline shared by kinds and institutions.
@@ -275,6 +279,11 @@ fn check_discipline(tables: &Tables, key: &str, user: &str) -> Result<(), String
     }
 }
 
+/// Six ASCII digits.
+fn is_postcode(text: &str) -> bool {
+    text.len() == 6 && text.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// A finite number above zero (NaN is not).
 fn is_positive(number: f64) -> bool {
     number.is_finite() && number > 0.0
@@ -347,7 +356,7 @@ fn check_regions(tables: &Tables) -> Result<(), String> {
             .cities
             .iter()
             .flat_map(|c| &c.postcode)
-            .find(|p| p.len() != 6 || !p.bytes().all(|b| b.is_ascii_digit()));
+            .find(|p| !is_postcode(p));
         if let Some(postcode) = bad_postcode {
             return Err(format!("{code}: postcode {postcode:?} is not 6 digits"));
         }
@@ -368,7 +377,8 @@ fn check_institutions(tables: &Tables) -> Result<(), String> {
                 known.city
             ));
         }
-        if known.postcode.len() != 6 || !is_positive(known.weight) || known.focus.is_empty() {
+        let postcode_ok = known.postcode.as_ref().is_none_or(|p| is_postcode(p));
+        if !postcode_ok || !is_positive(known.weight) || known.focus.is_empty() {
             return Err(format!(
                 "institution {at}: needs a 6-digit postcode, weight and focus"
             ));

@@ -5,7 +5,10 @@
 //! can make it allocate terabytes (which aborts the process, beyond `catch_unwind`) or follow a
 //! sector chain in a cycle forever. This check follows every chain calamine would follow and
 //! refuses a file in which any sector number points outside the file, any chain does not end, or
-//! any stream is larger than the file. It does not judge the workbook inside.
+//! any stream is larger than the file. It then measures each sheet's cells in the workbook
+//! stream, as calamine holds a sheet as one dense array (see [`Extent`]).
+
+use super::table::{Extent, MAX_SHEET_CELLS};
 
 /// The first sector-number value with a special meaning (free, end of chain, FAT, DIFAT).
 const RESERVED_SECTORS: u32 = 0xFFFF_FFFA;
@@ -17,6 +20,15 @@ const MINI_SECTOR_BYTES: usize = 64;
 const MINI_STREAM_CUTOFF: usize = 4096;
 const DIRECTORY_ENTRY_BYTES: usize = 128;
 const STREAM_ENTRY: u8 = 2;
+/// BIFF records that put a value in one cell (row in bytes 0–1, column in bytes 2–3): FORMULA,
+/// LABELSST, NUMBER, LABEL, BOOLERR, RK, RSTRING.
+const CELL_RECORDS: [u16; 7] = [0x0006, 0x00FD, 0x0203, 0x0204, 0x0205, 0x027E, 0x00D6];
+/// MULRK: values in one row, first column in bytes 2–3, last column in the last two bytes.
+const MULTIPLE_CELLS: u16 = 0x00BD;
+/// DIMENSIONS: the used range a sheet declares.
+const DIMENSIONS: u16 = 0x0200;
+/// BOF: the start of the globals or of one sheet.
+const BEGINNING_OF_SUBSTREAM: u16 = 0x0809;
 
 /// Checks the sector structure of the compound file in `bytes`.
 pub fn check(bytes: &[u8]) -> Result<(), String> {
@@ -33,28 +45,130 @@ pub fn check(bytes: &[u8]) -> Result<(), String> {
     let count = file.count();
     for (offset, what) in [(40, "directory"), (44, "FAT"), (64, "mini FAT")] {
         if u32_at(header, offset) as usize > count {
-            return Err(format!("the header counts more {what} sectors than the file has"));
+            return Err(format!(
+                "the header counts more {what} sectors than the file has"
+            ));
         }
     }
     let fat = file_allocation_table(header, &file)?;
     let directory = file.chain(u32_at(header, 48), &fat, count, "directory")?;
     let entries: Vec<&[u8]> = directory.chunks_exact(DIRECTORY_ENTRY_BYTES).collect();
     let root = entries.first().ok_or("no root directory entry")?;
-    let mini_fat_bytes = file.chain(u32_at(header, 60), &fat, count, "mini FAT")?;
-    let mini_fat: Vec<u32> = words(&mini_fat_bytes).collect();
-    let mini_stream_length = stream_length(root, sector_bytes, bytes.len())?;
-    file.chain(u32_at(root, 116), &fat, count, "mini stream")?;
-    let mini_sectors = mini_stream_length.div_ceil(MINI_SECTOR_BYTES);
-    for entry in entries.iter().filter(|e| e.get(66) == Some(&STREAM_ENTRY)) {
+    // Like calamine, read the mini stream and its FAT only when the header counts mini FAT
+    // sectors; without them every short stream must be empty.
+    let (mini_fat, mini_stream) = if u32_at(header, 64) > 0 {
+        let mini_fat_bytes = file.chain(u32_at(header, 60), &fat, count, "mini FAT")?;
+        let stream_bytes = stream_length(root, sector_bytes, bytes.len())?;
+        let mut mini_stream = file.chain(u32_at(root, 116), &fat, count, "mini stream")?;
+        mini_stream.truncate(stream_bytes);
+        (words(&mini_fat_bytes).collect(), mini_stream)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let mini = Sectors {
+        data: &mini_stream,
+        size: MINI_SECTOR_BYTES,
+    };
+    let mini_sectors = mini.count();
+    // calamine looks streams up by name alone, so the workbook entry is checked whatever its type.
+    let streams = entries
+        .iter()
+        .skip(1)
+        .filter(|e| e.get(66) == Some(&STREAM_ENTRY) || is_workbook(e));
+    for entry in streams {
         let length = stream_length(entry, sector_bytes, bytes.len())?;
         let start = u32_at(entry, 116);
-        if length < MINI_STREAM_CUTOFF {
-            follow(start, &mini_fat, mini_sectors, "a mini stream")?;
+        let (sectors, table, limit) = if length < MINI_STREAM_CUTOFF {
+            (&mini, mini_fat.as_slice(), mini_sectors)
         } else {
-            follow(start, &fat, count, "a stream")?;
+            (&file, fat.as_slice(), count)
+        };
+        follow(start, table, limit, "a stream")?;
+        if is_workbook(entry) {
+            let mut stream = sectors.chain(start, table, limit, "the workbook")?;
+            stream.truncate(length);
+            check_cell_extent(&stream)?;
         }
     }
     Ok(())
+}
+
+/// calamine reserves room for the rows × columns a DIMENSIONS record declares, computed in
+/// wrapping 32-bit arithmetic as it does (a last row before the first wraps to 4 billion).
+fn check_dimensions(data: &[u8]) -> Result<(), String> {
+    let (first_row, last_row, first_column, last_column) = match data.len() {
+        10 => (
+            u32::from(u16_at(data, 0)),
+            u32::from(u16_at(data, 2)),
+            u32::from(u16_at(data, 4)),
+            u32::from(u16_at(data, 6)),
+        ),
+        14 => (
+            u32_at(data, 0),
+            u32_at(data, 4),
+            u32::from(u16_at(data, 8)),
+            u32::from(u16_at(data, 10)),
+        ),
+        _ => return Ok(()),
+    };
+    if last_row == 0 || last_column == 0 {
+        return Ok(());
+    }
+    let first_column = if first_column > 0xFF || last_column < first_column {
+        0
+    } else {
+        first_column
+    };
+    let span = |first: u32, last: u32| u64::from((last - 1).wrapping_sub(first).wrapping_add(1));
+    let cells = span(first_row, last_row) * span(first_column, last_column);
+    if cells > MAX_SHEET_CELLS {
+        return Err(format!(
+            "a sheet declares {cells} cells; at most {MAX_SHEET_CELLS} are read"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a directory entry is the workbook stream ("Workbook", or "Book" before Excel 97).
+fn is_workbook(entry: &[u8]) -> bool {
+    let units: Vec<u16> = entry
+        .get(..64)
+        .unwrap_or_default()
+        .chunks_exact(2)
+        .map(|u| u16::from_le_bytes([u[0], u[1]]))
+        .take_while(|&u| u != 0)
+        .collect();
+    let name = String::from_utf16_lossy(&units);
+    name == "Workbook" || name == "Book"
+}
+
+/// Measures the cells of each sheet in the workbook's BIFF records (see [`Extent`]).
+fn check_cell_extent(stream: &[u8]) -> Result<(), String> {
+    let mut extent = Extent::default();
+    let mut at = 0;
+    while let Some(header) = stream.get(at..at + 4) {
+        let kind = u16_at(header, 0);
+        let length = usize::from(u16_at(header, 2));
+        let data = stream.get(at + 4..at + 4 + length).unwrap_or_default();
+        at += 4 + length;
+        let row = u32::from(u16_at(data, 0));
+        match kind {
+            BEGINNING_OF_SUBSTREAM => {
+                extent.check()?;
+                extent = Extent::default();
+            }
+            DIMENSIONS => check_dimensions(data)?,
+            MULTIPLE_CELLS if data.len() >= 6 => {
+                extent.include((row, u32::from(u16_at(data, 2))));
+                extent.include((row, u32::from(u16_at(data, data.len() - 2))));
+            }
+            kind if CELL_RECORDS.contains(&kind) && data.len() >= 4 => {
+                extent.include((row, u32::from(u16_at(data, 2))));
+            }
+            _ => {}
+        }
+    }
+    extent.check()
 }
 
 /// The sectors after the header, numbered from 0.
@@ -147,11 +261,15 @@ fn stream_length(entry: &[u8], sector_bytes: usize, file_bytes: usize) -> Result
 }
 
 fn words(bytes: &[u8]) -> impl Iterator<Item = u32> + '_ {
-    bytes.chunks_exact(4).map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+    bytes
+        .chunks_exact(4)
+        .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
 }
 
 fn u32_at(bytes: &[u8], offset: usize) -> u32 {
-    bytes.get(offset..).map_or(0, |b| words(b).next().unwrap_or(0))
+    bytes
+        .get(offset..)
+        .map_or(0, |b| words(b).next().unwrap_or(0))
 }
 
 fn u16_at(bytes: &[u8], offset: usize) -> u16 {
@@ -165,7 +283,10 @@ mod tests {
     use super::*;
 
     fn template() -> Vec<u8> {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/nrii-equipment-template.xls");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/nrii-equipment-template.xls"
+        );
         std::fs::read(path).unwrap_or_default()
     }
 

@@ -6,10 +6,11 @@
 //! the node-owned fields. Good rows come back in [`ParsedCatalogue::rows`], every problem of a
 //! bad row in [`ParsedCatalogue::errors`]; whole-file failures are an [`ImportError`].
 //!
-//! Detection: a workbook (XLSX, XLS, ODS: recognised by its magic bytes) or a CSV text is read
+//! Detection: a workbook (XLSX or XLS, recognised by its magic bytes) or a CSV text is read
 //! through `--mapping` when one is given, else as the NRII template, recognised by its header
-//! row ([`nrii`]); a text whose first non-blank character is `[` is a JSON array of records and
-//! one starting with `{` is NDJSON ([`native`]).
+//! row (`nrii.rs`); a text whose first non-blank character is `[` is a JSON array of records and
+//! one starting with `{` is NDJSON (`native.rs`). A workbook is read from its sheet 大型科研仪器,
+//! or its first sheet when it has none by that name.
 //!
 //! Nothing is dropped, truncated or guessed: a value that does not fit its field is an error for
 //! that row, a column the format does not know is an error for the file, a local_id seen twice is
@@ -17,6 +18,7 @@
 //! skipped, and leading and trailing white space of a cell is trimmed.
 
 mod collect;
+mod compound_file;
 mod convert;
 mod fields;
 mod mapped;

@@ -1,5 +1,5 @@
 //! The national platform's bulk-import template for large instruments (国家科技资源共享服务平台,
-//! sheet 大型科研仪器), as CSV or workbook. `NRII.md` beside this file lists the mapping of every
+//! sheet 大型科研仪器), as CSV or workbook. `docs/nrii-import.md` lists the mapping of every
 //! column.
 //!
 //! The header row is recognised by its columns: it must hold 仪器编号 and 仪器设备名称. Headers

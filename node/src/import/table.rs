@@ -1,8 +1,8 @@
 //! Reading a CSV text or a spreadsheet into numbered rows of cells, the common input of the NRII
 //! template and the mapped formats.
 
-use super::ImportError;
-use calamine::{Data, Reader, open_workbook_auto_from_rs};
+use super::{ImportError, compound_file};
+use calamine::{Data, DataRef, Reader, Sheets, Xlsx, open_workbook_auto_from_rs};
 use std::io::Cursor;
 
 /// One cell, keeping what a spreadsheet knows about it (a number, a date) for the converters.
@@ -60,9 +60,13 @@ impl TableRow {
     }
 }
 
-/// Whether the bytes are a workbook: XLSX/ODS are ZIP archives, XLS is an OLE2 compound file.
+const ZIP_MAGIC: &[u8] = b"PK\x03\x04";
+const COMPOUND_FILE_MAGIC: &[u8] = b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1";
+
+/// Whether the bytes are a workbook: XLSX (and ODS, XLSB, refused later) are ZIP archives, XLS
+/// is an OLE2 compound file.
 pub fn is_spreadsheet(bytes: &[u8]) -> bool {
-    bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1")
+    bytes.starts_with(ZIP_MAGIC) || bytes.starts_with(COMPOUND_FILE_MAGIC)
 }
 
 /// Splits CSV text into rows. Lines that hold nothing are skipped by the CSV reader; rows of
@@ -123,16 +127,24 @@ pub fn sheet_rows(bytes: &[u8], preferred_sheet: &str) -> Result<Vec<TableRow>, 
 }
 
 fn read_sheet(bytes: &[u8], preferred_sheet: &str) -> Result<Vec<TableRow>, ImportError> {
+    if bytes.starts_with(COMPOUND_FILE_MAGIC) {
+        compound_file::check(bytes)
+            .map_err(|why| ImportError::Spreadsheet(format!("a damaged .xls file: {why}")))?;
+    }
     // calamine clones the reader for each format it tries: a cursor over a slice clones cheaply.
     let mut workbook = open_workbook_auto_from_rs(Cursor::new(bytes))
         .map_err(|e| ImportError::Spreadsheet(e.to_string()))?;
-    let names = workbook.sheet_names();
-    let sheet = names
-        .iter()
-        .find(|name| name.as_str() == preferred_sheet)
-        .or_else(|| names.first())
-        .cloned()
-        .ok_or_else(|| ImportError::Spreadsheet("the workbook has no sheets".into()))?;
+    let sheet = choose_sheet(&workbook.sheet_names(), preferred_sheet)?;
+    match &mut workbook {
+        Sheets::Xlsx(xlsx) => check_xlsx_extent(xlsx, &sheet)?,
+        // The .xls cells were measured by compound_file::check.
+        Sheets::Xls(_) => {}
+        Sheets::Xlsb(_) | Sheets::Ods(_) => {
+            return Err(ImportError::Spreadsheet(
+                "only XLSX and XLS workbooks are read; save the file as one of them".into(),
+            ));
+        }
+    }
     let range = workbook
         .worksheet_range(&sheet)
         .map_err(|e| ImportError::Spreadsheet(format!("sheet {sheet}: {e}")))?;
@@ -150,6 +162,69 @@ fn read_sheet(bytes: &[u8], preferred_sheet: &str) -> Result<Vec<TableRow>, Impo
         })
         .collect();
     Ok(rows)
+}
+
+fn choose_sheet(names: &[String], preferred_sheet: &str) -> Result<String, ImportError> {
+    names
+        .iter()
+        .find(|name| name.as_str() == preferred_sheet)
+        .or_else(|| names.first())
+        .cloned()
+        .ok_or_else(|| ImportError::Spreadsheet("the workbook has no sheets".into()))
+}
+
+/// Streams the sheet's cells once to measure them before calamine builds the dense range.
+fn check_xlsx_extent(xlsx: &mut Xlsx<Cursor<&[u8]>>, sheet: &str) -> Result<(), ImportError> {
+    let unreadable =
+        |e: calamine::XlsxError| ImportError::Spreadsheet(format!("sheet {sheet}: {e}"));
+    let mut cells = xlsx.worksheet_cells_reader(sheet).map_err(unreadable)?;
+    let mut extent = Extent::default();
+    while let Some(cell) = cells.next_cell().map_err(unreadable)? {
+        if !matches!(cell.get_value(), DataRef::Empty) {
+            extent.include(cell.get_position());
+        }
+    }
+    extent.check().map_err(ImportError::Spreadsheet)
+}
+
+/// The rectangle a sheet's cells span. calamine holds a sheet as one dense rows × columns
+/// array, so a stray value in a far corner (or a damaged coordinate) would make it allocate
+/// gigabytes and abort the process; such sheets are refused instead.
+#[derive(Debug, Default)]
+pub struct Extent {
+    corners: Option<((u32, u32), (u32, u32))>,
+}
+
+/// The most cells a sheet's rectangle may hold: 100,000 rows of 100 columns.
+pub const MAX_SHEET_CELLS: u64 = 10_000_000;
+
+impl Extent {
+    pub fn include(&mut self, (row, column): (u32, u32)) {
+        let ((top, left), (bottom, right)) = self.corners.unwrap_or(((row, column), (row, column)));
+        self.corners = Some((
+            (top.min(row), left.min(column)),
+            (bottom.max(row), right.max(column)),
+        ));
+    }
+
+    pub fn check(&self) -> Result<(), String> {
+        let Some(((top, left), (bottom, right))) = self.corners else {
+            return Ok(());
+        };
+        let rows = u64::from(bottom - top) + 1;
+        let columns = u64::from(right - left) + 1;
+        if rows * columns > MAX_SHEET_CELLS {
+            return Err(format!(
+                "the sheet's values span {rows} rows × {columns} columns (from row {} column {} \
+                 to row {} column {}); at most {MAX_SHEET_CELLS} cells are read",
+                top + 1,
+                left + 1,
+                bottom + 1,
+                right + 1
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn spreadsheet_cell(data: &Data) -> Cell {
@@ -177,6 +252,17 @@ mod tests {
         assert_eq!(numbers, [1, 3, 5, 8]);
         assert_eq!(rows[1].cells[1], Cell::Text("x\ny".into()));
         assert_eq!(rows[2].cell(7), &Cell::Empty);
+    }
+
+    #[test]
+    fn refuses_sheets_too_large_to_hold() {
+        let mut extent = Extent::default();
+        assert_eq!(extent.check(), Ok(()));
+        extent.include((0, 0));
+        extent.include((99_999, 99));
+        assert_eq!(extent.check(), Ok(()));
+        extent.include((5, 16_383));
+        assert!(extent.check().unwrap_err().contains("16384 columns"));
     }
 
     #[test]
