@@ -12,9 +12,10 @@
 
 use crate::db::{self, Deltas, N_CATALOG, N_OUTBOX, N_OUTBOX_SEQ, StoredEnvelope};
 use crate::error::{NodeError, corrupt};
-use crate::import::{self, ImportOptions, ImportedRow, RowError};
+use crate::import::{self, Encoding, ImportOptions, ImportedRow, ParsedCatalogue, RowError};
 use crate::node::{Node, now_rfc3339};
 use indicatif::ProgressBar;
+use rayon::prelude::*;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
@@ -41,6 +42,25 @@ pub struct ImportRequest {
     pub allow_mass_delete: bool,
     /// Plan and report only; write nothing.
     pub dry_run: bool,
+}
+
+impl ImportRequest {
+    /// A plain import of `path`: automatic encoding, no mapping, no defaults, not a snapshot.
+    pub fn new(path: impl Into<PathBuf>) -> ImportRequest {
+        ImportRequest {
+            path: path.into(),
+            options: ImportOptions {
+                region: String::new(),
+                mapping: None,
+                encoding: Encoding::Auto,
+                institution: None,
+                sharing_mode: None,
+            },
+            snapshot: false,
+            allow_mass_delete: false,
+            dry_run: false,
+        }
+    }
 }
 
 /// What an import did (or, with `dry_run`, would do).
@@ -152,13 +172,24 @@ impl Node {
         request: &ImportRequest,
         progress: &ProgressBar,
     ) -> Result<ImportSummary, NodeError> {
-        let _one_import = self.import_lock.lock().unwrap_or_else(|p| p.into_inner());
         let options = ImportOptions {
             region: self.config.region.clone(),
             ..request.options.clone()
         };
         let parsed = import::read_catalogue(&request.path, &options)
             .map_err(|e| NodeError::Invalid(format!("{}: {e}", request.path.display())))?;
+        self.import_parsed(parsed, request, progress)
+    }
+
+    /// Imports rows already read (e.g. a generated catalogue), as [`Node::import`] does after
+    /// reading `request.path`; the path only names the source in the summary and messages.
+    pub fn import_parsed(
+        &self,
+        parsed: ParsedCatalogue,
+        request: &ImportRequest,
+        progress: &ProgressBar,
+    ) -> Result<ImportSummary, NodeError> {
+        let _one_import = self.import_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut plan = self.plan(parsed.rows, parsed.errors, request.snapshot)?;
         plan.summary.file = request.path.display().to_string();
         plan.summary.format = parsed.format.to_string();
@@ -278,11 +309,16 @@ impl Node {
         let mut next_seq = self.db.counter(N_OUTBOX_SEQ)? + 1;
         let mut wrote_any = false;
         for chunk in changes.chunks(COMMIT_BATCH) {
+            // Signing dominates an import's CPU time; the order of the outbox stays the plan's.
+            let signed: Vec<Option<(String, CatalogEntry)>> = chunk
+                .par_iter()
+                .map(|change| self.signed_entry(change))
+                .collect::<Result<_, _>>()?;
             let mut batch = WriteBatch::default();
             let mut deltas = Deltas::default();
-            for change in chunk {
-                if let Some(entry) = self.signed_entry(change)? {
-                    self.stage(&mut batch, &mut deltas, change, &entry, next_seq);
+            for (change, entry) in chunk.iter().zip(signed) {
+                if let Some(entry) = entry {
+                    stage(&mut batch, &mut deltas, change, &entry, next_seq);
                     next_seq += 1;
                 }
             }
@@ -296,26 +332,6 @@ impl Node {
             self.outbox_filled.notify_one();
         }
         Ok(())
-    }
-
-    fn stage(
-        &self,
-        batch: &mut WriteBatch,
-        deltas: &mut Deltas,
-        change: &Change,
-        entry: &(String, CatalogEntry),
-        seq: u64,
-    ) {
-        let (local_id, entry) = entry;
-        batch.put(db::catalog_key(local_id), entry.encode());
-        batch.put(db::seq_key(db::OUTBOX, seq), entry.stored.envelope.clone());
-        deltas.add(N_OUTBOX, 1);
-        deltas.add(N_OUTBOX_SEQ, 1);
-        match change {
-            Change::Write { new: true, .. } => deltas.add(N_CATALOG, 1),
-            Change::Delete { .. } => deltas.add(N_CATALOG, -1),
-            _ => {}
-        }
     }
 
     /// The signed catalogue entry a change writes (`None` for unchanged records).
@@ -383,6 +399,26 @@ impl Node {
     }
 }
 
+/// Adds one signed change to the batch: its catalogue entry, its outbox entry, the counters.
+fn stage(
+    batch: &mut WriteBatch,
+    deltas: &mut Deltas,
+    change: &Change,
+    entry: &(String, CatalogEntry),
+    seq: u64,
+) {
+    let (local_id, entry) = entry;
+    batch.put(db::catalog_key(local_id), entry.encode());
+    batch.put(db::seq_key(db::OUTBOX, seq), entry.stored.envelope.clone());
+    deltas.add(N_OUTBOX, 1);
+    deltas.add(N_OUTBOX_SEQ, 1);
+    match change {
+        Change::Write { new: true, .. } => deltas.add(N_CATALOG, 1),
+        Change::Delete { .. } => deltas.add(N_CATALOG, -1),
+        _ => {}
+    }
+}
+
 /// The tombstone of a deleted record: exactly the six fields the schema allows.
 pub fn tombstone(region: &str, local_id: &str, version: u64, updated_at: &str) -> Value {
     json!({"kind": "instrument", "region": region, "local_id": local_id, "version": version,
@@ -421,22 +457,12 @@ fn row_content(row: ImportedRow) -> Result<(String, Map<String, Value>), RowErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::import::Encoding;
     use crate::testing::{ndjson, node, row};
 
     fn request(path: PathBuf, snapshot: bool) -> ImportRequest {
         ImportRequest {
-            path,
-            options: ImportOptions {
-                region: String::new(),
-                mapping: None,
-                encoding: Encoding::Auto,
-                institution: None,
-                sharing_mode: None,
-            },
             snapshot,
-            allow_mass_delete: false,
-            dry_run: false,
+            ..ImportRequest::new(path)
         }
     }
 

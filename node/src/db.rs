@@ -112,8 +112,12 @@ pub struct Deltas(BTreeMap<String, i64>);
 
 impl Deltas {
     pub fn add(&mut self, name: &str, delta: i64) {
-        if delta != 0 {
-            *self.0.entry(name.to_owned()).or_default() += delta;
+        match self.0.get_mut(name) {
+            Some(total) => *total += delta,
+            None if delta != 0 => {
+                self.0.insert(name.to_owned(), delta);
+            }
+            None => {}
         }
     }
 }

@@ -1,8 +1,9 @@
 //! `export`: the live records of the catalogue or of one mirrored region, as NDJSON or CSV, for
 //! the platform's own website.
 //!
-//! The CSV columns are the schema's fields, nested objects flattened to dotted names
-//! (`location.city`), in schema order; arrays are joined with `; `, and `ext` is its JSON text.
+//! The CSV columns are fixed by the schema: `region, local_id, version, updated_at, name`, then
+//! every other field with nested objects flattened to dotted names (`location.city`), in
+//! alphabetical order; arrays are joined with `; `, and `ext` is its JSON text.
 
 use crate::db::{self, StoredEnvelope};
 use crate::error::{NodeError, corrupt};
@@ -31,14 +32,24 @@ impl FromStr for ExportFormat {
     }
 }
 
-/// The CSV columns: every leaf field of the instrument schema, dotted, in schema order.
+/// Columns that identify a record come first; `kind` is left out (always "instrument").
+const LEADING: [&str; 5] = ["region", "local_id", "version", "updated_at", "name"];
+
+/// The CSV columns: the identifying ones, then every other leaf field of the instrument schema
+/// as a dotted name, in alphabetical order.
 pub fn csv_columns() -> Vec<String> {
     let schema = yiqi_schema::validate::schema_value();
-    let mut columns = Vec::new();
+    let mut fields = Vec::new();
     if let Some(properties) = schema["$defs"]["instrument"]["properties"].as_object() {
-        leaf_fields(&schema, properties, "", &mut columns);
+        leaf_fields(&schema, properties, "", &mut fields);
     }
-    columns
+    fields.retain(|f| f != "kind" && !LEADING.contains(&f.as_str()));
+    fields.sort();
+    LEADING
+        .iter()
+        .map(|f| (*f).to_owned())
+        .chain(fields)
+        .collect()
 }
 
 fn leaf_fields(
@@ -176,4 +187,30 @@ fn record_of(stored: &StoredEnvelope) -> Result<Value, StorageError> {
     let mut envelope: Value =
         serde_json::from_slice(&stored.envelope).map_err(|_| corrupt("envelope"))?;
     Ok(envelope["record"].take())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn columns_are_fixed_by_the_schema_and_cells_flatten() {
+        let columns = csv_columns();
+        assert_eq!(columns[..5], LEADING);
+        assert!(
+            columns.iter().any(|c| c == "location.city") && !columns.iter().any(|c| c == "kind")
+        );
+        assert!(
+            !columns.iter().any(|c| c == "location"),
+            "objects are flattened"
+        );
+        let record = json!({"location": {"city": "兰州市"}, "keywords": ["TEM", "电镜"], "ext": {"a": 1},
+                            "original_value_cny": 12});
+        assert_eq!(cell(&record, "location.city"), "兰州市");
+        assert_eq!(cell(&record, "keywords"), "TEM; 电镜");
+        assert_eq!(cell(&record, "ext"), "{\"a\":1}");
+        assert_eq!(cell(&record, "original_value_cny"), "12");
+        assert_eq!(cell(&record, "contact.email"), "");
+    }
 }

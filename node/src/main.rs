@@ -1,5 +1,6 @@
 //! The `yiqi-node` command line.
 
+use clap::builder::RangedU64ValueParser;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
@@ -60,6 +61,7 @@ enum Command {
     /// file cannot be read, when no row is good, or when a snapshot would delete more than 20%
     /// of the catalogue. Do not import while `yiqi-node run` uses the same folder.
     Import {
+        /// The catalogue file.
         file: PathBuf,
         /// The file is the whole catalogue: records missing from it are deleted (tombstoned).
         #[arg(long)]
@@ -86,7 +88,7 @@ enum Command {
     /// Send the outbox to the hub; exit 3 if it stays unreachable (the outbox keeps everything).
     Publish {
         /// Records per request (1 to 1000; default from config.toml, else 500).
-        #[arg(long)]
+        #[arg(long, value_parser = RangedU64ValueParser::<usize>::new().range(1..=1000))]
         batch_size: Option<usize>,
         /// Give up when the hub stays unreachable this long (e.g. 60s, 500ms, 2m).
         #[arg(long, default_value = "60s", value_parser = parse_duration)]
@@ -97,8 +99,9 @@ enum Command {
         /// Give up when the hub stays unreachable this long.
         #[arg(long, default_value = "60s", value_parser = parse_duration)]
         max_wait: Duration,
-        /// Entries per feed request.
-        #[arg(long, default_value_t = DEFAULT_PAGE_SIZE)]
+        /// Entries per feed request (1 to 5000).
+        #[arg(long, default_value_t = DEFAULT_PAGE_SIZE,
+              value_parser = RangedU64ValueParser::<usize>::new().range(1..=5000))]
         page_size: usize,
     },
     /// Publish and sync continuously (long-polling the feed) until SIGTERM or Ctrl-C.
@@ -208,6 +211,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             let request = ImportRequest {
                 path: file,
                 options: ImportOptions {
+                    // Node::import always reads for the node's own region.
                     region: String::new(),
                     mapping,
                     encoding,

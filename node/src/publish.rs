@@ -29,6 +29,15 @@ pub struct PublishOptions {
     pub max_wait: Duration,
 }
 
+impl Default for PublishOptions {
+    fn default() -> Self {
+        PublishOptions {
+            batch_size: crate::config::DEFAULT_BATCH_SIZE,
+            max_wait: Duration::from_secs(60),
+        }
+    }
+}
+
 /// What a publish run did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PublishReport {

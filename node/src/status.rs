@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-/// How many rejected records and key changes the human form lists.
+/// How many rejected records, quarantined entries and key changes the human form lists.
 const LISTED: usize = 20;
 
 /// The `status --json` document.
@@ -52,7 +52,8 @@ impl Node {
         })
     }
 
-    /// The human form of `status`: the counts, then the rejected records and key changes.
+    /// The human form of `status`: the counts, then the rejected records, the quarantined
+    /// entries and the key changes.
     pub async fn status_text(&self) -> Result<String, NodeError> {
         let status = self.status().await?;
         let mut out = String::new();
@@ -90,6 +91,13 @@ impl Node {
                 let id = r.id.as_deref().unwrap_or("?");
                 let version = r.version.map_or_else(|| "?".into(), |v| v.to_string());
                 let _ = writeln!(out, "  {id} v{version}: {}: {}", r.code, r.message);
+            }
+        }
+        if status.quarantined > 0 {
+            let _ = writeln!(out, "quarantined feed entries (first {LISTED}):");
+            for q in self.quarantined(LISTED)? {
+                let seq = q.seq.map_or_else(|| "?".into(), |s| s.to_string());
+                let _ = writeln!(out, "  seq {seq}: {}: {}", q.code, q.reason);
             }
         }
         let changes = self.key_changes(LISTED)?;

@@ -301,6 +301,15 @@ fn three_regions_converge_and_edits_and_deletes_follow() {
     assert!(csv.lines().next().unwrap().contains("location.city"));
     assert_eq!(gs.ok(&["export"]).lines().count(), 2);
     assert_eq!(bj.run(&["show", "CN-GS/nope"]).status.code(), Some(1));
+
+    // A revocation is reported as a key change; what the key signed before stays valid.
+    let key = gs.ok(&["pubkey"]);
+    let path = format!("/v1/admin/regions/CN-GS/keys/{}", key.trim());
+    assert_eq!(http(hub.address, "DELETE", &path, None).0, 200);
+    let out = bj.ok(&["sync"]);
+    assert!(out.contains("key change CN-GS: key revoked"), "{out}");
+    assert!(bj.ok(&["status"]).contains("key revoked"));
+    assert_eq!(bj.status()["mirror"]["CN-GS"], 2);
 }
 
 /// SIGTERM, then the exit status (which must be 0).
@@ -392,6 +401,8 @@ fn a_tampered_record_from_a_lying_hub_is_quarantined() {
         (Some(1), Some(1))
     );
     assert_eq!(node.ok(&["export", "--region", "CN-GS"]).lines().count(), 1);
+    let human = node.ok(&["status"]);
+    assert!(human.contains("seq 2: bad_signature"), "{human}");
 }
 
 /// A test double of the hub: lists `key` for CN-GS and serves `entries` as the whole feed.

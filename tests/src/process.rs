@@ -45,6 +45,12 @@ pub fn poll_until<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) ->
     }
 }
 
+/// The hub's log filter: `YIQI_E2E_HUB_LOG` when set (e.g. `yiqi_hub=debug` to see group
+/// commits), else warnings only.
+fn hub_log_filter() -> String {
+    std::env::var("YIQI_E2E_HUB_LOG").unwrap_or_else(|_| "warn".into())
+}
+
 /// A running `yiqi-hub serve`, killed when dropped.
 pub struct HubProcess {
     child: Child,
@@ -64,7 +70,7 @@ impl HubProcess {
             .args(["serve", "--listen", listen, "--data"])
             .arg(data)
             .env("YIQI_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", hub_log_filter())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -3,10 +3,11 @@
 //!
 //! The text is cut into concepts: thesaurus terms (each with its alternatives) and the
 //! whitespace-separated words between them. Every concept must match; a concept matches when any
-//! of its alternatives does, and scores as the best of them. An alternative matches through any
-//! of three clauses, scored together: the exact phrase in a name (character positions, boost 4),
-//! all of its jieba words across the word fields (names 3, organisation and place 1.5,
-//! description 1), or all of its characters anywhere (the fallback for abbreviations, boost 0.3).
+//! of its alternatives does, and scores as the best of them. The typed text must have all its
+//! characters somewhere (the fallback for abbreviations, boost 0.3) and scores for the exact
+//! phrase in a name (character positions, boost 4) and for all its jieba words across the word
+//! fields (names 3, organisation and place 1.5, description 1); a thesaurus synonym matches by
+//! its jieba words alone.
 
 use std::collections::HashSet;
 use std::ops::Bound;
@@ -109,12 +110,16 @@ fn text_query(fields: &Fields, q: &str, terms: &mut QueryTerms) -> Option<Box<dy
     let concepts: Vec<Box<dyn Query>> = concepts(&normalize(q))
         .iter()
         .filter_map(|alternatives| {
-            let queries: Vec<Box<dyn Query>> = alternatives
+            let mut queries: Vec<Box<dyn Query>> = alternatives
                 .iter()
                 .enumerate()
                 .filter_map(|(i, text)| analyzers.alternative(fields, text, i == 0, terms))
                 .collect();
-            (!queries.is_empty()).then(|| best_of(queries))
+            match queries.len() {
+                0 => None,
+                1 => queries.pop(),
+                _ => Some(best_of(queries)),
+            }
         })
         .collect();
     (!concepts.is_empty()).then(|| all_of(concepts))
@@ -156,27 +161,27 @@ impl Analyzers {
             return None;
         }
         let words = token_texts(&mut self.words, text);
-        let mut should = vec![boost(
-            name_phrase(fields.chars_name, &chars),
-            NAME_PHRASE_BOOST,
-        )];
-        if !words.is_empty() {
-            should.push(all_of(
-                words.iter().map(|w| any_word_field(fields, w)).collect(),
-            ));
-        }
+        let all_words = (!words.is_empty())
+            .then(|| all_of(words.iter().map(|w| any_word_field(fields, w)).collect()));
         terms.words.extend(words);
         if !typed {
-            return Some(union(should));
+            return all_words;
         }
         let unique: HashSet<&String> = chars.iter().collect();
         let all_chars = unique
             .into_iter()
             .map(|c| scored_term(fields.chars_all, c))
             .collect();
-        should.push(boost(all_of(all_chars), CHAR_FALLBACK_BOOST));
+        let mut clauses = vec![
+            (Occur::Must, boost(all_of(all_chars), CHAR_FALLBACK_BOOST)),
+            (
+                Occur::Should,
+                boost(name_phrase(fields.chars_name, &chars), NAME_PHRASE_BOOST),
+            ),
+        ];
+        clauses.extend(all_words.map(|words| (Occur::Should, words)));
         terms.chars.extend(chars);
-        Some(union(should))
+        Some(Box::new(BooleanQuery::new(clauses)))
     }
 }
 

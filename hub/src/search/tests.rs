@@ -442,6 +442,10 @@ fn throughput_and_latency() {
         "apply {n}: {:.0}/s (applied in {applied:?}, committed after {flushed:?})",
         n as f64 / applied.as_secs_f64()
     );
+    println!(
+        "segments: {}",
+        service.inner.reader.searcher().segment_readers().len()
+    );
     let queries = [
         "透射电镜",
         "TEM",
@@ -502,4 +506,41 @@ fn throughput_and_latency() {
     let t = Instant::now();
     service.stats(&StatsQuery::default()).unwrap();
     println!("stats by region: {:?}", t.elapsed());
+}
+
+#[test]
+#[ignore = "measurement, run in release"]
+fn profile_phases() {
+    let n: usize = std::env::var("YIQI_SEARCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let (_dir, service) = service_with(synthetic(n));
+    let searcher = service.inner.reader.searcher();
+    for q in ["TEM", "透射电镜", "质谱", "", "分析"] {
+        for region in ["", "CN-BJ"] {
+            let request = query(&[("q", q), ("region", region)]);
+            let mut best = [Duration::MAX; 4];
+            for _ in 0..10 {
+                let t = Instant::now();
+                let (built, _) = query::build(&service.inner.fields, &request);
+                let t1 = t.elapsed();
+                searcher
+                    .search(built.as_ref(), &tantivy::collector::Count)
+                    .unwrap();
+                let t2 = t.elapsed();
+                searcher.search(built.as_ref(), &FacetCollector).unwrap();
+                let t3 = t.elapsed();
+                service.search(&request).unwrap();
+                let t4 = t.elapsed();
+                for (b, v) in best.iter_mut().zip([t1, t2 - t1, t3 - t2, t4 - t3]) {
+                    *b = (*b).min(v);
+                }
+            }
+            println!(
+                "{q:>6} {region:>6}: build {:?} count {:?} facets {:?} full {:?}",
+                best[0], best[1], best[2], best[3]
+            );
+        }
+    }
 }

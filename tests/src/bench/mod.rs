@@ -1,6 +1,10 @@
 //! The benchmark programs behind `yiqi-bench`, and the table/JSON report they share.
 
+pub mod corpus;
+pub mod fts5;
 pub mod ingest;
+pub mod load;
+pub mod search;
 
 use serde_json::{Map, Value};
 use std::path::Path;

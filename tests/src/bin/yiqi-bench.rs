@@ -5,9 +5,13 @@
 //! `target/release/yiqi-bench ingest`.
 
 use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
-use yiqi_tests::bench::ingest;
+use yiqi_tests::bench::{ingest, search};
 
 #[derive(Parser)]
 #[command(name = "yiqi-bench", about = "yiqi benchmarks")]
@@ -30,6 +34,19 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// National search at scale against SQLite FTS5 on the same corpus and queries.
+    Search {
+        #[arg(long, default_value_t = 1_000_000)]
+        records: usize,
+        /// The steady query rate latencies are measured at.
+        #[arg(long, default_value_t = 200.0)]
+        rate: f64,
+        /// Seconds of each load phase.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -44,6 +61,17 @@ fn main() -> ExitCode {
             records,
             publishers,
             batch,
+            json,
+        }),
+        Command::Search {
+            records,
+            rate,
+            seconds,
+            json,
+        } => search::run(&search::Options {
+            records,
+            rate,
+            seconds,
             json,
         }),
     };

@@ -1,0 +1,317 @@
+//! `yiqi-bench search`: national search at scale against SQLite FTS5 (trigram) on the same corpus
+//! and queries, measured in the same run.
+//!
+//! Figures: our p50/p99 at a steady 200 queries/s and our saturation throughput (over HTTP, so
+//! ours includes the hub's HTTP and JSON work, FTS5 runs in-process), FTS5's at 200 q/s or at the
+//! highest rate it sustains, the time from acknowledgement to searchable under sustained ingest,
+//! the index size and the hub's RSS per million records.
+
+use super::corpus::{RegionCorpus, national};
+use super::fts5::{self, Query};
+use super::load::{Latency, closed_loop_async, closed_loop_threads, open_loop_async, open_loop_threads};
+use super::{Row, cores, disk_usage, print_table, write_json};
+use crate::client::HubClient;
+use crate::process::HubProcess;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use yiqi_schema::keys::public_key_text;
+
+pub struct Options {
+    pub records: usize,
+    pub rate: f64,
+    pub seconds: u64,
+    pub json: Option<PathBuf>,
+}
+
+/// The fixed mixed query set: Chinese, English, abbreviations, with and without filters.
+pub fn queries() -> Vec<Query> {
+    let q = |text: &str, filters: &[(&'static str, &str)]| Query {
+        q: text.to_owned(),
+        filters: filters.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
+    };
+    vec![
+        q("透射电镜", &[]),
+        q("透射电子显微镜", &[]),
+        q("扫描电子显微镜", &[("region", "CN-BJ")]),
+        q("质谱仪", &[]),
+        q("核磁共振波谱仪", &[("sharing", "external")]),
+        q("激光共聚焦显微镜", &[]),
+        q("流式细胞仪", &[("province", "四川省")]),
+        q("X射线衍射仪", &[("min_value", "1000000")]),
+        q("transmission electron microscope", &[]),
+        q("mass spectrometer", &[("region", "CN-SH")]),
+        q("flow cytometer", &[]),
+        q("network analyzer", &[("category", "040000")]),
+        q("TEM", &[]),
+        q("SEM", &[("sharing", "external")]),
+        q("NMR", &[]),
+        q("XRD", &[("region", "CN-GS")]),
+        q("ICP-MS", &[]),
+        q("HPLC", &[("category", "010000")]),
+        q("AFM", &[]),
+        q("FTIR", &[("min_value", "500000")]),
+        q("色谱", &[]),
+        q("", &[("region", "CN-SC"), ("sharing", "external")]),
+    ]
+}
+
+fn query_path(query: &Query) -> String {
+    let mut path = format!("/v1/search?q={}&limit=20", urlencoding::encode(&query.q));
+    for (name, value) in &query.filters {
+        path.push_str(&format!("&{name}={}", urlencoding::encode(value)));
+    }
+    path
+}
+
+pub fn run(options: &Options) -> Result<(), String> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    eprintln!("generating and signing {} records…", options.records);
+    let corpus = national(options.records, 2026)?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let hub = HubProcess::start(&dir.path().join("hub"));
+    let client = HubClient::new(&hub.url);
+    eprintln!("ingesting over loopback while probing acknowledgement → searchable…");
+    let (ingest_rate, freshness) = runtime.block_on(ingest(&client, &corpus))?;
+    runtime.block_on(wait_until_indexed(&client, options.records as u64))?;
+    let index_bytes = disk_usage(&dir.path().join("hub/search"));
+    let rss_bytes = rss_of(hub.pid());
+    let queries = Arc::new(queries());
+    let duration = Duration::from_secs(options.seconds);
+    eprintln!("querying the hub at {} q/s…", options.rate);
+    let ours = runtime.block_on(our_latency(&client, &queries, options.rate, duration));
+    let ours_saturation = runtime.block_on(our_saturation(&client, &queries, duration));
+    drop(hub);
+    eprintln!("building SQLite FTS5 (trigram) on the same records…");
+    let fts_path = dir.path().join("fts5.db");
+    let records = corpus.iter().flat_map(|c| c.envelopes.iter()).map(|e| {
+        let envelope: Value = serde_json::from_slice(e).expect("signed envelopes parse");
+        envelope["record"].clone()
+    });
+    let started = Instant::now();
+    fts5::build(&fts_path, records).map_err(|e| e.to_string())?;
+    let fts_build_s = started.elapsed().as_secs_f64();
+    let fts_saturation = fts5_saturation(&fts_path, &queries, duration)?;
+    let fts_rate = if fts_saturation >= options.rate { options.rate } else { 0.8 * fts_saturation };
+    let fts = fts5_latency(&fts_path, &queries, fts_rate, duration)?;
+    let figures = Figures {
+        records: options.records,
+        rate: options.rate,
+        ours,
+        ours_saturation,
+        fts,
+        fts_rate,
+        fts_saturation,
+        fts_build_s,
+        ingest_rate,
+        freshness,
+        index_bytes,
+        rss_bytes,
+    };
+    figures.report(options.json.as_deref())
+}
+
+async fn ingest(client: &HubClient, corpus: &[RegionCorpus]) -> Result<(f64, Latency), String> {
+    for region in corpus {
+        let key = public_key_text(&region.key.verifying_key());
+        client.register(region.region, &key).await.map_err(|e| e.to_string())?;
+    }
+    let batches: Vec<Vec<Vec<u8>>> = corpus
+        .iter()
+        .flat_map(|c| c.envelopes.chunks(1_000).map(<[Vec<u8>]>::to_vec))
+        .collect();
+    let total: usize = batches.iter().map(Vec::len).sum();
+    let batches = Arc::new(batches);
+    let started = Instant::now();
+    let probe = tokio::spawn(probe_freshness(client.clone(), corpus[0].key.clone()));
+    let mut publishers = Vec::new();
+    for p in 0..2 {
+        let (client, batches) = (client.clone(), batches.clone());
+        publishers.push(tokio::spawn(async move {
+            for batch in batches.iter().skip(p).step_by(2) {
+                let (status, body) = client.publish(batch).await.map_err(|e| e.to_string())?;
+                if status != 200 {
+                    return Err(format!("hub answered {status}: {body}"));
+                }
+            }
+            Ok::<(), String>(())
+        }));
+    }
+    for publisher in publishers {
+        publisher.await.map_err(|e| e.to_string())??;
+    }
+    let rate = total as f64 / started.elapsed().as_secs_f64();
+    let freshness = probe.await.map_err(|e| e.to_string())??;
+    Ok((rate, freshness))
+}
+
+/// Publishes 20 probe records during ingest, each with a unique model word, and measures how long
+/// after the hub's acknowledgement a search finds it.
+async fn probe_freshness(client: HubClient, key: yiqi_schema::keys::SecretKey) -> Result<Latency, String> {
+    let mut h = hdrhistogram::Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
+    for n in 0..20u64 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut record = yiqi_schema::testing::sample_record();
+        let word = format!("probe{n}q{}", std::process::id());
+        record["region"] = "CN-BJ".into();
+        record["local_id"] = format!("probe-{n}").into();
+        record["model"] = word.clone().into();
+        let envelope = serde_json::to_vec(&yiqi_schema::sign(record, &key)).expect("JSON");
+        let (status, _) = client.publish(&[envelope]).await.map_err(|e| e.to_string())?;
+        let acknowledged = Instant::now();
+        if status != 200 {
+            return Err(format!("probe publish answered {status}"));
+        }
+        loop {
+            let (_, found) = client.get(&format!("/v1/search?q={word}")).await.map_err(|e| e.to_string())?;
+            if found["total"].as_u64() >= Some(1) {
+                break;
+            }
+            if acknowledged.elapsed() > Duration::from_secs(60) {
+                return Err(format!("{word} never became searchable"));
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        h.saturating_record(acknowledged.elapsed().as_micros() as u64);
+    }
+    Ok(Latency {
+        p50_ms: h.value_at_quantile(0.5) as f64 / 1_000.0,
+        p99_ms: h.value_at_quantile(0.99) as f64 / 1_000.0,
+        achieved_per_s: 0.0,
+    })
+}
+
+async fn wait_until_indexed(client: &HubClient, records: u64) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(900);
+    while Instant::now() < deadline {
+        let (_, all) = client.get("/v1/search?q=&limit=1").await.map_err(|e| e.to_string())?;
+        if all["total"].as_u64() >= Some(records) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err("the index did not catch up within 15 minutes".into())
+}
+
+async fn our_latency(client: &HubClient, queries: &Arc<Vec<Query>>, rate: f64, duration: Duration) -> Latency {
+    let (client, queries) = (client.clone(), queries.clone());
+    open_loop_async(rate, duration, move |i| {
+        let (client, path) = (client.clone(), query_path(&queries[i % queries.len()]));
+        async move {
+            let _ = client.get(&path).await;
+        }
+    })
+    .await
+}
+
+async fn our_saturation(client: &HubClient, queries: &Arc<Vec<Query>>, duration: Duration) -> f64 {
+    let (client, queries) = (client.clone(), queries.clone());
+    closed_loop_async(duration, 8, move |i| {
+        let (client, path) = (client.clone(), query_path(&queries[i % queries.len()]));
+        async move {
+            let _ = client.get(&path).await;
+        }
+    })
+    .await
+}
+
+fn connections(path: &std::path::Path, n: usize) -> Result<Vec<rusqlite::Connection>, String> {
+    (0..n)
+        .map(|_| rusqlite::Connection::open(path).map_err(|e| e.to_string()))
+        .collect()
+}
+
+fn fts5_saturation(path: &std::path::Path, queries: &Arc<Vec<Query>>, duration: Duration) -> Result<f64, String> {
+    let queries = queries.clone();
+    Ok(closed_loop_threads(duration, connections(path, cores())?, move |c, i| {
+        let _ = fts5::search(c, &queries[i % queries.len()]);
+    }))
+}
+
+fn fts5_latency(path: &std::path::Path, queries: &Arc<Vec<Query>>, rate: f64, duration: Duration) -> Result<Latency, String> {
+    let queries = queries.clone();
+    Ok(open_loop_threads(rate, duration, connections(path, 2 * cores())?, move |c, i| {
+        let _ = fts5::search(c, &queries[i % queries.len()]);
+    }))
+}
+
+/// Resident memory of a process, in bytes (Linux).
+fn rss_of(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+struct Figures {
+    records: usize,
+    rate: f64,
+    ours: Latency,
+    ours_saturation: f64,
+    fts: Latency,
+    fts_rate: f64,
+    fts_saturation: f64,
+    fts_build_s: f64,
+    ingest_rate: f64,
+    freshness: Latency,
+    index_bytes: u64,
+    rss_bytes: u64,
+}
+
+impl Figures {
+    fn report(&self, json_path: Option<&std::path::Path>) -> Result<(), String> {
+        let millions = self.records as f64 / 1e6;
+        let p99_ratio = self.fts.p99_ms / self.ours.p99_ms;
+        let saturation_ratio = self.ours_saturation / self.fts_saturation;
+        let fts_note = if self.fts_rate < self.rate {
+            format!("FTS5 cannot sustain {} q/s; compared at {:.0} q/s", self.rate, self.fts_rate)
+        } else {
+            format!("FTS5 at {} q/s", self.rate)
+        };
+        let row = |what: String, value: f64, unit: &'static str| Row { what, value, unit };
+        print_table(
+            &format!("search: {} records, {} queries, {} cores; {fts_note}", self.records, queries().len(), cores()),
+            &[
+                row(format!("yiqi p50 at {} q/s", self.rate), self.ours.p50_ms, "ms"),
+                row(format!("yiqi p99 at {} q/s (goal ≤ 10)", self.rate), self.ours.p99_ms, "ms"),
+                row("yiqi saturation".into(), self.ours_saturation, "q/s"),
+                row(format!("FTS5 p50 at {:.0} q/s", self.fts_rate), self.fts.p50_ms, "ms"),
+                row(format!("FTS5 p99 at {:.0} q/s", self.fts_rate), self.fts.p99_ms, "ms"),
+                row("FTS5 saturation".into(), self.fts_saturation, "q/s"),
+                row("p99 ratio FTS5 / yiqi (goal ≥ 10)".into(), p99_ratio, "×"),
+                row("saturation ratio yiqi / FTS5 (goal ≥ 10)".into(), saturation_ratio, "×"),
+                row("ack → searchable p50 under ingest".into(), self.freshness.p50_ms, "ms"),
+                row("ack → searchable p99 under ingest (goal < 1000)".into(), self.freshness.p99_ms, "ms"),
+                row("ingest rate during the run".into(), self.ingest_rate, "records/s"),
+                row("index size per million records".into(), self.index_bytes as f64 / millions / 1e6, "MB"),
+                row("hub RSS per million records".into(), self.rss_bytes as f64 / millions / 1e6, "MB"),
+                row("FTS5 build time".into(), self.fts_build_s, "s"),
+            ],
+        );
+        if let Some(path) = json_path {
+            let figures = json!({
+                "records": self.records,
+                "p50_ms_at_200qps": self.ours.p50_ms,
+                "p99_ms_at_200qps": self.ours.p99_ms,
+                "saturation_qps": self.ours_saturation,
+                "fts5_rate_qps": self.fts_rate,
+                "fts5_p50_ms_at_200qps": self.fts.p50_ms,
+                "fts5_p99_ms_at_200qps": self.fts.p99_ms,
+                "fts5_saturation_qps": self.fts_saturation,
+                "fts5_p99_ratio": p99_ratio,
+                "saturation_qps_ratio": saturation_ratio,
+                "ack_to_searchable_p50_ms": self.freshness.p50_ms,
+                "ack_to_searchable_p99_ms": self.freshness.p99_ms,
+                "index_bytes_per_million": self.index_bytes as f64 / millions,
+                "rss_bytes_per_million": self.rss_bytes as f64 / millions,
+            });
+            write_json(path, figures.as_object().expect("an object"))?;
+        }
+        Ok(())
+    }
+}
