@@ -132,6 +132,34 @@ impl Folder {
         Ok(key)
     }
 
+    /// Where retired keys are kept (`keys-retired/{public key}.pem`), for audit and recovery.
+    pub fn retired_keys(&self) -> PathBuf {
+        self.root.join("keys-retired")
+    }
+
+    /// Replaces `key.pem` with a fresh key, moving the old one to [`Folder::retired_keys`].
+    /// Returns (old, new). The new key is written and synced before anything is renamed, so an
+    /// interruption leaves either the old key in place or the new one.
+    pub fn rotate_key(&self) -> Result<(SecretKey, SecretKey), NodeError> {
+        let usage = |e: String| NodeError::Usage(e);
+        let old = keys::read_secret_key(&self.key()).map_err(|e| usage(e.to_string()))?;
+        let fresh = keys::generate();
+        let staged = self.root.join("key.pem.new");
+        let _ = std::fs::remove_file(&staged);
+        keys::write_secret_key(&staged, &fresh).map_err(|e| usage(e.to_string()))?;
+        let retired_dir = self.retired_keys();
+        std::fs::create_dir_all(&retired_dir)
+            .map_err(|e| usage(format!("{}: {e}", retired_dir.display())))?;
+        let retired = retired_dir.join(format!(
+            "{}.pem",
+            keys::public_key_text(&old.verifying_key())
+        ));
+        std::fs::rename(self.key(), &retired)
+            .and_then(|()| std::fs::rename(&staged, self.key()))
+            .map_err(|e| usage(format!("rotating {}: {e}", self.key().display())))?;
+        Ok((old, fresh))
+    }
+
     /// Reads `config.toml` and `key.pem`.
     pub fn load(&self) -> Result<(Config, SecretKey), NodeError> {
         let path = self.config();

@@ -12,6 +12,7 @@ use yiqi_node::cli_error::CliError;
 use yiqi_node::config::registration_command;
 use yiqi_node::daemon::{LONG_POLL_SECS, RunOptions};
 use yiqi_node::export::ExportFormat;
+use yiqi_node::generate::{GenerateOptions, generate, write_catalogue};
 use yiqi_node::import::{Encoding, ImportOptions};
 use yiqi_node::publish::PublishOptions;
 use yiqi_node::sync::{DEFAULT_PAGE_SIZE, SyncOptions};
@@ -129,6 +130,35 @@ enum Command {
         #[arg(long, default_value = "ndjson")]
         format: ExportFormat,
     },
+    /// Replace the node's signing key with a new one (the old one moves to keys-retired/).
+    ///
+    /// Register the new key on the hub, publish, then revoke the old key: entries still signed
+    /// with the old key are signed again with the new one if the hub refuses them.
+    RotateKey,
+    /// Write a deterministic, realistic native catalogue (NDJSON, or a JSON array for *.json).
+    Generate {
+        /// The region the catalogue belongs to (ISO 3166-2:CN).
+        #[arg(long)]
+        region: String,
+        /// Number of instruments.
+        #[arg(long)]
+        count: usize,
+        /// Random seed: the same options give the same file.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Number of distinct institutions.
+        #[arg(long)]
+        institutions: Option<usize>,
+        /// Number of distinct carriers (labs and centres).
+        #[arg(long)]
+        carriers: Option<usize>,
+        /// The exact sum of original_value_cny over the catalogue.
+        #[arg(long)]
+        total_value_cny: Option<u64>,
+        /// Where to write the catalogue.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Write a new Ed25519 secret key (PKCS#8 PEM, mode 0600) and print its public key.
     Keygen {
         #[arg(long)]
@@ -235,8 +265,13 @@ fn run(cli: Cli) -> Result<(), CliError> {
             };
             let report = runtime()?.block_on(node.publish(&options))?;
             println!(
-                "published: {} accepted, {} duplicate, {} rejected; {} left in the outbox",
-                report.accepted, report.duplicate, report.rejected, report.remaining
+                "published: {} accepted, {} duplicate, {} rejected, {} signed again with the \
+                 current key; {} left in the outbox",
+                report.accepted,
+                report.duplicate,
+                report.rejected,
+                report.resigned,
+                report.remaining
             );
         }
         Command::Sync {
@@ -299,6 +334,49 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Export { region, format } => {
             let node = Node::open(&data)?;
             node.export(region.as_deref(), format, &mut std::io::stdout().lock())?;
+        }
+        Command::RotateKey => {
+            let (old, new) = Node::rotate_key(&data)?;
+            let node = Node::open(&data)?;
+            println!("new public key: {new}");
+            println!("1. register it on the hub:");
+            println!("{}", registration_command(node.config(), &new));
+            println!("2. publish, then revoke the old key {old}:");
+            println!(
+                "curl -X DELETE -H \"Authorization: Bearer $YIQI_ADMIN_TOKEN\" {}/v1/admin/regions/{}/keys/{old}",
+                node.config().hub.trim_end_matches('/'),
+                node.config().region
+            );
+        }
+        Command::Generate {
+            region,
+            count,
+            seed,
+            institutions,
+            carriers,
+            total_value_cny,
+            out,
+        } => {
+            let options = GenerateOptions {
+                region,
+                count,
+                seed,
+                institutions,
+                carriers,
+                total_value_cny,
+            };
+            let records = generate(&options).map_err(|e| CliError::Usage(e.to_string()))?;
+            write_catalogue(&records, &out).map_err(|e| CliError::io(out.display(), e))?;
+            let total: u64 = records
+                .iter()
+                .filter_map(|r| r["original_value_cny"].as_u64())
+                .sum();
+            println!(
+                "wrote {} instruments of {} to {} (original value {total} yuan)",
+                records.len(),
+                options.region,
+                out.display()
+            );
         }
         Command::Keygen { out } => {
             let public = tools::keygen(&out)?;

@@ -50,6 +50,19 @@ impl Node {
         })
     }
 
+    /// Gives the node a new signing key (the old one moves to `keys-retired/`). Refused while
+    /// another process uses the folder. Returns the old and the new public key.
+    pub fn rotate_key(dir: &Path) -> Result<(String, String), NodeError> {
+        // Opening takes the store's lock: no running node keeps signing with the old key.
+        let node = Node::open(dir)?;
+        let (old, fresh) = Folder::new(dir).rotate_key()?;
+        drop(node);
+        Ok((
+            public_key_text(&old.verifying_key()),
+            public_key_text(&fresh.verifying_key()),
+        ))
+    }
+
     /// Opens a node folder. One process per folder: a second one gets a clear error.
     pub fn open(dir: &Path) -> Result<Node, NodeError> {
         let folder = Folder::new(dir);

@@ -44,6 +44,9 @@ pub struct PublishReport {
     pub accepted: usize,
     pub duplicate: usize,
     pub rejected: usize,
+    /// Entries signed with a retired key that the hub no longer takes, signed again with the
+    /// node's current key and sent again.
+    pub resigned: usize,
     /// Entries still in the outbox afterwards.
     pub remaining: u64,
 }
@@ -214,6 +217,11 @@ impl Node {
         let mut batch = WriteBatch::default();
         let mut deltas = Deltas::default();
         for ((seq, envelope), result) in pending.iter().zip(results) {
+            if let Some(resigned) = self.resigned_after_rotation(&result, envelope) {
+                batch.put(db::seq_key(db::OUTBOX, *seq), resigned);
+                report.resigned += 1;
+                continue;
+            }
             match result.status.as_str() {
                 "accepted" => report.accepted += 1,
                 "duplicate" => report.duplicate += 1,
@@ -241,6 +249,22 @@ impl Node {
         self.db.commit(batch, &deltas)?;
         self.db.flush()?;
         Ok(())
+    }
+
+    /// An envelope the hub refuses as `unknown_key` because it was signed with a key this node
+    /// has since rotated away from (and the region has revoked): the same record signed with the
+    /// current key. `None` for any other result.
+    fn resigned_after_rotation(&self, result: &RecordResult, envelope: &[u8]) -> Option<Vec<u8>> {
+        let code = result.error.as_ref().map(|e| e.code.as_str());
+        if result.status != "rejected" || code != Some("unknown_key") {
+            return None;
+        }
+        let parsed: yiqi_schema::Envelope = serde_json::from_slice(envelope).ok()?;
+        if parsed.signature.key == self.public_key() {
+            return None;
+        }
+        let resigned = yiqi_schema::sign(parsed.record, &self.key);
+        serde_json::to_vec(&resigned).ok()
     }
 
     /// A single envelope larger than the hub accepts can never be published: keep it aside.

@@ -38,6 +38,17 @@ impl HubClient {
         Ok(response.status().as_u16())
     }
 
+    /// An admin DELETE (e.g. revoking a key); the status.
+    pub async fn delete_admin(&self, path: &str) -> reqwest::Result<u16> {
+        let response = self
+            .http
+            .delete(format!("{}{path}", self.url))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await?;
+        Ok(response.status().as_u16())
+    }
+
     /// Posts a raw body to `/v1/records`; returns the status and the parsed body.
     pub async fn post_records_raw(&self, body: Vec<u8>) -> reqwest::Result<(u16, Value)> {
         let response = self

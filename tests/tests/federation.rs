@@ -149,3 +149,42 @@ async fn hub_killed_during_concurrent_publishes_loses_and_duplicates_nothing() {
     let feed = f.client.whole_feed().await.unwrap();
     assert_eq!(feed.len(), 6_000, "every version exactly once in the feed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_rotation_propagates_and_history_stays_verifiable() {
+    let f = Federation::start().await;
+    f.import("CN-GS", "GS", 40, 1, &[]);
+    f.publish_and_sync_all();
+    let old_key = f.node("CN-GS").ok(&["pubkey"]).trim().to_owned();
+
+    // Changes signed with the old key wait in the outbox while the key is rotated and revoked.
+    f.import("CN-GS", "GS", 40, 2, &[]);
+    let rotated = f.node("CN-GS").ok(&["rotate-key"]);
+    let new_key = rotated
+        .lines()
+        .find_map(|l| l.strip_prefix("new public key: "))
+        .unwrap()
+        .to_owned();
+    assert_ne!(new_key, old_key);
+    assert_eq!(f.client.register("CN-GS", &new_key).await.unwrap(), 201);
+    let revoke = format!("/v1/admin/regions/CN-GS/keys/{old_key}");
+    assert_eq!(f.client.delete_admin(&revoke).await.unwrap(), 200);
+    let published = f.node("CN-GS").ok(&["publish"]);
+    assert!(published.contains("40 signed again"), "{published}");
+    f.import("CN-GS", "GS", 40, 3, &[]);
+    f.publish_and_sync_all();
+    let state = f.assert_converged().await;
+    assert!(state["CN-GS"].iter().all(|(_, v)| *v == 3));
+    let shown: serde_json::Value =
+        serde_json::from_str(&f.node("CN-BJ").ok(&["show", "CN-GS/GS7"])).unwrap();
+    assert_eq!(shown["signature"]["key"], new_key.as_str());
+
+    // A node rebuilt after the revocation still accepts the history signed with the old key
+    // before it was revoked.
+    std::fs::remove_dir_all(&f.node("CN-SC").data).unwrap();
+    let key = f.node("CN-SC").init("CN-SC", &f.hub.url);
+    assert_eq!(f.client.register("CN-SC", &key).await.unwrap(), 201);
+    f.node("CN-SC").ok(&["sync"]);
+    assert_eq!(f.node("CN-SC").status()["quarantined"], 0);
+    f.assert_converged().await;
+}
