@@ -413,6 +413,7 @@ mod tests {
                 accepted: 1,
                 duplicate: 1,
                 rejected: 1,
+                resigned: 0,
                 remaining: 0
             }
         );
