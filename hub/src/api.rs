@@ -6,6 +6,7 @@ use crate::feed::{self, FeedQuery};
 use crate::ingest::{self, Writer};
 use crate::params;
 use crate::registry::{Added, Registry};
+use crate::search::{GroupBy, ParamError, SearchQuery, SearchService, StatsFormat, StatsQuery};
 use crate::store::HubStore;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Path, RawQuery, Request, State};
@@ -55,6 +56,7 @@ pub struct AppState {
     pub admin_token: String,
     pub limits: Limits,
     pub metrics: PrometheusHandle,
+    pub search: Arc<SearchService>,
 }
 
 type Shared = Arc<AppState>;
@@ -74,6 +76,11 @@ pub fn app(state: Shared) -> Router {
         .route("/v1/records/{region}/{local_id}", get(get_record))
         .route("/v1/records/{region}/{local_id}/history", get(get_history))
         .route("/v1/feed", get(get_feed))
+        .route("/v1/search", get(search_api))
+        .route("/v1/stats", get(stats_api))
+        .route("/", get(search_html))
+        .route("/instruments/{region}/{local_id}", get(instrument_html))
+        .route("/stats", get(stats_html))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(move |req, next| with_timeout(req, next, timeout)))
@@ -130,7 +137,11 @@ async fn method_not_allowed() -> Response {
 }
 
 async fn healthz(State(state): State<Shared>) -> Json<Value> {
-    Json(json!({"status": "ok", "last_seq": *state.last_seq.borrow()}))
+    Json(json!({
+        "status": "ok",
+        "last_seq": *state.last_seq.borrow(),
+        "indexed_seq": state.search.indexed_seq(),
+    }))
 }
 
 async fn metrics_text(State(state): State<Shared>) -> Response {
@@ -355,4 +366,99 @@ async fn get_feed(State(state): State<Shared>, RawQuery(raw): RawQuery) -> Resul
     )
     .await?;
     Ok(json_bytes(feed::page_json(&page)))
+}
+
+impl From<ParamError> for AppError {
+    fn from(e: ParamError) -> Self {
+        AppError::BadParameter {
+            message: e.to_string(),
+            parameter: e.parameter,
+        }
+    }
+}
+
+impl From<crate::search::SearchError> for AppError {
+    fn from(e: crate::search::SearchError) -> Self {
+        AppError::Internal(e.to_string())
+    }
+}
+
+/// Runs a checked search on a blocking thread (tantivy work is CPU-bound).
+async fn run_search(state: &AppState, query: SearchQuery) -> Result<crate::search::SearchResponse, AppError> {
+    let search = state.search.clone();
+    blocking(move || Ok(search.search(&query)?)).await
+}
+
+async fn search_api(State(state): State<Shared>, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
+    let query = SearchQuery::from_params(&params::pairs(raw.as_deref()))?;
+    Ok(Json(run_search(&state, query).await?).into_response())
+}
+
+async fn stats_of(state: &AppState, query: StatsQuery) -> Result<crate::search::StatsResponse, AppError> {
+    let search = state.search.clone();
+    blocking(move || Ok(search.stats(&query)?)).await
+}
+
+async fn stats_api(State(state): State<Shared>, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
+    let query = StatsQuery::from_params(&params::pairs(raw.as_deref()))?;
+    let csv = query.format == StatsFormat::Csv;
+    let stats = stats_of(&state, query).await?;
+    if !csv {
+        return Ok(Json(stats).into_response());
+    }
+    let file = format!("attachment; filename=\"yiqi-stats-{}.csv\"", stats.group_by);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, file),
+        ],
+        stats.to_csv(),
+    )
+        .into_response())
+}
+
+async fn search_html(State(state): State<Shared>, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
+    let pairs = params::pairs(raw.as_deref());
+    let result = match SearchQuery::from_params(&pairs) {
+        Ok(query) => Ok(run_search(&state, query).await?),
+        Err(e) => Err(e),
+    };
+    Ok(crate::pages::search_page(&pairs, result).into_response())
+}
+
+async fn instrument_html(
+    State(state): State<Shared>,
+    Path((region, local_id)): Path<(String, String)>,
+) -> Result<Response, AppError> {
+    let id = record_id(&region, &local_id);
+    let store = state.store.clone();
+    let lookup = id.clone();
+    let entry = blocking(move || {
+        let Some(current) = store.current(&lookup)? else {
+            return Ok(None);
+        };
+        Ok(store.log_entry(current.seq)?)
+    })
+    .await?;
+    let Some(entry) = entry else {
+        let page = crate::pages::not_found_page(&id);
+        return Ok((StatusCode::NOT_FOUND, page).into_response());
+    };
+    let stored: Value = serde_json::from_slice(&entry.json).map_err(|e| AppError::Internal(e.to_string()))?;
+    let view = crate::pages::InstrumentView {
+        seq: entry.seq,
+        received_at: stored["received_at"].as_str().unwrap_or_default().to_owned(),
+        envelope: stored["envelope"].clone(),
+    };
+    Ok(crate::pages::instrument_page(&view).into_response())
+}
+
+async fn stats_html(State(state): State<Shared>) -> Result<Response, AppError> {
+    let by = |group_by| StatsQuery {
+        group_by,
+        ..StatsQuery::default()
+    };
+    let by_region = stats_of(&state, by(GroupBy::Region)).await?;
+    let by_category = stats_of(&state, by(GroupBy::Category)).await?;
+    Ok(crate::pages::stats_page(&by_region, &by_category).into_response())
 }

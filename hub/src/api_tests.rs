@@ -19,6 +19,7 @@ const TOKEN: &str = "test-admin-token";
 
 struct TestHub {
     router: Router,
+    _search_dir: tempfile::TempDir,
 }
 
 impl TestHub {
@@ -27,9 +28,12 @@ impl TestHub {
     }
 
     fn with_limits(limits: Limits) -> TestHub {
-        let hub = Hub::with_store(Arc::new(MemoryStore::new()), TOKEN.into(), limits).unwrap();
+        let search_dir = tempfile::tempdir().unwrap();
+        let hub = Hub::with_store(Arc::new(MemoryStore::new()), search_dir.path(), TOKEN.into(), limits)
+            .unwrap();
         TestHub {
             router: app(hub.state),
+            _search_dir: search_dir,
         }
     }
 

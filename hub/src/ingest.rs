@@ -8,6 +8,7 @@
 //! group. *Invariant*: no request hears "accepted" before its group's flush has returned.
 
 use crate::clock::now_rfc3339;
+use crate::search::IndexEntry;
 use crate::registry::Registry;
 use crate::store::{HubStore, NewVersion, StoredVersion};
 use yiqi_store::StorageError;
@@ -42,15 +43,6 @@ pub enum Status {
     Rejected,
 }
 
-/// A version the writer has made durable, handed to whoever listens (the search index).
-#[derive(Debug, Clone)]
-pub struct Committed {
-    pub seq: u64,
-    pub received_at: String,
-    pub key: String,
-    pub record: serde_json::Value,
-}
-
 type Checked = Result<VerifiedEnvelope, RejectedEnvelope>;
 
 /// Checks every element (in parallel) against the registry, in input order.
@@ -77,7 +69,7 @@ pub struct WriterOutputs {
     /// The highest durable seq, for long-polling feed readers.
     pub last_seq: watch::Sender<u64>,
     /// Committed versions for the search index, in seq order.
-    pub committed: Option<std::sync::mpsc::Sender<Vec<Committed>>>,
+    pub committed: Option<std::sync::mpsc::Sender<Vec<IndexEntry>>>,
 }
 
 impl Writer {
@@ -134,7 +126,7 @@ struct Group {
     next_seq: u64,
     overlay: Overlay,
     new_versions: Vec<NewVersion>,
-    committed: Vec<Committed>,
+    committed: Vec<IndexEntry>,
 }
 
 impl WriterState {
@@ -305,7 +297,7 @@ impl WriterState {
             entry_json,
         });
         if self.outputs.committed.is_some() {
-            group.committed.push(Committed {
+            group.committed.push(IndexEntry {
                 seq,
                 received_at: group.received_at.clone(),
                 key: verified.envelope.signature.key,

@@ -3,9 +3,11 @@
 use crate::api::{AppState, Limits, app};
 use crate::config::Settings;
 use crate::ingest::{Writer, WriterOutputs};
+use crate::indexer;
 use crate::registry::Registry;
-use yiqi_store::{KvStore, SledStore, StorageError};
+use crate::search::SearchService;
 use crate::store::HubStore;
+use yiqi_store::{KvStore, SledStore};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::future::Future;
 use std::io::Write;
@@ -45,23 +47,34 @@ impl Hub {
             Some(token) => token.clone(),
             None => stored_admin_token(&settings.data)?,
         };
-        Hub::with_store(Arc::new(kv), admin_token, settings.limits.clone()).map_err(|e| e.to_string())
+        Hub::with_store(
+            Arc::new(kv),
+            &settings.data.join("search"),
+            admin_token,
+            settings.limits.clone(),
+        )
     }
 
-    /// A hub over any [`KvStore`] (tests use the in-memory one).
+    /// A hub over any [`KvStore`] (tests use the in-memory one), its search index in
+    /// `search_dir`.
     pub fn with_store(
         kv: Arc<dyn KvStore>,
+        search_dir: &Path,
         admin_token: String,
         limits: Limits,
-    ) -> Result<Hub, StorageError> {
+    ) -> Result<Hub, String> {
         let store = HubStore::new(kv);
-        let registry = Arc::new(Registry::load(store.clone())?);
-        let (last_seq_tx, last_seq) = watch::channel(store.last_seq()?);
+        let registry = Arc::new(Registry::load(store.clone()).map_err(|e| e.to_string())?);
+        let search = Arc::new(SearchService::open(search_dir).map_err(|e| e.to_string())?);
+        let (last_seq_tx, last_seq) = watch::channel(store.last_seq().map_err(|e| e.to_string())?);
+        let (committed, live) = std::sync::mpsc::channel();
         let outputs = WriterOutputs {
             last_seq: last_seq_tx,
-            committed: None,
+            committed: Some(committed),
         };
-        let (writer, _thread) = Writer::spawn(store.clone(), registry.clone(), outputs)?;
+        let (writer, _thread) = Writer::spawn(store.clone(), registry.clone(), outputs)
+            .map_err(|e| e.to_string())?;
+        indexer::spawn(search.clone(), store.clone(), live);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = Arc::new(AppState {
             store,
@@ -72,6 +85,7 @@ impl Hub {
             admin_token,
             limits,
             metrics: metrics_handle(),
+            search,
         });
         Ok(Hub { state, shutdown })
     }
@@ -92,11 +106,13 @@ impl Hub {
         axum::serve(listener, app(self.state.clone()))
             .with_graceful_shutdown(stop)
             .await?;
-        let store = self.state.store.clone();
-        tokio::task::spawn_blocking(move || store.flush())
-            .await
-            .map_err(std::io::Error::other)?
-            .map_err(std::io::Error::other)?;
+        let (store, search) = (self.state.store.clone(), self.state.search.clone());
+        tokio::task::spawn_blocking(move || {
+            store.flush().map_err(std::io::Error::other)?;
+            search.flush().map_err(std::io::Error::other)
+        })
+        .await
+        .map_err(std::io::Error::other)??;
         tracing::info!("stopped cleanly");
         Ok(())
     }
@@ -123,4 +139,26 @@ fn stored_admin_token(data: &Path) -> Result<String, String> {
         .map_err(|e| format!("{}: {e}", path.display()))?;
     eprintln!("generated an admin token; it is in {}", path.display());
     Ok(token)
+}
+
+/// SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
 }

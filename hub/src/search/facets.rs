@@ -1,19 +1,23 @@
-//! A collector counting matching documents and their values of the facet fields (region,
-//! top-level category, sharing mode, province) from the fast string columns.
+//! A collector counting matching documents and their facet values: region, top-level category
+//! and sharing mode from one packed fast u64 ([`fields::facet_codes`]), province from its fast
+//! string column. Two column reads per matching document.
 
 use std::collections::BTreeMap;
 
 use tantivy::collector::{Collector, SegmentCollector};
-use tantivy::columnar::StrColumn;
+use tantivy::columnar::{Column, StrColumn};
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
+use yiqi_schema::regions;
 
-use super::fields::FACET_FIELDS;
+use super::Facets;
+use super::fields::{self, FACET_CODES, NO_CODE, PROVINCE};
+use super::params::SHARING_MODES;
 
-/// Per facet field, value → number of matching documents; and the number of matches.
+/// The facets of all matches and their number.
 #[derive(Debug, Default)]
 pub struct FacetCounts {
     pub total: u64,
-    pub counts: [BTreeMap<String, u64>; FACET_FIELDS.len()],
+    pub facets: Facets,
 }
 
 /// Counts every matching document into [`FacetCounts`].
@@ -21,7 +25,10 @@ pub struct FacetCollector;
 
 pub struct SegmentFacets {
     total: u64,
-    columns: Vec<Option<(StrColumn, Vec<u64>)>>,
+    codes: Option<Column<u64>>,
+    /// Per byte of the packed code: region, top-level class, sharing mode.
+    counts: [[u64; 256]; 3],
+    province: Option<(StrColumn, Vec<u64>)>,
 }
 
 impl Collector for FacetCollector {
@@ -33,15 +40,17 @@ impl Collector for FacetCollector {
         _: SegmentOrdinal,
         reader: &SegmentReader,
     ) -> tantivy::Result<SegmentFacets> {
-        let mut columns = Vec::with_capacity(FACET_FIELDS.len());
-        for name in FACET_FIELDS {
-            let column = reader.fast_fields().str(name)?;
-            columns.push(column.map(|c| {
-                let counts = vec![0; c.num_terms()];
-                (c, counts)
-            }));
-        }
-        Ok(SegmentFacets { total: 0, columns })
+        let codes = reader.fast_fields().column_opt::<u64>(FACET_CODES)?;
+        let province = reader.fast_fields().str(PROVINCE)?.map(|column| {
+            let counts = vec![0; column.num_terms()];
+            (column, counts)
+        });
+        Ok(SegmentFacets {
+            total: 0,
+            codes,
+            counts: [[0; 256]; 3],
+            province,
+        })
     }
 
     fn requires_scoring(&self) -> bool {
@@ -52,7 +61,14 @@ impl Collector for FacetCollector {
         let mut merged = FacetCounts::default();
         for fruit in fruits {
             merged.total += fruit.total;
-            for (into, from) in merged.counts.iter_mut().zip(fruit.counts) {
+            let into = &mut merged.facets;
+            let from = fruit.facets;
+            for (into, from) in [
+                (&mut into.region, from.region),
+                (&mut into.category, from.category),
+                (&mut into.sharing, from.sharing),
+                (&mut into.province, from.province),
+            ] {
                 for (key, n) in from {
                     *into.entry(key).or_default() += n;
                 }
@@ -67,31 +83,52 @@ impl SegmentCollector for SegmentFacets {
 
     fn collect(&mut self, doc: DocId, _: Score) {
         self.total += 1;
-        for (column, counts) in self.columns.iter_mut().flatten() {
-            if let Some(ord) = column.ords().first(doc)
-                && let Some(count) = counts.get_mut(ord as usize)
-            {
-                *count += 1;
+        if let Some(code) = self.codes.as_ref().and_then(|c| c.first(doc)) {
+            for (byte, counts) in self.counts.iter_mut().enumerate() {
+                counts[((code >> (8 * byte)) & 0xFF) as usize] += 1;
             }
+        }
+        if let Some((column, counts)) = &mut self.province
+            && let Some(ord) = column.ords().first(doc)
+            && let Some(count) = counts.get_mut(ord as usize)
+        {
+            *count += 1;
         }
     }
 
     fn harvest(self) -> FacetCounts {
-        let mut fruit = FacetCounts {
-            total: self.total,
-            ..FacetCounts::default()
+        let [regions, tops, sharing] = &self.counts;
+        let region_codes: Vec<&str> = regions::REGIONS.iter().map(|r| r.0).collect();
+        let facets = Facets {
+            region: named(regions, &region_codes),
+            category: named(tops, fields::top_level_codes()),
+            sharing: named(sharing, &SHARING_MODES),
+            province: self.province.map(provinces).unwrap_or_default(),
         };
-        for (into, column) in fruit.counts.iter_mut().zip(self.columns) {
-            let Some((column, counts)) = column else {
-                continue;
-            };
-            let mut key = String::new();
-            for (ord, n) in counts.into_iter().enumerate().filter(|(_, n)| *n > 0) {
-                if column.ord_to_str(ord as u64, &mut key).unwrap_or(false) {
-                    into.insert(key.clone(), n);
-                }
-            }
+        FacetCounts {
+            total: self.total,
+            facets,
         }
-        fruit
     }
+}
+
+/// Non-zero counts keyed by the name of their index.
+fn named(counts: &[u64; 256], names: &[&str]) -> BTreeMap<String, u64> {
+    counts
+        .iter()
+        .enumerate()
+        .filter(|&(i, n)| *n > 0 && i as u64 != NO_CODE)
+        .filter_map(|(i, n)| names.get(i).map(|name| (name.to_string(), *n)))
+        .collect()
+}
+
+fn provinces((column, counts): (StrColumn, Vec<u64>)) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    let mut key = String::new();
+    for (ord, n) in counts.into_iter().enumerate().filter(|(_, n)| *n > 0) {
+        if column.ord_to_str(ord as u64, &mut key).unwrap_or(false) {
+            out.insert(key.clone(), n);
+        }
+    }
+    out
 }

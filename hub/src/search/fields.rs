@@ -1,5 +1,7 @@
 //! The tantivy schema of the national index and the document built from a record.
 
+use std::sync::OnceLock;
+
 use serde_json::Value as Json;
 use tantivy::TantivyDocument;
 use tantivy::schema::{
@@ -7,9 +9,10 @@ use tantivy::schema::{
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use yiqi_schema::classification;
+use yiqi_schema::{classification, regions};
 
 use super::analysis::{CHARS, JIEBA};
+use super::params::SHARING_MODES;
 
 /// Every field of the index, resolved once.
 #[derive(Clone)]
@@ -21,8 +24,9 @@ pub struct Fields {
     pub category: Field,
     /// The category code and every ancestor code: the category filter includes descendants.
     pub category_path: Field,
-    /// The top-level class, for the category facet.
-    pub top_category: Field,
+    /// Region, top-level class and sharing mode packed into one fast u64 for the facets
+    /// ([`facet_codes`]).
+    pub facet_codes: Field,
     pub province: Field,
     pub city: Field,
     pub sharing: Field,
@@ -51,8 +55,37 @@ pub struct Fields {
     pub carrier: Field,
 }
 
-/// Fast string fields the facets are counted on, in the order of [`super::Facets`].
-pub const FACET_FIELDS: [&str; 4] = ["region", "top_category", "sharing", "province"];
+/// The fast field of the packed facet codes.
+pub const FACET_CODES: &str = "facet_codes";
+/// The fast string field of the province facet.
+pub const PROVINCE: &str = "province";
+/// The packed code of a value a record does not have.
+pub const NO_CODE: u64 = 0xFF;
+
+/// The index of a record's region (in `REGIONS`), top-level class (in [`top_level_codes`]) and
+/// sharing mode (in `SHARING_MODES`), one byte each (bits 0, 8, 16); [`NO_CODE`] when absent.
+pub fn facet_codes(record: &Json) -> u64 {
+    let index = |found: Option<usize>| found.map_or(NO_CODE, |i| i as u64);
+    let region = text(record, "/region");
+    let region = index(regions::REGIONS.iter().position(|r| Some(r.0) == region));
+    let top = text(record, "/category").and_then(classification::top_level);
+    let top = index(top.and_then(|t| top_level_codes().iter().position(|c| *c == t.code)));
+    let sharing = text(record, "/sharing/mode");
+    let sharing = index(SHARING_MODES.iter().position(|m| Some(*m) == sharing));
+    region | top << 8 | sharing << 16
+}
+
+/// The codes of the top-level classes, in classification order.
+pub fn top_level_codes() -> &'static [&'static str] {
+    static CODES: OnceLock<Vec<&'static str>> = OnceLock::new();
+    CODES.get_or_init(|| {
+        classification::all()
+            .iter()
+            .filter(|c| c.parent.is_none())
+            .map(|c| c.code)
+            .collect()
+    })
+}
 
 /// Builds the schema and its field handles.
 pub fn schema() -> (Schema, Fields) {
@@ -60,14 +93,14 @@ pub fn schema() -> (Schema, Fields) {
     let words = |positions: bool| text_options(JIEBA, positions);
     let fields = Fields {
         id: b.add_text_field("id", STRING),
-        region: b.add_text_field("region", STRING | FAST | STORED),
+        region: b.add_text_field("region", STRING | STORED),
         local_id: b.add_text_field("local_id", STORED),
         category: b.add_text_field("category", STORED),
         category_path: b.add_text_field("category_path", STRING),
-        top_category: b.add_text_field("top_category", STRING | FAST),
-        province: b.add_text_field("province", STRING | FAST),
+        facet_codes: b.add_u64_field(FACET_CODES, FAST),
+        province: b.add_text_field(PROVINCE, STRING | FAST),
         city: b.add_text_field("city", STRING | STORED),
-        sharing: b.add_text_field("sharing", STRING | FAST | STORED),
+        sharing: b.add_text_field("sharing", STRING | STORED),
         status: b.add_text_field("status", STRING),
         value: b.add_u64_field("value", INDEXED | FAST | STORED),
         updated: b.add_i64_field("updated", FAST),
@@ -168,16 +201,13 @@ impl Fields {
                 doc.add_text(field, value);
             }
         }
+        doc.add_u64(self.facet_codes, facet_codes(record));
         let Some(code) = text(record, "/category") else {
             return;
         };
         doc.add_text(self.category, code);
-        let path = category_path(code);
-        for ancestor in &path {
+        for ancestor in category_path(code) {
             doc.add_text(self.category_path, ancestor);
-        }
-        if let Some(top) = path.last() {
-            doc.add_text(self.top_category, top);
         }
     }
 

@@ -222,7 +222,7 @@ impl SearchService {
             total: counts.total,
             took_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             hits,
-            facets: facets(counts),
+            facets: counts.facets,
         })
     }
 
@@ -410,16 +410,6 @@ where
         top.into_iter().map(|(_, address)| address).collect(),
         counts,
     ))
-}
-
-fn facets(counts: FacetCounts) -> Facets {
-    let [region, category, sharing, province] = counts.counts;
-    Facets {
-        region,
-        category,
-        sharing,
-        province,
-    }
 }
 
 impl Fields {

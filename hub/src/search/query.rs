@@ -5,9 +5,9 @@
 //! whitespace-separated words between them. Every concept must match; a concept matches when any
 //! of its alternatives does, and scores as the best of them. The typed text must have all its
 //! characters somewhere (the fallback for abbreviations, boost 0.3) and scores for the exact
-//! phrase in a name (character positions, boost 4) and for all its jieba words across the word
-//! fields (names 3, organisation and place 1.5, description 1); a thesaurus synonym matches by
-//! its jieba words alone.
+//! phrase in a name (character positions, boost 4) and for all its jieba words in one field group
+//! (names 3, organisation and place 1.5, description 1); a thesaurus synonym matches when all its
+//! jieba words occur in one field group.
 
 use std::collections::HashSet;
 use std::ops::Bound;
@@ -42,31 +42,32 @@ pub struct QueryTerms {
 }
 
 /// The tantivy query of a search and, for a non-empty `q`, the terms to highlight.
+///
+/// The filters are repeated inside every intersection of the text query rather than put once
+/// beside it: tantivy evaluates a union in windows of 4096 documents, so a union beside a filter
+/// would be computed in full; inside, every leaf intersection is driven by its rarest member.
 pub fn build(fields: &Fields, query: &SearchQuery) -> (Box<dyn Query>, Option<QueryTerms>) {
-    let mut clauses: Vec<(Occur, Box<dyn Query>)> = filters(fields, query)
-        .into_iter()
-        .map(|filter| {
-            (
-                Occur::Must,
-                Box::new(ConstScoreQuery::new(filter, 0.0)) as Box<dyn Query>,
-            )
-        })
-        .collect();
-    let mut terms = None;
-    if !query.q.is_empty() {
-        let mut found = QueryTerms::default();
-        let Some(text) = text_query(fields, &query.q, &mut found) else {
-            return (Box::new(EmptyQuery), Some(found));
+    let filters = filters(fields, query);
+    if query.q.is_empty() {
+        let built = if filters.is_empty() {
+            Box::new(AllQuery)
+        } else {
+            all_of(filters)
         };
-        clauses.push((Occur::Must, text));
-        terms = Some(found);
+        return (built, None);
     }
-    if clauses.is_empty() {
-        return (Box::new(AllQuery), terms);
-    }
-    (Box::new(BooleanQuery::new(clauses)), terms)
+    let mut terms = QueryTerms::default();
+    let mut builder = Builder {
+        fields,
+        filters,
+        words: analysis::jieba_query(),
+        chars: analysis::chars(),
+    };
+    let built = builder.text_query(&query.q, &mut terms);
+    (built.unwrap_or_else(|| Box::new(EmptyQuery)), Some(terms))
 }
 
+/// Constant-score (0) filter clauses.
 fn filters(fields: &Fields, query: &SearchQuery) -> Vec<Box<dyn Query>> {
     let keys = [
         (fields.region, &query.region),
@@ -91,7 +92,9 @@ fn filters(fields: &Fields, query: &SearchQuery) -> Vec<Box<dyn Query>> {
             bound(query.max_value),
         )));
     }
-    out
+    out.into_iter()
+        .map(|filter| Box::new(ConstScoreQuery::new(filter, 0.0)) as Box<dyn Query>)
+        .collect()
 }
 
 fn key_term(field: Field, value: &str) -> Box<dyn Query> {
@@ -101,28 +104,101 @@ fn key_term(field: Field, value: &str) -> Box<dyn Query> {
     ))
 }
 
-/// The text part of the query: every concept must match. `None` when `q` has nothing searchable.
-fn text_query(fields: &Fields, q: &str, terms: &mut QueryTerms) -> Option<Box<dyn Query>> {
-    let mut analyzers = Analyzers {
-        words: analysis::jieba_query(),
-        chars: analysis::chars(),
-    };
-    let concepts: Vec<Box<dyn Query>> = concepts(&normalize(q))
-        .iter()
-        .filter_map(|alternatives| {
-            let mut queries: Vec<Box<dyn Query>> = alternatives
-                .iter()
-                .enumerate()
-                .filter_map(|(i, text)| analyzers.alternative(fields, text, i == 0, terms))
-                .collect();
-            match queries.len() {
-                0 => None,
-                1 => queries.pop(),
-                _ => Some(best_of(queries)),
-            }
-        })
-        .collect();
-    (!concepts.is_empty()).then(|| all_of(concepts))
+struct Builder<'a> {
+    fields: &'a Fields,
+    filters: Vec<Box<dyn Query>>,
+    words: TextAnalyzer,
+    chars: TextAnalyzer,
+}
+
+impl Builder<'_> {
+    /// The text part of the query: every concept must match. `None` when `q` has nothing
+    /// searchable.
+    fn text_query(&mut self, q: &str, terms: &mut QueryTerms) -> Option<Box<dyn Query>> {
+        let concepts: Vec<Box<dyn Query>> = concepts(&normalize(q))
+            .iter()
+            .filter_map(|alternatives| self.concept(alternatives, terms))
+            .collect();
+        (!concepts.is_empty()).then(|| all_of(concepts))
+    }
+
+    /// Any of the alternatives (the typed text first), scored by the best of them.
+    fn concept(
+        &mut self,
+        alternatives: &[String],
+        terms: &mut QueryTerms,
+    ) -> Option<Box<dyn Query>> {
+        let mut queries: Vec<Box<dyn Query>> = alternatives
+            .iter()
+            .enumerate()
+            .filter_map(|(i, text)| self.alternative(text, i == 0, terms))
+            .collect();
+        match queries.len() {
+            0 => None,
+            1 => queries.pop(),
+            _ => Some(best_of(queries)),
+        }
+    }
+
+    /// The typed text: all its characters somewhere, scored up for the exact phrase in a name
+    /// and for all its words in one field group. A synonym: all its words in one field group.
+    fn alternative(
+        &mut self,
+        text: &str,
+        typed: bool,
+        terms: &mut QueryTerms,
+    ) -> Option<Box<dyn Query>> {
+        let chars = token_texts(&mut self.chars, text);
+        if chars.is_empty() {
+            return None;
+        }
+        let words = token_texts(&mut self.words, text);
+        let word_fields = [
+            (self.fields.words_name, NAME_BOOST),
+            (self.fields.words_org, ORG_BOOST),
+            (self.fields.words_body, BODY_BOOST),
+        ];
+        let in_fields: Vec<Box<dyn Query>> = if words.is_empty() {
+            Vec::new()
+        } else {
+            word_fields
+                .into_iter()
+                .map(|(field, factor)| boost(self.filtered(terms_in(field, &words)), factor))
+                .collect()
+        };
+        terms.words.extend(words);
+        if !typed {
+            return (!in_fields.is_empty()).then(|| union(in_fields));
+        }
+        let unique: Vec<String> = chars
+            .iter()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .cloned()
+            .collect();
+        let fallback = boost(
+            self.filtered(terms_in(self.fields.chars_all, &unique)),
+            CHAR_FALLBACK_BOOST,
+        );
+        let phrase = boost(
+            self.filtered(vec![name_phrase(self.fields.chars_name, &chars)]),
+            NAME_PHRASE_BOOST,
+        );
+        let mut clauses = vec![(Occur::Must, fallback), (Occur::Should, phrase)];
+        clauses.extend(in_fields.into_iter().map(|q| (Occur::Should, q)));
+        terms.chars.extend(chars);
+        Some(Box::new(BooleanQuery::new(clauses)))
+    }
+
+    /// The intersection of `clauses` and the filters.
+    fn filtered(&self, mut clauses: Vec<Box<dyn Query>>) -> Box<dyn Query> {
+        clauses.extend(self.filters.iter().map(|f| f.box_clone()));
+        all_of(clauses)
+    }
+}
+
+fn terms_in(field: Field, texts: &[String]) -> Vec<Box<dyn Query>> {
+    texts.iter().map(|t| scored_term(field, t)).collect()
 }
 
 /// The concepts of a normalized query: thesaurus terms with their alternatives, and the
@@ -142,49 +218,6 @@ pub fn concepts(normalized: &str) -> Vec<Vec<String>> {
     out
 }
 
-struct Analyzers {
-    words: TextAnalyzer,
-    chars: TextAnalyzer,
-}
-
-impl Analyzers {
-    /// One way of writing a concept: exact phrase in a name, all words, or all characters.
-    fn alternative(
-        &mut self,
-        fields: &Fields,
-        text: &str,
-        typed: bool,
-        terms: &mut QueryTerms,
-    ) -> Option<Box<dyn Query>> {
-        let chars = token_texts(&mut self.chars, text);
-        if chars.is_empty() {
-            return None;
-        }
-        let words = token_texts(&mut self.words, text);
-        let all_words = (!words.is_empty())
-            .then(|| all_of(words.iter().map(|w| any_word_field(fields, w)).collect()));
-        terms.words.extend(words);
-        if !typed {
-            return all_words;
-        }
-        let unique: HashSet<&String> = chars.iter().collect();
-        let all_chars = unique
-            .into_iter()
-            .map(|c| scored_term(fields.chars_all, c))
-            .collect();
-        let mut clauses = vec![
-            (Occur::Must, boost(all_of(all_chars), CHAR_FALLBACK_BOOST)),
-            (
-                Occur::Should,
-                boost(name_phrase(fields.chars_name, &chars), NAME_PHRASE_BOOST),
-            ),
-        ];
-        clauses.extend(all_words.map(|words| (Occur::Should, words)));
-        terms.chars.extend(chars);
-        Some(Box::new(BooleanQuery::new(clauses)))
-    }
-}
-
 fn name_phrase(field: Field, chars: &[String]) -> Box<dyn Query> {
     if chars.len() == 1 {
         return scored_term(field, &chars[0]);
@@ -194,14 +227,6 @@ fn name_phrase(field: Field, chars: &[String]) -> Box<dyn Query> {
         .map(|c| Term::from_field_text(field, c))
         .collect();
     Box::new(PhraseQuery::new(terms))
-}
-
-fn any_word_field(fields: &Fields, word: &str) -> Box<dyn Query> {
-    union(vec![
-        boost(scored_term(fields.words_name, word), NAME_BOOST),
-        boost(scored_term(fields.words_org, word), ORG_BOOST),
-        boost(scored_term(fields.words_body, word), BODY_BOOST),
-    ])
 }
 
 fn scored_term(field: Field, text: &str) -> Box<dyn Query> {

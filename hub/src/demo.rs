@@ -1,0 +1,357 @@
+//! `yiqi-hub demo`: the whole federation on one machine, at the size of the source reports.
+//!
+//! It starts a hub, creates three regional nodes (CN-BJ, CN-GS, CN-SC) in their own folders,
+//! registers their keys through the admin API, generates each region's catalogue, and runs each
+//! node's import, publish and sync — the same code paths as `yiqi-node import/publish/sync`,
+//! in-process, but always through the hub's HTTP API. It then prints the national table and keeps
+//! serving until Ctrl-C. A second start on the same folder reuses everything: unchanged
+//! catalogues publish nothing new.
+
+use crate::config::Settings;
+use crate::server::Hub;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{Value, json};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+use yiqi_node::catalog::ImportRequest;
+use yiqi_node::config::Config;
+use yiqi_node::generate::{GenerateOptions, generate, write_catalogue};
+use yiqi_node::publish::PublishOptions;
+use yiqi_node::sync::SyncOptions;
+use yiqi_node::Node;
+
+/// One demo region, sized after its platform's published figures.
+struct RegionPlan {
+    region: &'static str,
+    count: usize,
+    institutions: Option<usize>,
+    carriers: Option<usize>,
+    total_value_cny: u64,
+    seed: u64,
+}
+
+/// Beijing's Capital S&T Platform (42,800 instruments in 908 labs and centres, 26.3 billion
+/// yuan), Gansu's platform (2,475 instruments of 228 units, 1.683 billion yuan), Sichuan's
+/// military–civilian platform (4,300 instruments, 4 billion yuan).
+static PLANS: [RegionPlan; 3] = [
+    RegionPlan {
+        region: "CN-BJ",
+        count: 42_800,
+        institutions: None,
+        carriers: Some(908),
+        total_value_cny: 26_300_000_000,
+        seed: 1,
+    },
+    RegionPlan {
+        region: "CN-GS",
+        count: 2_475,
+        institutions: Some(228),
+        carriers: None,
+        total_value_cny: 1_683_000_000,
+        seed: 2,
+    },
+    RegionPlan {
+        region: "CN-SC",
+        count: 4_300,
+        institutions: None,
+        carriers: None,
+        total_value_cny: 4_000_000_000,
+        seed: 3,
+    },
+];
+
+/// Runs the demo: `data` holds the hub and the nodes; the hub listens on `settings.listen`.
+pub async fn run(data: &Path, mut settings: Settings) -> Result<(), String> {
+    let started = Instant::now();
+    settings.data = data.join("hub");
+    let hub = Hub::open(&settings)?;
+    let token = hub.state.admin_token.clone();
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| format!("listen on {}: {e}", settings.listen))?;
+    let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+    let server = tokio::spawn(hub.serve(listener, crate::server::shutdown_signal()));
+    println!("yiqi-hub listening on {url} (data in {})", data.display());
+
+    let progress = Arc::new(Progress::new());
+    let mut nodes = Vec::new();
+    for plan in &PLANS {
+        let node = open_node(&data.join("nodes").join(plan.region), plan.region, &url)?;
+        register(&url, &token, &node).await?;
+        nodes.push((plan, node));
+    }
+    let mut loads = JoinSet::new();
+    for &(plan, ref node) in &nodes {
+        let (node, data, progress) = (node.clone(), data.to_path_buf(), progress.clone());
+        loads.spawn(async move { load_region(plan, &node, &data, &progress).await });
+    }
+    finish_all(loads).await?;
+    let mut syncs = JoinSet::new();
+    for &(plan, ref node) in &nodes {
+        let (node, progress) = (node.clone(), progress.clone());
+        syncs.spawn(async move { sync_region(plan, &node, &progress).await });
+    }
+    finish_all(syncs).await?;
+    wait_until_indexed(&url).await?;
+    progress.clear();
+    print_national_table(&url).await?;
+    println!(
+        "loaded in {:.1} s. Search: {url}/   Dashboard: {url}/stats   (Ctrl-C to stop)",
+        started.elapsed().as_secs_f64()
+    );
+    server
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
+}
+
+/// Waits for every task; the first error wins.
+async fn finish_all(mut tasks: JoinSet<Result<(), String>>) -> Result<(), String> {
+    while let Some(done) = tasks.join_next().await {
+        done.map_err(|e| e.to_string())??;
+    }
+    Ok(())
+}
+
+/// Opens the node of `region` in `dir`, creating it on first start; points it at `url`.
+fn open_node(dir: &Path, region: &str, url: &str) -> Result<Node, String> {
+    if !dir.join("config.toml").exists() {
+        Node::init(dir, region, url, None).map_err(|e| e.to_string())?;
+    }
+    point_at_hub(&dir.join("config.toml"), url)?;
+    Node::open(dir).map_err(|e| e.to_string())
+}
+
+/// A restarted demo may listen elsewhere: the node follows its hub.
+fn point_at_hub(config_path: &Path, url: &str) -> Result<(), String> {
+    let text = std::fs::read_to_string(config_path).map_err(|e| e.to_string())?;
+    let mut config: Config = toml::from_str(&text).map_err(|e| e.to_string())?;
+    if config.hub != url {
+        config.hub = url.to_owned();
+        let text = toml::to_string(&config).map_err(|e| e.to_string())?;
+        std::fs::write(config_path, text).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Registers the node's key through the admin API (201 new, 200 already registered).
+async fn register(url: &str, token: &str, node: &Node) -> Result<(), String> {
+    let body = json!({"region": node.region(), "name": node.config().name, "public_key": node.public_key()});
+    let response = http()
+        .post(format!("{url}/v1/admin/regions"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    match response.status().as_u16() {
+        200 | 201 => Ok(()),
+        status => Err(format!(
+            "registering {} failed with {status}: {}",
+            node.region(),
+            response.text().await.unwrap_or_default()
+        )),
+    }
+}
+
+fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::new()
+}
+
+/// Generates (once), imports and publishes one region's catalogue.
+async fn load_region(plan: &RegionPlan, node: &Node, data: &Path, progress: &Progress) -> Result<(), String> {
+    let bar = progress.bar(plan.region);
+    let catalogue = data.join("catalogues").join(format!("{}.ndjson", plan.region));
+    if !catalogue.exists() {
+        bar.set_message("generating the catalogue");
+        let options = GenerateOptions {
+            region: plan.region.to_owned(),
+            count: plan.count,
+            seed: plan.seed,
+            institutions: plan.institutions,
+            carriers: plan.carriers,
+            total_value_cny: Some(plan.total_value_cny),
+        };
+        let path = catalogue.clone();
+        tokio::task::spawn_blocking(move || write_generated(&options, &path))
+            .await
+            .map_err(|e| e.to_string())??;
+    }
+    bar.set_message("importing and signing");
+    let (importer, import_bar, request) = (node.clone(), bar.clone(), ImportRequest::new(&catalogue));
+    let summary = tokio::task::spawn_blocking(move || importer.import(&request, &import_bar))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    progress.line(plan.region, &summary.to_string());
+    bar.set_message("publishing to the hub");
+    let report = node
+        .publish(&PublishOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    progress.line(
+        plan.region,
+        &format!("published: {} accepted, {} duplicate", report.accepted, report.duplicate),
+    );
+    bar.finish_and_clear();
+    Ok(())
+}
+
+fn write_generated(options: &GenerateOptions, path: &PathBuf) -> Result<(), String> {
+    let records = generate(options).map_err(|e| e.to_string())?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    }
+    write_catalogue(&records, path).map_err(|e| e.to_string())
+}
+
+/// Pulls the other regions into the node's verified mirror.
+async fn sync_region(plan: &RegionPlan, node: &Node, progress: &Progress) -> Result<(), String> {
+    let bar = progress.bar(plan.region);
+    bar.set_message("syncing the other regions");
+    let report = node.sync(&SyncOptions::default()).await.map_err(|e| e.to_string())?;
+    progress.line(
+        plan.region,
+        &format!(
+            "synced: {} verified into the mirror, {} quarantined",
+            report.applied, report.quarantined
+        ),
+    );
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// Spinners on a terminal, plain lines otherwise.
+struct Progress {
+    bars: MultiProgress,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        let target = if std::io::stderr().is_terminal() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        Progress {
+            bars: MultiProgress::with_draw_target(target),
+        }
+    }
+
+    fn bar(&self, region: &str) -> ProgressBar {
+        let bar = self.bars.add(ProgressBar::new(0));
+        bar.set_style(
+            ProgressStyle::with_template("{prefix} {spinner} {msg} {pos}/{len}")
+                .expect("a valid template"),
+        );
+        bar.set_prefix(region.to_owned());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    }
+
+    fn line(&self, region: &str, text: &str) {
+        let line = format!("{region}: {text}");
+        if self.bars.is_hidden() {
+            println!("{line}");
+        } else {
+            let _ = self.bars.println(line);
+        }
+    }
+
+    fn clear(&self) {
+        let _ = self.bars.clear();
+    }
+}
+
+/// Waits until the hub's index and statistics reflect every accepted record.
+async fn wait_until_indexed(url: &str) -> Result<(), String> {
+    loop {
+        let health: Value = http()
+            .get(format!("{url}/healthz"))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        if health["indexed_seq"].as_u64() >= health["last_seq"].as_u64() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The national table from the hub's statistics API.
+async fn print_national_table(url: &str) -> Result<(), String> {
+    let stats: Value = http()
+        .get(format!("{url}/v1/stats?group_by=region"))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
+    println!();
+    println!(
+        "{:<7} {} {:>12} {:>8} {:>10} {:>18} {:>12}",
+        "region",
+        pad_cjk("地区", 8),
+        "instruments",
+        "units",
+        "carriers",
+        "original value",
+        "亿元"
+    );
+    let rows = stats["rows"].as_array().cloned().unwrap_or_default();
+    for row in rows.iter().chain(std::iter::once(&stats["total"])) {
+        let number = |name: &str| row[name].as_u64().unwrap_or_default();
+        let value = number("original_value_cny");
+        println!(
+            "{:<7} {:<8} {:>12} {:>8} {:>10} {:>18} {:>12.2}",
+            row["key"].as_str().unwrap_or("total"),
+            pad_cjk(row["label"].as_str().unwrap_or("全国"), 8),
+            grouped(number("instruments")),
+            grouped(number("institutions")),
+            grouped(number("carriers")),
+            grouped(value),
+            value as f64 / 1e8
+        );
+    }
+    println!();
+    Ok(())
+}
+
+/// `1234567` → `1,234,567`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Pads Chinese text to `width` terminal columns (a Han character takes two).
+fn pad_cjk(text: &str, width: usize) -> String {
+    let used: usize = text.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum();
+    format!("{text}{}", " ".repeat(width.saturating_sub(used)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_table_cells() {
+        assert_eq!(grouped(26_300_000_000), "26,300,000,000");
+        assert_eq!(grouped(908), "908");
+        assert_eq!(pad_cjk("北京市", 8), "北京市  ");
+    }
+}

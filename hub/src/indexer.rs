@@ -1,0 +1,100 @@
+//! Feeding the search index from the store, which stays the source of truth.
+//!
+//! At start the indexer replays the log from where the index and statistics stand (everything,
+//! after a restart, since the statistics live in memory; a missing or damaged index is rebuilt the
+//! same way), logging progress; then it follows the writer's commits. Replayed and live entries
+//! may overlap: `SearchService::apply` skips what it already has, so nothing is counted twice
+//! and nothing falls in between.
+
+use crate::search::{IndexEntry, SearchService};
+use crate::store::{HubStore, LogEntry};
+use serde::Deserialize;
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+use std::time::Instant;
+
+/// Log entries read per replay step.
+const REPLAY_CHUNK: usize = 5_000;
+/// Replay progress is logged every this many entries.
+const PROGRESS_EVERY: u64 = 100_000;
+
+/// Starts the indexer thread.
+pub fn spawn(
+    search: Arc<SearchService>,
+    store: HubStore,
+    live: Receiver<Vec<IndexEntry>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("yiqi-indexer".into())
+        .spawn(move || {
+            if let Err(e) = replay(&search, &store) {
+                tracing::error!(error = %e, "replaying the log into the search index failed");
+            }
+            for entries in live {
+                if let Err(e) = search.apply(&entries) {
+                    tracing::error!(error = %e, "indexing failed");
+                }
+            }
+        })
+        .expect("the indexer thread starts")
+}
+
+fn replay(search: &SearchService, store: &HubStore) -> Result<(), String> {
+    let from = search.indexed_seq();
+    let last = store.last_seq().map_err(|e| e.to_string())?;
+    if from >= last {
+        return Ok(());
+    }
+    tracing::info!(from = from + 1, to = last, "rebuilding the search index and statistics from the log");
+    let started = Instant::now();
+    let mut after = from;
+    let mut next_report = from + PROGRESS_EVERY;
+    loop {
+        let chunk = store.log_after(after, REPLAY_CHUNK).map_err(|e| e.to_string())?;
+        let Some(tail) = chunk.last() else { break };
+        after = tail.seq;
+        let entries: Vec<IndexEntry> = chunk.iter().filter_map(index_entry).collect();
+        search.apply(&entries).map_err(|e| e.to_string())?;
+        if after >= next_report {
+            tracing::info!(seq = after, of = last, "search index rebuild in progress");
+            next_report += PROGRESS_EVERY;
+        }
+    }
+    tracing::info!(
+        entries = after - from,
+        seconds = started.elapsed().as_secs_f64(),
+        "search index and statistics are up to date"
+    );
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct StoredEntry {
+    seq: u64,
+    received_at: String,
+    envelope: StoredEnvelope,
+}
+
+#[derive(Deserialize)]
+struct StoredEnvelope {
+    record: serde_json::Value,
+    signature: StoredSignature,
+}
+
+#[derive(Deserialize)]
+struct StoredSignature {
+    key: String,
+}
+
+/// The index entry of a stored log entry (written by the hub itself, so it parses).
+fn index_entry(entry: &LogEntry) -> Option<IndexEntry> {
+    let stored: StoredEntry = serde_json::from_slice(&entry.json)
+        .inspect_err(|e| tracing::error!(seq = entry.seq, error = %e, "unreadable log entry"))
+        .ok()?;
+    Some(IndexEntry {
+        seq: stored.seq,
+        received_at: stored.received_at,
+        key: stored.envelope.signature.key,
+        record: stored.envelope.record,
+    })
+}
