@@ -91,6 +91,20 @@ impl HubClient {
         false
     }
 
+    /// Waits until search and statistics reflect every accepted record.
+    pub async fn wait_for_indexed(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < deadline {
+            if let Ok((200, health)) = self.get("/healthz").await
+                && health["indexed_seq"].as_u64() >= health["last_seq"].as_u64()
+            {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
     /// Every feed entry, following `next` until caught up.
     pub async fn whole_feed(&self) -> reqwest::Result<Vec<Value>> {
         let mut after = 0;

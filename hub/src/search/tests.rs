@@ -520,7 +520,8 @@ fn profile_phases() {
     for q in ["TEM", "透射电镜", "质谱", "", "分析"] {
         for region in ["", "CN-BJ"] {
             let request = query(&[("q", q), ("region", region)]);
-            let mut best = [Duration::MAX; 4];
+            let mut best = [Duration::MAX; 5];
+            let counts_only = SearchQuery { limit: 0, ..request.clone() };
             for _ in 0..10 {
                 let t = Instant::now();
                 let (built, _) = query::build(&service.inner.fields, &request);
@@ -533,13 +534,15 @@ fn profile_phases() {
                 let t3 = t.elapsed();
                 service.search(&request).unwrap();
                 let t4 = t.elapsed();
-                for (b, v) in best.iter_mut().zip([t1, t2 - t1, t3 - t2, t4 - t3]) {
+                service.search(&counts_only).unwrap();
+                let t5 = t.elapsed();
+                for (b, v) in best.iter_mut().zip([t1, t2 - t1, t3 - t2, t4 - t3, t5 - t4]) {
                     *b = (*b).min(v);
                 }
             }
             println!(
-                "{q:>6} {region:>6}: build {:?} count {:?} facets {:?} full {:?}",
-                best[0], best[1], best[2], best[3]
+                "{q:>6} {region:>6}: build {:?} count {:?} facets {:?} full {:?} no hits {:?}",
+                best[0], best[1], best[2], best[3], best[4]
             );
         }
     }

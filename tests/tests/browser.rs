@@ -1,0 +1,137 @@
+//! The hub's pages in headless Chromium (Debian's `chromium` and `chromium-driver`), as a
+//! researcher and the national office use them: search, open a result, see the dashboard.
+//! Screenshots are kept in `target/test-artifacts/`.
+
+use fantoccini::{ClientBuilder, Locator};
+use serde_json::json;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use yiqi_schema::keys::{generate, public_key_text};
+use yiqi_tests::client::HubClient;
+use yiqi_tests::process::HubProcess;
+use yiqi_tests::records::record;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn artifacts() -> PathBuf {
+    let dir = yiqi_tests::process::bin_dir().join("../test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Whether the browser is installed; in CI its absence is a failure, elsewhere a notice.
+fn browser_available() -> bool {
+    let present = Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
+    if !present {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must install chromium and chromium-driver (see .ci/run)"
+        );
+        eprintln!("skipping the browser test: install chromium and chromium-driver to run it");
+    }
+    present
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn search_open_a_result_and_see_the_dashboard() {
+    if !browser_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(dir.path());
+    let client = HubClient::new(&hub.url);
+    let key = generate();
+    client.register("CN-GS", &public_key_text(&key.verifying_key())).await.unwrap();
+    let mut tem = record("CN-GS", "LZU-TEM-01", 1, 1);
+    tem["name"] = json!("场发射透射电子显微镜");
+    let mut nmr = record("CN-GS", "LZU-NMR-01", 1, 2);
+    nmr["name"] = json!("核磁共振波谱仪");
+    nmr["name_en"] = json!("NMR spectrometer");
+    let envelopes: Vec<Vec<u8>> = [tem, nmr]
+        .into_iter()
+        .map(|r| serde_json::to_vec(&yiqi_schema::sign(r, &key)).unwrap())
+        .collect();
+    let (status, _) = client.publish(&envelopes).await.unwrap();
+    assert_eq!(status, 200);
+    assert!(client.wait_for_indexed(Duration::from_secs(10)).await);
+
+    let port = free_port();
+    let _driver = Driver(
+        Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut capabilities = serde_json::Map::new();
+    let profile = tempfile::tempdir().unwrap();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": CHROMIUM,
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     "--disable-quic", "--no-first-run", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", "--window-size=1280,1000",
+                     format!("--user-data-dir={}", profile.path().display())]
+        }),
+    );
+    let webdriver = format!("http://127.0.0.1:{port}");
+    let mut browser = None;
+    for _ in 0..100 {
+        let mut builder = ClientBuilder::rustls().unwrap();
+        builder.capabilities(capabilities.clone());
+        if let Ok(session) = builder.connect(&webdriver).await {
+            browser = Some(session);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let browser = browser.expect("chromedriver starts a session");
+    let wait = Duration::from_secs(15);
+
+    // Search from the one box of the home page: an abbreviation finds the full name.
+    browser.goto(&format!("{}/", hub.url)).await.unwrap();
+    let q = browser.wait().at_most(wait).for_element(Locator::Css("form input[name=q]")).await.unwrap();
+    q.send_keys("透射电镜").await.unwrap();
+    let form = browser.form(Locator::Css("form[role=search]")).await.unwrap();
+    form.submit().await.unwrap();
+    let first = browser.wait().at_most(wait).for_element(Locator::Css("ol.hits li a.title")).await.unwrap();
+    assert_eq!(first.text().await.unwrap(), "场发射透射电子显微镜");
+    let highlighted = browser.find(Locator::Css("ol.hits em")).await.unwrap();
+    assert!(!highlighted.text().await.unwrap().is_empty());
+    std::fs::write(artifacts().join("search.png"), browser.screenshot().await.unwrap()).unwrap();
+
+    // Open the result: every field and its provenance.
+    first.click().await.unwrap();
+    browser.wait().at_most(wait).for_element(Locator::Css("h1")).await.unwrap();
+    let page = browser.source().await.unwrap();
+    assert!(browser.current_url().await.unwrap().path().ends_with("/instruments/CN-GS/LZU-TEM-01"));
+    assert!(page.contains(&public_key_text(&key.verifying_key())), "the signing key is shown");
+    assert!(page.contains("兰州大学") && page.contains("tem@lzu.edu.cn"));
+    std::fs::write(artifacts().join("instrument.png"), browser.screenshot().await.unwrap()).unwrap();
+
+    // The national dashboard draws its charts as SVG and offers the CSV.
+    browser.goto(&format!("{}/stats", hub.url)).await.unwrap();
+    browser.wait().at_most(wait).for_element(Locator::Css("svg")).await.unwrap();
+    let csv = browser.find(Locator::Css("a[href*='format=csv']")).await.unwrap();
+    assert!(csv.attr("href").await.unwrap().is_some());
+    std::fs::write(artifacts().join("stats.png"), browser.screenshot().await.unwrap()).unwrap();
+    browser.close().await.unwrap();
+}
