@@ -124,12 +124,20 @@ pub fn check_envelope(
         reference: unknown.clone(),
         rejection: Rejection::new(ErrorCode::NotIjson, e.0),
     })?;
-    check_value(value, key_is_active)
+    check_parsed(value, Some(bytes), key_is_active)
 }
 
 /// [`check_envelope`] for an envelope already parsed strictly (I-JSON).
 pub fn check_value(
     value: Value,
+    key_is_active: impl FnOnce(&str, &str) -> bool,
+) -> Result<VerifiedEnvelope, RejectedEnvelope> {
+    check_parsed(value, None, key_is_active)
+}
+
+fn check_parsed(
+    value: Value,
+    source: Option<&[u8]>,
     key_is_active: impl FnOnce(&str, &str) -> bool,
 ) -> Result<VerifiedEnvelope, RejectedEnvelope> {
     let reference = value.get("record").map(RecordRef::of).unwrap_or(RecordRef {
@@ -149,8 +157,7 @@ pub fn check_value(
             "/signature/key",
         )));
     }
-    let canonical_record = canonical_bytes(&envelope.record);
-    verify_signature(&canonical_record, &key, &signature).map_err(reject)?;
+    let canonical_record = verified_canonical_record(&envelope, source, &key, &signature).map_err(reject)?;
     validate_record(&envelope.record).map_err(|violations| reject(Rejection::schema(violations)))?;
     Ok(finish(envelope, region, &canonical_record))
 }
@@ -183,6 +190,45 @@ fn canonical_envelope(canonical_record: &[u8], signature: &SignatureBlock) -> Ve
     out.extend_from_slice(signature.value.as_bytes());
     out.extend_from_slice(b"\"}}");
     out
+}
+
+/// Verifies the signature and returns the record's canonical bytes.
+///
+/// Fast path: when the envelope arrived in canonical form (as the hub stores and serves it, and
+/// as nodes publish it), the record's bytes inside it are already its RFC 8785 form, so they are
+/// verified as they are. If they verify, they are the canonical bytes of the record the signer
+/// signed, and the parsed record is that record; the verdict equals the slow path's. Anything else
+/// (other layouts, a failed fast verification) takes the slow path: canonicalise, then verify.
+fn verified_canonical_record(
+    envelope: &Envelope,
+    source: Option<&[u8]>,
+    key: &[u8; 32],
+    signature: &[u8; 64],
+) -> Result<Vec<u8>, Rejection> {
+    let raw = source.and_then(|bytes| raw_record(bytes, &envelope.signature));
+    if let Some(raw) = raw
+        && verify_signature(raw, key, signature).is_ok()
+    {
+        return Ok(raw.to_vec());
+    }
+    let canonical = canonical_bytes(&envelope.record);
+    if raw == Some(canonical.as_slice()) {
+        return Err(verify_signature(&canonical, key, signature).unwrap_err());
+    }
+    verify_signature(&canonical, key, signature)?;
+    Ok(canonical)
+}
+
+/// The record's bytes, when `bytes` is laid out as a canonical envelope:
+/// `{"record":` RECORD `,"signature":{"alg":"…","key":"…","value":"…"}}`.
+fn raw_record<'a>(bytes: &'a [u8], signature: &SignatureBlock) -> Option<&'a [u8]> {
+    const HEAD: &[u8] = b"{\"record\":";
+    let tail = format!(
+        ",\"signature\":{{\"alg\":\"{}\",\"key\":\"{}\",\"value\":\"{}\"}}}}",
+        signature.alg, signature.key, signature.value
+    );
+    let body = bytes.strip_prefix(HEAD)?.strip_suffix(tail.as_bytes())?;
+    Some(body)
 }
 
 type Shape = (Envelope, [u8; 32], [u8; 64]);

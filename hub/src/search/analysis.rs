@@ -17,14 +17,20 @@ pub const CHARS: &str = "yiqi_chars";
 const MAX_TOKEN_BYTES: usize = 64;
 
 /// The word analyzer used at index time: jieba in search mode, so that a long word such as
-/// 电子显微镜 is also indexed as its dictionary parts (电子, 显微镜).
+/// 电子显微镜 is also indexed as its dictionary parts (电子, 显微镜). The HMM (guessing words not
+/// in the dictionary) is off on both sides: it more than halves indexing speed, and the
+/// character fields keep the recall of unknown words.
 pub fn jieba_index() -> TextAnalyzer {
-    words(JiebaTokenizer::new())
+    let mut jieba = JiebaTokenizer::new();
+    jieba.set_hmm(false);
+    words(jieba)
 }
 
 /// The word analyzer used on queries: jieba in default mode, one token per segmented word.
 pub fn jieba_query() -> TextAnalyzer {
-    words(JiebaTokenizer::with_search_mode(false))
+    let mut jieba = JiebaTokenizer::with_search_mode(false);
+    jieba.set_hmm(false);
+    words(jieba)
 }
 
 fn words(jieba: JiebaTokenizer) -> TextAnalyzer {

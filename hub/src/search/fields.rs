@@ -159,7 +159,7 @@ pub fn texts<'a>(record: &'a Json, key: &str) -> impl Iterator<Item = &'a str> {
 }
 
 /// `updated_at` as Unix nanoseconds.
-pub fn updated_nanos(record: &Json) -> Option<i64> {
+fn updated_nanos(record: &Json) -> Option<i64> {
     let parsed = OffsetDateTime::parse(text(record, "/updated_at")?, &Rfc3339).ok()?;
     i64::try_from(parsed.unix_timestamp_nanos()).ok()
 }

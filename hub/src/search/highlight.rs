@@ -177,7 +177,7 @@ fn window(text: &str, first_match: usize) -> (usize, usize) {
 }
 
 /// Appends `text` with `& < > " '` escaped.
-pub fn escape_into(out: &mut String, text: &str) {
+fn escape_into(out: &mut String, text: &str) {
     for c in text.chars() {
         match c {
             '&' => out.push_str("&amp;"),

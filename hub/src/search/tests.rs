@@ -139,6 +139,18 @@ fn name_matches_rank_above_specs_matches() {
 }
 
 #[test]
+fn exact_phrase_beats_the_character_fallback() {
+    let (_dir, service) = service_with(vec![
+        rec("CN-BJ", "SCATTERED", "镜头与电子枪显微组件", "990000"),
+        rec("CN-BJ", "EXACT", "电子显微镜", "990000"),
+    ]);
+    assert_eq!(
+        ids(&service, &[("q", "电子显微镜")]),
+        ["EXACT", "SCATTERED"]
+    );
+}
+
+#[test]
 fn hits_carry_the_record_summary_and_highlight() {
     let (_dir, service) = sample_service();
     let response = service
@@ -351,13 +363,39 @@ fn service_is_send_and_sync() {
     check::<SearchService>();
 }
 
+fn shared_sample_service() -> &'static SearchService {
+    static SERVICE: std::sync::OnceLock<(tempfile::TempDir, SearchService)> =
+        std::sync::OnceLock::new();
+    &SERVICE.get_or_init(sample_service).1
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
 
     #[test]
+    fn arbitrary_parameters_never_fail_except_as_param_errors(
+        pairs in proptest::collection::vec(
+            (
+                proptest::sample::select(vec![
+                    "q", "region", "category", "province", "city", "sharing", "status", "min_value",
+                    "max_value", "sort", "offset", "limit", "x",
+                ]),
+                "\\PC{0,12}|[0-9]{1,6}|CN-[A-Z]{2}|0[1-9]0[0-9]0[0-9]",
+            ),
+            0..6,
+        )
+    ) {
+        let params: Vec<(String, String)> =
+            pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+        if let Ok(query) = SearchQuery::from_params(&params) {
+            prop_assert!(shared_sample_service().search(&query).is_ok());
+        }
+        let _ = StatsQuery::from_params(&params);
+    }
+
+    #[test]
     fn arbitrary_queries_never_fail(q in "\\PC{0,60}", ascii in "[ -~]{0,40}") {
-        static SERVICE: std::sync::OnceLock<(tempfile::TempDir, SearchService)> = std::sync::OnceLock::new();
-        let (_, service) = SERVICE.get_or_init(sample_service);
+        let service = shared_sample_service();
         for text in [q, ascii] {
             let params = vec![("q".to_string(), text)];
             if let Ok(query) = SearchQuery::from_params(&params) {
@@ -521,7 +559,10 @@ fn profile_phases() {
         for region in ["", "CN-BJ"] {
             let request = query(&[("q", q), ("region", region)]);
             let mut best = [Duration::MAX; 5];
-            let counts_only = SearchQuery { limit: 0, ..request.clone() };
+            let counts_only = SearchQuery {
+                limit: 0,
+                ..request.clone()
+            };
             for _ in 0..10 {
                 let t = Instant::now();
                 let (built, _) = query::build(&service.inner.fields, &request);
@@ -536,7 +577,10 @@ fn profile_phases() {
                 let t4 = t.elapsed();
                 service.search(&counts_only).unwrap();
                 let t5 = t.elapsed();
-                for (b, v) in best.iter_mut().zip([t1, t2 - t1, t3 - t2, t4 - t3, t5 - t4]) {
+                for (b, v) in best
+                    .iter_mut()
+                    .zip([t1, t2 - t1, t3 - t2, t4 - t3, t5 - t4])
+                {
                     *b = (*b).min(v);
                 }
             }

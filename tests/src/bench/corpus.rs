@@ -1,10 +1,13 @@
 //! A national corpus for the benchmarks: realistic catalogues of all 34 regions from the node's
 //! generator, signed on all cores with one key per region.
 
+use crate::client::HubClient;
 use rayon::prelude::*;
+use std::sync::Arc;
+use std::time::Instant;
 use serde_json::Value;
 use yiqi_node::generate::{GenerateOptions, generate};
-use yiqi_schema::keys::{SecretKey, generate as new_key};
+use yiqi_schema::keys::{SecretKey, generate as new_key, public_key_text};
 use yiqi_schema::regions::REGIONS;
 
 /// One region's key and its signed envelopes (JSON bytes).
@@ -16,10 +19,20 @@ pub struct RegionCorpus {
 
 /// `total` records spread evenly over the 34 regions, deterministic for a seed (keys are fresh).
 pub fn national(total: usize, seed: u64) -> Result<Vec<RegionCorpus>, String> {
-    let per_region = total.div_ceil(REGIONS.len());
+    national_without(total, seed, &[])
+}
+
+/// As [`national`], leaving out the regions in `excluded`.
+pub fn national_without(total: usize, seed: u64, excluded: &[&str]) -> Result<Vec<RegionCorpus>, String> {
+    let regions: Vec<&'static str> = REGIONS
+        .iter()
+        .map(|r| r.0)
+        .filter(|r| !excluded.contains(r))
+        .collect();
+    let per_region = total.div_ceil(regions.len());
     let mut remaining = total;
     let mut corpus = Vec::new();
-    for (i, (region, _, _)) in REGIONS.iter().enumerate() {
+    for (i, region) in regions.iter().enumerate() {
         let count = per_region.min(remaining);
         remaining -= count;
         if count == 0 {
@@ -56,4 +69,42 @@ pub fn sign_all(records: Vec<Value>, key: &SecretKey) -> Vec<Vec<u8>> {
             serde_json::to_vec(&yiqi_schema::sign(record, key)).expect("an envelope is JSON")
         })
         .collect()
+}
+
+/// Registers every region's key on the hub.
+pub async fn register_all(client: &HubClient, corpus: &[RegionCorpus]) -> Result<(), String> {
+    for region in corpus {
+        let key = public_key_text(&region.key.verifying_key());
+        client.register(region.region, &key).await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Publishes the whole corpus in batches of 1,000 from two concurrent publishers; records/s.
+pub async fn publish_all(client: &HubClient, corpus: &[RegionCorpus]) -> Result<f64, String> {
+    let batches: Arc<Vec<Vec<Vec<u8>>>> = Arc::new(
+        corpus
+            .iter()
+            .flat_map(|c| c.envelopes.chunks(1_000).map(<[Vec<u8>]>::to_vec))
+            .collect(),
+    );
+    let total: usize = batches.iter().map(Vec::len).sum();
+    let started = Instant::now();
+    let mut publishers = Vec::new();
+    for p in 0..2 {
+        let (client, batches) = (client.clone(), batches.clone());
+        publishers.push(tokio::spawn(async move {
+            for batch in batches.iter().skip(p).step_by(2) {
+                let (status, body) = client.publish(batch).await.map_err(|e| e.to_string())?;
+                if status != 200 {
+                    return Err(format!("hub answered {status}: {body}"));
+                }
+            }
+            Ok::<(), String>(())
+        }));
+    }
+    for publisher in publishers {
+        publisher.await.map_err(|e| e.to_string())??;
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
 }

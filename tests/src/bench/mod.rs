@@ -5,6 +5,7 @@ pub mod fts5;
 pub mod ingest;
 pub mod load;
 pub mod search;
+pub mod sync;
 
 use serde_json::{Map, Value};
 use std::path::Path;

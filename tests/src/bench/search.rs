@@ -6,7 +6,7 @@
 //! highest rate it sustains, the time from acknowledgement to searchable under sustained ingest,
 //! the index size and the hub's RSS per million records.
 
-use super::corpus::{RegionCorpus, national};
+use super::corpus::{RegionCorpus, national, publish_all, register_all};
 use super::fts5::{self, Query};
 use super::load::{Latency, closed_loop_async, closed_loop_threads, open_loop_async, open_loop_threads};
 use super::{Row, cores, disk_usage, print_table, write_json};
@@ -16,7 +16,6 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use yiqi_schema::keys::public_key_text;
 
 pub struct Options {
     pub records: usize,
@@ -113,35 +112,9 @@ pub fn run(options: &Options) -> Result<(), String> {
 }
 
 async fn ingest(client: &HubClient, corpus: &[RegionCorpus]) -> Result<(f64, Latency), String> {
-    for region in corpus {
-        let key = public_key_text(&region.key.verifying_key());
-        client.register(region.region, &key).await.map_err(|e| e.to_string())?;
-    }
-    let batches: Vec<Vec<Vec<u8>>> = corpus
-        .iter()
-        .flat_map(|c| c.envelopes.chunks(1_000).map(<[Vec<u8>]>::to_vec))
-        .collect();
-    let total: usize = batches.iter().map(Vec::len).sum();
-    let batches = Arc::new(batches);
-    let started = Instant::now();
+    register_all(client, corpus).await?;
     let probe = tokio::spawn(probe_freshness(client.clone(), corpus[0].key.clone()));
-    let mut publishers = Vec::new();
-    for p in 0..2 {
-        let (client, batches) = (client.clone(), batches.clone());
-        publishers.push(tokio::spawn(async move {
-            for batch in batches.iter().skip(p).step_by(2) {
-                let (status, body) = client.publish(batch).await.map_err(|e| e.to_string())?;
-                if status != 200 {
-                    return Err(format!("hub answered {status}: {body}"));
-                }
-            }
-            Ok::<(), String>(())
-        }));
-    }
-    for publisher in publishers {
-        publisher.await.map_err(|e| e.to_string())??;
-    }
-    let rate = total as f64 / started.elapsed().as_secs_f64();
+    let rate = publish_all(client, corpus).await?;
     let freshness = probe.await.map_err(|e| e.to_string())??;
     Ok((rate, freshness))
 }
@@ -149,11 +122,11 @@ async fn ingest(client: &HubClient, corpus: &[RegionCorpus]) -> Result<(f64, Lat
 /// Publishes 20 probe records during ingest, each with a unique model word, and measures how long
 /// after the hub's acknowledgement a search finds it.
 async fn probe_freshness(client: HubClient, key: yiqi_schema::keys::SecretKey) -> Result<Latency, String> {
-    let mut h = hdrhistogram::Histogram::<u64>::new(3).map_err(|e| e.to_string())?;
+    let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(|e| e.to_string())?;
     for n in 0..20u64 {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let mut record = yiqi_schema::testing::sample_record();
-        let word = format!("probe{n}q{}", std::process::id());
+        let word = probe_word(n);
         record["region"] = "CN-BJ".into();
         record["local_id"] = format!("probe-{n}").into();
         record["model"] = word.clone().into();
@@ -180,6 +153,18 @@ async fn probe_freshness(client: HubClient, key: yiqi_schema::keys::SecretKey) -
         p99_ms: h.value_at_quantile(0.99) as f64 / 1_000.0,
         achieved_per_s: 0.0,
     })
+}
+
+/// A word no generated record contains and every analyzer keeps whole: letters only (digits
+/// would be split off and match specifications everywhere).
+fn probe_word(n: u64) -> String {
+    let mut word = String::from("zqxprobe");
+    let mut rest = n + 26 * u64::from(std::process::id());
+    while rest > 0 {
+        word.push(char::from(b'a' + (rest % 26) as u8));
+        rest /= 26;
+    }
+    word
 }
 
 async fn wait_until_indexed(client: &HubClient, records: u64) -> Result<(), String> {

@@ -11,7 +11,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use yiqi_tests::bench::{ingest, search};
+use yiqi_tests::bench::{ingest, search, sync};
 
 #[derive(Parser)]
 #[command(name = "yiqi-bench", about = "yiqi benchmarks")]
@@ -47,6 +47,20 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Arrival latency between regions' mirrors, and a new node's catch-up against verification.
+    Sync {
+        /// Records in the national feed the new node catches up.
+        #[arg(long, default_value_t = 1_000_000)]
+        records: usize,
+        /// Records per second published during the arrival measurement.
+        #[arg(long, default_value_t = 100.0)]
+        rate: f64,
+        /// Seconds of the arrival measurement.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -69,6 +83,17 @@ fn main() -> ExitCode {
             seconds,
             json,
         } => search::run(&search::Options {
+            records,
+            rate,
+            seconds,
+            json,
+        }),
+        Command::Sync {
+            records,
+            rate,
+            seconds,
+            json,
+        } => sync::run(&sync::Options {
             records,
             rate,
             seconds,

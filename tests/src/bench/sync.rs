@@ -1,0 +1,208 @@
+//! `yiqi-bench sync`: how fast a region's change reaches another region's mirror, and how fast a
+//! new node catches up a national mirror, against strict verification measured in the same run.
+//!
+//! The receiving nodes are `yiqi_node::Node`s running in this process as they run in
+//! `yiqi-node run` (the same library code), so the benchmark can watch their mirrors; every
+//! byte between them and the hub goes over loopback HTTP to a separate `yiqi-hub` process.
+
+use super::corpus::{RegionCorpus, national_without, publish_all, register_all};
+use super::load::Latency;
+use super::{Row, cores, print_table, write_json};
+use crate::client::HubClient;
+use crate::process::HubProcess;
+use hdrhistogram::Histogram;
+use rayon::prelude::*;
+use serde_json::json;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use yiqi_node::Node;
+use yiqi_node::daemon::RunOptions;
+use yiqi_node::publish::PublishOptions;
+use yiqi_node::sync::SyncOptions;
+use yiqi_schema::keys::{generate, public_key_text};
+
+pub struct Options {
+    pub records: usize,
+    /// Records per second published during the arrival measurement.
+    pub rate: f64,
+    pub seconds: u64,
+    pub json: Option<PathBuf>,
+}
+
+/// The publishing region of the arrival test, and the region of the catching-up node.
+const PUBLISHER: &str = "CN-GS";
+const FOLLOWER: &str = "CN-BJ";
+const NEWCOMER: &str = "CN-MO";
+
+pub fn run(options: &Options) -> Result<(), String> {
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let hub = HubProcess::start(&dir.path().join("hub"));
+    let client = HubClient::new(&hub.url);
+    eprintln!("measuring arrival latency at {} records/s…", options.rate);
+    let arrival = runtime.block_on(arrival_latency(&client, dir.path(), options))?;
+    eprintln!("generating, signing and publishing {} records…", options.records);
+    let corpus = national_without(options.records, 11, &[NEWCOMER, PUBLISHER, FOLLOWER])?;
+    runtime.block_on(async {
+        register_all(&client, &corpus).await?;
+        publish_all(&client, &corpus).await
+    })?;
+    eprintln!("measuring strict verification on {} cores…", cores());
+    let verify_limit = verification_limit(&corpus);
+    eprintln!("a new node catches up…");
+    let (catch_up, mirrored) = runtime.block_on(catch_up(&hub.url, dir.path()))?;
+    report(options, arrival, catch_up, verify_limit, mirrored)
+}
+
+async fn node_for(root: &Path, region: &str, hub: &str, client: &HubClient) -> Result<Node, String> {
+    let dir = root.join(region);
+    Node::init(&dir, region, hub, None).map_err(|e| e.to_string())?;
+    let node = Node::open(&dir).map_err(|e| e.to_string())?;
+    client.register(region, &node.public_key()).await.map_err(|e| e.to_string())?;
+    Ok(node)
+}
+
+/// The follower runs as a daemon; records published one by one at a steady rate are timed from
+/// the hub's acknowledgement to their arrival in the follower's mirror.
+async fn arrival_latency(client: &HubClient, root: &Path, options: &Options) -> Result<Latency, String> {
+    let key = generate();
+    client
+        .register(PUBLISHER, &public_key_text(&key.verifying_key()))
+        .await
+        .map_err(|e| e.to_string())?;
+    let follower = node_for(root, FOLLOWER, &client.url, client).await?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let daemon = {
+        let follower = follower.clone();
+        tokio::spawn(async move {
+            let run = RunOptions {
+                publish: PublishOptions::default(),
+                sync: SyncOptions { wait_secs: 25, ..SyncOptions::default() },
+            };
+            follower.run(&run, async { let _ = stopped.await; }).await
+        })
+    };
+    let count = (options.rate * options.seconds as f64) as usize;
+    let interval = Duration::from_secs_f64(1.0 / options.rate);
+    let acknowledged = Arc::new(std::sync::Mutex::new(HashMap::<String, Instant>::new()));
+    let watcher = tokio::spawn(watch_arrivals(follower.clone(), acknowledged.clone(), count));
+    let start = tokio::time::Instant::now();
+    for i in 0..count {
+        tokio::time::sleep_until(start + interval * i as u32).await;
+        let local_id = format!("arrival-{i}");
+        let record = crate::records::record(PUBLISHER, &local_id, 1, i as u64);
+        let envelope = serde_json::to_vec(&yiqi_schema::sign(record, &key)).expect("JSON");
+        let (status, body) = client.publish(&[envelope]).await.map_err(|e| e.to_string())?;
+        if status != 200 || body["results"][0]["status"] != "accepted" {
+            return Err(format!("publishing {local_id}: {status} {body}"));
+        }
+        acknowledged
+            .lock()
+            .expect("lock")
+            .insert(format!("{PUBLISHER}/{local_id}"), Instant::now());
+    }
+    let latency = watcher.await.map_err(|e| e.to_string())??;
+    let _ = stop.send(());
+    daemon.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+    Ok(latency)
+}
+
+/// Polls the follower's mirror for every acknowledged record until all `count` arrived.
+async fn watch_arrivals(
+    follower: Node,
+    acknowledged: Arc<std::sync::Mutex<HashMap<String, Instant>>>,
+    count: usize,
+) -> Result<Latency, String> {
+    let mut h = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while (h.len() as usize) < count {
+        if Instant::now() > deadline {
+            return Err(format!("only {} of {count} records arrived", h.len()));
+        }
+        let waiting: Vec<(String, Instant)> = acknowledged
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|(id, at)| (id.clone(), *at))
+            .collect();
+        for (id, at) in waiting {
+            if follower.show(&id).is_ok() {
+                h.saturating_record(at.elapsed().as_micros().max(1) as u64);
+                acknowledged.lock().expect("lock").remove(&id);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    Ok(Latency {
+        p50_ms: h.value_at_quantile(0.5) as f64 / 1_000.0,
+        p99_ms: h.value_at_quantile(0.99) as f64 / 1_000.0,
+        achieved_per_s: 0.0,
+    })
+}
+
+/// Strict Ed25519 verification of the corpus's own signed messages on every core: the ceiling
+/// no verifying mirror can beat.
+fn verification_limit(corpus: &[RegionCorpus]) -> f64 {
+    let checks: Vec<(Vec<u8>, ed25519_dalek::VerifyingKey, ed25519_dalek::Signature)> = corpus
+        .iter()
+        .flat_map(|c| c.envelopes.iter().take(100_000 / corpus.len().max(1)).map(move |e| (c, e)))
+        .filter_map(|(c, e)| {
+            let envelope: yiqi_schema::Envelope = serde_json::from_slice(e).ok()?;
+            let signature = yiqi_schema::keys::decode_b64(&envelope.signature.value).ok()?;
+            Some((
+                yiqi_schema::envelope::signed_message(&envelope.record),
+                c.key.verifying_key(),
+                ed25519_dalek::Signature::from_slice(&signature).ok()?,
+            ))
+        })
+        .collect();
+    let started = Instant::now();
+    checks.par_iter().for_each(|(message, key, signature)| {
+        assert!(key.verify_strict(message, signature).is_ok());
+    });
+    checks.len() as f64 / started.elapsed().as_secs_f64()
+}
+
+/// A node created now syncs the whole national feed: records per second into its mirror.
+async fn catch_up(hub: &str, root: &Path) -> Result<(f64, u64), String> {
+    let client = HubClient::new(hub);
+    let newcomer = node_for(root, NEWCOMER, hub, &client).await?;
+    let started = Instant::now();
+    let report = newcomer.sync(&SyncOptions::default()).await.map_err(|e| e.to_string())?;
+    let elapsed = started.elapsed().as_secs_f64();
+    if report.quarantined > 0 {
+        return Err(format!("{} entries were quarantined", report.quarantined));
+    }
+    let mirrored = report.applied as u64;
+    Ok((mirrored as f64 / elapsed, mirrored))
+}
+
+fn report(options: &Options, arrival: Latency, catch_up: f64, verify_limit: f64, mirrored: u64) -> Result<(), String> {
+    let ratio = catch_up / verify_limit;
+    let row = |what: &str, value: f64, unit: &'static str| Row { what: what.to_owned(), value, unit };
+    print_table(
+        &format!("sync: arrival at {} records/s for {} s; catch-up of {mirrored} records; {} cores", options.rate, options.seconds, cores()),
+        &[
+            row("arrival p50 (ack → other mirror)", arrival.p50_ms, "ms"),
+            row("arrival p99 (goal < 1000)", arrival.p99_ms, "ms"),
+            row("catch-up into a new mirror", catch_up, "records/s"),
+            row("strict verification limit (all cores)", verify_limit, "records/s"),
+            row("ratio catch-up / limit (goal ≥ 0.60)", ratio, ""),
+        ],
+    );
+    if let Some(path) = &options.json {
+        let figures = json!({
+            "arrival_p50_ms": arrival.p50_ms,
+            "arrival_p99_ms": arrival.p99_ms,
+            "catch_up_records_per_s": catch_up,
+            "verify_limit_per_s": verify_limit,
+            "catch_up_ratio": ratio,
+            "catch_up_records": mirrored,
+            "cores": cores(),
+        });
+        write_json(path, figures.as_object().expect("an object"))?;
+    }
+    Ok(())
+}
