@@ -70,7 +70,10 @@ pub fn app(state: Shared) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/v1/schema", get(schema))
         .route("/v1/regions", get(list_regions))
-        .route("/v1/admin/regions", post(add_region_key).get(admin_list_regions))
+        .route(
+            "/v1/admin/regions",
+            post(add_region_key).get(admin_list_regions),
+        )
         .route("/v1/admin/regions/{region}/keys/{key}", delete(revoke_key))
         .route("/v1/records", post(post_records))
         .route("/v1/records/{region}/{local_id}", get(get_record))
@@ -83,7 +86,9 @@ pub fn app(state: Shared) -> Router {
         .route("/stats", get(stats_html))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(move |req, next| with_timeout(req, next, timeout)))
+        .layer(middleware::from_fn(move |req, next| {
+            with_timeout(req, next, timeout)
+        }))
         .layer(middleware::from_fn(record_latency))
         .layer(
             ServiceBuilder::new()
@@ -189,12 +194,21 @@ async fn read_body(mut body: Body, limit: usize) -> Result<axum::body::Bytes, Ap
     let mut collected = Vec::new();
     let mut total = 0usize;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| AppError::MalformedJson(format!("could not read the body: {e}")))?;
-        let Ok(data) = frame.into_data() else { continue };
+        let frame =
+            frame.map_err(|e| AppError::MalformedJson(format!("could not read the body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
         total += data.len();
         if total > limit {
-            drain(body, limit.saturating_mul(DRAIN_FACTOR).saturating_sub(total)).await;
-            return Err(AppError::TooLarge(format!("the body is larger than {limit} bytes")));
+            drain(
+                body,
+                limit.saturating_mul(DRAIN_FACTOR).saturating_sub(total),
+            )
+            .await;
+            return Err(AppError::TooLarge(format!(
+                "the body is larger than {limit} bytes"
+            )));
         }
         collected.extend_from_slice(&data);
     }
@@ -207,16 +221,18 @@ const DRAIN_FACTOR: usize = 4;
 async fn drain(mut body: Body, mut budget: usize) {
     while budget > 0 {
         match body.frame().await {
-            Some(Ok(frame)) => budget = budget.saturating_sub(frame.data_ref().map_or(0, |d| d.len())),
+            Some(Ok(frame)) => {
+                budget = budget.saturating_sub(frame.data_ref().map_or(0, |d| d.len()))
+            }
             _ => return,
         }
     }
 }
 
 fn text_member<'a>(body: &'a Value, name: &str) -> Result<&'a str, AppError> {
-    body.get(name).and_then(Value::as_str).ok_or_else(|| {
-        params::bad(name, "required string member is missing".into())
-    })
+    body.get(name)
+        .and_then(Value::as_str)
+        .ok_or_else(|| params::bad(name, "required string member is missing".into()))
 }
 
 async fn add_region_key(
@@ -346,7 +362,10 @@ async fn get_history(
 
 fn feed_query(raw: Option<&str>) -> Result<FeedQuery, AppError> {
     let pairs = params::pairs(raw);
-    params::only_known(&pairs, &["after", "limit", "region", "exclude_region", "wait"])?;
+    params::only_known(
+        &pairs,
+        &["after", "limit", "region", "exclude_region", "wait"],
+    )?;
     Ok(FeedQuery {
         after: params::number(&pairs, "after", 0, u64::MAX)?,
         limit: params::number(&pairs, "limit", 1_000, feed::MAX_LIMIT)?.max(1) as usize,
@@ -356,7 +375,10 @@ fn feed_query(raw: Option<&str>) -> Result<FeedQuery, AppError> {
     })
 }
 
-async fn get_feed(State(state): State<Shared>, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
+async fn get_feed(
+    State(state): State<Shared>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, AppError> {
     let query = feed_query(raw.as_deref())?;
     let page = feed::read_page_waiting(
         &state.store,
@@ -384,22 +406,34 @@ impl From<crate::search::SearchError> for AppError {
 }
 
 /// Runs a checked search on a blocking thread (tantivy work is CPU-bound).
-async fn run_search(state: &AppState, query: SearchQuery) -> Result<crate::search::SearchResponse, AppError> {
+async fn run_search(
+    state: &AppState,
+    query: SearchQuery,
+) -> Result<crate::search::SearchResponse, AppError> {
     let search = state.search.clone();
     blocking(move || Ok(search.search(&query)?)).await
 }
 
-async fn search_api(State(state): State<Shared>, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
+async fn search_api(
+    State(state): State<Shared>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, AppError> {
     let query = SearchQuery::from_params(&params::pairs(raw.as_deref()))?;
     Ok(Json(run_search(&state, query).await?).into_response())
 }
 
-async fn stats_of(state: &AppState, query: StatsQuery) -> Result<crate::search::StatsResponse, AppError> {
+async fn stats_of(
+    state: &AppState,
+    query: StatsQuery,
+) -> Result<crate::search::StatsResponse, AppError> {
     let search = state.search.clone();
     blocking(move || Ok(search.stats(&query)?)).await
 }
 
-async fn stats_api(State(state): State<Shared>, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
+async fn stats_api(
+    State(state): State<Shared>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, AppError> {
     let query = StatsQuery::from_params(&params::pairs(raw.as_deref()))?;
     let csv = query.format == StatsFormat::Csv;
     let stats = stats_of(&state, query).await?;
@@ -417,7 +451,10 @@ async fn stats_api(State(state): State<Shared>, RawQuery(raw): RawQuery) -> Resu
         .into_response())
 }
 
-async fn search_html(State(state): State<Shared>, RawQuery(raw): RawQuery) -> Result<Response, AppError> {
+async fn search_html(
+    State(state): State<Shared>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, AppError> {
     let pairs = params::pairs(raw.as_deref());
     let result = match SearchQuery::from_params(&pairs) {
         Ok(query) => Ok(run_search(&state, query).await?),
@@ -444,10 +481,14 @@ async fn instrument_html(
         let page = crate::pages::not_found_page(&id);
         return Ok((StatusCode::NOT_FOUND, page).into_response());
     };
-    let stored: Value = serde_json::from_slice(&entry.json).map_err(|e| AppError::Internal(e.to_string()))?;
+    let stored: Value =
+        serde_json::from_slice(&entry.json).map_err(|e| AppError::Internal(e.to_string()))?;
     let view = crate::pages::InstrumentView {
         seq: entry.seq,
-        received_at: stored["received_at"].as_str().unwrap_or_default().to_owned(),
+        received_at: stored["received_at"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
         envelope: stored["envelope"].clone(),
     };
     Ok(crate::pages::instrument_page(&view).into_response())

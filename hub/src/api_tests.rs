@@ -2,18 +2,18 @@
 
 use crate::api::{Limits, app};
 use crate::server::Hub;
-use yiqi_store::MemoryStore;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
-use yiqi_schema::keys::SecretKey as SigningKey;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tower::ServiceExt;
+use yiqi_schema::keys::SecretKey as SigningKey;
 use yiqi_schema::keys::{generate, public_key_text};
 use yiqi_schema::sign;
 use yiqi_schema::testing::sample_record;
+use yiqi_store::MemoryStore;
 
 const TOKEN: &str = "test-admin-token";
 
@@ -29,15 +29,26 @@ impl TestHub {
 
     fn with_limits(limits: Limits) -> TestHub {
         let search_dir = tempfile::tempdir().unwrap();
-        let hub = Hub::with_store(Arc::new(MemoryStore::new()), search_dir.path(), TOKEN.into(), limits)
-            .unwrap();
+        let hub = Hub::with_store(
+            Arc::new(MemoryStore::new()),
+            search_dir.path(),
+            TOKEN.into(),
+            limits,
+        )
+        .unwrap();
         TestHub {
             router: app(hub.state),
             _search_dir: search_dir,
         }
     }
 
-    async fn call(&self, method: Method, uri: &str, token: Option<&str>, body: Vec<u8>) -> (StatusCode, Value) {
+    async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        token: Option<&str>,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
         let mut request = Request::builder().method(method).uri(uri);
         if let Some(token) = token {
             request = request.header("authorization", format!("Bearer {token}"));
@@ -50,9 +61,8 @@ impl TestHub {
             .unwrap();
         let status = response.status();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let value = serde_json::from_slice(&bytes).unwrap_or(Value::String(
-            String::from_utf8_lossy(&bytes).into_owned(),
-        ));
+        let value = serde_json::from_slice(&bytes)
+            .unwrap_or(Value::String(String::from_utf8_lossy(&bytes).into_owned()));
         (status, value)
     }
 
@@ -62,9 +72,14 @@ impl TestHub {
 
     async fn register(&self, region: &str, key: &SigningKey) -> StatusCode {
         let body = json!({"region": region, "name": region, "public_key": public_key_text(&key.verifying_key())});
-        self.call(Method::POST, "/v1/admin/regions", Some(TOKEN), body.to_string().into_bytes())
-            .await
-            .0
+        self.call(
+            Method::POST,
+            "/v1/admin/regions",
+            Some(TOKEN),
+            body.to_string().into_bytes(),
+        )
+        .await
+        .0
     }
 
     async fn publish_raw(&self, elements: &[Vec<u8>]) -> (StatusCode, Value) {
@@ -75,7 +90,10 @@ impl TestHub {
     }
 
     async fn publish(&self, envelopes: &[Value]) -> Vec<Value> {
-        let elements: Vec<Vec<u8>> = envelopes.iter().map(|e| serde_json::to_vec(e).unwrap()).collect();
+        let elements: Vec<Vec<u8>> = envelopes
+            .iter()
+            .map(|e| serde_json::to_vec(e).unwrap())
+            .collect();
         let (status, body) = self.publish_raw(&elements).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["results"].as_array().unwrap().clone()
@@ -110,9 +128,21 @@ async fn admin_endpoints_need_the_token_and_manage_keys() {
     let key = generate();
     let body = json!({"region": "CN-GS", "name": "甘肃", "public_key": public_key_text(&key.verifying_key())});
     let bytes = body.to_string().into_bytes();
-    let (status, error) = hub.call(Method::POST, "/v1/admin/regions", None, bytes.clone()).await;
-    assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
-    let (status, _) = hub.call(Method::POST, "/v1/admin/regions", Some("wrong"), bytes.clone()).await;
+    let (status, error) = hub
+        .call(Method::POST, "/v1/admin/regions", None, bytes.clone())
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+    );
+    let (status, _) = hub
+        .call(
+            Method::POST,
+            "/v1/admin/regions",
+            Some("wrong"),
+            bytes.clone(),
+        )
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(hub.register("CN-GS", &key).await, StatusCode::CREATED);
     assert_eq!(hub.register("CN-GS", &key).await, StatusCode::OK);
@@ -121,27 +151,63 @@ async fn admin_endpoints_need_the_token_and_manage_keys() {
             json!({"region": "CN-BJ", "name": "北京", "public_key": public_key_text(&key.verifying_key())})
         }.to_string().into_bytes())
         .await;
-    assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::CONFLICT, Some("key_in_use")));
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("key_in_use"))
+    );
     for (body, code) in [
-        (json!({"region": "CN-XX", "name": "x", "public_key": public_key_text(&generate().verifying_key())}), "invalid_region"),
-        (json!({"region": "CN-BJ", "name": "x", "public_key": "AAAA"}), "invalid_key"),
+        (
+            json!({"region": "CN-XX", "name": "x", "public_key": public_key_text(&generate().verifying_key())}),
+            "invalid_region",
+        ),
+        (
+            json!({"region": "CN-BJ", "name": "x", "public_key": "AAAA"}),
+            "invalid_key",
+        ),
         (json!({"region": "CN-BJ", "name": "x"}), "bad_parameter"),
     ] {
-        let (status, error) = hub.call(Method::POST, "/v1/admin/regions", Some(TOKEN), body.to_string().into_bytes()).await;
-        assert_eq!((status, error["error"]["code"].as_str().unwrap()), (StatusCode::BAD_REQUEST, code));
+        let (status, error) = hub
+            .call(
+                Method::POST,
+                "/v1/admin/regions",
+                Some(TOKEN),
+                body.to_string().into_bytes(),
+            )
+            .await;
+        assert_eq!(
+            (status, error["error"]["code"].as_str().unwrap()),
+            (StatusCode::BAD_REQUEST, code)
+        );
     }
     let (_, listed) = hub.get("/v1/regions").await;
     assert_eq!(listed["regions"][0]["region"], "CN-GS");
     assert_eq!(listed["regions"][0]["keys"][0]["status"], "active");
-    let (status, _) = hub.call(Method::GET, "/v1/admin/regions", None, Vec::new()).await;
+    let (status, _) = hub
+        .call(Method::GET, "/v1/admin/regions", None, Vec::new())
+        .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let uri = format!("/v1/admin/regions/CN-GS/keys/{}", public_key_text(&key.verifying_key()));
-    let (status, revoked) = hub.call(Method::DELETE, &uri, Some(TOKEN), Vec::new()).await;
+    let uri = format!(
+        "/v1/admin/regions/CN-GS/keys/{}",
+        public_key_text(&key.verifying_key())
+    );
+    let (status, revoked) = hub
+        .call(Method::DELETE, &uri, Some(TOKEN), Vec::new())
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(revoked["keys"][0]["status"], "revoked");
     assert!(revoked["keys"][0]["revoked_at"].is_string());
-    let (status, error) = hub.call(Method::DELETE, "/v1/admin/regions/CN-GS/keys/nope", Some(TOKEN), Vec::new()).await;
-    assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    let (status, error) = hub
+        .call(
+            Method::DELETE,
+            "/v1/admin/regions/CN-GS/keys/nope",
+            Some(TOKEN),
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
 }
 
 #[tokio::test]
@@ -151,8 +217,12 @@ async fn every_record_code_in_one_batch_in_input_order() {
     hub.register("CN-GS", &gs).await;
     hub.register("CN-BJ", &bj).await;
     hub.register("CN-GS", &revoked).await;
-    let uri = format!("/v1/admin/regions/CN-GS/keys/{}", public_key_text(&revoked.verifying_key()));
-    hub.call(Method::DELETE, &uri, Some(TOKEN), Vec::new()).await;
+    let uri = format!(
+        "/v1/admin/regions/CN-GS/keys/{}",
+        public_key_text(&revoked.verifying_key())
+    );
+    hub.call(Method::DELETE, &uri, Some(TOKEN), Vec::new())
+        .await;
     let first = hub.publish(&[signed(record("A", 2, "一"), &gs)]).await;
     assert_eq!(codes(&first), ["accepted"]);
     assert_eq!(first[0]["seq"], 1);
@@ -162,7 +232,8 @@ async fn every_record_code_in_one_batch_in_input_order() {
     tampered["record"]["name"] = "改".into();
     let mut invalid = record("C", 1, "三");
     invalid["category"] = "000001".into();
-    let duplicate_key = br#"{"record":{"region":"CN-GS","region":"CN-GS"},"signature":{}}"#.to_vec();
+    let duplicate_key =
+        br#"{"record":{"region":"CN-GS","region":"CN-GS"},"signature":{}}"#.to_vec();
     let elements: Vec<Vec<u8>> = vec![
         duplicate_key,
         br#"{"record":{"region":"CN-GS"}}"#.to_vec(),
@@ -183,9 +254,21 @@ async fn every_record_code_in_one_batch_in_input_order() {
     let results = body["results"].as_array().unwrap();
     assert_eq!(
         codes(results),
-        ["not_ijson", "bad_envelope", "unknown_key", "unknown_key", "unknown_key", "bad_signature",
-         "schema_violation", "stale_version", "version_conflict", "duplicate", "accepted",
-         "bad_envelope", "not_ijson"]
+        [
+            "not_ijson",
+            "bad_envelope",
+            "unknown_key",
+            "unknown_key",
+            "unknown_key",
+            "bad_signature",
+            "schema_violation",
+            "stale_version",
+            "version_conflict",
+            "duplicate",
+            "accepted",
+            "bad_envelope",
+            "not_ijson"
+        ]
     );
     assert_eq!(results[6]["error"]["pointer"], "/record/category");
     assert_eq!(results[6]["id"], "CN-GS/C");
@@ -201,10 +284,16 @@ async fn resending_an_older_accepted_version_is_a_duplicate() {
     hub.register("CN-GS", &key).await;
     let v1 = signed(record("A", 1, "一"), &key);
     let v2 = signed(record("A", 2, "二"), &key);
-    assert_eq!(codes(&hub.publish(&[v1.clone(), v2.clone(), v1.clone()]).await), ["accepted", "accepted", "duplicate"]);
+    assert_eq!(
+        codes(&hub.publish(&[v1.clone(), v2.clone(), v1.clone()]).await),
+        ["accepted", "accepted", "duplicate"]
+    );
     let again = hub.publish(&[v1, v2]).await;
     assert_eq!(codes(&again), ["duplicate", "duplicate"]);
-    assert_eq!((again[0]["seq"].as_u64(), again[1]["seq"].as_u64()), (Some(1), Some(2)));
+    assert_eq!(
+        (again[0]["seq"].as_u64(), again[1]["seq"].as_u64()),
+        (Some(1), Some(2))
+    );
 }
 
 #[tokio::test]
@@ -215,20 +304,42 @@ async fn whole_request_errors_are_json() {
         ..Limits::default()
     });
     for body in [&b"{\"records\": [1,"[..], b"[]", b"{\"records\":{}}", b""] {
-        let (status, error) = hub.call(Method::POST, "/v1/records", None, body.to_vec()).await;
-        assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::BAD_REQUEST, Some("malformed_json")));
+        let (status, error) = hub
+            .call(Method::POST, "/v1/records", None, body.to_vec())
+            .await;
+        assert_eq!(
+            (status, error["error"]["code"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("malformed_json"))
+        );
     }
     let big = vec![b' '; 5000];
     let (status, error) = hub.call(Method::POST, "/v1/records", None, big).await;
-    assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("too_large")));
-    let (status, error) = hub.publish_raw(&[b"1".to_vec(), b"2".to_vec(), b"3".to_vec(), b"4".to_vec()]).await;
-    assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("too_large")));
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("too_large"))
+    );
+    let (status, error) = hub
+        .publish_raw(&[b"1".to_vec(), b"2".to_vec(), b"3".to_vec(), b"4".to_vec()])
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (StatusCode::PAYLOAD_TOO_LARGE, Some("too_large"))
+    );
     let (status, error) = hub.get("/v1/nothing").await;
-    assert_eq!((status, error["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
     let (status, error) = hub.get("/v1/feed?after=x").await;
-    assert_eq!((status, error["error"]["parameter"].as_str()), (StatusCode::BAD_REQUEST, Some("after")));
+    assert_eq!(
+        (status, error["error"]["parameter"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("after"))
+    );
     let (status, error) = hub.get("/v1/feed?afterr=1").await;
-    assert_eq!((status, error["error"]["parameter"].as_str()), (StatusCode::BAD_REQUEST, Some("afterr")));
+    assert_eq!(
+        (status, error["error"]["parameter"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("afterr"))
+    );
     let (status, _) = hub.get("/v1/feed?wait=31").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = hub.get("/v1/feed?region=CN-XX").await;
@@ -246,7 +357,12 @@ async fn records_history_and_a_gapless_filtered_feed() {
     let mut tombstone = json!({"kind":"instrument","region":"CN-GS","local_id":"A","version":2,
                                "updated_at":"2026-05-01T00:00:00Z","deleted":true});
     let v1 = signed(record("A", 1, "一"), &gs);
-    hub.publish(&[v1.clone(), signed(bj_record, &bj), signed(tombstone.take(), &gs)]).await;
+    hub.publish(&[
+        v1.clone(),
+        signed(bj_record, &bj),
+        signed(tombstone.take(), &gs),
+    ])
+    .await;
 
     let (status, current) = hub.get("/v1/records/CN-GS/A").await;
     assert_eq!(status, StatusCode::OK);
@@ -255,22 +371,39 @@ async fn records_history_and_a_gapless_filtered_feed() {
     assert!(current["received_at"].as_str().unwrap().ends_with('Z'));
     let (_, history) = hub.get("/v1/records/CN-GS/A/history").await;
     assert_eq!(history["versions"].as_array().unwrap().len(), 2);
-    assert_eq!(history["versions"][0]["envelope"], v1, "served exactly as signed");
+    assert_eq!(
+        history["versions"][0]["envelope"], v1,
+        "served exactly as signed"
+    );
     let (status, _) = hub.get("/v1/records/CN-GS/Z").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     let (_, feed) = hub.get("/v1/feed?after=0").await;
-    let seqs: Vec<u64> = feed["entries"].as_array().unwrap().iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    let seqs: Vec<u64> = feed["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
     assert_eq!(seqs, [1, 2, 3]);
     assert_eq!(feed["next"], 3);
     let (_, page) = hub.get("/v1/feed?after=1&limit=1").await;
-    assert_eq!((page["entries"][0]["seq"].as_u64(), page["next"].as_u64()), (Some(2), Some(2)));
+    assert_eq!(
+        (page["entries"][0]["seq"].as_u64(), page["next"].as_u64()),
+        (Some(2), Some(2))
+    );
     let (_, only_gs) = hub.get("/v1/feed?after=0&region=CN-GS").await;
     assert_eq!(only_gs["entries"].as_array().unwrap().len(), 2);
     let (_, not_gs) = hub.get("/v1/feed?after=0&exclude_region=CN-GS").await;
     assert_eq!(not_gs["entries"][0]["seq"], 2);
     let (_, empty) = hub.get("/v1/feed?after=3").await;
-    assert_eq!((empty["entries"].as_array().unwrap().len(), empty["next"].as_u64()), (0, Some(3)));
+    assert_eq!(
+        (
+            empty["entries"].as_array().unwrap().len(),
+            empty["next"].as_u64()
+        ),
+        (0, Some(3))
+    );
 }
 
 #[tokio::test]
@@ -297,7 +430,10 @@ async fn health_and_metrics() {
     hub.register("CN-GS", &key).await;
     hub.publish(&[signed(record("A", 1, "一"), &key)]).await;
     let (status, health) = hub.get("/healthz").await;
-    assert_eq!((status, health["status"].as_str()), (StatusCode::OK, Some("ok")));
+    assert_eq!(
+        (status, health["status"].as_str()),
+        (StatusCode::OK, Some("ok"))
+    );
     let (status, text) = hub.get("/metrics").await;
     assert_eq!(status, StatusCode::OK);
     let text = text.as_str().unwrap();

@@ -75,7 +75,9 @@ impl Settings {
             listen: listen
                 .parse()
                 .map_err(|e| format!("listen address {listen:?}: {e}"))?,
-            admin_token: std::env::var("YIQI_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()),
+            admin_token: std::env::var("YIQI_ADMIN_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty()),
             limits: Limits {
                 max_body_bytes: args
                     .max_body_bytes
@@ -113,7 +115,11 @@ mod tests {
     fn flags_win_over_the_file_and_the_file_over_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hub.toml");
-        std::fs::write(&path, "listen = \"127.0.0.1:9000\"\nmax_batch_records = 10\n").unwrap();
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\nmax_batch_records = 10\n",
+        )
+        .unwrap();
         let args = ServeArgs {
             config: Some(path.clone()),
             max_batch_records: Some(20),

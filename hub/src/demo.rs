@@ -12,16 +12,16 @@ use crate::server::Hub;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
+use yiqi_node::Node;
 use yiqi_node::catalog::ImportRequest;
 use yiqi_node::config::Config;
 use yiqi_node::generate::{GenerateOptions, generate, write_catalogue};
 use yiqi_node::publish::PublishOptions;
 use yiqi_node::sync::SyncOptions;
-use yiqi_node::Node;
 
 /// One demo region, sized after its platform's published figures.
 struct RegionPlan {
@@ -72,7 +72,10 @@ pub async fn run(data: &Path, mut settings: Settings) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| format!("listen on {}: {e}", settings.listen))?;
-    let url = format!("http://{}", listener.local_addr().map_err(|e| e.to_string())?);
+    let url = format!(
+        "http://{}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
     let server = tokio::spawn(hub.serve(listener, crate::server::shutdown_signal()));
     println!("yiqi-hub listening on {url} (data in {})", data.display());
 
@@ -163,9 +166,16 @@ fn http() -> reqwest::Client {
 }
 
 /// Generates (once), imports and publishes one region's catalogue.
-async fn load_region(plan: &RegionPlan, node: &Node, data: &Path, progress: &Progress) -> Result<(), String> {
+async fn load_region(
+    plan: &RegionPlan,
+    node: &Node,
+    data: &Path,
+    progress: &Progress,
+) -> Result<(), String> {
     let bar = progress.bar(plan.region);
-    let catalogue = data.join("catalogues").join(format!("{}.ndjson", plan.region));
+    let catalogue = data
+        .join("catalogues")
+        .join(format!("{}.ndjson", plan.region));
     if !catalogue.exists() {
         bar.set_message("generating the catalogue");
         let options = GenerateOptions {
@@ -182,7 +192,8 @@ async fn load_region(plan: &RegionPlan, node: &Node, data: &Path, progress: &Pro
             .map_err(|e| e.to_string())??;
     }
     bar.set_message("importing and signing");
-    let (importer, import_bar, request) = (node.clone(), bar.clone(), ImportRequest::new(&catalogue));
+    let (importer, import_bar, request) =
+        (node.clone(), bar.clone(), ImportRequest::new(&catalogue));
     let summary = tokio::task::spawn_blocking(move || importer.import(&request, &import_bar))
         .await
         .map_err(|e| e.to_string())?
@@ -195,13 +206,16 @@ async fn load_region(plan: &RegionPlan, node: &Node, data: &Path, progress: &Pro
         .map_err(|e| e.to_string())?;
     progress.line(
         plan.region,
-        &format!("published: {} accepted, {} duplicate", report.accepted, report.duplicate),
+        &format!(
+            "published: {} accepted, {} duplicate",
+            report.accepted, report.duplicate
+        ),
     );
     bar.finish_and_clear();
     Ok(())
 }
 
-fn write_generated(options: &GenerateOptions, path: &PathBuf) -> Result<(), String> {
+fn write_generated(options: &GenerateOptions, path: &Path) -> Result<(), String> {
     let records = generate(options).map_err(|e| e.to_string())?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
@@ -213,7 +227,10 @@ fn write_generated(options: &GenerateOptions, path: &PathBuf) -> Result<(), Stri
 async fn sync_region(plan: &RegionPlan, node: &Node, progress: &Progress) -> Result<(), String> {
     let bar = progress.bar(plan.region);
     bar.set_message("syncing the other regions");
-    let report = node.sync(&SyncOptions::default()).await.map_err(|e| e.to_string())?;
+    let report = node
+        .sync(&SyncOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
     progress.line(
         plan.region,
         &format!(
@@ -330,7 +347,7 @@ fn grouped(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

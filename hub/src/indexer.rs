@@ -45,12 +45,18 @@ fn replay(search: &SearchService, store: &HubStore) -> Result<(), String> {
     if from >= last {
         return Ok(());
     }
-    tracing::info!(from = from + 1, to = last, "rebuilding the search index and statistics from the log");
+    tracing::info!(
+        from = from + 1,
+        to = last,
+        "rebuilding the search index and statistics from the log"
+    );
     let started = Instant::now();
     let mut after = from;
     let mut next_report = from + PROGRESS_EVERY;
     loop {
-        let chunk = store.log_after(after, REPLAY_CHUNK).map_err(|e| e.to_string())?;
+        let chunk = store
+            .log_after(after, REPLAY_CHUNK)
+            .map_err(|e| e.to_string())?;
         let Some(tail) = chunk.last() else { break };
         after = tail.seq;
         let entries: Vec<IndexEntry> = chunk.iter().filter_map(index_entry).collect();

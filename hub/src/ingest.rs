@@ -8,10 +8,9 @@
 //! group. *Invariant*: no request hears "accepted" before its group's flush has returned.
 
 use crate::clock::now_rfc3339;
-use crate::search::IndexEntry;
 use crate::registry::Registry;
+use crate::search::IndexEntry;
 use crate::store::{HubStore, NewVersion, StoredVersion};
-use yiqi_store::StorageError;
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -19,6 +18,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 use yiqi_schema::envelope::{RecordRef, RejectedEnvelope};
 use yiqi_schema::{ErrorCode, Rejection, VerifiedEnvelope, check_envelope};
+use yiqi_store::StorageError;
 
 /// Largest number of records the writer folds into one group commit.
 const MAX_GROUP_RECORDS: usize = 8_000;
@@ -219,7 +219,10 @@ impl WriterState {
             version: Some(verified.version),
         };
         // The key may have been revoked while this batch was being checked.
-        if !self.registry.is_active(&verified.region, &verified.envelope.signature.key) {
+        if !self
+            .registry
+            .is_active(&verified.region, &verified.envelope.signature.key)
+        {
             let message = format!("key {} was revoked", verified.envelope.signature.key);
             let rejection = Rejection::at(ErrorCode::UnknownKey, message, "/signature/key");
             return Ok(rejected_result(reference, rejection));
@@ -230,7 +233,9 @@ impl WriterState {
         };
         let outcome = match current {
             Some(c) if verified.version == c.version => same_version(&verified, c),
-            Some(c) if verified.version < c.version => self.older_version(&verified, &id, c, group)?,
+            Some(c) if verified.version < c.version => {
+                self.older_version(&verified, &id, c, group)?
+            }
             _ => return Ok(self.accept(verified, id, group)),
         };
         Ok(match outcome {
@@ -279,7 +284,10 @@ impl WriterState {
             content_hash: verified.content_hash,
         };
         group.overlay.current.insert(id.clone(), stored);
-        group.overlay.versions.insert((id.clone(), verified.version), stored);
+        group
+            .overlay
+            .versions
+            .insert((id.clone(), verified.version), stored);
         let mut entry_json = Vec::with_capacity(verified.canonical.len() + 80);
         entry_json.extend_from_slice(
             format!(

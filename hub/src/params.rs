@@ -14,7 +14,10 @@ pub fn pairs(raw: Option<&str>) -> Vec<(String, String)> {
 pub fn only_known(pairs: &[(String, String)], known: &[&str]) -> Result<(), AppError> {
     for (i, (name, _)) in pairs.iter().enumerate() {
         if !known.contains(&name.as_str()) {
-            return Err(bad(name, format!("unknown parameter; expected one of {known:?}")));
+            return Err(bad(
+                name,
+                format!("unknown parameter; expected one of {known:?}"),
+            ));
         }
         if pairs[..i].iter().any(|(n, _)| n == name) {
             return Err(bad(name, "given more than once".into()));
@@ -25,11 +28,19 @@ pub fn only_known(pairs: &[(String, String)], known: &[&str]) -> Result<(), AppE
 
 /// The value of `name`, if given.
 pub fn value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    pairs
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
 }
 
 /// An unsigned integer parameter within `max`, or `default` when absent.
-pub fn number(pairs: &[(String, String)], name: &str, default: u64, max: u64) -> Result<u64, AppError> {
+pub fn number(
+    pairs: &[(String, String)],
+    name: &str,
+    default: u64,
+    max: u64,
+) -> Result<u64, AppError> {
     let Some(text) = value(pairs, name) else {
         return Ok(default);
     };
@@ -45,9 +56,10 @@ pub fn number(pairs: &[(String, String)], name: &str, default: u64, max: u64) ->
 /// A region-code parameter, checked against the 34 codes.
 pub fn region<'a>(pairs: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, AppError> {
     match value(pairs, name) {
-        Some(code) if !yiqi_schema::regions::is_region(code) => {
-            Err(bad(name, format!("{code:?} is not an ISO 3166-2:CN region code")))
-        }
+        Some(code) if !yiqi_schema::regions::is_region(code) => Err(bad(
+            name,
+            format!("{code:?} is not an ISO 3166-2:CN region code"),
+        )),
         other => Ok(other),
     }
 }

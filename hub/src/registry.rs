@@ -6,9 +6,9 @@
 
 use crate::clock::now_rfc3339;
 use crate::store::{HubStore, KeyStatus, Region, RegionKey};
-use yiqi_store::StorageError;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, RwLock};
+use yiqi_store::StorageError;
 
 /// Why a registry change was refused.
 #[derive(Debug, thiserror::Error)]
@@ -66,11 +66,20 @@ impl Registry {
 
     /// Whether `key` is an active key of `region`.
     pub fn is_active(&self, region: &str, key: &str) -> bool {
-        self.active.read().expect("lock").get(key).is_some_and(|r| r == region)
+        self.active
+            .read()
+            .expect("lock")
+            .get(key)
+            .is_some_and(|r| r == region)
     }
 
     pub fn list(&self) -> Vec<Region> {
-        self.regions.read().expect("lock").values().cloned().collect()
+        self.regions
+            .read()
+            .expect("lock")
+            .values()
+            .cloned()
+            .collect()
     }
 
     pub fn get(&self, region: &str) -> Option<Region> {
@@ -78,14 +87,20 @@ impl Registry {
     }
 
     /// Registers a region, or adds a key to it (its name is updated to the latest given).
-    pub fn add_key(&self, region: &str, name: &str, key: &str) -> Result<(Added, Region), RegistryError> {
+    pub fn add_key(
+        &self,
+        region: &str,
+        name: &str,
+        key: &str,
+    ) -> Result<(Added, Region), RegistryError> {
         if !yiqi_schema::regions::is_region(region) {
             return Err(RegistryError::InvalidRegion(region.to_owned()));
         }
         if name.trim().is_empty() || name.chars().count() > 200 {
             return Err(RegistryError::InvalidName);
         }
-        yiqi_schema::keys::parse_public_key(key).map_err(|e| RegistryError::InvalidKey(e.to_string()))?;
+        yiqi_schema::keys::parse_public_key(key)
+            .map_err(|e| RegistryError::InvalidKey(e.to_string()))?;
         let _guard = self.changes.lock().expect("lock");
         self.refuse_foreign_or_revoked(region, key)?;
         let mut entry = self.get(region).unwrap_or_else(|| Region {
@@ -108,7 +123,11 @@ impl Registry {
         }
         self.store.put_region(&entry)?;
         self.install(entry.clone());
-        let added = if already { Added::AlreadyActive } else { Added::Created };
+        let added = if already {
+            Added::AlreadyActive
+        } else {
+            Added::Created
+        };
         Ok((added, entry))
     }
 
@@ -164,9 +183,9 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use yiqi_store::MemoryStore;
     use std::sync::Arc;
     use yiqi_schema::keys::{generate, public_key_text};
+    use yiqi_store::MemoryStore;
 
     fn key() -> String {
         public_key_text(&generate().verifying_key())
@@ -177,15 +196,27 @@ mod tests {
         let store = HubStore::new(Arc::new(MemoryStore::new()));
         let registry = Registry::load(store.clone()).unwrap();
         let (k1, k2) = (key(), key());
-        assert_eq!(registry.add_key("CN-GS", "甘肃", &k1).unwrap().0, Added::Created);
-        assert_eq!(registry.add_key("CN-GS", "甘肃", &k1).unwrap().0, Added::AlreadyActive);
+        assert_eq!(
+            registry.add_key("CN-GS", "甘肃", &k1).unwrap().0,
+            Added::Created
+        );
+        assert_eq!(
+            registry.add_key("CN-GS", "甘肃", &k1).unwrap().0,
+            Added::AlreadyActive
+        );
         registry.add_key("CN-GS", "甘肃", &k2).unwrap();
         assert!(registry.is_active("CN-GS", &k1) && registry.is_active("CN-GS", &k2));
         assert!(!registry.is_active("CN-BJ", &k1));
         registry.revoke("CN-GS", &k1).unwrap();
         assert!(!registry.is_active("CN-GS", &k1));
-        assert!(matches!(registry.add_key("CN-GS", "甘肃", &k1), Err(RegistryError::KeyRevoked)));
-        assert!(matches!(registry.add_key("CN-BJ", "北京", &k2), Err(RegistryError::KeyInUse(_))));
+        assert!(matches!(
+            registry.add_key("CN-GS", "甘肃", &k1),
+            Err(RegistryError::KeyRevoked)
+        ));
+        assert!(matches!(
+            registry.add_key("CN-BJ", "北京", &k2),
+            Err(RegistryError::KeyInUse(_))
+        ));
         let reloaded = Registry::load(store).unwrap();
         assert!(reloaded.is_active("CN-GS", &k2) && !reloaded.is_active("CN-GS", &k1));
         assert_eq!(reloaded.get("CN-GS").unwrap().keys.len(), 2);
@@ -194,9 +225,21 @@ mod tests {
     #[test]
     fn refuses_bad_regions_keys_and_names() {
         let registry = Registry::load(HubStore::new(Arc::new(MemoryStore::new()))).unwrap();
-        assert!(matches!(registry.add_key("CN-XX", "x", &key()), Err(RegistryError::InvalidRegion(_))));
-        assert!(matches!(registry.add_key("CN-GS", "x", "AAAA"), Err(RegistryError::InvalidKey(_))));
-        assert!(matches!(registry.add_key("CN-GS", " ", &key()), Err(RegistryError::InvalidName)));
-        assert!(matches!(registry.revoke("CN-GS", "nope"), Err(RegistryError::NotFound(..))));
+        assert!(matches!(
+            registry.add_key("CN-XX", "x", &key()),
+            Err(RegistryError::InvalidRegion(_))
+        ));
+        assert!(matches!(
+            registry.add_key("CN-GS", "x", "AAAA"),
+            Err(RegistryError::InvalidKey(_))
+        ));
+        assert!(matches!(
+            registry.add_key("CN-GS", " ", &key()),
+            Err(RegistryError::InvalidName)
+        ));
+        assert!(matches!(
+            registry.revoke("CN-GS", "nope"),
+            Err(RegistryError::NotFound(..))
+        ));
     }
 }

@@ -2,12 +2,11 @@
 
 use crate::api::{AppState, Limits, app};
 use crate::config::Settings;
-use crate::ingest::{Writer, WriterOutputs};
 use crate::indexer;
+use crate::ingest::{Writer, WriterOutputs};
 use crate::registry::Registry;
 use crate::search::SearchService;
 use crate::store::HubStore;
-use yiqi_store::{KvStore, SledStore};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::future::Future;
 use std::io::Write;
@@ -15,6 +14,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use yiqi_store::{KvStore, SledStore};
 
 /// A hub ready to serve: its state and the handle to tell long-polls to stop.
 pub struct Hub {
@@ -72,8 +72,8 @@ impl Hub {
             last_seq: last_seq_tx,
             committed: Some(committed),
         };
-        let (writer, _thread) = Writer::spawn(store.clone(), registry.clone(), outputs)
-            .map_err(|e| e.to_string())?;
+        let (writer, _thread) =
+            Writer::spawn(store.clone(), registry.clone(), outputs).map_err(|e| e.to_string())?;
         indexer::spawn(search.clone(), store.clone(), live);
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = Arc::new(AppState {

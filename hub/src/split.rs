@@ -178,7 +178,11 @@ mod tests {
             b"{\"records\":[]} junk",
             b"{\"records\":[{]}",
         ] {
-            assert!(split_batch(body).is_err(), "{}", String::from_utf8_lossy(body));
+            assert!(
+                split_batch(body).is_err(),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 

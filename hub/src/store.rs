@@ -13,9 +13,9 @@
 //! *Invariant*: seqs are assigned by the single writer ([`crate::ingest`]) in one batch with the
 //! history entries that point at them, so the log is gapless after any crash.
 
-use yiqi_store::{KvStore, StorageError, WriteBatch};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use yiqi_store::{KvStore, StorageError, WriteBatch};
 
 const LOG: &[u8] = b"l/";
 const LOG_END: &[u8] = b"l0";
@@ -170,10 +170,7 @@ impl HubStore {
 
     pub fn log_entry(&self, seq: u64) -> Result<Option<LogEntry>, StorageError> {
         let key = log_key(seq);
-        self.kv
-            .get(&key)?
-            .map(|v| decode_log(&key, &v))
-            .transpose()
+        self.kv.get(&key)?.map(|v| decode_log(&key, &v)).transpose()
     }
 
     /// Up to `limit` log entries with seq > `after`, in seq order.

@@ -20,6 +20,9 @@ mod tests {
     fn sorts_keys_by_utf16_and_drops_whitespace() {
         let v = json!({"b": 1, "a": [true, null], "é": "x", "\u{10000}": 0, "\u{ffff}": 0});
         let s = String::from_utf8(canonical_bytes(&v)).unwrap();
-        assert_eq!(s, "{\"a\":[true,null],\"b\":1,\"é\":\"x\",\"\u{10000}\":0,\"\u{ffff}\":0}");
+        assert_eq!(
+            s,
+            "{\"a\":[true,null],\"b\":1,\"é\":\"x\",\"\u{10000}\":0,\"\u{ffff}\":0}"
+        );
     }
 }

@@ -80,7 +80,11 @@ mod tests {
         let middle = all().iter().filter(|c| c.level == 2).count();
         assert_eq!((top, middle, all().len() - top - middle), (15, 93, 631));
         assert!(all().iter().all(|c| c.code.len() == 6));
-        assert!(all().iter().all(|c| c.parent.is_none_or(|p| get(p).is_some())));
+        assert!(
+            all()
+                .iter()
+                .all(|c| c.parent.is_none_or(|p| get(p).is_some()))
+        );
     }
 
     #[test]

@@ -149,16 +149,24 @@ fn check_parsed(
         rejection,
     };
     let (envelope, key, signature) = parse_shape(value).map_err(reject)?;
-    let region = envelope.record["region"].as_str().unwrap_or_default().to_owned();
+    let region = envelope.record["region"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     if !key_is_active(&region, &envelope.signature.key) {
         return Err(reject(Rejection::at(
             ErrorCode::UnknownKey,
-            format!("key {} is not an active key of region {region}", envelope.signature.key),
+            format!(
+                "key {} is not an active key of region {region}",
+                envelope.signature.key
+            ),
             "/signature/key",
         )));
     }
-    let canonical_record = verified_canonical_record(&envelope, source, &key, &signature).map_err(reject)?;
-    validate_record(&envelope.record).map_err(|violations| reject(Rejection::schema(violations)))?;
+    let canonical_record =
+        verified_canonical_record(&envelope, source, &key, &signature).map_err(reject)?;
+    validate_record(&envelope.record)
+        .map_err(|violations| reject(Rejection::schema(violations)))?;
     Ok(finish(envelope, region, &canonical_record))
 }
 
@@ -243,9 +251,12 @@ fn parse_shape(value: Value) -> Result<Shape, Rejection> {
         return Err(bad("an envelope is a JSON object", ""));
     };
     only_members(&top, &["record", "signature"], "")?;
-    let record = top.remove("record").ok_or_else(|| bad("missing member", "/record"))?;
-    let Value::Object(mut signature) =
-        top.remove("signature").ok_or_else(|| bad("missing member", "/signature"))?
+    let record = top
+        .remove("record")
+        .ok_or_else(|| bad("missing member", "/record"))?;
+    let Value::Object(mut signature) = top
+        .remove("signature")
+        .ok_or_else(|| bad("missing member", "/signature"))?
     else {
         return Err(bad("signature must be an object", "/signature"));
     };
@@ -264,10 +275,17 @@ fn parse_shape(value: Value) -> Result<Shape, Rejection> {
     if alg != ALG {
         return Err(bad("alg must be \"ed25519\"", "/signature/alg"));
     }
-    let key_bytes = fixed_bytes::<32>(&key)
-        .ok_or_else(|| bad("must be 32 bytes in base64url without padding", "/signature/key"))?;
+    let key_bytes = fixed_bytes::<32>(&key).ok_or_else(|| {
+        bad(
+            "must be 32 bytes in base64url without padding",
+            "/signature/key",
+        )
+    })?;
     let sig_bytes = fixed_bytes::<64>(&value).ok_or_else(|| {
-        bad("must be 64 bytes in base64url without padding", "/signature/value")
+        bad(
+            "must be 64 bytes in base64url without padding",
+            "/signature/value",
+        )
     })?;
     let envelope = Envelope {
         record,
@@ -321,7 +339,10 @@ mod tests {
     use serde_json::json;
 
     fn code_of(bytes: &[u8]) -> ErrorCode {
-        check_envelope(bytes, |_, _| true).unwrap_err().rejection.code
+        check_envelope(bytes, |_, _| true)
+            .unwrap_err()
+            .rejection
+            .code
     }
 
     fn signed_bytes() -> (Vec<u8>, SigningKey) {
@@ -345,16 +366,25 @@ mod tests {
     fn codes_follow_the_protocol_order() {
         let (bytes, key) = signed_bytes();
         let mut v: Value = serde_json::from_slice(&bytes).unwrap();
-        assert_eq!(code_of(b"{\"record\":{},\"record\":{}}"), ErrorCode::NotIjson);
+        assert_eq!(
+            code_of(b"{\"record\":{},\"record\":{}}"),
+            ErrorCode::NotIjson
+        );
         assert_eq!(code_of(b"[1]"), ErrorCode::BadEnvelope);
         let mut extra = v.clone();
         extra["note"] = json!(1);
-        assert_eq!(code_of(&serde_json::to_vec(&extra).unwrap()), ErrorCode::BadEnvelope);
+        assert_eq!(
+            code_of(&serde_json::to_vec(&extra).unwrap()),
+            ErrorCode::BadEnvelope
+        );
         let rejected = check_envelope(&bytes, |region, _| region == "CN-BJ").unwrap_err();
         assert_eq!(rejected.rejection.code, ErrorCode::UnknownKey);
         assert_eq!(rejected.reference.id.as_deref(), Some("CN-GS/GS-0001"));
         v["record"]["name"] = json!("改过的名字");
-        assert_eq!(code_of(&serde_json::to_vec(&v).unwrap()), ErrorCode::BadSignature);
+        assert_eq!(
+            code_of(&serde_json::to_vec(&v).unwrap()),
+            ErrorCode::BadSignature
+        );
         let mut invalid = sample_record();
         invalid["category"] = json!("123456");
         let signed = serde_json::to_vec(&sign(invalid, &key)).unwrap();
@@ -370,7 +400,10 @@ mod tests {
         for (field, bad) in [
             ("alg", json!("EdDSA")),
             ("key", json!("AAAA")),
-            ("value", json!(format!("{}=", v["signature"]["value"].as_str().unwrap()))),
+            (
+                "value",
+                json!(format!("{}=", v["signature"]["value"].as_str().unwrap())),
+            ),
             ("value", json!(42)),
         ] {
             let mut broken = v.clone();

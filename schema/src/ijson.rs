@@ -145,7 +145,12 @@ mod tests {
 
     #[test]
     fn rejects_duplicate_member_names_at_any_depth() {
-        assert!(parse(br#"{"a":1,"a":2}"#).unwrap_err().0.contains("duplicate"));
+        assert!(
+            parse(br#"{"a":1,"a":2}"#)
+                .unwrap_err()
+                .0
+                .contains("duplicate")
+        );
         assert!(parse(br#"{"x":{"a":1,"b":2,"a":1}}"#).is_err());
         assert!(parse(br#"[{"k":1},{"k":1}]"#).is_ok());
     }

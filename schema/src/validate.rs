@@ -103,28 +103,34 @@ fn violations_of(error: &ValidationError<'_>) -> Vec<Violation> {
                 message: "required field is missing".into(),
             }]
         }
-        ValidationErrorKind::Enum { options } if at == "/category" => vec![Violation {
-            message: format!(
-                "{} is not a code of the national instrument classification",
-                error.instance()
-            ),
-            pointer: at,
-        }
-        .bounded()],
-        ValidationErrorKind::Enum { options } if enum_len(options) > 12 => vec![Violation {
-            message: format!(
-                "{} is not one of the {} allowed values",
-                error.instance(),
-                enum_len(options)
-            ),
-            pointer: at,
-        }
-        .bounded()],
-        _ => vec![Violation {
-            message: error.to_string(),
-            pointer: at,
-        }
-        .bounded()],
+        ValidationErrorKind::Enum { options } if at == "/category" => vec![
+            Violation {
+                message: format!(
+                    "{} is not a code of the national instrument classification",
+                    error.instance()
+                ),
+                pointer: at,
+            }
+            .bounded(),
+        ],
+        ValidationErrorKind::Enum { options } if enum_len(options) > 12 => vec![
+            Violation {
+                message: format!(
+                    "{} is not one of the {} allowed values",
+                    error.instance(),
+                    enum_len(options)
+                ),
+                pointer: at,
+            }
+            .bounded(),
+        ],
+        _ => vec![
+            Violation {
+                message: error.to_string(),
+                pointer: at,
+            }
+            .bounded(),
+        ],
     }
 }
 
@@ -187,8 +193,16 @@ mod tests {
         r["version"] = json!(0);
         assert_eq!(
             pointers(&r),
-            ["/category", "/categroy", "/contact/email", "/location/city", "/region",
-             "/specs", "/updated_at", "/version"]
+            [
+                "/category",
+                "/categroy",
+                "/contact/email",
+                "/location/city",
+                "/region",
+                "/specs",
+                "/updated_at",
+                "/version"
+            ]
         );
     }
 
@@ -210,7 +224,10 @@ mod tests {
             .iter()
             .map(|c| c.as_str().unwrap())
             .collect();
-        let classes: Vec<&str> = crate::classification::all().iter().map(|c| c.code).collect();
+        let classes: Vec<&str> = crate::classification::all()
+            .iter()
+            .map(|c| c.code)
+            .collect();
         assert_eq!(codes, classes);
         assert_eq!(codes.len(), 739);
     }
@@ -232,7 +249,11 @@ mod tests {
         // booking_url breaks both its format and its https? pattern: two violations, one field.
         assert_eq!(
             pointers(&r),
-            ["/commissioned_on", "/sharing/booking_url", "/sharing/booking_url"]
+            [
+                "/commissioned_on",
+                "/sharing/booking_url",
+                "/sharing/booking_url"
+            ]
         );
     }
 }

@@ -17,8 +17,8 @@ fn jcs_vectors_match_byte_for_byte() {
         // The vectors include integers beyond 2^53, which yiqi refuses on input (docs/protocol.md), so
         // they are read with the plain parser: this test is about canonical output.
         let input: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        let expected = std::fs::read(vectors().join("jcs/output").join(path.file_name().unwrap()))
-            .unwrap();
+        let expected =
+            std::fs::read(vectors().join("jcs/output").join(path.file_name().unwrap())).unwrap();
         assert_eq!(
             String::from_utf8(canonical_bytes(&input)).unwrap(),
             String::from_utf8(expected).unwrap(),
@@ -43,7 +43,11 @@ fn wycheproof_ed25519_all_cases_agree_with_verify_strict() {
             let sig = hex::decode(case["sig"].as_str().unwrap()).unwrap();
             let verdict = verify(&key_bytes, &msg, &sig);
             let expected = case["result"].as_str().unwrap() == "valid";
-            assert_eq!(verdict, expected, "tcId {}: {}", case["tcId"], case["comment"]);
+            assert_eq!(
+                verdict, expected,
+                "tcId {}: {}",
+                case["tcId"], case["comment"]
+            );
             count += 1;
         }
     }

@@ -37,8 +37,14 @@ fn worked_example() {
     let mut message = b"yiqi-record-v1\n".to_vec();
     message.extend_from_slice(&canonical);
     assert!(hex::encode(&message).starts_with("796971692d7265636f72642d76310a7b22"));
-    assert_eq!(public_key_text(&key.verifying_key()), envelope.signature.key);
-    assert_eq!(envelope.signature.key, "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo");
+    assert_eq!(
+        public_key_text(&key.verifying_key()),
+        envelope.signature.key
+    );
+    assert_eq!(
+        envelope.signature.key,
+        "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+    );
     assert_eq!(envelope.signature.value, EXPECTED_SIGNATURE);
     assert!(check_envelope(&serde_json::to_vec(&envelope).unwrap(), |_, _| true).is_ok());
 }

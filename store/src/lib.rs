@@ -86,7 +86,10 @@ pub(crate) mod conformance {
     fn ordered_scans_and_last(store: &dyn KvStore) {
         let mut batch = WriteBatch::default();
         for i in [5u64, 1, 300, 2, 70_000] {
-            batch.put([b"l/".as_slice(), &i.to_be_bytes()].concat(), i.to_string().into());
+            batch.put(
+                [b"l/".as_slice(), &i.to_be_bytes()].concat(),
+                i.to_string().into(),
+            );
         }
         batch.put(b"m".to_vec(), b"outside".to_vec());
         store.apply(batch).unwrap();

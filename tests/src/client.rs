@@ -110,7 +110,9 @@ impl HubClient {
         let mut after = 0;
         let mut entries = Vec::new();
         loop {
-            let (_, page) = self.get(&format!("/v1/feed?after={after}&limit=5000")).await?;
+            let (_, page) = self
+                .get(&format!("/v1/feed?after={after}&limit=5000"))
+                .await?;
             let batch = page["entries"].as_array().cloned().unwrap_or_default();
             if batch.is_empty() {
                 return Ok(entries);

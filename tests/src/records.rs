@@ -27,7 +27,8 @@ pub fn signed_batch(
     range
         .into_par_iter()
         .map(|i| {
-            let envelope = yiqi_schema::sign(record(region, &format!("{prefix}{i}"), version, i), key);
+            let envelope =
+                yiqi_schema::sign(record(region, &format!("{prefix}{i}"), version, i), key);
             serde_json::to_vec(&envelope).expect("an envelope is JSON")
         })
         .collect()

@@ -26,7 +26,11 @@ impl Drop for Driver {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn artifacts() -> PathBuf {
@@ -57,12 +61,17 @@ async fn search_open_a_result_and_see_the_dashboard() {
     let hub = HubProcess::start(dir.path());
     let client = HubClient::new(&hub.url);
     let key = generate();
-    client.register("CN-GS", &public_key_text(&key.verifying_key())).await.unwrap();
+    client
+        .register("CN-GS", &public_key_text(&key.verifying_key()))
+        .await
+        .unwrap();
     let mut tem = record("CN-GS", "LZU-TEM-01", 1, 1);
     tem["name"] = json!("场发射透射电子显微镜");
     let mut nmr = record("CN-GS", "LZU-NMR-01", 1, 2);
     nmr["name"] = json!("核磁共振波谱仪");
     nmr["name_en"] = json!("NMR spectrometer");
+    nmr["keywords"] = json!(["NMR", "核磁"]);
+    nmr["specs"] = json!("磁场强度 14.1 T");
     let envelopes: Vec<Vec<u8>> = [tem, nmr]
         .into_iter()
         .map(|r| serde_json::to_vec(&yiqi_schema::sign(r, &key)).unwrap())
@@ -108,30 +117,93 @@ async fn search_open_a_result_and_see_the_dashboard() {
 
     // Search from the one box of the home page: an abbreviation finds the full name.
     browser.goto(&format!("{}/", hub.url)).await.unwrap();
-    let q = browser.wait().at_most(wait).for_element(Locator::Css("form input[name=q]")).await.unwrap();
+    let q = browser
+        .wait()
+        .at_most(wait)
+        .for_element(Locator::Css("form input[name=q]"))
+        .await
+        .unwrap();
     q.send_keys("透射电镜").await.unwrap();
-    let form = browser.form(Locator::Css("form[role=search]")).await.unwrap();
+    let form = browser
+        .form(Locator::Css("form[role=search]"))
+        .await
+        .unwrap();
     form.submit().await.unwrap();
-    let first = browser.wait().at_most(wait).for_element(Locator::Css("ol.hits li a.title")).await.unwrap();
+    // The home page lists instruments too: wait for the results page before reading it.
+    let deadline = tokio::time::Instant::now() + wait;
+    while browser
+        .current_url()
+        .await
+        .unwrap()
+        .query()
+        .is_none_or(|q| !q.contains("q="))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the form did not lead to the results"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let first = browser
+        .wait()
+        .at_most(wait)
+        .for_element(Locator::Css("ol.hits li a.title"))
+        .await
+        .unwrap();
     assert_eq!(first.text().await.unwrap(), "场发射透射电子显微镜");
     let highlighted = browser.find(Locator::Css("ol.hits em")).await.unwrap();
     assert!(!highlighted.text().await.unwrap().is_empty());
-    std::fs::write(artifacts().join("search.png"), browser.screenshot().await.unwrap()).unwrap();
+    std::fs::write(
+        artifacts().join("search.png"),
+        browser.screenshot().await.unwrap(),
+    )
+    .unwrap();
 
     // Open the result: every field and its provenance.
     first.click().await.unwrap();
-    browser.wait().at_most(wait).for_element(Locator::Css("h1")).await.unwrap();
+    browser
+        .wait()
+        .at_most(wait)
+        .for_element(Locator::Css("h1"))
+        .await
+        .unwrap();
     let page = browser.source().await.unwrap();
-    assert!(browser.current_url().await.unwrap().path().ends_with("/instruments/CN-GS/LZU-TEM-01"));
-    assert!(page.contains(&public_key_text(&key.verifying_key())), "the signing key is shown");
+    assert!(
+        browser
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/instruments/CN-GS/LZU-TEM-01")
+    );
+    assert!(
+        page.contains(&public_key_text(&key.verifying_key())),
+        "the signing key is shown"
+    );
     assert!(page.contains("兰州大学") && page.contains("tem@lzu.edu.cn"));
-    std::fs::write(artifacts().join("instrument.png"), browser.screenshot().await.unwrap()).unwrap();
+    std::fs::write(
+        artifacts().join("instrument.png"),
+        browser.screenshot().await.unwrap(),
+    )
+    .unwrap();
 
     // The national dashboard draws its charts as SVG and offers the CSV.
     browser.goto(&format!("{}/stats", hub.url)).await.unwrap();
-    browser.wait().at_most(wait).for_element(Locator::Css("svg")).await.unwrap();
-    let csv = browser.find(Locator::Css("a[href*='format=csv']")).await.unwrap();
+    browser
+        .wait()
+        .at_most(wait)
+        .for_element(Locator::Css("svg"))
+        .await
+        .unwrap();
+    let csv = browser
+        .find(Locator::Css("a[href*='format=csv']"))
+        .await
+        .unwrap();
     assert!(csv.attr("href").await.unwrap().is_some());
-    std::fs::write(artifacts().join("stats.png"), browser.screenshot().await.unwrap()).unwrap();
+    std::fs::write(
+        artifacts().join("stats.png"),
+        browser.screenshot().await.unwrap(),
+    )
+    .unwrap();
     browser.close().await.unwrap();
 }

@@ -31,7 +31,13 @@ impl Federation {
             assert_eq!(client.register(region, &key).await.unwrap(), 201);
             nodes.insert(region, node);
         }
-        Federation { _dir: dir, root, hub, client, nodes }
+        Federation {
+            _dir: dir,
+            root,
+            hub,
+            client,
+            nodes,
+        }
     }
 
     fn node(&self, region: &str) -> &NodeCli {
@@ -65,7 +71,10 @@ impl Federation {
                 } else {
                     node_state(node, Some(region))
                 };
-                assert_eq!(seen, expected, "{own}'s view of {region} differs from the hub's");
+                assert_eq!(
+                    seen, expected,
+                    "{own}'s view of {region} differs from the hub's"
+                );
             }
         }
         hub
@@ -127,7 +136,10 @@ async fn hub_killed_during_concurrent_publishes_loses_and_duplicates_nothing() {
         f.import(region, &region[3..], 2_000, 1, &[]);
     }
     let mut publishers: Vec<_> = f.nodes.values().map(|n| n.spawn(&["publish"])).collect();
-    let busy = f.client.wait_for_seq(1_000, std::time::Duration::from_secs(60)).await;
+    let busy = f
+        .client
+        .wait_for_seq(1_000, std::time::Duration::from_secs(60))
+        .await;
     assert!(busy, "the publishers made no progress");
     f.hub.kill();
     f.hub.restart();

@@ -42,8 +42,14 @@ async fn each_bad_input_gets_its_code_and_changes_nothing() {
     let hub = HubProcess::start(dir.path());
     let client = HubClient::new(&hub.url);
     let (key, other) = (generate(), generate());
-    client.register("CN-GS", &public_key_text(&key.verifying_key())).await.unwrap();
-    client.register("CN-BJ", &public_key_text(&other.verifying_key())).await.unwrap();
+    client
+        .register("CN-GS", &public_key_text(&key.verifying_key()))
+        .await
+        .unwrap();
+    client
+        .register("CN-BJ", &public_key_text(&other.verifying_key()))
+        .await
+        .unwrap();
     let good = envelope(&key, record("CN-GS", "GOOD", 1, 0));
     let (status, _) = client.publish(&[element(&good)]).await.unwrap();
     assert_eq!(status, 200);
@@ -61,7 +67,11 @@ async fn each_bad_input_gets_its_code_and_changes_nothing() {
         (vec![b' '; 40 << 20], 413, "too_large"),
     ] {
         let (got, body) = client.post_records_raw(body).await.unwrap();
-        assert_eq!((got, body["error"]["code"].as_str()), (status, Some(code)), "{body}");
+        assert_eq!(
+            (got, body["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{body}"
+        );
     }
 
     // Per-record failures, all in one batch beside a good record that must still go in.
@@ -74,17 +84,31 @@ async fn each_bad_input_gets_its_code_and_changes_nothing() {
     let mut forged = envelope(&key, record("CN-GS", "FG", 1, 4));
     forged["signature"]["value"] = json!(encode_b64(&[7u8; 64]));
     let mut malleable = envelope(&key, record("CN-GS", "ML", 1, 5));
-    malleable["signature"]["value"] = json!(malleated(malleable["signature"]["value"].as_str().unwrap()));
+    malleable["signature"]["value"] =
+        json!(malleated(malleable["signature"]["value"].as_str().unwrap()));
     let mut cross_region = envelope(&other, record("CN-GS", "XR", 1, 6));
     cross_region["signature"]["key"] = json!(public_key_text(&other.verifying_key()));
     let deep_record = format!("{}{}", "{\"a\":".repeat(100_000), "}".repeat(100_000)).into_bytes();
     let fresh = envelope(&key, record("CN-GS", "FRESH", 1, 7));
     let corpus: Vec<(Vec<u8>, &str)> = vec![
-        (br#"{"record":{"region":"CN-GS","region":"CN-BJ"},"signature":{}}"#.to_vec(), "not_ijson"),
-        (b"{\"record\":{\"name\":\"\xc3\x28\"}}".to_vec(), "not_ijson"),
+        (
+            br#"{"record":{"region":"CN-GS","region":"CN-BJ"},"signature":{}}"#.to_vec(),
+            "not_ijson",
+        ),
+        (
+            b"{\"record\":{\"name\":\"\xc3\x28\"}}".to_vec(),
+            "not_ijson",
+        ),
         (deep_record, "not_ijson"),
-        (br#"{"record":{"region":"CN-GS","version":1e400},"signature":{}}"#.to_vec(), "not_ijson"),
-        (br#"{"record":{"region":"CN-GS"},"signature":{"alg":"ed25519","key":1,"value":"x"}}"#.to_vec(), "bad_envelope"),
+        (
+            br#"{"record":{"region":"CN-GS","version":1e400},"signature":{}}"#.to_vec(),
+            "not_ijson",
+        ),
+        (
+            br#"{"record":{"region":"CN-GS"},"signature":{"alg":"ed25519","key":1,"value":"x"}}"#
+                .to_vec(),
+            "bad_envelope",
+        ),
         (element(&envelope(&key, wrong_type)), "schema_violation"),
         (element(&envelope(&key, oversized)), "schema_violation"),
         (element(&envelope(&key, unknown_field)), "schema_violation"),
@@ -99,7 +123,10 @@ async fn each_bad_input_gets_its_code_and_changes_nothing() {
     assert_eq!(status, 200, "{body}");
     let results = body["results"].as_array().unwrap();
     for ((_, expected), result) in corpus.iter().zip(results) {
-        let got = result["error"]["code"].as_str().or(result["status"].as_str()).unwrap();
+        let got = result["error"]["code"]
+            .as_str()
+            .or(result["status"].as_str())
+            .unwrap();
         assert_eq!(got, *expected, "{result}");
     }
     assert_eq!(results[7]["error"]["pointer"], "/record/colour");
@@ -108,7 +135,11 @@ async fn each_bad_input_gets_its_code_and_changes_nothing() {
     let (status, health) = client.get("/healthz").await.unwrap();
     assert_eq!((status, health["status"].as_str()), (200, Some("ok")));
     let after = state_of(&client).await;
-    assert_eq!(after.len(), before.len() + 1, "only the fresh record was added");
+    assert_eq!(
+        after.len(),
+        before.len() + 1,
+        "only the fresh record was added"
+    );
     assert_eq!(after[..before.len()], before[..]);
     assert_eq!(after.last().unwrap()["envelope"], fresh);
 }

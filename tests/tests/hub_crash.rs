@@ -17,7 +17,10 @@ fn remember(acks: &Acks, results: &Value) {
     let mut acks = acks.lock().unwrap();
     for r in results["results"].as_array().into_iter().flatten() {
         if matches!(r["status"].as_str(), Some("accepted" | "duplicate")) {
-            let key = (r["id"].as_str().unwrap().to_owned(), r["version"].as_u64().unwrap());
+            let key = (
+                r["id"].as_str().unwrap().to_owned(),
+                r["version"].as_u64().unwrap(),
+            );
             acks.insert(key, r["seq"].as_u64().unwrap());
         }
     }
@@ -29,7 +32,13 @@ async fn sigkill_right_after_acknowledgements_loses_nothing() {
     let mut hub = HubProcess::start(dir.path());
     let client = HubClient::new(&hub.url);
     let key = generate();
-    assert_eq!(client.register("CN-GS", &public_key_text(&key.verifying_key())).await.unwrap(), 201);
+    assert_eq!(
+        client
+            .register("CN-GS", &public_key_text(&key.verifying_key()))
+            .await
+            .unwrap(),
+        201
+    );
 
     let acks: Acks = Arc::default();
     let mut publishers = Vec::new();
@@ -67,21 +76,34 @@ async fn sigkill_right_after_acknowledgements_loses_nothing() {
     let mut seen = BTreeSet::new();
     for entry in &feed {
         let record = &entry["envelope"]["record"];
-        let id = format!("{}/{}", record["region"].as_str().unwrap(), record["local_id"].as_str().unwrap());
-        assert!(seen.insert((id, record["version"].as_u64().unwrap())), "duplicated in the feed");
+        let id = format!(
+            "{}/{}",
+            record["region"].as_str().unwrap(),
+            record["local_id"].as_str().unwrap()
+        );
+        assert!(
+            seen.insert((id, record["version"].as_u64().unwrap())),
+            "duplicated in the feed"
+        );
     }
     for ((id, version), seq) in &acknowledged {
         let (status, stored) = client.get(&format!("/v1/records/{id}")).await.unwrap();
         assert_eq!(status, 200, "{id} was acknowledged and lost");
         assert_eq!(stored["seq"].as_u64(), Some(*seq), "{id}");
-        assert_eq!(stored["envelope"]["record"]["version"].as_u64(), Some(*version));
+        assert_eq!(
+            stored["envelope"]["record"]["version"].as_u64(),
+            Some(*version)
+        );
     }
     // A publisher that resends after the restart hears "duplicate" for what was kept.
     let resend = signed_batch(&key, "CN-GS", "P0-", 0..100, 1);
     let (status, body) = client.publish(&resend).await.unwrap();
     assert_eq!(status, 200);
     for r in body["results"].as_array().unwrap() {
-        assert!(matches!(r["status"].as_str(), Some("accepted" | "duplicate")), "{r}");
+        assert!(
+            matches!(r["status"].as_str(), Some("accepted" | "duplicate")),
+            "{r}"
+        );
     }
 }
 
@@ -91,12 +113,21 @@ async fn sigterm_finishes_and_exits_zero_keeping_the_data() {
     let mut hub = HubProcess::start(dir.path());
     let client = HubClient::new(&hub.url);
     let key = generate();
-    client.register("CN-BJ", &public_key_text(&key.verifying_key())).await.unwrap();
-    let (status, _) = client.publish(&signed_batch(&key, "CN-BJ", "T", 0..50, 1)).await.unwrap();
+    client
+        .register("CN-BJ", &public_key_text(&key.verifying_key()))
+        .await
+        .unwrap();
+    let (status, _) = client
+        .publish(&signed_batch(&key, "CN-BJ", "T", 0..50, 1))
+        .await
+        .unwrap();
     assert_eq!(status, 200);
     let exit = hub.terminate();
     assert!(exit.success(), "{exit:?}");
     let hub = HubProcess::start(dir.path());
-    let (_, feed) = HubClient::new(&hub.url).get("/v1/feed?after=0").await.unwrap();
+    let (_, feed) = HubClient::new(&hub.url)
+        .get("/v1/feed?after=0")
+        .await
+        .unwrap();
     assert_eq!(feed["entries"].as_array().unwrap().len(), 50);
 }

@@ -115,9 +115,11 @@ impl Builder<'_> {
     /// The text part of the query: every concept must match. `None` when `q` has nothing
     /// searchable.
     fn text_query(&mut self, q: &str, terms: &mut QueryTerms) -> Option<Box<dyn Query>> {
+        let mut seen = HashSet::new();
         let concepts: Vec<Box<dyn Query>> = concepts(&normalize(q))
-            .iter()
-            .filter_map(|alternatives| self.concept(alternatives, terms))
+            .into_iter()
+            .filter(|alternatives| seen.insert(alternatives.clone()))
+            .filter_map(|alternatives| self.concept(&alternatives, terms))
             .collect();
         (!concepts.is_empty()).then(|| all_of(concepts))
     }
@@ -269,6 +271,32 @@ mod tests {
         assert!(concepts[1].contains(&"透射电子显微镜".to_string()));
         assert!(concepts[1].contains(&"tem".to_string()));
         assert_eq!(concepts[2], ["样品"]);
+    }
+
+    #[test]
+    fn repeated_concepts_are_searched_once() {
+        let (_, fields) = super::super::fields::schema();
+        let once = SearchQuery {
+            q: "TEM".into(),
+            ..SearchQuery::default()
+        };
+        let many = SearchQuery {
+            q: "TEM tem TEM 透射电镜".into(),
+            ..SearchQuery::default()
+        };
+        let debug = |q: &SearchQuery| {
+            format!("{:?}", build(&fields, q).0)
+                .matches("TermQuery")
+                .count()
+        };
+        assert_eq!(
+            debug(&many),
+            debug(&once)
+                + debug(&SearchQuery {
+                    q: "透射电镜".into(),
+                    ..SearchQuery::default()
+                })
+        );
     }
 
     #[test]

@@ -3,9 +3,9 @@
 
 use crate::client::HubClient;
 use rayon::prelude::*;
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
-use serde_json::Value;
 use yiqi_node::generate::{GenerateOptions, generate};
 use yiqi_schema::keys::{SecretKey, generate as new_key, public_key_text};
 use yiqi_schema::regions::REGIONS;
@@ -23,7 +23,11 @@ pub fn national(total: usize, seed: u64) -> Result<Vec<RegionCorpus>, String> {
 }
 
 /// As [`national`], leaving out the regions in `excluded`.
-pub fn national_without(total: usize, seed: u64, excluded: &[&str]) -> Result<Vec<RegionCorpus>, String> {
+pub fn national_without(
+    total: usize,
+    seed: u64,
+    excluded: &[&str],
+) -> Result<Vec<RegionCorpus>, String> {
     let regions: Vec<&'static str> = REGIONS
         .iter()
         .map(|r| r.0)
@@ -75,7 +79,10 @@ pub fn sign_all(records: Vec<Value>, key: &SecretKey) -> Vec<Vec<u8>> {
 pub async fn register_all(client: &HubClient, corpus: &[RegionCorpus]) -> Result<(), String> {
     for region in corpus {
         let key = public_key_text(&region.key.verifying_key());
-        client.register(region.region, &key).await.map_err(|e| e.to_string())?;
+        client
+            .register(region.region, &key)
+            .await
+            .map_err(|e| e.to_string())?;
     }
     Ok(())
 }

@@ -7,8 +7,18 @@ use std::path::Path;
 
 /// The text columns, in the order of [`text_columns`].
 const TEXT_COLUMNS: [&str; 12] = [
-    "name", "name_en", "specs", "functions", "service_content", "manufacturer", "model",
-    "institution", "carrier", "city", "keywords", "category_name",
+    "name",
+    "name_en",
+    "specs",
+    "functions",
+    "service_content",
+    "manufacturer",
+    "model",
+    "institution",
+    "carrier",
+    "city",
+    "keywords",
+    "category_name",
 ];
 
 /// Creates the FTS5 table at `path` and loads the records (parsed envelopes' `record`s).
@@ -31,7 +41,12 @@ pub fn build(path: &Path, records: impl Iterator<Item = Value>) -> rusqlite::Res
         for record in records {
             let mut row: Vec<rusqlite::types::Value> =
                 text_columns(&record).into_iter().map(Into::into).collect();
-            for pointer in ["/region", "/category", "/sharing/mode", "/location/province"] {
+            for pointer in [
+                "/region",
+                "/category",
+                "/sharing/mode",
+                "/location/province",
+            ] {
                 row.push(text(&record, pointer).into());
             }
             row.push(record["original_value_cny"].as_i64().unwrap_or(-1).into());
@@ -44,7 +59,11 @@ pub fn build(path: &Path, records: impl Iterator<Item = Value>) -> rusqlite::Res
 }
 
 fn text(record: &Value, pointer: &str) -> String {
-    record.pointer(pointer).and_then(Value::as_str).unwrap_or_default().to_owned()
+    record
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
 }
 
 fn text_columns(record: &Value) -> Vec<String> {
@@ -53,11 +72,24 @@ fn text_columns(record: &Value) -> Vec<String> {
         .unwrap_or_default();
     let keywords = record["keywords"]
         .as_array()
-        .map(|k| k.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(" "))
+        .map(|k| {
+            k.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .unwrap_or_default();
     let mut columns: Vec<String> = [
-        "/name", "/name_en", "/specs", "/functions", "/service_content", "/manufacturer", "/model",
-        "/institution/name", "/carrier/name", "/location/city",
+        "/name",
+        "/name_en",
+        "/specs",
+        "/functions",
+        "/service_content",
+        "/manufacturer",
+        "/model",
+        "/institution/name",
+        "/carrier/name",
+        "/location/city",
     ]
     .iter()
     .map(|p| text(record, p))
@@ -81,11 +113,18 @@ pub struct Query {
 pub fn search(connection: &Connection, query: &Query) -> rusqlite::Result<(u64, usize)> {
     let mut clauses = Vec::new();
     let mut args: Vec<String> = Vec::new();
-    let (long, short): (Vec<&str>, Vec<&str>) =
-        query.q.split_whitespace().partition(|w| w.chars().count() >= 3);
+    let (long, short): (Vec<&str>, Vec<&str>) = query
+        .q
+        .split_whitespace()
+        .partition(|w| w.chars().count() >= 3);
     if !long.is_empty() {
         clauses.push("docs MATCH ?".to_owned());
-        args.push(long.iter().map(|w| format!("\"{}\"", w.replace('"', "\"\""))).collect::<Vec<_>>().join(" AND "));
+        args.push(
+            long.iter()
+                .map(|w| format!("\"{}\"", w.replace('"', "\"\"")))
+                .collect::<Vec<_>>()
+                .join(" AND "),
+        );
     }
     for word in short {
         clauses.push("(name LIKE ? OR name_en LIKE ?)".to_owned());
@@ -114,9 +153,17 @@ pub fn search(connection: &Connection, query: &Query) -> rusqlite::Result<(u64, 
     } else {
         format!("WHERE {}", clauses.join(" AND "))
     };
-    let order = if query.q.trim().is_empty() { "" } else { "ORDER BY rank" };
-    let mut top = connection.prepare_cached(&format!("SELECT rowid, name FROM docs {filter} {order} LIMIT 20"))?;
-    let hits = top.query_map(params_from_iter(args.iter()), |row| row.get::<_, i64>(0))?.count();
+    let order = if query.q.trim().is_empty() {
+        ""
+    } else {
+        "ORDER BY rank"
+    };
+    let mut top = connection.prepare_cached(&format!(
+        "SELECT rowid, name FROM docs {filter} {order} LIMIT 20"
+    ))?;
+    let hits = top
+        .query_map(params_from_iter(args.iter()), |row| row.get::<_, i64>(0))?
+        .count();
     let mut count = connection.prepare_cached(&format!("SELECT count(*) FROM docs {filter}"))?;
     let total: u64 = count.query_row(params_from_iter(args.iter()), |row| row.get(0))?;
     Ok((total, hits))

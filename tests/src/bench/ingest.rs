@@ -59,14 +59,19 @@ pub fn run(options: &Options) -> Result<(), String> {
 }
 
 fn measure_components(sample: &[Value]) -> Result<Components, String> {
-    let checks: Vec<(Vec<u8>, ed25519_dalek::VerifyingKey, ed25519_dalek::Signature)> = sample
+    let checks: Vec<(
+        Vec<u8>,
+        ed25519_dalek::VerifyingKey,
+        ed25519_dalek::Signature,
+    )> = sample
         .iter()
         .map(|e| {
             let key: [u8; 32] = decode_b64(e["signature"]["key"].as_str().unwrap_or_default())
                 .ok()
                 .and_then(|k| k.try_into().ok())
                 .unwrap_or([0; 32]);
-            let sig = decode_b64(e["signature"]["value"].as_str().unwrap_or_default()).unwrap_or_default();
+            let sig = decode_b64(e["signature"]["value"].as_str().unwrap_or_default())
+                .unwrap_or_default();
             (
                 signed_message(&e["record"]),
                 ed25519_dalek::VerifyingKey::from_bytes(&key).expect("a generated key"),
@@ -96,14 +101,23 @@ fn measure_components(sample: &[Value]) -> Result<Components, String> {
 fn store_rate(sample: &[Value]) -> Result<f64, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let store = SledStore::open(dir.path(), 256 << 20).map_err(|e| e.to_string())?;
-    let entries: Vec<Vec<u8>> = sample.iter().map(|e| serde_json::to_vec(e).expect("JSON")).collect();
+    let entries: Vec<Vec<u8>> = sample
+        .iter()
+        .map(|e| serde_json::to_vec(e).expect("JSON"))
+        .collect();
     let started = Instant::now();
     for (chunk_index, chunk) in entries.chunks(1_000).enumerate() {
         let mut batch = WriteBatch::default();
         for (i, entry) in chunk.iter().enumerate() {
             let seq = (chunk_index * 1_000 + i) as u64;
-            batch.put([b"l/".as_slice(), &seq.to_be_bytes()].concat(), entry.clone());
-            batch.put(format!("h/CN-BJ/B{seq}\0").into_bytes(), seq.to_be_bytes().repeat(5));
+            batch.put(
+                [b"l/".as_slice(), &seq.to_be_bytes()].concat(),
+                entry.clone(),
+            );
+            batch.put(
+                format!("h/CN-BJ/B{seq}\0").into_bytes(),
+                seq.to_be_bytes().repeat(5),
+            );
         }
         store.apply(batch).map_err(|e| e.to_string())?;
         store.flush().map_err(|e| e.to_string())?;
@@ -156,7 +170,10 @@ fn publish_all(
     })?;
     let elapsed = started.elapsed().as_secs_f64();
     if accepted != envelopes.len() {
-        return Err(format!("only {accepted} of {} records were accepted", envelopes.len()));
+        return Err(format!(
+            "only {accepted} of {} records were accepted",
+            envelopes.len()
+        ));
     }
     drop(hub);
     Ok((accepted as f64 / elapsed, disk_usage(&data.join("store"))))
@@ -173,14 +190,46 @@ fn report(options: &Options, c: &Components, rate: f64, bytes_on_disk: u64) -> R
             options.records, options.publishers, options.batch
         ),
         &[
-            Row { what: "strict Ed25519 verify (1 core)".into(), value: c.verify, unit: "records/s" },
-            Row { what: "RFC 8785 canonicalisation (1 core)".into(), value: c.canonicalise, unit: "records/s" },
-            Row { what: "schema validation (1 core)".into(), value: c.validate, unit: "records/s" },
-            Row { what: "durable store write (1 core)".into(), value: c.store, unit: "records/s" },
-            Row { what: "pipeline limit (cores / Σ cost)".into(), value: limit, unit: "records/s" },
-            Row { what: "achieved over loopback".into(), value: rate, unit: "records/s" },
-            Row { what: "ratio achieved / limit (goal ≥ 0.60)".into(), value: ratio, unit: "" },
-            Row { what: "store bytes on disk per record".into(), value: per_record, unit: "bytes" },
+            Row {
+                what: "strict Ed25519 verify (1 core)".into(),
+                value: c.verify,
+                unit: "records/s",
+            },
+            Row {
+                what: "RFC 8785 canonicalisation (1 core)".into(),
+                value: c.canonicalise,
+                unit: "records/s",
+            },
+            Row {
+                what: "schema validation (1 core)".into(),
+                value: c.validate,
+                unit: "records/s",
+            },
+            Row {
+                what: "durable store write (1 core)".into(),
+                value: c.store,
+                unit: "records/s",
+            },
+            Row {
+                what: "pipeline limit (cores / Σ cost)".into(),
+                value: limit,
+                unit: "records/s",
+            },
+            Row {
+                what: "achieved over loopback".into(),
+                value: rate,
+                unit: "records/s",
+            },
+            Row {
+                what: "ratio achieved / limit (goal ≥ 0.60)".into(),
+                value: ratio,
+                unit: "",
+            },
+            Row {
+                what: "store bytes on disk per record".into(),
+                value: per_record,
+                unit: "bytes",
+            },
         ],
     );
     if let Some(path) = &options.json {

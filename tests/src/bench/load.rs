@@ -45,7 +45,10 @@ where
         tasks.push(tokio::spawn(async move {
             request(i).await;
             let micros = scheduled.elapsed().as_micros() as u64;
-            recorded.lock().expect("lock").saturating_record(micros.max(1));
+            recorded
+                .lock()
+                .expect("lock")
+                .saturating_record(micros.max(1));
         }));
     }
     for task in tasks {
@@ -71,12 +74,16 @@ pub fn open_loop_threads<S: Send + 'static>(
     let handles: Vec<_> = workers
         .into_iter()
         .map(|mut state| {
-            let (receiver, request, recorded) = (receiver.clone(), request.clone(), recorded.clone());
+            let (receiver, request, recorded) =
+                (receiver.clone(), request.clone(), recorded.clone());
             std::thread::spawn(move || {
                 while let Ok((i, scheduled)) = receiver.lock().expect("lock").recv() {
                     request(&mut state, i);
                     let micros = scheduled.elapsed().as_micros() as u64;
-                    recorded.lock().expect("lock").saturating_record(micros.max(1));
+                    recorded
+                        .lock()
+                        .expect("lock")
+                        .saturating_record(micros.max(1));
                 }
             })
         })

@@ -21,7 +21,11 @@ pub struct Row {
 /// Prints the rows as an aligned table.
 pub fn print_table(title: &str, rows: &[Row]) {
     println!("\n{title}");
-    let width = rows.iter().map(|r| r.what.chars().count()).max().unwrap_or(10);
+    let width = rows
+        .iter()
+        .map(|r| r.what.chars().count())
+        .max()
+        .unwrap_or(10);
     for row in rows {
         println!("  {:<width$}  {:>14.2}  {}", row.what, row.value, row.unit);
     }

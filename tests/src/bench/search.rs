@@ -8,7 +8,9 @@
 
 use super::corpus::{RegionCorpus, national, publish_all, register_all};
 use super::fts5::{self, Query};
-use super::load::{Latency, closed_loop_async, closed_loop_threads, open_loop_async, open_loop_threads};
+use super::load::{
+    Latency, closed_loop_async, closed_loop_threads, open_loop_async, open_loop_threads,
+};
 use super::{Row, cores, disk_usage, print_table, write_json};
 use crate::client::HubClient;
 use crate::process::HubProcess;
@@ -92,7 +94,11 @@ pub fn run(options: &Options) -> Result<(), String> {
     fts5::build(&fts_path, records).map_err(|e| e.to_string())?;
     let fts_build_s = started.elapsed().as_secs_f64();
     let fts_saturation = fts5_saturation(&fts_path, &queries, duration)?;
-    let fts_rate = if fts_saturation >= options.rate { options.rate } else { 0.8 * fts_saturation };
+    let fts_rate = if fts_saturation >= options.rate {
+        options.rate
+    } else {
+        0.8 * fts_saturation
+    };
     let fts = fts5_latency(&fts_path, &queries, fts_rate, duration)?;
     let figures = Figures {
         records: options.records,
@@ -121,8 +127,12 @@ async fn ingest(client: &HubClient, corpus: &[RegionCorpus]) -> Result<(f64, Lat
 
 /// Publishes 20 probe records during ingest, each with a unique model word, and measures how long
 /// after the hub's acknowledgement a search finds it.
-async fn probe_freshness(client: HubClient, key: yiqi_schema::keys::SecretKey) -> Result<Latency, String> {
-    let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).map_err(|e| e.to_string())?;
+async fn probe_freshness(
+    client: HubClient,
+    key: yiqi_schema::keys::SecretKey,
+) -> Result<Latency, String> {
+    let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)
+        .map_err(|e| e.to_string())?;
     for n in 0..20u64 {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let mut record = yiqi_schema::testing::sample_record();
@@ -131,13 +141,19 @@ async fn probe_freshness(client: HubClient, key: yiqi_schema::keys::SecretKey) -
         record["local_id"] = format!("probe-{n}").into();
         record["model"] = word.clone().into();
         let envelope = serde_json::to_vec(&yiqi_schema::sign(record, &key)).expect("JSON");
-        let (status, _) = client.publish(&[envelope]).await.map_err(|e| e.to_string())?;
+        let (status, _) = client
+            .publish(&[envelope])
+            .await
+            .map_err(|e| e.to_string())?;
         let acknowledged = Instant::now();
         if status != 200 {
             return Err(format!("probe publish answered {status}"));
         }
         loop {
-            let (_, found) = client.get(&format!("/v1/search?q={word}")).await.map_err(|e| e.to_string())?;
+            let (_, found) = client
+                .get(&format!("/v1/search?q={word}"))
+                .await
+                .map_err(|e| e.to_string())?;
             if found["total"].as_u64() >= Some(1) {
                 break;
             }
@@ -170,7 +186,10 @@ fn probe_word(n: u64) -> String {
 async fn wait_until_indexed(client: &HubClient, records: u64) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(900);
     while Instant::now() < deadline {
-        let (_, all) = client.get("/v1/search?q=&limit=1").await.map_err(|e| e.to_string())?;
+        let (_, all) = client
+            .get("/v1/search?q=&limit=1")
+            .await
+            .map_err(|e| e.to_string())?;
         if all["total"].as_u64() >= Some(records) {
             return Ok(());
         }
@@ -179,7 +198,12 @@ async fn wait_until_indexed(client: &HubClient, records: u64) -> Result<(), Stri
     Err("the index did not catch up within 15 minutes".into())
 }
 
-async fn our_latency(client: &HubClient, queries: &Arc<Vec<Query>>, rate: f64, duration: Duration) -> Latency {
+async fn our_latency(
+    client: &HubClient,
+    queries: &Arc<Vec<Query>>,
+    rate: f64,
+    duration: Duration,
+) -> Latency {
     let (client, queries) = (client.clone(), queries.clone());
     open_loop_async(rate, duration, move |i| {
         let (client, path) = (client.clone(), query_path(&queries[i % queries.len()]));
@@ -207,18 +231,36 @@ fn connections(path: &std::path::Path, n: usize) -> Result<Vec<rusqlite::Connect
         .collect()
 }
 
-fn fts5_saturation(path: &std::path::Path, queries: &Arc<Vec<Query>>, duration: Duration) -> Result<f64, String> {
+fn fts5_saturation(
+    path: &std::path::Path,
+    queries: &Arc<Vec<Query>>,
+    duration: Duration,
+) -> Result<f64, String> {
     let queries = queries.clone();
-    Ok(closed_loop_threads(duration, connections(path, cores())?, move |c, i| {
-        let _ = fts5::search(c, &queries[i % queries.len()]);
-    }))
+    Ok(closed_loop_threads(
+        duration,
+        connections(path, cores())?,
+        move |c, i| {
+            let _ = fts5::search(c, &queries[i % queries.len()]);
+        },
+    ))
 }
 
-fn fts5_latency(path: &std::path::Path, queries: &Arc<Vec<Query>>, rate: f64, duration: Duration) -> Result<Latency, String> {
+fn fts5_latency(
+    path: &std::path::Path,
+    queries: &Arc<Vec<Query>>,
+    rate: f64,
+    duration: Duration,
+) -> Result<Latency, String> {
     let queries = queries.clone();
-    Ok(open_loop_threads(rate, duration, connections(path, 2 * cores())?, move |c, i| {
-        let _ = fts5::search(c, &queries[i % queries.len()]);
-    }))
+    Ok(open_loop_threads(
+        rate,
+        duration,
+        connections(path, 2 * cores())?,
+        move |c, i| {
+            let _ = fts5::search(c, &queries[i % queries.len()]);
+        },
+    ))
 }
 
 /// Resident memory of a process, in bytes (Linux).
@@ -254,27 +296,75 @@ impl Figures {
         let p99_ratio = self.fts.p99_ms / self.ours.p99_ms;
         let saturation_ratio = self.ours_saturation / self.fts_saturation;
         let fts_note = if self.fts_rate < self.rate {
-            format!("FTS5 cannot sustain {} q/s; compared at {:.0} q/s", self.rate, self.fts_rate)
+            format!(
+                "FTS5 cannot sustain {} q/s; compared at {:.0} q/s",
+                self.rate, self.fts_rate
+            )
         } else {
             format!("FTS5 at {} q/s", self.rate)
         };
         let row = |what: String, value: f64, unit: &'static str| Row { what, value, unit };
         print_table(
-            &format!("search: {} records, {} queries, {} cores; {fts_note}", self.records, queries().len(), cores()),
+            &format!(
+                "search: {} records, {} queries, {} cores; {fts_note}",
+                self.records,
+                queries().len(),
+                cores()
+            ),
             &[
-                row(format!("yiqi p50 at {} q/s", self.rate), self.ours.p50_ms, "ms"),
-                row(format!("yiqi p99 at {} q/s (goal ≤ 10)", self.rate), self.ours.p99_ms, "ms"),
+                row(
+                    format!("yiqi p50 at {} q/s", self.rate),
+                    self.ours.p50_ms,
+                    "ms",
+                ),
+                row(
+                    format!("yiqi p99 at {} q/s (goal ≤ 10)", self.rate),
+                    self.ours.p99_ms,
+                    "ms",
+                ),
                 row("yiqi saturation".into(), self.ours_saturation, "q/s"),
-                row(format!("FTS5 p50 at {:.0} q/s", self.fts_rate), self.fts.p50_ms, "ms"),
-                row(format!("FTS5 p99 at {:.0} q/s", self.fts_rate), self.fts.p99_ms, "ms"),
+                row(
+                    format!("FTS5 p50 at {:.0} q/s", self.fts_rate),
+                    self.fts.p50_ms,
+                    "ms",
+                ),
+                row(
+                    format!("FTS5 p99 at {:.0} q/s", self.fts_rate),
+                    self.fts.p99_ms,
+                    "ms",
+                ),
                 row("FTS5 saturation".into(), self.fts_saturation, "q/s"),
                 row("p99 ratio FTS5 / yiqi (goal ≥ 10)".into(), p99_ratio, "×"),
-                row("saturation ratio yiqi / FTS5 (goal ≥ 10)".into(), saturation_ratio, "×"),
-                row("ack → searchable p50 under ingest".into(), self.freshness.p50_ms, "ms"),
-                row("ack → searchable p99 under ingest (goal < 1000)".into(), self.freshness.p99_ms, "ms"),
-                row("ingest rate during the run".into(), self.ingest_rate, "records/s"),
-                row("index size per million records".into(), self.index_bytes as f64 / millions / 1e6, "MB"),
-                row("hub RSS per million records".into(), self.rss_bytes as f64 / millions / 1e6, "MB"),
+                row(
+                    "saturation ratio yiqi / FTS5 (goal ≥ 10)".into(),
+                    saturation_ratio,
+                    "×",
+                ),
+                row(
+                    "ack → searchable p50 under ingest".into(),
+                    self.freshness.p50_ms,
+                    "ms",
+                ),
+                row(
+                    "ack → searchable p99 under ingest (goal < 1000)".into(),
+                    self.freshness.p99_ms,
+                    "ms",
+                ),
+                row(
+                    "ingest rate during the run".into(),
+                    self.ingest_rate,
+                    "records/s",
+                ),
+                row(
+                    "index size per million records".into(),
+                    self.index_bytes as f64 / millions / 1e6,
+                    "MB",
+                ),
+                row(
+                    "hub RSS per million records".into(),
+                    self.rss_bytes as f64 / millions / 1e6,
+                    "MB",
+                ),
                 row("FTS5 build time".into(), self.fts_build_s, "s"),
             ],
         );

@@ -43,7 +43,10 @@ pub fn run(options: &Options) -> Result<(), String> {
     let client = HubClient::new(&hub.url);
     eprintln!("measuring arrival latency at {} records/s…", options.rate);
     let arrival = runtime.block_on(arrival_latency(&client, dir.path(), options))?;
-    eprintln!("generating, signing and publishing {} records…", options.records);
+    eprintln!(
+        "generating, signing and publishing {} records…",
+        options.records
+    );
     let corpus = national_without(options.records, 11, &[NEWCOMER, PUBLISHER, FOLLOWER])?;
     runtime.block_on(async {
         register_all(&client, &corpus).await?;
@@ -56,17 +59,29 @@ pub fn run(options: &Options) -> Result<(), String> {
     report(options, arrival, catch_up, verify_limit, mirrored)
 }
 
-async fn node_for(root: &Path, region: &str, hub: &str, client: &HubClient) -> Result<Node, String> {
+async fn node_for(
+    root: &Path,
+    region: &str,
+    hub: &str,
+    client: &HubClient,
+) -> Result<Node, String> {
     let dir = root.join(region);
     Node::init(&dir, region, hub, None).map_err(|e| e.to_string())?;
     let node = Node::open(&dir).map_err(|e| e.to_string())?;
-    client.register(region, &node.public_key()).await.map_err(|e| e.to_string())?;
+    client
+        .register(region, &node.public_key())
+        .await
+        .map_err(|e| e.to_string())?;
     Ok(node)
 }
 
 /// The follower runs as a daemon; records published one by one at a steady rate are timed from
 /// the hub's acknowledgement to their arrival in the follower's mirror.
-async fn arrival_latency(client: &HubClient, root: &Path, options: &Options) -> Result<Latency, String> {
+async fn arrival_latency(
+    client: &HubClient,
+    root: &Path,
+    options: &Options,
+) -> Result<Latency, String> {
     let key = generate();
     client
         .register(PUBLISHER, &public_key_text(&key.verifying_key()))
@@ -79,22 +94,36 @@ async fn arrival_latency(client: &HubClient, root: &Path, options: &Options) -> 
         tokio::spawn(async move {
             let run = RunOptions {
                 publish: PublishOptions::default(),
-                sync: SyncOptions { wait_secs: 25, ..SyncOptions::default() },
+                sync: SyncOptions {
+                    wait_secs: 25,
+                    ..SyncOptions::default()
+                },
             };
-            follower.run(&run, async { let _ = stopped.await; }).await
+            follower
+                .run(&run, async {
+                    let _ = stopped.await;
+                })
+                .await
         })
     };
     let count = (options.rate * options.seconds as f64) as usize;
     let interval = Duration::from_secs_f64(1.0 / options.rate);
     let acknowledged = Arc::new(std::sync::Mutex::new(HashMap::<String, Instant>::new()));
-    let watcher = tokio::spawn(watch_arrivals(follower.clone(), acknowledged.clone(), count));
+    let watcher = tokio::spawn(watch_arrivals(
+        follower.clone(),
+        acknowledged.clone(),
+        count,
+    ));
     let start = tokio::time::Instant::now();
     for i in 0..count {
         tokio::time::sleep_until(start + interval * i as u32).await;
         let local_id = format!("arrival-{i}");
         let record = crate::records::record(PUBLISHER, &local_id, 1, i as u64);
         let envelope = serde_json::to_vec(&yiqi_schema::sign(record, &key)).expect("JSON");
-        let (status, body) = client.publish(&[envelope]).await.map_err(|e| e.to_string())?;
+        let (status, body) = client
+            .publish(&[envelope])
+            .await
+            .map_err(|e| e.to_string())?;
         if status != 200 || body["results"][0]["status"] != "accepted" {
             return Err(format!("publishing {local_id}: {status} {body}"));
         }
@@ -105,7 +134,10 @@ async fn arrival_latency(client: &HubClient, root: &Path, options: &Options) -> 
     }
     let latency = watcher.await.map_err(|e| e.to_string())??;
     let _ = stop.send(());
-    daemon.await.map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
+    daemon
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
     Ok(latency)
 }
 
@@ -145,9 +177,18 @@ async fn watch_arrivals(
 /// Strict Ed25519 verification of the corpus's own signed messages on every core: the ceiling
 /// no verifying mirror can beat.
 fn verification_limit(corpus: &[RegionCorpus]) -> f64 {
-    let checks: Vec<(Vec<u8>, ed25519_dalek::VerifyingKey, ed25519_dalek::Signature)> = corpus
+    let checks: Vec<(
+        Vec<u8>,
+        ed25519_dalek::VerifyingKey,
+        ed25519_dalek::Signature,
+    )> = corpus
         .iter()
-        .flat_map(|c| c.envelopes.iter().take(100_000 / corpus.len().max(1)).map(move |e| (c, e)))
+        .flat_map(|c| {
+            c.envelopes
+                .iter()
+                .take(100_000 / corpus.len().max(1))
+                .map(move |e| (c, e))
+        })
         .filter_map(|(c, e)| {
             let envelope: yiqi_schema::Envelope = serde_json::from_slice(e).ok()?;
             let signature = yiqi_schema::keys::decode_b64(&envelope.signature.value).ok()?;
@@ -170,7 +211,10 @@ async fn catch_up(hub: &str, root: &Path) -> Result<(f64, u64), String> {
     let client = HubClient::new(hub);
     let newcomer = node_for(root, NEWCOMER, hub, &client).await?;
     let started = Instant::now();
-    let report = newcomer.sync(&SyncOptions::default()).await.map_err(|e| e.to_string())?;
+    let report = newcomer
+        .sync(&SyncOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
     let elapsed = started.elapsed().as_secs_f64();
     if report.quarantined > 0 {
         return Err(format!("{} entries were quarantined", report.quarantined));
@@ -179,16 +223,35 @@ async fn catch_up(hub: &str, root: &Path) -> Result<(f64, u64), String> {
     Ok((mirrored as f64 / elapsed, mirrored))
 }
 
-fn report(options: &Options, arrival: Latency, catch_up: f64, verify_limit: f64, mirrored: u64) -> Result<(), String> {
+fn report(
+    options: &Options,
+    arrival: Latency,
+    catch_up: f64,
+    verify_limit: f64,
+    mirrored: u64,
+) -> Result<(), String> {
     let ratio = catch_up / verify_limit;
-    let row = |what: &str, value: f64, unit: &'static str| Row { what: what.to_owned(), value, unit };
+    let row = |what: &str, value: f64, unit: &'static str| Row {
+        what: what.to_owned(),
+        value,
+        unit,
+    };
     print_table(
-        &format!("sync: arrival at {} records/s for {} s; catch-up of {mirrored} records; {} cores", options.rate, options.seconds, cores()),
+        &format!(
+            "sync: arrival at {} records/s for {} s; catch-up of {mirrored} records; {} cores",
+            options.rate,
+            options.seconds,
+            cores()
+        ),
         &[
             row("arrival p50 (ack → other mirror)", arrival.p50_ms, "ms"),
             row("arrival p99 (goal < 1000)", arrival.p99_ms, "ms"),
             row("catch-up into a new mirror", catch_up, "records/s"),
-            row("strict verification limit (all cores)", verify_limit, "records/s"),
+            row(
+                "strict verification limit (all cores)",
+                verify_limit,
+                "records/s",
+            ),
             row("ratio catch-up / limit (goal ≥ 0.60)", ratio, ""),
         ],
     );
