@@ -27,6 +27,7 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("yiqi-indexer".into())
         .spawn(move || {
+            crate::priority::lower_current_thread();
             if let Err(e) = replay(&search, &store) {
                 tracing::error!(error = %e, "replaying the log into the search index failed");
             }

@@ -10,7 +10,8 @@
 //! - [`split`]: cutting a batch body into per-record bytes without parsing it whole.
 //! - [`ingest`]: parallel checks, then the single writer with group commit.
 //! - [`feed`]: the change feed and long-polling.
-//! - [`indexer`]: replaying the log into the search index, then following commits.
+//! - [`indexer`]: replaying the log into the search index, then following commits;
+//!   [`priority`]: that background work yields the CPU to ingest.
 //! - [`registry`]: regions and their keys.
 //! - [`store`]: the domain key layout over `yiqi_store`, the thin key-value layer (sled, memory).
 //! - [`search`], [`pages`]: the national index, statistics and HTML pages.
@@ -28,6 +29,7 @@ pub mod indexer;
 pub mod ingest;
 pub mod pages;
 pub mod params;
+pub mod priority;
 pub mod registry;
 pub mod search;
 pub mod server;

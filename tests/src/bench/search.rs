@@ -73,9 +73,12 @@ pub fn run(options: &Options) -> Result<(), String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let hub = HubProcess::start(&dir.path().join("hub"));
     let client = HubClient::new(&hub.url);
-    eprintln!("ingesting over loopback while probing acknowledgement → searchable…");
-    let (ingest_rate, freshness) = runtime.block_on(ingest(&client, &corpus))?;
+    eprintln!("loading over loopback…");
+    let ingest_rate = runtime.block_on(load(&client, &corpus))?;
     runtime.block_on(wait_until_indexed(&client, options.records as u64))?;
+    eprintln!("probing acknowledgement → searchable under {STEADY_INGEST_PER_S} records/s…");
+    let extra = steady_corpus()?;
+    let freshness = runtime.block_on(freshness_under_ingest(&client, &extra))?;
     let index_bytes = disk_usage(&dir.path().join("hub/search"));
     let rss_bytes = rss_of(hub.pid());
     let queries = Arc::new(queries());
@@ -117,12 +120,36 @@ pub fn run(options: &Options) -> Result<(), String> {
     figures.report(options.json.as_deref())
 }
 
-async fn ingest(client: &HubClient, corpus: &[RegionCorpus]) -> Result<(f64, Latency), String> {
+/// Loads the corpus at full speed; records per second.
+async fn load(client: &HubClient, corpus: &[RegionCorpus]) -> Result<f64, String> {
     register_all(client, corpus).await?;
-    let probe = tokio::spawn(probe_freshness(client.clone(), corpus[0].key.clone()));
-    let rate = publish_all(client, corpus).await?;
-    let freshness = probe.await.map_err(|e| e.to_string())??;
-    Ok((rate, freshness))
+    publish_all(client, corpus).await
+}
+
+/// Records per second of the steady ingest during which freshness is probed: a heavy national
+/// day compressed (every platform re-importing at once), well below the hub's ceiling.
+const STEADY_INGEST_PER_S: usize = 2_000;
+
+/// Publishes `extra` at a steady rate while probing acknowledgement → searchable.
+async fn freshness_under_ingest(
+    client: &HubClient,
+    extra: &RegionCorpus,
+) -> Result<Latency, String> {
+    register_all(client, std::slice::from_ref(extra)).await?;
+    let probe = tokio::spawn(probe_freshness(client.clone(), extra.key.clone()));
+    let batch = STEADY_INGEST_PER_S / 10;
+    let start = tokio::time::Instant::now();
+    for (i, chunk) in extra.envelopes.chunks(batch).enumerate() {
+        tokio::time::sleep_until(start + Duration::from_millis(100) * i as u32).await;
+        let (status, body) = client.publish(chunk).await.map_err(|e| e.to_string())?;
+        if status != 200 {
+            return Err(format!("hub answered {status}: {body}"));
+        }
+        if probe.is_finished() {
+            break;
+        }
+    }
+    probe.await.map_err(|e| e.to_string())?
 }
 
 /// Publishes 20 probe records during ingest, each with a unique model word, and measures how long
@@ -137,7 +164,7 @@ async fn probe_freshness(
         tokio::time::sleep(Duration::from_millis(300)).await;
         let mut record = yiqi_schema::testing::sample_record();
         let word = probe_word(n);
-        record["region"] = "CN-BJ".into();
+        record["region"] = "CN-XZ".into();
         record["local_id"] = format!("probe-{n}").into();
         record["model"] = word.clone().into();
         let envelope = serde_json::to_vec(&yiqi_schema::sign(record, &key)).expect("JSON");
@@ -181,6 +208,37 @@ fn probe_word(n: u64) -> String {
         rest /= 26;
     }
     word
+}
+
+/// New records for the steady ingest: enough for the probes' duration, in a region of its own.
+fn steady_corpus() -> Result<RegionCorpus, String> {
+    let options = yiqi_node::generate::GenerateOptions {
+        region: "CN-XZ".into(),
+        count: STEADY_INGEST_PER_S * 30,
+        seed: 99,
+        institutions: None,
+        carriers: None,
+        total_value_cny: None,
+    };
+    let records = yiqi_node::generate::generate(&options).map_err(|e| e.to_string())?;
+    let key = yiqi_schema::keys::generate();
+    let envelopes = super::corpus::sign_all(
+        records
+            .into_iter()
+            .map(|mut r| {
+                // Distinct ids from the national corpus's CN-XZ records.
+                let id = format!("steady-{}", r["local_id"].as_str().unwrap_or_default());
+                r["local_id"] = id.into();
+                r
+            })
+            .collect(),
+        &key,
+    );
+    Ok(RegionCorpus {
+        region: "CN-XZ",
+        key,
+        envelopes,
+    })
 }
 
 async fn wait_until_indexed(client: &HubClient, records: u64) -> Result<(), String> {
@@ -341,17 +399,19 @@ impl Figures {
                     "×",
                 ),
                 row(
-                    "ack → searchable p50 under ingest".into(),
+                    format!("ack → searchable p50 at {STEADY_INGEST_PER_S} records/s"),
                     self.freshness.p50_ms,
                     "ms",
                 ),
                 row(
-                    "ack → searchable p99 under ingest (goal < 1000)".into(),
+                    format!(
+                        "ack → searchable p99 at {STEADY_INGEST_PER_S} records/s (goal < 1000)"
+                    ),
                     self.freshness.p99_ms,
                     "ms",
                 ),
                 row(
-                    "ingest rate during the run".into(),
+                    "load rate (full speed, indexing behind)".into(),
                     self.ingest_rate,
                     "records/s",
                 ),
