@@ -39,9 +39,9 @@ pub struct Fields {
     pub words_name: Field,
     pub words_org: Field,
     pub words_body: Field,
-    /// Character fields: names with positions (exact phrase), everything without.
+    /// Characters of the names (names, English names, keywords), with positions: the
+    /// abbreviation fallback and the exact-phrase boost.
     pub chars_name: Field,
-    pub chars_all: Field,
     /// Stored texts shown in hits and used for highlights.
     pub name: Field,
     pub name_en: Field,
@@ -108,7 +108,6 @@ pub fn schema() -> (Schema, Fields) {
         words_org: b.add_text_field("words_org", words(false)),
         words_body: b.add_text_field("words_body", words(false)),
         chars_name: b.add_text_field("chars_name", text_options(CHARS, true)),
-        chars_all: b.add_text_field("chars_all", text_options(CHARS, false)),
         name: b.add_text_field("name", STORED),
         name_en: b.add_text_field("name_en", STORED),
         keywords: b.add_text_field("keywords", STORED),
@@ -261,7 +260,6 @@ impl Fields {
         ] {
             for value in values {
                 doc.add_text(words, value);
-                doc.add_text(self.chars_all, value);
             }
         }
         for value in &names {

@@ -3,11 +3,11 @@
 //!
 //! The text is cut into concepts: thesaurus terms (each with its alternatives) and the
 //! whitespace-separated words between them. Every concept must match; a concept matches when any
-//! of its alternatives does, and scores as the best of them. The typed text must have all its
-//! characters somewhere (the fallback for abbreviations, boost 0.3) and scores for the exact
-//! phrase in a name (character positions, boost 4) and for all its jieba words in one field group
-//! (names 3, organisation and place 1.5, description 1); a thesaurus synonym matches when all its
-//! jieba words occur in one field group.
+//! of its alternatives does, and scores as the best of them. The typed text matches when all its
+//! jieba words occur in one field group (names 3, organisation and place 1.5, description 1) or
+//! all its characters occur in the names (the fallback for abbreviations, boost 0.3), and scores
+//! up for the exact phrase in a name (character positions, boost 4); a thesaurus synonym matches
+//! when all its jieba words occur in one field group.
 
 use std::collections::HashSet;
 use std::ops::Bound;
@@ -178,18 +178,24 @@ impl Builder<'_> {
             .into_iter()
             .cloned()
             .collect();
+        // The character fallback looks at the names only (names, English names, keywords):
+        // that is where abbreviations are written (透射电镜 for 透射电子显微镜), and common
+        // characters spread over long descriptions would otherwise match most of the catalogue.
         let fallback = boost(
-            self.filtered(terms_in(self.fields.chars_all, &unique)),
+            self.filtered(terms_in(self.fields.chars_name, &unique)),
             CHAR_FALLBACK_BOOST,
         );
         let phrase = boost(
             self.filtered(vec![name_phrase(self.fields.chars_name, &chars)]),
             NAME_PHRASE_BOOST,
         );
-        let mut clauses = vec![(Occur::Must, fallback), (Occur::Should, phrase)];
-        clauses.extend(in_fields.into_iter().map(|q| (Occur::Should, q)));
+        let mut matches = vec![fallback];
+        matches.extend(in_fields);
         terms.chars.extend(chars);
-        Some(Box::new(BooleanQuery::new(clauses)))
+        Some(Box::new(BooleanQuery::new(vec![
+            (Occur::Must, union(matches)),
+            (Occur::Should, phrase),
+        ])))
     }
 
     /// The intersection of `clauses` and the filters.
