@@ -24,8 +24,9 @@ use std::time::Duration;
 use yiqi_schema::{VerifiedEnvelope, check_envelope};
 use yiqi_store::WriteBatch;
 
-/// Most entries the node asks for per feed request.
-pub const DEFAULT_PAGE_SIZE: usize = 1_000;
+/// Most entries the node asks for per feed request: the hub's maximum, so that a node catching
+/// up pays one request and one flush per 5,000 entries.
+pub const DEFAULT_PAGE_SIZE: usize = 5_000;
 /// A feed request may long-poll up to `wait` seconds; this much more covers the network.
 const FEED_SLACK: Duration = Duration::from_secs(30);
 

@@ -50,7 +50,12 @@ pub fn run(options: &Options) -> Result<(), String> {
     let corpus = national_without(options.records, 11, &[NEWCOMER, PUBLISHER, FOLLOWER])?;
     runtime.block_on(async {
         register_all(&client, &corpus).await?;
-        publish_all(&client, &corpus).await
+        publish_all(&client, &corpus).await?;
+        // A hub at rest: its search index has caught up before the newcomer arrives.
+        match client.wait_for_indexed(Duration::from_secs(900)).await {
+            true => Ok(()),
+            false => Err("the hub's index did not catch up".to_owned()),
+        }
     })?;
     eprintln!("measuring strict verification on {} cores…", cores());
     let verify_limit = verification_limit(&corpus);
