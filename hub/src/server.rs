@@ -14,6 +14,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+pub use yiqi_node::daemon::shutdown_signal;
 use yiqi_store::{KvStore, SledStore};
 
 /// A hub ready to serve: its state and the handle to tell long-polls to stop.
@@ -142,26 +143,4 @@ fn stored_admin_token(data: &Path) -> Result<String, String> {
         .map_err(|e| format!("{}: {e}", path.display()))?;
     eprintln!("generated an admin token; it is in {}", path.display());
     Ok(token)
-}
-
-/// SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
-    }
 }

@@ -12,7 +12,7 @@
 
 use crate::db::{self, Deltas, N_CATALOG, N_OUTBOX, N_OUTBOX_SEQ, StoredEnvelope};
 use crate::error::{NodeError, corrupt};
-use crate::import::{self, Encoding, ImportOptions, ImportedRow, ParsedCatalogue, RowError};
+use crate::import::{self, ImportOptions, ImportedRow, ParsedCatalogue, RowError};
 use crate::node::{Node, now_rfc3339};
 use indicatif::ProgressBar;
 use rayon::prelude::*;
@@ -49,13 +49,7 @@ impl ImportRequest {
     pub fn new(path: impl Into<PathBuf>) -> ImportRequest {
         ImportRequest {
             path: path.into(),
-            options: ImportOptions {
-                region: String::new(),
-                mapping: None,
-                encoding: Encoding::Auto,
-                institution: None,
-                sharing_mode: None,
-            },
+            options: ImportOptions::new(""),
             snapshot: false,
             allow_mass_delete: false,
             dry_run: false,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use yiqi_node::catalog::{ImportRequest, error_line};
 use yiqi_node::cli_error::CliError;
 use yiqi_node::config::registration_command;
-use yiqi_node::daemon::{LONG_POLL_SECS, RunOptions};
+use yiqi_node::daemon::{LONG_POLL_SECS, RunOptions, shutdown_signal};
 use yiqi_node::export::ExportFormat;
 use yiqi_node::generate::{GenerateOptions, generate, write_catalogue};
 use yiqi_node::import::{Encoding, ImportOptions};
@@ -462,28 +462,6 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         _ => return Err(format!("{text:?}: use ms, s or m")),
     };
     Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
-}
-
-/// SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
 }
 
 #[cfg(test)]

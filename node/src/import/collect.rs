@@ -150,17 +150,10 @@ impl<'a> Collector<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::import::Encoding;
     use serde_json::json;
 
     fn options() -> ImportOptions {
-        ImportOptions {
-            region: "CN-GS".into(),
-            mapping: None,
-            encoding: Encoding::Auto,
-            institution: Some("兰州大学".into()),
-            sharing_mode: Some("external".into()),
-        }
+        ImportOptions::for_tests()
     }
 
     fn record(id: &str) -> Map<String, Value> {

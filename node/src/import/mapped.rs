@@ -503,13 +503,7 @@ mod tests {
     }
 
     fn options() -> ImportOptions {
-        ImportOptions {
-            region: "CN-GS".into(),
-            mapping: None,
-            encoding: Encoding::Auto,
-            institution: Some("兰州大学".into()),
-            sharing_mode: Some("external".into()),
-        }
+        ImportOptions::for_tests()
     }
 
     const BASIC: &str = r#"

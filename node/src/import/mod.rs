@@ -47,6 +47,29 @@ pub struct ImportOptions {
     pub sharing_mode: Option<String>,
 }
 
+impl ImportOptions {
+    /// Reading for `region`: automatic encoding, no mapping, no defaults for missing fields.
+    pub fn new(region: &str) -> ImportOptions {
+        ImportOptions {
+            region: region.to_owned(),
+            mapping: None,
+            encoding: Encoding::Auto,
+            institution: None,
+            sharing_mode: None,
+        }
+    }
+
+    /// Gansu, filling the two fields the NRII template lacks: the options most unit tests use.
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> ImportOptions {
+        ImportOptions {
+            institution: Some("兰州大学".into()),
+            sharing_mode: Some("external".into()),
+            ..ImportOptions::new("CN-GS")
+        }
+    }
+}
+
 /// The layout a file was read as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

@@ -114,16 +114,9 @@ fn take_record(row: usize, json: &str, collector: &mut Collector, options: &Impo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::import::Encoding;
 
     fn options() -> ImportOptions {
-        ImportOptions {
-            region: "CN-GS".into(),
-            mapping: None,
-            encoding: Encoding::Auto,
-            institution: None,
-            sharing_mode: None,
-        }
+        ImportOptions::new("CN-GS")
     }
 
     const GOOD: &str = r#"{"local_id":"a","name":"电镜","category":"010101","institution":{"name":"兰州大学"},"location":{"province":"甘肃省","city":"兰州市"},"sharing":{"mode":"external"}}"#;

@@ -415,17 +415,10 @@ fn target_field<'a>(rule: &'a ColumnRule, value: &Value) -> &'a str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::import::Encoding;
     use crate::import::table::csv_rows;
 
     fn options() -> ImportOptions {
-        ImportOptions {
-            region: "CN-GS".into(),
-            mapping: None,
-            encoding: Encoding::Auto,
-            institution: Some("兰州大学".into()),
-            sharing_mode: Some("external".into()),
-        }
+        ImportOptions::for_tests()
     }
 
     #[test]
