@@ -1,7 +1,7 @@
 //! End-to-end: the real `yiqi-hub serve` and `yiqi-node` binaries, talking HTTP.
 //!
-//! Build the hub first (`cargo build -p yiqi-hub -p yiqi-node`); the tests find it at
-//! `target/debug/yiqi-hub`. Nothing here sleeps to synchronise: every wait polls a condition (a
+//! `cargo test --workspace` builds the hub beside `yiqi-node` (alone: `cargo build -p yiqi-hub`
+//! first). Nothing here sleeps to synchronise: every wait polls a condition (a
 //! line on a pipe, an HTTP answer) against a deadline.
 
 use serde_json::{Value, json};
@@ -20,7 +20,8 @@ const TOKEN: &str = "e2e-admin-token";
 const DEADLINE: Duration = Duration::from_secs(60);
 
 fn hub_binary() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/yiqi-hub")
+    // Built beside yiqi-node by `cargo test --workspace`, whatever the target folder.
+    Path::new(env!("CARGO_BIN_EXE_yiqi-node")).with_file_name("yiqi-hub")
 }
 
 /// Lines of a child's pipe, read on a thread so the test can wait with a deadline.
