@@ -325,6 +325,21 @@ async fn whole_request_errors_are_json() {
         (status, error["error"]["code"].as_str()),
         (StatusCode::PAYLOAD_TOO_LARGE, Some("too_large"))
     );
+    let (status, error) = hub.call(Method::PUT, "/v1/records", None, Vec::new()).await;
+    assert_eq!(
+        (status, error["error"]["parameter"].as_str()),
+        (StatusCode::METHOD_NOT_ALLOWED, Some("method"))
+    );
+    let (status, error) = hub.get("/v1/search?limit=101").await;
+    assert_eq!(
+        (status, error["error"]["parameter"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("limit"))
+    );
+    let (status, error) = hub.get("/v1/stats?group_by=colour").await;
+    assert_eq!(
+        (status, error["error"]["parameter"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("group_by"))
+    );
     let (status, error) = hub.get("/v1/nothing").await;
     assert_eq!(
         (status, error["error"]["code"].as_str()),

@@ -1,10 +1,13 @@
-//! The node's library error: what went wrong, classified by who can fix it.
+//! The node's error: what went wrong, classified by who can fix it, and the exit status of the
+//! command line for each kind.
 
-use crate::cli_error::CliError;
+use std::fmt::Display;
+use std::process::ExitCode;
 use yiqi_store::StorageError;
 
-/// A node operation's failure. The kinds map one-to-one onto the command line's exit statuses
-/// (see [`CliError`]): invalid input 1, usage or environment 2, hub unreachable or refusing 3.
+/// A node operation's failure. Exit statuses: 1 invalid input (a record, an envelope, a file that
+/// does not parse), 2 usage or environment (bad arguments, missing or existing files, a folder in
+/// use, a failing store), 3 the hub unreachable or refusing the node.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     /// The input (a catalogue file, an id, a snapshot) cannot be used as given.
@@ -20,14 +23,18 @@ pub enum NodeError {
     Storage(#[from] StorageError),
 }
 
-impl From<NodeError> for CliError {
-    fn from(error: NodeError) -> CliError {
-        match error {
-            NodeError::Invalid(message) => CliError::Invalid(message),
-            NodeError::Usage(message) => CliError::Usage(message),
-            NodeError::Hub(message) => CliError::Hub(message),
+impl NodeError {
+    /// An I/O failure on `what` (a path, stdin): an environment problem.
+    pub fn io(what: impl Display, error: std::io::Error) -> NodeError {
+        NodeError::Usage(format!("{what}: {error}"))
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            NodeError::Invalid(_) => ExitCode::from(1),
             // A store that fails is an environment problem (disk full, folder damaged).
-            NodeError::Storage(e) => CliError::Usage(e.to_string()),
+            NodeError::Usage(_) | NodeError::Storage(_) => ExitCode::from(2),
+            NodeError::Hub(_) => ExitCode::from(3),
         }
     }
 }

@@ -14,11 +14,10 @@
 //! - [`status`], [`export`], [`daemon`]: the remaining commands.
 //! - [`import`]: reading catalogue files; [`generate`]: synthetic catalogues.
 //! - [`tools`]: the stand-alone record tools (`keygen`, `sign`, `verify`, `validate`).
-//! - [`cli_error`], [`error`]: failures and their exit statuses.
+//! - [`error`]: failures and their exit statuses.
 
 pub mod backoff;
 pub mod catalog;
-pub mod cli_error;
 pub mod config;
 pub mod daemon;
 pub mod db;

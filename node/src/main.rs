@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use yiqi_node::catalog::{ImportRequest, error_line};
-use yiqi_node::cli_error::CliError;
 use yiqi_node::config::registration_command;
 use yiqi_node::daemon::{LONG_POLL_SECS, RunOptions, shutdown_signal};
 use yiqi_node::export::ExportFormat;
@@ -16,7 +15,7 @@ use yiqi_node::generate::{GenerateOptions, generate, write_catalogue};
 use yiqi_node::import::{Encoding, ImportOptions};
 use yiqi_node::publish::PublishOptions;
 use yiqi_node::sync::{DEFAULT_PAGE_SIZE, SyncOptions};
-use yiqi_node::{Node, tools};
+use yiqi_node::{Node, NodeError, tools};
 
 #[derive(Parser)]
 #[command(
@@ -209,7 +208,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(), CliError> {
+fn run(cli: Cli) -> Result<(), NodeError> {
     let data = cli.data;
     match cli.command {
         Command::Init { region, hub, name } => {
@@ -317,7 +316,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&status)
-                        .map_err(|e| CliError::Usage(e.to_string()))?
+                        .map_err(|e| NodeError::Usage(e.to_string()))?
                 );
             } else {
                 print!("{}", runtime.block_on(node.status_text())?);
@@ -328,7 +327,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             println!(
                 "{}",
                 serde_json::to_string_pretty(&envelope)
-                    .map_err(|e| CliError::Usage(e.to_string()))?
+                    .map_err(|e| NodeError::Usage(e.to_string()))?
             );
         }
         Command::Export { region, format } => {
@@ -365,8 +364,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 carriers,
                 total_value_cny,
             };
-            let records = generate(&options).map_err(|e| CliError::Usage(e.to_string()))?;
-            write_catalogue(&records, &out).map_err(|e| CliError::io(out.display(), e))?;
+            let records = generate(&options).map_err(|e| NodeError::Usage(e.to_string()))?;
+            write_catalogue(&records, &out).map_err(|e| NodeError::io(out.display(), e))?;
             let total: u64 = records
                 .iter()
                 .filter_map(|r| r["original_value_cny"].as_u64())
@@ -387,7 +386,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             println!(
                 "{}",
                 serde_json::to_string_pretty(&envelope)
-                    .map_err(|e| CliError::Usage(e.to_string()))?
+                    .map_err(|e| NodeError::Usage(e.to_string()))?
             );
         }
         Command::Verify { envelope, key } => {
@@ -402,7 +401,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
 }
 
 /// `import`: row errors on stderr, the report path, the summary line; exit 1 if nothing was good.
-fn import(node: &Node, request: &ImportRequest) -> Result<(), CliError> {
+fn import(node: &Node, request: &ImportRequest) -> Result<(), NodeError> {
     let progress = progress_bar();
     let summary = node.import(request, &progress);
     progress.finish_and_clear();
@@ -420,7 +419,7 @@ fn import(node: &Node, request: &ImportRequest) -> Result<(), CliError> {
     };
     println!("{summary}{dry}");
     if summary.nothing_imported() {
-        return Err(CliError::Invalid(format!(
+        return Err(NodeError::Invalid(format!(
             "no row of {} could be imported",
             request.path.display()
         )));
@@ -440,9 +439,9 @@ fn progress_bar() -> ProgressBar {
     bar
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+fn runtime() -> Result<tokio::runtime::Runtime, NodeError> {
     tokio::runtime::Runtime::new()
-        .map_err(|e| CliError::Usage(format!("starting the async runtime: {e}")))
+        .map_err(|e| NodeError::Usage(format!("starting the async runtime: {e}")))
 }
 
 /// `60s`, `500ms`, `2m`, or a plain number of seconds.

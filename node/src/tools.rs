@@ -3,41 +3,41 @@
 //! They work on files (or stdin as `-`) and need no node folder, so a platform can check its
 //! records, or a third party can check a signed envelope, without running anything else.
 
-use crate::cli_error::CliError;
+use crate::error::NodeError;
 use serde_json::Value;
 use std::io::Read;
 use std::path::Path;
 use yiqi_schema::{check_envelope, ijson, keys, sign, validate_record};
 
 /// Reads a file, or stdin when the path is `-`.
-pub fn read_input(path: &Path) -> Result<Vec<u8>, CliError> {
+pub fn read_input(path: &Path) -> Result<Vec<u8>, NodeError> {
     if path == Path::new("-") {
         let mut bytes = Vec::new();
         std::io::stdin()
             .read_to_end(&mut bytes)
-            .map_err(|e| CliError::io("stdin", e))?;
+            .map_err(|e| NodeError::io("stdin", e))?;
         return Ok(bytes);
     }
-    std::fs::read(path).map_err(|e| CliError::io(path.display(), e))
+    std::fs::read(path).map_err(|e| NodeError::io(path.display(), e))
 }
 
-fn parse_input(path: &Path) -> Result<Value, CliError> {
+fn parse_input(path: &Path) -> Result<Value, NodeError> {
     let bytes = read_input(path)?;
-    ijson::parse(&bytes).map_err(|e| CliError::Invalid(format!("{}: {e}", path.display())))
+    ijson::parse(&bytes).map_err(|e| NodeError::Invalid(format!("{}: {e}", path.display())))
 }
 
 /// `keygen --out FILE`: writes a new secret key and returns the public key text.
-pub fn keygen(out: &Path) -> Result<String, CliError> {
+pub fn keygen(out: &Path) -> Result<String, NodeError> {
     let key = keys::generate();
-    keys::write_secret_key(out, &key).map_err(|e| CliError::Usage(e.to_string()))?;
+    keys::write_secret_key(out, &key).map_err(|e| NodeError::Usage(e.to_string()))?;
     Ok(keys::public_key_text(&key.verifying_key()))
 }
 
 /// `validate RECORD`: every violation as `pointer: message`.
-pub fn validate(path: &Path) -> Result<(), CliError> {
+pub fn validate(path: &Path) -> Result<(), NodeError> {
     let record = parse_input(path)?;
     validate_record(&record).map_err(|violations| {
-        CliError::Invalid(
+        NodeError::Invalid(
             violations
                 .iter()
                 .map(ToString::to_string)
@@ -48,15 +48,15 @@ pub fn validate(path: &Path) -> Result<(), CliError> {
 }
 
 /// `sign --key FILE RECORD`: the envelope, after the record validates.
-pub fn sign_file(key_path: &Path, record_path: &Path) -> Result<Value, CliError> {
-    let key = keys::read_secret_key(key_path).map_err(|e| CliError::Usage(e.to_string()))?;
+pub fn sign_file(key_path: &Path, record_path: &Path) -> Result<Value, NodeError> {
+    let key = keys::read_secret_key(key_path).map_err(|e| NodeError::Usage(e.to_string()))?;
     validate(record_path)?;
     let record = parse_input(record_path)?;
     Ok(serde_json::to_value(sign(record, &key)).expect("an envelope is JSON"))
 }
 
 /// `verify ENVELOPE [--key PUBKEY]`: signature and schema; with `--key`, also the signer.
-pub fn verify(path: &Path, expected_key: Option<&str>) -> Result<String, CliError> {
+pub fn verify(path: &Path, expected_key: Option<&str>) -> Result<String, NodeError> {
     let bytes = read_input(path)?;
     let checked = check_envelope(&bytes, |_, key| expected_key.is_none_or(|k| k == key)).map_err(
         |rejected| {
@@ -68,7 +68,7 @@ pub fn verify(path: &Path, expected_key: Option<&str>) -> Result<String, CliErro
             {
                 lines[0] = format!("{}: {pointer}: {}", r.code, r.message);
             }
-            CliError::Invalid(lines.join("\n"))
+            NodeError::Invalid(lines.join("\n"))
         },
     )?;
     Ok(format!(

@@ -1,5 +1,5 @@
-//! Driving `yiqi-node` as a platform operator would: one command at a time, or `run` as a
-//! daemon that is killed when dropped.
+//! Driving `yiqi-node` as a platform operator would: one command at a time, or in the
+//! background (killed when dropped).
 
 use crate::process::binary;
 use serde_json::Value;
@@ -88,39 +88,24 @@ impl NodeCli {
             .collect()
     }
 
-    /// Starts `run` (publish and sync continuously); killed when the handle drops.
-    pub fn daemon(&self) -> Daemon {
-        self.spawn(&["run"])
-    }
-
     /// Starts any command in the background; killed when the handle drops.
-    pub fn spawn(&self, args: &[&str]) -> Daemon {
+    pub fn spawn(&self, args: &[&str]) -> Running {
         let child = self
             .command(args)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("yiqi-node starts");
-        Daemon { child }
+        Running { child }
     }
 }
 
-/// A running `yiqi-node run`.
-pub struct Daemon {
+/// A `yiqi-node` command running in the background.
+pub struct Running {
     child: Child,
 }
 
-impl Daemon {
-    /// SIGTERM, then the exit status.
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        self.child.wait().expect("the node exits")
-    }
-
+impl Running {
     /// Waits for the command to end; its exit code.
     pub fn wait(&mut self) -> Option<i32> {
         self.child.wait().expect("the node exits").code()
@@ -132,7 +117,7 @@ impl Daemon {
     }
 }
 
-impl Drop for Daemon {
+impl Drop for Running {
     fn drop(&mut self) {
         self.kill();
     }

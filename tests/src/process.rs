@@ -45,6 +45,15 @@ pub fn poll_until<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) ->
     }
 }
 
+/// Sends SIGTERM to a child and waits for its exit status.
+pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    child.wait().expect("the process exits")
+}
+
 /// The hub's log filter: `YIQI_E2E_HUB_LOG` when set (e.g. `yiqi_hub=debug` to see group
 /// commits), else warnings only.
 fn hub_log_filter() -> String {
@@ -114,12 +123,7 @@ impl HubProcess {
 
     /// SIGTERM, then waits for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill runs");
-        self.child.wait().expect("the hub exits")
+        terminate(&mut self.child)
     }
 
     pub fn pid(&self) -> u32 {
