@@ -328,7 +328,7 @@ async fn print_national_table(url: &str) -> Result<(), String> {
         let number = |name: &str| row[name].as_u64().unwrap_or_default();
         let value = number("original_value_cny");
         println!(
-            "{:<7} {:<8} {:>12} {:>8} {:>10} {:>18} {:>12.2}",
+            "{:<7} {} {:>12} {:>8} {:>10} {:>18} {:>12.2}",
             row["key"].as_str().unwrap_or("total"),
             pad_cjk(row["label"].as_str().unwrap_or("全国"), 8),
             grouped(number("instruments")),
