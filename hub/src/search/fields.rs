@@ -1,5 +1,6 @@
 //! The tantivy schema of the national index and the document built from a record.
 
+use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use serde_json::Value as Json;
@@ -13,6 +14,10 @@ use yiqi_schema::{classification, regions};
 
 use super::analysis::{CHARS, JIEBA};
 use super::params::SHARING_MODES;
+use super::thesaurus::{self, normalize};
+
+/// Tantivy's analyzer that keeps a value as one token.
+const RAW: &str = "raw";
 
 /// Every field of the index, resolved once.
 #[derive(Clone)]
@@ -42,6 +47,10 @@ pub struct Fields {
     /// Characters of the names (names, English names, keywords), with positions: the
     /// abbreviation fallback and the exact-phrase boost.
     pub chars_name: Field,
+    /// Thesaurus tags of the terms each field group mentions ([`thesaurus`]).
+    pub tags_name: Field,
+    pub tags_org: Field,
+    pub tags_body: Field,
     /// Stored texts shown in hits and used for highlights.
     pub name: Field,
     pub name_en: Field,
@@ -108,6 +117,9 @@ pub fn schema() -> (Schema, Fields) {
         words_org: b.add_text_field("words_org", words(false)),
         words_body: b.add_text_field("words_body", words(false)),
         chars_name: b.add_text_field("chars_name", text_options(CHARS, true)),
+        tags_name: b.add_text_field("tags_name", text_options(RAW, false)),
+        tags_org: b.add_text_field("tags_org", text_options(RAW, false)),
+        tags_body: b.add_text_field("tags_body", text_options(RAW, false)),
         name: b.add_text_field("name", STORED),
         name_en: b.add_text_field("name_en", STORED),
         keywords: b.add_text_field("keywords", STORED),
@@ -253,14 +265,26 @@ impl Fields {
             .filter_map(|p| text(record, p))
             .chain(texts(record, "subjects"))
             .collect();
-        for (words, values) in [
-            (self.words_name, &names),
-            (self.words_org, &org),
-            (self.words_body, &body),
+        for (words, tags, values) in [
+            (self.words_name, self.tags_name, &names),
+            (self.words_org, self.tags_org, &org),
+            (self.words_body, self.tags_body, &body),
         ] {
+            let mut found = BTreeSet::new();
             for value in values {
                 doc.add_text(words, value);
+                thesaurus::shipped().tags_in(&normalize(value), &mut found);
             }
+            for tag in found {
+                doc.add_text(tags, tag);
+            }
+        }
+        let mut mentioned = BTreeSet::new();
+        for value in &names {
+            thesaurus::shipped().terms_in(&normalize(value), &mut mentioned);
+        }
+        for term in mentioned {
+            doc.add_text(self.tags_name, thesaurus::exact_tag(term));
         }
         for value in &names {
             doc.add_text(self.chars_name, value);

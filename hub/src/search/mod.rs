@@ -18,11 +18,12 @@ pub mod thesaurus;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use tantivy::collector::{Collector, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::Query;
@@ -267,9 +268,10 @@ fn open_index(dir: &Path) -> Result<(Index, IndexReader, u64), SearchError> {
         .open_or_create(MmapDirectory::open(dir)?)?;
     let seq = match index.load_metas()?.payload {
         None => 0,
-        Some(payload) => payload.trim().parse::<u64>().map_err(|_| {
+        Some(payload) => payload_seq(&payload).ok_or_else(|| {
             tantivy::TantivyError::InvalidArgument(format!(
-                "commit payload is not a seq: {payload:?}"
+                "commit payload {payload:?} is not a seq of an index built with this analysis ({})",
+                analysis_fingerprint()
             ))
         })?,
     };
@@ -278,6 +280,26 @@ fn open_index(dir: &Path) -> Result<(Index, IndexReader, u64), SearchError> {
         .reload_policy(ReloadPolicy::Manual)
         .try_into()?;
     Ok((index, reader, seq))
+}
+
+/// The seq of a commit payload `"{seq} {fingerprint}"`, if the fingerprint is this build's.
+fn payload_seq(payload: &str) -> Option<u64> {
+    let (seq, fingerprint) = payload.trim().split_once(' ')?;
+    (fingerprint == analysis_fingerprint()).then(|| seq.parse().ok())?
+}
+
+/// Raised whenever documents are analysed differently (tokenizers, tagging) under the same schema.
+const ANALYSIS_VERSION: u32 = 1;
+
+/// Identifies how documents are analysed beyond the schema: the thesaurus tags records at index
+/// time, so an index built with another thesaurus or [`ANALYSIS_VERSION`] is outdated and is
+/// rebuilt from the log.
+fn analysis_fingerprint() -> &'static str {
+    static FINGERPRINT: OnceLock<String> = OnceLock::new();
+    FINGERPRINT.get_or_init(|| {
+        let digest = Sha256::digest(thesaurus::THESAURUS_TOML.as_bytes());
+        format!("analysis-{ANALYSIS_VERSION}-{}", hex::encode(&digest[..8]))
+    })
 }
 
 impl Inner {
@@ -320,7 +342,7 @@ impl Inner {
         }
         let seq = w.applied_seq;
         let mut prepared = w.writer.prepare_commit()?;
-        prepared.set_payload(&seq.to_string());
+        prepared.set_payload(&format!("{seq} {}", analysis_fingerprint()));
         prepared.commit()?;
         w.dirty = false;
         drop(w);
@@ -371,7 +393,10 @@ fn commit_loop(inner: &Inner, stop: &(Mutex<bool>, Condvar)) {
     }
 }
 
-/// The page of hits (addresses in order) and the facet counts of all matches.
+/// The page of hits (addresses in order) and the facet counts of all matches, in one pass.
+///
+/// (Two passes, counting without scores and ranking with tantivy's block-max WAND, measured
+/// slower: the scores of a broad query's matches are too even for WAND to skip blocks.)
 fn collect(
     searcher: &Searcher,
     query: &dyn Query,

@@ -1,21 +1,21 @@
 //! Turning a [`SearchQuery`] into a tantivy query, built programmatically (no query syntax, so
 //! no input can fail to parse).
 //!
-//! The text is cut into concepts: thesaurus terms (each with its alternatives) and the
-//! whitespace-separated words between them. Every concept must match; a concept matches when any
-//! of its alternatives does, and scores as the best of them. The typed text matches when all its
-//! jieba words occur in one field group (names 3, organisation and place 1.5, description 1) or
-//! all its characters occur in the names (the fallback for abbreviations, boost 0.3), and scores
-//! up for the exact phrase in a name (character positions, boost 4); a thesaurus synonym matches
-//! when all its jieba words occur in one field group.
+//! The text is cut into concepts: thesaurus terms and the whitespace-separated words between
+//! them. Every concept must match. A thesaurus term matches the records tagged with it at index
+//! time (they mention one of its alternatives), scored by the field group the mention is in
+//! (names 3, organisation and place 1.5, description 1). Another word matches when all its jieba
+//! words occur in one field group (same boosts) or all its characters occur in the names (the
+//! fallback for abbreviations, boost 0.3), and scores up for the exact phrase in a name
+//! (character positions, boost 4).
 
 use std::collections::HashSet;
 use std::ops::Bound;
 
 use tantivy::Term;
 use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, DisjunctionMaxQuery, EmptyQuery, Occur,
-    PhraseQuery, Query, RangeQuery, TermQuery,
+    AllQuery, BooleanQuery, BoostQuery, ConstScoreQuery, EmptyQuery, Occur, PhraseQuery, Query,
+    RangeQuery, TermQuery,
 };
 use tantivy::schema::{Field, IndexRecordOption};
 use tantivy::tokenizer::TextAnalyzer;
@@ -30,7 +30,6 @@ const NAME_BOOST: f32 = 3.0;
 const ORG_BOOST: f32 = 1.5;
 const BODY_BOOST: f32 = 1.0;
 const CHAR_FALLBACK_BOOST: f32 = 0.3;
-const ALTERNATIVES_TIE_BREAKER: f32 = 0.1;
 
 /// The tokens a query searched for, for highlighting.
 #[derive(Debug, Default)]
@@ -118,38 +117,54 @@ impl Builder<'_> {
         let mut seen = HashSet::new();
         let concepts: Vec<Box<dyn Query>> = concepts(&normalize(q))
             .into_iter()
-            .filter(|alternatives| seen.insert(alternatives.clone()))
-            .filter_map(|alternatives| self.concept(&alternatives, terms))
+            .filter(|concept| seen.insert(concept.key().to_string()))
+            .filter_map(|concept| match concept {
+                Concept::Term { tag, alternatives } => {
+                    Some(self.thesaurus_term(&tag, &alternatives, terms))
+                }
+                Concept::Word(word) => self.word(&word, terms),
+            })
             .collect();
         (!concepts.is_empty()).then(|| all_of(concepts))
     }
 
-    /// Any of the alternatives (the typed text first), scored by the best of them.
-    fn concept(
+    /// A thesaurus term: the records tagged with it, i.e. mentioning any of its alternatives
+    /// (see [`thesaurus`]), scored by where (names 3, organisation and place 1.5, description 1)
+    /// and up for the typed term itself in a name (4).
+    fn thesaurus_term(
         &mut self,
+        tag: &str,
         alternatives: &[String],
         terms: &mut QueryTerms,
-    ) -> Option<Box<dyn Query>> {
-        let mut queries: Vec<Box<dyn Query>> = alternatives
-            .iter()
-            .enumerate()
-            .filter_map(|(i, text)| self.alternative(text, i == 0, terms))
-            .collect();
-        match queries.len() {
-            0 => None,
-            1 => queries.pop(),
-            _ => Some(best_of(queries)),
+    ) -> Box<dyn Query> {
+        for alternative in alternatives {
+            terms
+                .words
+                .extend(token_texts(&mut self.words, alternative));
         }
+        if let Some(typed) = alternatives.first() {
+            terms.chars.extend(token_texts(&mut self.chars, typed));
+        }
+        let exact = thesaurus::exact_tag(alternatives.first().map_or(tag, String::as_str));
+        let tags = [
+            (self.fields.tags_name, exact.as_str(), NAME_PHRASE_BOOST),
+            (self.fields.tags_name, tag, NAME_BOOST),
+            (self.fields.tags_org, tag, ORG_BOOST),
+            (self.fields.tags_body, tag, BODY_BOOST),
+        ];
+        // A union of plain term queries, the filters beside it once (one seek per candidate)
+        // rather than inside each member.
+        let tagged = union(
+            tags.into_iter()
+                .map(|(field, text, factor)| boost(scored_term(field, text), factor))
+                .collect(),
+        );
+        self.filtered(vec![tagged])
     }
 
-    /// The typed text: all its characters somewhere, scored up for the exact phrase in a name
-    /// and for all its words in one field group. A synonym: all its words in one field group.
-    fn alternative(
-        &mut self,
-        text: &str,
-        typed: bool,
-        terms: &mut QueryTerms,
-    ) -> Option<Box<dyn Query>> {
+    /// A word the thesaurus does not know: all its characters in the names, or all its jieba
+    /// words in one field group; scored up for the exact phrase in a name.
+    fn word(&mut self, text: &str, terms: &mut QueryTerms) -> Option<Box<dyn Query>> {
         let chars = token_texts(&mut self.chars, text);
         if chars.is_empty() {
             return None;
@@ -160,18 +175,10 @@ impl Builder<'_> {
             (self.fields.words_org, ORG_BOOST),
             (self.fields.words_body, BODY_BOOST),
         ];
-        let in_fields: Vec<Box<dyn Query>> = if words.is_empty() {
-            Vec::new()
-        } else {
-            word_fields
-                .into_iter()
-                .map(|(field, factor)| boost(self.filtered(terms_in(field, &words)), factor))
-                .collect()
-        };
-        terms.words.extend(words);
-        if !typed {
-            return (!in_fields.is_empty()).then(|| union(in_fields));
-        }
+        let in_fields = word_fields
+            .into_iter()
+            .filter(|_| !words.is_empty())
+            .map(|(field, factor)| boost(self.filtered(terms_in(field, &words)), factor));
         let unique: Vec<String> = chars
             .iter()
             .collect::<HashSet<_>>()
@@ -185,17 +192,20 @@ impl Builder<'_> {
             self.filtered(terms_in(self.fields.chars_name, &unique)),
             CHAR_FALLBACK_BOOST,
         );
-        let phrase = boost(
-            self.filtered(vec![name_phrase(self.fields.chars_name, &chars)]),
-            NAME_PHRASE_BOOST,
-        );
-        let mut matches = vec![fallback];
-        matches.extend(in_fields);
+        let matches: Vec<Box<dyn Query>> = std::iter::once(fallback).chain(in_fields).collect();
+        let mut clauses = vec![(Occur::Must, union(matches))];
+        // One jieba word in the names is already the exact phrase (boost 3); several need their
+        // characters in a row.
+        if words.len() > 1 {
+            let phrase = name_phrase(self.fields.chars_name, &chars);
+            clauses.push((
+                Occur::Should,
+                boost(self.filtered(vec![phrase]), NAME_PHRASE_BOOST),
+            ));
+        }
+        terms.words.extend(words);
         terms.chars.extend(chars);
-        Some(Box::new(BooleanQuery::new(vec![
-            (Occur::Must, union(matches)),
-            (Occur::Should, phrase),
-        ])))
+        Some(Box::new(BooleanQuery::new(clauses)))
     }
 
     /// The intersection of `clauses` and the filters.
@@ -209,17 +219,45 @@ fn terms_in(field: Field, texts: &[String]) -> Vec<Box<dyn Query>> {
     texts.iter().map(|t| scored_term(field, t)).collect()
 }
 
-/// The concepts of a normalized query: thesaurus terms with their alternatives, and the
+/// What a query asks for: thesaurus terms and the other words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Concept {
+    /// A thesaurus term: its tag and its alternatives (the term itself first).
+    Term {
+        tag: String,
+        alternatives: Vec<String>,
+    },
+    /// A whitespace-separated word between thesaurus terms.
+    Word(String),
+}
+
+impl Concept {
+    /// What the concept searches for: the same key, the same records.
+    fn key(&self) -> &str {
+        match self {
+            Concept::Term { tag, .. } => tag,
+            Concept::Word(word) => word,
+        }
+    }
+}
+
+/// The concepts of a normalized query: thesaurus terms (leftmost-longest) and the
 /// whitespace-separated words between them.
-pub fn concepts(normalized: &str) -> Vec<Vec<String>> {
+pub fn concepts(normalized: &str) -> Vec<Concept> {
     let mut out = Vec::new();
-    let free = |text: &str, out: &mut Vec<Vec<String>>| {
-        out.extend(text.split_whitespace().map(|word| vec![word.to_string()]));
+    let free = |text: &str, out: &mut Vec<Concept>| {
+        out.extend(
+            text.split_whitespace()
+                .map(|w| Concept::Word(w.to_string())),
+        );
     };
     let mut pos = 0;
     for found in thesaurus::shipped().find(normalized) {
         free(&normalized[pos..found.start], &mut out);
-        out.push(found.alternatives);
+        out.push(Concept::Term {
+            tag: found.tag,
+            alternatives: found.alternatives,
+        });
         pos = found.end;
     }
     free(&normalized[pos..], &mut out);
@@ -248,21 +286,21 @@ fn boost(query: Box<dyn Query>, factor: f32) -> Box<dyn Query> {
     Box::new(BoostQuery::new(query, factor))
 }
 
-/// The best-scoring alternative counts (plus a little of the others): a record matching three
-/// synonyms of a concept does not outrank one matching its exact name.
-fn best_of(queries: Vec<Box<dyn Query>>) -> Box<dyn Query> {
-    Box::new(DisjunctionMaxQuery::with_tie_breaker(
-        queries,
-        ALTERNATIVES_TIE_BREAKER,
-    ))
-}
-
 fn union(queries: Vec<Box<dyn Query>>) -> Box<dyn Query> {
-    Box::new(BooleanQuery::union(queries))
+    single(queries).unwrap_or_else(|queries| Box::new(BooleanQuery::union(queries)))
 }
 
 fn all_of(queries: Vec<Box<dyn Query>>) -> Box<dyn Query> {
-    Box::new(BooleanQuery::intersection(queries))
+    single(queries).unwrap_or_else(|queries| Box::new(BooleanQuery::intersection(queries)))
+}
+
+/// The query itself when it is alone: a boolean query of one clause would hide its kind from
+/// tantivy's optimisations (block-max WAND needs to see a union of terms).
+fn single(mut queries: Vec<Box<dyn Query>>) -> Result<Box<dyn Query>, Vec<Box<dyn Query>>> {
+    match queries.len() {
+        1 => Ok(queries.pop().expect("one query")),
+        _ => Err(queries),
+    }
 }
 
 #[cfg(test)]
@@ -273,10 +311,13 @@ mod tests {
     fn concepts_split_on_thesaurus_terms_and_spaces() {
         let concepts = concepts(&normalize("兰州大学透射电镜  样品"));
         assert_eq!(concepts.len(), 3, "{concepts:?}");
-        assert_eq!(concepts[0], ["兰州大学"]);
-        assert!(concepts[1].contains(&"透射电子显微镜".to_string()));
-        assert!(concepts[1].contains(&"tem".to_string()));
-        assert_eq!(concepts[2], ["样品"]);
+        assert_eq!(concepts[0], Concept::Word("兰州大学".into()));
+        let Concept::Term { alternatives, .. } = &concepts[1] else {
+            panic!("{concepts:?}");
+        };
+        assert!(alternatives.contains(&"透射电子显微镜".to_string()));
+        assert!(alternatives.contains(&"tem".to_string()));
+        assert_eq!(concepts[2], Concept::Word("样品".into()));
     }
 
     #[test]
@@ -295,21 +336,17 @@ mod tests {
                 .matches("TermQuery")
                 .count()
         };
-        assert_eq!(
-            debug(&many),
-            debug(&once)
-                + debug(&SearchQuery {
-                    q: "透射电镜".into(),
-                    ..SearchQuery::default()
-                })
-        );
+        assert_eq!(debug(&many), debug(&once));
     }
 
     #[test]
     fn english_query_expands_to_chinese() {
         let concepts = concepts(&normalize("Flow Cytometer"));
         assert_eq!(concepts.len(), 1);
-        assert!(concepts[0].contains(&"流式细胞仪".to_string()));
+        let Concept::Term { alternatives, .. } = &concepts[0] else {
+            panic!("{concepts:?}");
+        };
+        assert!(alternatives.contains(&"流式细胞仪".to_string()));
     }
 
     #[test]

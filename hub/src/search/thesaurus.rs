@@ -1,9 +1,16 @@
 //! The instrument thesaurus (`hub/data/thesaurus.toml`): abbreviations, Chinese and English names
-//! of the same instrument, found in a query and expanded into alternative phrases.
+//! of the same instrument.
+//!
+//! The thesaurus is applied when a record is indexed, not when a query runs: every term a record
+//! mentions (anywhere in a text, overlapping terms included) gives the record the *tags* of the
+//! query terms it answers, and a query naming a term searches for that term's tag — one posting
+//! list, however many alternatives the term has. A term's tag stands for its whole set of
+//! alternatives: terms with the same alternatives (the terms of one group) share one tag.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::OnceLock;
 
+use aho_corasick::AhoCorasick;
 use serde::Deserialize;
 
 use super::analysis::fold_width;
@@ -23,9 +30,15 @@ struct Group {
     narrower: Vec<String>,
 }
 
-/// Terms of the thesaurus, indexed by their first character.
+/// Terms of the thesaurus, indexed by their first character for queries and in one automaton for
+/// records.
 pub struct Thesaurus {
     by_first_char: HashMap<char, Vec<Entry>>,
+    /// Every term; pattern `i` is `patterns[i]`.
+    matcher: Option<AhoCorasick>,
+    patterns: Vec<String>,
+    /// For each pattern: the tags of the query terms whose alternatives include it.
+    tags_of_pattern: Vec<Vec<String>>,
 }
 
 struct Entry {
@@ -33,6 +46,8 @@ struct Entry {
     term: String,
     /// Everything a query naming this term also searches for, itself included.
     expansions: Vec<String>,
+    /// The tag of records mentioning any of the expansions.
+    tag: String,
 }
 
 /// One thesaurus term found in a query.
@@ -43,6 +58,8 @@ pub struct Found {
     pub end: usize,
     /// The normalized alternatives to search for, the term itself first.
     pub alternatives: Vec<String>,
+    /// The tag of the records that mention any of the alternatives.
+    pub tag: String,
 }
 
 /// Lower-cased, full-width ASCII folded: the form queries and terms are compared in.
@@ -59,14 +76,14 @@ pub fn shipped() -> &'static Thesaurus {
     THESAURUS.get_or_init(|| {
         Thesaurus::parse(THESAURUS_TOML).unwrap_or_else(|error| {
             tracing::error!(%error, "hub/data/thesaurus.toml does not parse; searching without it");
-            Thesaurus::index(HashMap::new())
+            Thesaurus::index(HashMap::new()).expect("an empty thesaurus builds")
         })
     })
 }
 
 impl Thesaurus {
     /// Parses a thesaurus in the `[[group]] terms = […] narrower = […]` format.
-    pub fn parse(toml_text: &str) -> Result<Thesaurus, toml::de::Error> {
+    pub fn parse(toml_text: &str) -> Result<Thesaurus, ThesaurusError> {
         let file: File = toml::from_str(toml_text)?;
         let mut expansions: HashMap<String, Vec<String>> = HashMap::new();
         for group in &file.group {
@@ -86,10 +103,30 @@ impl Thesaurus {
                 );
             }
         }
-        Ok(Thesaurus::index(expansions))
+        Thesaurus::index(expansions)
     }
 
-    fn index(expansions: HashMap<String, Vec<String>>) -> Thesaurus {
+    fn index(mut expansions: HashMap<String, Vec<String>>) -> Result<Thesaurus, ThesaurusError> {
+        expansions.retain(|term, _| !term.is_empty());
+        let tags = tags(&expansions);
+        let mut tags_of_term: HashMap<String, BTreeSet<String>> = HashMap::new();
+        for (term, alternatives) in &expansions {
+            for alternative in alternatives.iter().chain([term]) {
+                tags_of_term
+                    .entry(alternative.clone())
+                    .or_default()
+                    .insert(tags[term].clone());
+            }
+        }
+        let mut patterns: Vec<String> = tags_of_term.keys().cloned().collect();
+        patterns.sort_unstable();
+        let tags_of_pattern = patterns
+            .iter()
+            .map(|p| tags_of_term[p].iter().cloned().collect())
+            .collect();
+        let matcher = (!patterns.is_empty())
+            .then(|| AhoCorasick::new(&patterns))
+            .transpose()?;
         let mut by_first_char: HashMap<char, Vec<Entry>> = HashMap::new();
         for (term, mut alternatives) in expansions {
             let Some(first) = term.chars().next() else {
@@ -98,6 +135,7 @@ impl Thesaurus {
             alternatives.retain(|a| *a != term);
             alternatives.insert(0, term.clone());
             by_first_char.entry(first).or_default().push(Entry {
+                tag: tags[&term].clone(),
                 term,
                 expansions: alternatives,
             });
@@ -110,7 +148,41 @@ impl Thesaurus {
                     .then_with(|| a.term.cmp(&b.term))
             });
         }
-        Thesaurus { by_first_char }
+        Ok(Thesaurus {
+            by_first_char,
+            matcher,
+            patterns,
+            tags_of_pattern,
+        })
+    }
+
+    /// The tags of every term mentioned in a normalized text (terms may overlap: 液相色谱-质谱联用仪
+    /// mentions 液相色谱, 色谱, 质谱 and itself).
+    pub fn tags_in<'a>(&'a self, text: &str, out: &mut BTreeSet<&'a str>) {
+        for pattern in self.mentioned(text) {
+            out.extend(self.tags_of_pattern[pattern].iter().map(String::as_str));
+        }
+    }
+
+    /// Every term mentioned in a normalized text.
+    pub fn terms_in<'a>(&'a self, text: &str, out: &mut BTreeSet<&'a str>) {
+        out.extend(
+            self.mentioned(text)
+                .map(|pattern| self.patterns[pattern].as_str()),
+        );
+    }
+
+    /// The patterns (terms) found in a normalized text, overlapping, at word boundaries.
+    fn mentioned(&self, text: &str) -> impl Iterator<Item = usize> {
+        let matches = self
+            .matcher
+            .as_ref()
+            .map(|matcher| matcher.find_overlapping_iter(text));
+        matches
+            .into_iter()
+            .flatten()
+            .filter(|found| at_word_boundaries(text, found.start(), found.end()))
+            .map(|found| found.pattern().as_usize())
     }
 
     /// The thesaurus terms in a normalized query, leftmost-longest and not overlapping.
@@ -125,6 +197,7 @@ impl Thesaurus {
                         start: pos,
                         end,
                         alternatives: entry.expansions.clone(),
+                        tag: entry.tag.clone(),
                     });
                     pos = end;
                 }
@@ -140,6 +213,46 @@ impl Thesaurus {
             query[pos..].starts_with(&e.term) && at_word_boundaries(query, pos, pos + e.term.len())
         })
     }
+}
+
+/// The tag of names that mention `term` itself (not one of its alternatives): the exact-name boost.
+pub fn exact_tag(term: &str) -> String {
+    format!("={term}")
+}
+
+/// The tag of each term: the smallest of the terms with the same set of alternatives.
+fn tags(expansions: &HashMap<String, Vec<String>>) -> HashMap<String, String> {
+    fn alternatives<'a>(
+        expansions: &'a HashMap<String, Vec<String>>,
+        term: &'a str,
+    ) -> Vec<&'a str> {
+        let mut set: Vec<&str> = expansions[term].iter().map(String::as_str).collect();
+        set.push(term);
+        set.sort_unstable();
+        set.dedup();
+        set
+    }
+    let key = |term| alternatives(expansions, term);
+    let mut smallest: HashMap<Vec<&str>, &str> = HashMap::new();
+    for term in expansions.keys() {
+        let tag = smallest.entry(key(term)).or_insert(term);
+        if term.as_str() < *tag {
+            *tag = term;
+        }
+    }
+    expansions
+        .keys()
+        .map(|term| (term.clone(), smallest[&key(term)].to_string()))
+        .collect()
+}
+
+/// A thesaurus file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ThesaurusError {
+    #[error("thesaurus: {0}")]
+    Toml(#[from] toml::de::Error),
+    #[error("thesaurus: {0}")]
+    Matcher(#[from] aho_corasick::BuildError),
 }
 
 fn add_unique(list: &mut Vec<String>, items: &[String]) {
@@ -235,11 +348,52 @@ mod tests {
         assert_eq!(&q[found[0].start..found[0].end], "透射电子显微镜");
     }
 
+    fn tags(text: &str) -> BTreeSet<&'static str> {
+        let mut out = BTreeSet::new();
+        shipped().tags_in(&normalize(text), &mut out);
+        out
+    }
+
+    fn tag(query: &str) -> String {
+        shipped().find(&normalize(query)).remove(0).tag
+    }
+
+    #[test]
+    fn a_record_gets_the_tags_of_every_term_it_mentions() {
+        let found = tags("液相色谱-质谱联用仪 Agilent");
+        for query in [
+            "LC-MS",
+            "液质联用",
+            "质谱",
+            "mass spectrometer",
+            "色谱",
+            "HPLC",
+        ] {
+            assert!(found.contains(tag(query).as_str()), "{query}: {found:?}");
+        }
+        assert!(!found.contains(tag("GC-MS").as_str()), "{found:?}");
+    }
+
+    #[test]
+    fn synonyms_share_a_tag_and_narrower_terms_do_not_lead_back() {
+        assert_eq!(tag("TEM"), tag("透射电子显微镜"));
+        assert_ne!(tag("LC-MS"), tag("质谱"));
+        assert!(tags("高效液相色谱仪").contains(tag("色谱").as_str()));
+        assert!(!tags("色谱柱").contains(tag("HPLC").as_str()));
+    }
+
+    #[test]
+    fn record_tags_respect_latin_word_boundaries() {
+        assert!(tags("system item").is_empty());
+        assert!(tags("JEM-2100 TEM").contains(tag("透射电镜").as_str()));
+    }
+
     #[test]
     fn custom_thesaurus() {
         let t = Thesaurus::parse("[[group]]\nterms = [\"Foo\", \"富\"]\n").unwrap();
         let found = t.find("a foo b");
         assert_eq!(found[0].alternatives, ["foo", "富"]);
+        assert_eq!(found[0].tag, "foo");
         assert!(Thesaurus::parse("group = 3").is_err());
     }
 }

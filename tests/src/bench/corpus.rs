@@ -28,6 +28,27 @@ pub fn national_without(
     seed: u64,
     excluded: &[&str],
 ) -> Result<Vec<RegionCorpus>, String> {
+    let catalogues = catalogues(total, seed, excluded)?;
+    Ok(catalogues
+        .into_iter()
+        .map(|(region, records)| {
+            let key = new_key();
+            let envelopes = sign_all(records, &key);
+            RegionCorpus {
+                region,
+                key,
+                envelopes,
+            }
+        })
+        .collect())
+}
+
+/// The unsigned, complete records of [`national_without`], by region.
+pub fn catalogues(
+    total: usize,
+    seed: u64,
+    excluded: &[&str],
+) -> Result<Vec<(&'static str, Vec<Value>)>, String> {
     let regions: Vec<&'static str> = REGIONS
         .iter()
         .map(|r| r.0)
@@ -50,26 +71,25 @@ pub fn national_without(
             carriers: None,
             total_value_cny: None,
         };
-        let records = generate(&options).map_err(|e| format!("{region}: {e}"))?;
-        let key = new_key();
-        let envelopes = sign_all(records, &key);
-        corpus.push(RegionCorpus {
-            region,
-            key,
-            envelopes,
-        });
+        let mut records = generate(&options).map_err(|e| format!("{region}: {e}"))?;
+        records.iter_mut().for_each(complete);
+        corpus.push((*region, records));
     }
     Ok(corpus)
 }
 
-/// Completes generated catalogue entries (kind, version 1, updated_at) and signs them.
+/// Completes a generated catalogue entry: kind, version 1, updated_at.
+pub fn complete(record: &mut Value) {
+    record["kind"] = "instrument".into();
+    record["version"] = 1.into();
+    record["updated_at"] = "2026-11-01T00:00:00Z".into();
+}
+
+/// Signs complete records.
 pub fn sign_all(records: Vec<Value>, key: &SecretKey) -> Vec<Vec<u8>> {
     records
         .into_par_iter()
-        .map(|mut record| {
-            record["kind"] = "instrument".into();
-            record["version"] = 1.into();
-            record["updated_at"] = "2026-11-01T00:00:00Z".into();
+        .map(|record| {
             serde_json::to_vec(&yiqi_schema::sign(record, key)).expect("an envelope is JSON")
         })
         .collect()

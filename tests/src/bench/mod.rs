@@ -4,6 +4,7 @@ pub mod corpus;
 pub mod fts5;
 pub mod ingest;
 pub mod load;
+pub mod profile;
 pub mod search;
 pub mod sync;
 

@@ -226,6 +226,7 @@ fn steady_corpus() -> Result<RegionCorpus, String> {
         records
             .into_iter()
             .map(|mut r| {
+                super::corpus::complete(&mut r);
                 // Distinct ids from the national corpus's CN-XZ records.
                 let id = format!("steady-{}", r["local_id"].as_str().unwrap_or_default());
                 r["local_id"] = id.into();

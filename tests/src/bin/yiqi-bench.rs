@@ -11,7 +11,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use yiqi_tests::bench::{ingest, search, sync};
+use yiqi_tests::bench::{ingest, profile, search, sync};
 
 #[derive(Parser)]
 #[command(name = "yiqi-bench", about = "yiqi benchmarks")]
@@ -46,6 +46,17 @@ enum Command {
         seconds: u64,
         #[arg(long)]
         json: Option<PathBuf>,
+    },
+    /// The cost of each benchmark query inside the search service (no HTTP), for profiling.
+    SearchProfile {
+        #[arg(long, default_value_t = 1_000_000)]
+        records: usize,
+        /// The index folder, reused when it holds the same number of records.
+        #[arg(long)]
+        index: PathBuf,
+        /// Timed runs of each query.
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
     },
     /// Arrival latency between regions' mirrors, and a new node's catch-up against verification.
     Sync {
@@ -87,6 +98,15 @@ fn main() -> ExitCode {
             rate,
             seconds,
             json,
+        }),
+        Command::SearchProfile {
+            records,
+            index,
+            rounds,
+        } => profile::run(&profile::Options {
+            records,
+            index,
+            rounds,
         }),
         Command::Sync {
             records,
