@@ -41,11 +41,17 @@ pub struct QueryTerms {
 }
 
 /// The tantivy query of a search and, for a non-empty `q`, the terms to highlight.
+/// `known_name_word` tells whether the index has a word in its names (see [`Builder::word`]).
 ///
-/// The filters are repeated inside every intersection of the text query rather than put once
+/// The filters are repeated inside every intersection of a word's query rather than put once
 /// beside it: tantivy evaluates a union in windows of 4096 documents, so a union beside a filter
 /// would be computed in full; inside, every leaf intersection is driven by its rarest member.
-pub fn build(fields: &Fields, query: &SearchQuery) -> (Box<dyn Query>, Option<QueryTerms>) {
+/// A thesaurus term's union of tags is small and cheap, so its filters sit beside it.
+pub fn build(
+    fields: &Fields,
+    query: &SearchQuery,
+    known_name_word: &dyn Fn(&str) -> bool,
+) -> (Box<dyn Query>, Option<QueryTerms>) {
     let filters = filters(fields, query);
     if query.q.is_empty() {
         let built = if filters.is_empty() {
@@ -59,6 +65,7 @@ pub fn build(fields: &Fields, query: &SearchQuery) -> (Box<dyn Query>, Option<Qu
     let mut builder = Builder {
         fields,
         filters,
+        known_name_word,
         words: analysis::jieba_query(),
         chars: analysis::chars(),
     };
@@ -106,6 +113,7 @@ fn key_term(field: Field, value: &str) -> Box<dyn Query> {
 struct Builder<'a> {
     fields: &'a Fields,
     filters: Vec<Box<dyn Query>>,
+    known_name_word: &'a dyn Fn(&str) -> bool,
     words: TextAnalyzer,
     chars: TextAnalyzer,
 }
@@ -162,8 +170,13 @@ impl Builder<'_> {
         self.filtered(vec![tagged])
     }
 
-    /// A word the thesaurus does not know: all its characters in the names, or all its jieba
-    /// words in one field group; scored up for the exact phrase in a name.
+    /// A word the thesaurus does not know: all its jieba words in one field group, or all its
+    /// characters in the names; scored up for the exact phrase in a name.
+    ///
+    /// The character fallback is for text the index does not have as one word of its names
+    /// (abbreviations: 透射电镜 for 透射电子显微镜, unusual compounds). A single jieba word that
+    /// the names do contain is matched as that word: its characters scattered over a name add
+    /// no recall worth the cost (显微镜 would intersect three of the commonest characters).
     fn word(&mut self, text: &str, terms: &mut QueryTerms) -> Option<Box<dyn Query>> {
         let chars = token_texts(&mut self.chars, text);
         if chars.is_empty() {
@@ -188,11 +201,14 @@ impl Builder<'_> {
         // The character fallback looks at the names only (names, English names, keywords):
         // that is where abbreviations are written (透射电镜 for 透射电子显微镜), and common
         // characters spread over long descriptions would otherwise match most of the catalogue.
-        let fallback = boost(
-            self.filtered(terms_in(self.fields.chars_name, &unique)),
-            CHAR_FALLBACK_BOOST,
-        );
-        let matches: Vec<Box<dyn Query>> = std::iter::once(fallback).chain(in_fields).collect();
+        let known_word = matches!(words.as_slice(), [word] if (self.known_name_word)(word));
+        let fallback = (!known_word).then(|| {
+            boost(
+                self.filtered(terms_in(self.fields.chars_name, &unique)),
+                CHAR_FALLBACK_BOOST,
+            )
+        });
+        let matches: Vec<Box<dyn Query>> = fallback.into_iter().chain(in_fields).collect();
         let mut clauses = vec![(Occur::Must, union(matches))];
         // One jieba word in the names is already the exact phrase (boost 3); several need their
         // characters in a row.
@@ -332,7 +348,7 @@ mod tests {
             ..SearchQuery::default()
         };
         let debug = |q: &SearchQuery| {
-            format!("{:?}", build(&fields, q).0)
+            format!("{:?}", build(&fields, q, &|_| false).0)
                 .matches("TermQuery")
                 .count()
         };
@@ -356,7 +372,7 @@ mod tests {
             q: "，。!?".into(),
             ..SearchQuery::default()
         };
-        let (built, terms) = build(&fields, &query);
+        let (built, terms) = build(&fields, &query, &|_| false);
         assert!(format!("{built:?}").contains("EmptyQuery"));
         assert!(terms.unwrap().words.is_empty());
     }

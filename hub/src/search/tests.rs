@@ -139,6 +139,17 @@ fn name_matches_rank_above_specs_matches() {
 }
 
 #[test]
+fn abbreviations_match_through_the_character_fallback_known_words_as_words() {
+    let (_dir, service) = service_with(vec![
+        rec("CN-BJ", "PSA", "激光粒度分析仪", "990000"),
+        rec("CN-BJ", "WORD", "体视显微镜", "990000"),
+        rec("CN-BJ", "SCATTERED", "显示器与微型镜头", "990000"),
+    ]);
+    assert_eq!(ids(&service, &[("q", "激光粒度仪")]), ["PSA"]);
+    assert_eq!(ids(&service, &[("q", "显微镜")]), ["WORD"]);
+}
+
+#[test]
 fn exact_phrase_beats_the_character_fallback() {
     let (_dir, service) = service_with(vec![
         rec("CN-BJ", "SCATTERED", "组件与显微镜头", "990000"),
@@ -420,193 +431,6 @@ proptest! {
             if let Ok(query) = SearchQuery::from_params(&params) {
                 prop_assert!(service.search(&query).is_ok());
             }
-        }
-    }
-}
-
-/// A synthetic national catalogue, deterministic.
-fn synthetic(n: usize) -> Vec<Json> {
-    const NAMES: [&str; 12] = [
-        "透射电子显微镜",
-        "扫描电子显微镜",
-        "核磁共振波谱仪",
-        "X射线衍射仪",
-        "傅里叶变换红外光谱仪",
-        "电感耦合等离子体质谱仪",
-        "液相色谱-质谱联用仪",
-        "高效液相色谱仪",
-        "原子力显微镜",
-        "激光扫描共聚焦显微镜",
-        "流式细胞仪",
-        "气相色谱仪",
-    ];
-    let classes: Vec<&str> = yiqi_schema::classification::all()
-        .iter()
-        .filter(|c| c.level == 3)
-        .map(|c| c.code)
-        .collect();
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        state
-    };
-    (0..n)
-        .map(|i| {
-            let r = next();
-            let region = yiqi_schema::regions::REGIONS[(r % 34) as usize].0;
-            let name = NAMES[(r >> 8) as usize % NAMES.len()];
-            with(rec(region, &format!("L{i}"), &format!("{name} {}", r % 97), classes[(r >> 16) as usize % classes.len()]), json!({
-                "original_value_cny": (r >> 20) % 50_000_000,
-                "specs": format!("分辨率 {} nm；加速电压 {} kV；适用于材料、生物样品分析", r % 10, r % 300),
-                "functions": "微观结构与成分分析，样品表征",
-                "institution": {"name": format!("第{}研究所", (r >> 24) % 3000)},
-                "usage": {"year": 2025, "run_hours": (r >> 32) % 3000},
-                "updated_at": format!("2026-0{}-1{}T00:00:00Z", 1 + (r >> 40) % 9, (r >> 44) % 10),
-            }))
-        })
-        .collect()
-}
-
-/// `cargo test --release -p yiqi-hub --lib search::tests::throughput -- --ignored --nocapture`
-#[test]
-#[ignore = "measurement, run in release"]
-fn throughput_and_latency() {
-    let n: usize = std::env::var("YIQI_SEARCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000);
-    let records = synthetic(n);
-    let dir = tempfile::tempdir().unwrap();
-    let service = SearchService::open(dir.path()).unwrap();
-    let started = Instant::now();
-    let mut seq = 0;
-    for chunk in records.chunks(1000) {
-        let entries: Vec<IndexEntry> = chunk
-            .iter()
-            .map(|r| {
-                seq += 1;
-                entry(seq, r.clone())
-            })
-            .collect();
-        service.apply(&entries).unwrap();
-    }
-    let applied = started.elapsed();
-    service.flush().unwrap();
-    let flushed = started.elapsed();
-    println!(
-        "apply {n}: {:.0}/s (applied in {applied:?}, committed after {flushed:?})",
-        n as f64 / applied.as_secs_f64()
-    );
-    println!(
-        "segments: {}",
-        service.inner.reader.searcher().segment_readers().len()
-    );
-    let queries = [
-        "透射电镜",
-        "TEM",
-        "flow cytometer",
-        "扫描电镜",
-        "显微镜 研究所",
-        "质谱",
-        "第12研究所",
-        "",
-        "分析",
-        "x射线衍射",
-    ];
-    let filters: [&[(&str, &str)]; 3] = [
-        &[],
-        &[("region", "CN-BJ")],
-        &[("category", "010000"), ("sort", "value_desc")],
-    ];
-    let mut times = Vec::new();
-    for _ in 0..5 {
-        for q in queries {
-            for f in filters {
-                let mut pairs = vec![("q", q)];
-                pairs.extend_from_slice(f);
-                if std::env::var("YIQI_SEARCH_NO_HITS").is_ok() {
-                    pairs.push(("limit", "0"));
-                }
-                let t = Instant::now();
-                let response = service.search(&query(&pairs)).unwrap();
-                times.push(t.elapsed());
-                if std::env::var("YIQI_SEARCH_VERBOSE").is_ok() {
-                    println!("{pairs:?}: {:?} total {}", t.elapsed(), response.total);
-                }
-                assert!(q.is_empty() || !f.is_empty() || response.total > 0, "{q}");
-            }
-        }
-    }
-    times.sort();
-    let pct = |p: f64| times[((times.len() as f64 * p) as usize).min(times.len() - 1)];
-    println!(
-        "search: p50 {:?} p90 {:?} p99 {:?} max {:?}",
-        pct(0.5),
-        pct(0.9),
-        pct(0.99),
-        times.last().unwrap()
-    );
-    let t = Instant::now();
-    let stats = service
-        .stats(&StatsQuery {
-            group_by: GroupBy::Institution,
-            ..StatsQuery::default()
-        })
-        .unwrap();
-    println!(
-        "stats by institution: {:?} ({} rows)",
-        t.elapsed(),
-        stats.rows.len()
-    );
-    let t = Instant::now();
-    service.stats(&StatsQuery::default()).unwrap();
-    println!("stats by region: {:?}", t.elapsed());
-}
-
-#[test]
-#[ignore = "measurement, run in release"]
-fn profile_phases() {
-    let n: usize = std::env::var("YIQI_SEARCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
-    let (_dir, service) = service_with(synthetic(n));
-    let searcher = service.inner.reader.searcher();
-    for q in ["TEM", "透射电镜", "质谱", "", "分析"] {
-        for region in ["", "CN-BJ"] {
-            let request = query(&[("q", q), ("region", region)]);
-            let mut best = [Duration::MAX; 5];
-            let counts_only = SearchQuery {
-                limit: 0,
-                ..request.clone()
-            };
-            for _ in 0..10 {
-                let t = Instant::now();
-                let (built, _) = query::build(&service.inner.fields, &request);
-                let t1 = t.elapsed();
-                searcher
-                    .search(built.as_ref(), &tantivy::collector::Count)
-                    .unwrap();
-                let t2 = t.elapsed();
-                searcher.search(built.as_ref(), &FacetCollector).unwrap();
-                let t3 = t.elapsed();
-                service.search(&request).unwrap();
-                let t4 = t.elapsed();
-                service.search(&counts_only).unwrap();
-                let t5 = t.elapsed();
-                for (b, v) in best
-                    .iter_mut()
-                    .zip([t1, t2 - t1, t3 - t2, t4 - t3, t5 - t4])
-                {
-                    *b = (*b).min(v);
-                }
-            }
-            println!(
-                "{q:>6} {region:>6}: build {:?} count {:?} facets {:?} full {:?} no hits {:?}",
-                best[0], best[1], best[2], best[3], best[4]
-            );
         }
     }
 }

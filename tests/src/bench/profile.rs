@@ -13,6 +13,8 @@ pub struct Options {
     pub records: usize,
     pub index: PathBuf,
     pub rounds: usize,
+    /// Queries to profile instead of the benchmark's, as URL query strings (`q=…&region=…`).
+    pub queries: Vec<String>,
 }
 
 pub fn run(options: &Options) -> Result<(), String> {
@@ -27,15 +29,8 @@ pub fn run(options: &Options) -> Result<(), String> {
         "query", "matches", "full p50", "full max", "counts"
     );
     let mut sum = Duration::ZERO;
-    for query in queries() {
-        let mut params = vec![("q".to_owned(), query.q.clone())];
-        params.extend(
-            query
-                .filters
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone())),
-        );
-        params.push(("limit".into(), "20".into()));
+    for params in query_params(&options.queries) {
+        let label: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let full = SearchQuery::from_params(&params).map_err(|e| e.to_string())?;
         let counts = SearchQuery {
             limit: 0,
@@ -46,7 +41,7 @@ pub fn run(options: &Options) -> Result<(), String> {
         sum += full_times[full_times.len() / 2];
         println!(
             "{:<40} {matches:>9} {:>9.2} {:>9.2} {:>9.2}",
-            format!("{} {:?}", query.q, query.filters),
+            label.join(" "),
             ms(full_times[full_times.len() / 2]),
             ms(*full_times.last().expect("rounds > 0")),
             ms(count_times[count_times.len() / 2]),
@@ -54,6 +49,34 @@ pub fn run(options: &Options) -> Result<(), String> {
     }
     println!("sum of medians: {:.2} ms", ms(sum));
     Ok(())
+}
+
+/// The parameters of each query to profile, with `limit=20`.
+fn query_params(given: &[String]) -> Vec<Vec<(String, String)>> {
+    let mut all: Vec<Vec<(String, String)>> = if given.is_empty() {
+        queries()
+            .into_iter()
+            .map(|query| {
+                let filters = query.filters.into_iter().map(|(k, v)| (k.to_string(), v));
+                std::iter::once(("q".to_owned(), query.q))
+                    .chain(filters)
+                    .collect()
+            })
+            .collect()
+    } else {
+        given
+            .iter()
+            .map(|text| {
+                form_urlencoded::parse(text.as_bytes())
+                    .into_owned()
+                    .collect()
+            })
+            .collect()
+    };
+    for params in &mut all {
+        params.push(("limit".into(), "20".into()));
+    }
+    all
 }
 
 /// Sorted times of `rounds` runs after one warm-up, and the number of matches.

@@ -57,6 +57,9 @@ enum Command {
         /// Timed runs of each query.
         #[arg(long, default_value_t = 20)]
         rounds: usize,
+        /// A query to profile instead of the benchmark's, as a URL query string (repeatable).
+        #[arg(long = "query")]
+        queries: Vec<String>,
     },
     /// Arrival latency between regions' mirrors, and a new node's catch-up against verification.
     Sync {
@@ -103,10 +106,12 @@ fn main() -> ExitCode {
             records,
             index,
             rounds,
+            queries,
         } => profile::run(&profile::Options {
             records,
             index,
             rounds,
+            queries,
         }),
         Command::Sync {
             records,
