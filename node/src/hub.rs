@@ -3,6 +3,7 @@
 use crate::backoff::{self, Backoff};
 use crate::error::NodeError;
 use crate::node::Node;
+use bytes::Bytes;
 use reqwest::StatusCode;
 use std::time::Duration;
 
@@ -17,14 +18,14 @@ impl Node {
         path: &str,
         timeout: Duration,
         max_wait: Duration,
-    ) -> Result<Vec<u8>, NodeError> {
+    ) -> Result<Bytes, NodeError> {
         let mut backoff = Backoff::new(max_wait);
         loop {
             let (why, retry_after) =
                 match self.http.get(self.url(path)).timeout(timeout).send().await {
                     Ok(response) if response.status() == StatusCode::OK => {
                         match response.bytes().await {
-                            Ok(body) => return Ok(body.to_vec()),
+                            Ok(body) => return Ok(body),
                             Err(e) => (format!("answer cut off: {e}"), None),
                         }
                     }

@@ -14,6 +14,7 @@ use crate::db::{self, Db, Deltas, N_MIRROR, N_QUARANTINED, StoredEnvelope};
 use crate::error::NodeError;
 use crate::node::Node;
 use crate::pins::{KeyBook, KeyChange, RegionList};
+use bytes::Bytes;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -166,7 +167,7 @@ impl Node {
         let mut report = SyncReport::default();
         let mut book = Arc::new(self.refresh_keys(options, &mut report).await?);
         let mut cursor = self.db.cursor()?;
-        let mut body: Arc<[u8]> = self.fetch_page(cursor, options).await?.into();
+        let mut body = self.fetch_page(cursor, options).await?;
         let mut writing: Option<PageWrite> = None;
         loop {
             let next = page_next(&body)?;
@@ -198,8 +199,7 @@ impl Node {
             cursor = next;
             body = prefetch
                 .await
-                .map_err(|e| NodeError::Hub(e.to_string()))??
-                .into();
+                .map_err(|e| NodeError::Hub(e.to_string()))??;
         }
         if let Some(last) = writing {
             report.add(finish_write(last).await?);
@@ -226,7 +226,7 @@ impl Node {
         Ok(KeyBook::new(&list.regions))
     }
 
-    async fn fetch_page(&self, after: u64, options: &SyncOptions) -> Result<Vec<u8>, NodeError> {
+    async fn fetch_page(&self, after: u64, options: &SyncOptions) -> Result<Bytes, NodeError> {
         let path = format!(
             "/v1/feed?after={after}&limit={}&exclude_region={}&wait={}",
             options.page_size.clamp(1, 5_000),
@@ -237,7 +237,7 @@ impl Node {
         self.get_bytes(&path, timeout, options.max_wait).await
     }
 
-    async fn examine(&self, body: Arc<[u8]>, book: Arc<KeyBook>) -> Result<Examined, NodeError> {
+    async fn examine(&self, body: Bytes, book: Arc<KeyBook>) -> Result<Examined, NodeError> {
         let own = self.config.region.clone();
         tokio::task::spawn_blocking(move || examine_page(&body, &book, &own))
             .await

@@ -6,6 +6,9 @@
 //! fixes for error codes: `not_ijson`, `bad_envelope`, `unknown_key`, `bad_signature`,
 //! `schema_violation`.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use crate::canonical::canonical_bytes;
 use crate::ijson;
 use crate::keys::{decode_b64, encode_b64};
@@ -323,12 +326,35 @@ fn verify_signature(
             "/signature/value",
         )
     };
-    let key = VerifyingKey::from_bytes(key).map_err(|_| failed("key is not a curve point"))?;
+    let key = verifying_key(key).map_err(|_| failed("key is not a curve point"))?;
     let mut message = Vec::with_capacity(SIGNING_PREFIX.len() + canonical_record.len());
     message.extend_from_slice(SIGNING_PREFIX);
     message.extend_from_slice(canonical_record);
     key.verify_strict(&message, &ed25519_dalek::Signature::from_bytes(signature))
         .map_err(|_| failed("not made by this key over this record"))
+}
+
+/// Most public keys a thread keeps decompressed.
+const CACHED_KEYS: usize = 1024;
+
+/// The curve point of a public key. Decompressing it costs about a quarter of a verification,
+/// and the keys are few (a handful per region, checked as registered before any signature is),
+/// so each thread keeps those it has decompressed; only valid points are kept.
+fn verifying_key(bytes: &[u8; 32]) -> Result<VerifyingKey, ed25519_dalek::SignatureError> {
+    thread_local! {
+        static KEYS: RefCell<HashMap<[u8; 32], VerifyingKey>> = RefCell::new(HashMap::new());
+    }
+    KEYS.with_borrow_mut(|keys| {
+        if let Some(key) = keys.get(bytes) {
+            return Ok(*key);
+        }
+        let key = VerifyingKey::from_bytes(bytes)?;
+        if keys.len() >= CACHED_KEYS {
+            keys.clear();
+        }
+        keys.insert(*bytes, key);
+        Ok(key)
+    })
 }
 
 #[cfg(test)]
@@ -349,6 +375,34 @@ mod tests {
         let key = generate();
         let envelope = sign(sample_record(), &key);
         (serde_json::to_vec(&envelope).unwrap(), key)
+    }
+
+    #[test]
+    fn cached_keys_verify_only_their_own_signatures() {
+        let (a, b) = (generate(), generate());
+        let message = b"yiqi";
+        let signed = |key: &SigningKey| key.sign(message).to_bytes();
+        let verifies = |key: &SigningKey, signature: &[u8; 64]| {
+            let key = verifying_key(key.verifying_key().as_bytes()).unwrap();
+            key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(signature))
+                .is_ok()
+        };
+        for _ in 0..2 {
+            assert!(verifies(&a, &signed(&a)));
+            assert!(!verifies(&b, &signed(&a)));
+            assert!(verifies(&b, &signed(&b)));
+        }
+        let not_a_point = (2u8..)
+            .map(|y| {
+                let mut bytes = [0; 32];
+                bytes[0] = y;
+                bytes
+            })
+            .find(|bytes| VerifyingKey::from_bytes(bytes).is_err())
+            .unwrap();
+        for _ in 0..2 {
+            assert!(verifying_key(&not_a_point).is_err());
+        }
     }
 
     #[test]
