@@ -66,9 +66,7 @@ impl Hub {
     ) -> Result<Hub, String> {
         let store = HubStore::new(kv);
         let registry = Arc::new(Registry::load(store.clone()).map_err(|e| e.to_string())?);
-        let dir = search_dir.to_path_buf();
-        let search = crate::priority::run_lowered(move || SearchService::open(&dir))
-            .map_err(|e| e.to_string())?;
+        let search = SearchService::open(search_dir).map_err(|e| e.to_string())?;
         let search = Arc::new(search);
         let (last_seq_tx, last_seq) = watch::channel(store.last_seq().map_err(|e| e.to_string())?);
         let (committed, live) = std::sync::mpsc::channel();

@@ -139,11 +139,20 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl SearchService {
     /// Opens or creates the index in `dir`; a damaged or outdated index is wiped and recreated.
+    ///
+    /// Searching runs at the caller's priority; indexing (tantivy's indexing and merge threads,
+    /// the committer) at a lower one ([`crate::priority`]), so that a burst of publishing is
+    /// acknowledged first and indexed a moment later, while searches keep their latency.
     pub fn open(dir: &Path) -> Result<SearchService, SearchError> {
         let (index, reader, seq) = open_or_recreate(dir)?;
         let threads =
             std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_INDEXING_THREADS));
-        let writer = index.writer_with_num_threads(threads, threads * MEMORY_PER_THREAD)?;
+        let writer = {
+            let index = index.clone();
+            crate::priority::run_lowered(move || {
+                index.writer_with_num_threads(threads, threads * MEMORY_PER_THREAD)
+            })?
+        };
         let (_, fields) = fields::schema();
         let inner = Arc::new(Inner {
             fields,
@@ -198,9 +207,11 @@ impl SearchService {
         Ok(())
     }
 
-    /// Commits what was applied and makes it searchable now.
+    /// Commits what was applied and makes it searchable now. The commit runs on a lowered
+    /// thread, like the committer's: tantivy restarts its indexing threads from the committing
+    /// thread, and they take its priority.
     pub fn flush(&self) -> Result<(), SearchError> {
-        self.inner.commit(true)
+        self.inner.commit_lowered(true)
     }
 
     /// Runs a search.
@@ -245,7 +256,7 @@ impl SearchService {
 impl Drop for SearchService {
     fn drop(&mut self) {
         drop(self.committer.take());
-        if let Err(error) = self.inner.commit(false) {
+        if let Err(error) = self.inner.commit_lowered(false) {
             tracing::error!(%error, "search index: final commit failed");
         }
     }
@@ -271,7 +282,8 @@ fn open_index(dir: &Path) -> Result<(Index, IndexReader, u64), SearchError> {
         .tokenizers(analysis::tokenizers())
         .open_or_create(MmapDirectory::open(dir)?)?;
     // A query's segments are searched in parallel: a broad query answers in about half the time
-    // while the other core is free, which is most of the time below saturation.
+    // while the other core is free, which is most of the time below saturation. The pool's
+    // threads take the priority of this thread: the caller's, not the indexer's.
     index.set_default_multithread_executor()?;
     let seq = match index.load_metas()?.payload {
         None => 0,
@@ -341,6 +353,12 @@ impl Inner {
         Ok(())
     }
 
+    /// [`Inner::commit`] on a lowered thread (see [`SearchService::flush`]).
+    fn commit_lowered(self: &Arc<Inner>, force: bool) -> Result<(), SearchError> {
+        let inner = self.clone();
+        crate::priority::run_lowered(move || inner.commit(force))
+    }
+
     /// Commits (when something changed, or always when `force`) and reloads the searcher.
     fn commit(&self, force: bool) -> Result<(), SearchError> {
         let mut w = lock(&self.writer);
@@ -382,6 +400,7 @@ impl Drop for Committer {
 }
 
 fn commit_loop(inner: &Inner, stop: &(Mutex<bool>, Condvar)) {
+    crate::priority::lower_current_thread();
     let mut stopped = lock(&stop.0);
     while !*stopped {
         stopped = stop

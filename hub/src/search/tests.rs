@@ -387,6 +387,42 @@ fn index_built_with_another_thesaurus_is_recreated() {
     assert_eq!(service.search(&SearchQuery::default()).unwrap().total, 0);
 }
 
+/// Searching keeps the caller's priority; indexing runs lowered (Linux thread nice values).
+#[cfg(target_os = "linux")]
+#[test]
+fn search_threads_keep_their_priority_and_index_threads_yield() {
+    let (_dir, _service) = sample_service();
+    let nice_of = |prefix: &str| -> Vec<i32> {
+        let tasks = std::fs::read_dir("/proc/self/task").unwrap().flatten();
+        tasks
+            .filter(|task| {
+                std::fs::read_to_string(task.path().join("comm"))
+                    .is_ok_and(|name| name.starts_with(prefix))
+            })
+            .filter_map(|task| {
+                let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+                // Fields after the parenthesised name: state is field 3, nice field 19.
+                let after_name = &stat[stat.rfind(')')? + 2..];
+                after_name.split(' ').nth(16)?.parse().ok()
+            })
+            .collect()
+    };
+    let search = nice_of("tantivy-search");
+    let indexing = nice_of("thrd-tantivy");
+    assert!(!search.is_empty() && !indexing.is_empty());
+    assert!(search.iter().all(|&n| n == 0), "search threads: {search:?}");
+    let can_lower = crate::priority::run_lowered(|| {
+        // SAFETY: getpriority on our own thread id reads this thread's nice value.
+        unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) > 0 }
+    });
+    if can_lower {
+        assert!(
+            indexing.iter().all(|&n| n > 0),
+            "indexing threads: {indexing:?}"
+        );
+    }
+}
+
 #[test]
 fn service_is_send_and_sync() {
     fn check<T: Send + Sync>() {}
