@@ -29,6 +29,8 @@ pub struct SegmentFacets {
     /// Per byte of the packed code: region, top-level class, sharing mode.
     counts: [[u64; 256]; 3],
     province: Option<(StrColumn, Vec<u64>)>,
+    /// Column values of a block of documents (reused).
+    block: Vec<Option<u64>>,
 }
 
 impl Collector for FacetCollector {
@@ -50,6 +52,7 @@ impl Collector for FacetCollector {
             codes,
             counts: [[0; 256]; 3],
             province,
+            block: Vec::new(),
         })
     }
 
@@ -84,15 +87,32 @@ impl SegmentCollector for SegmentFacets {
     fn collect(&mut self, doc: DocId, _: Score) {
         self.total += 1;
         if let Some(code) = self.codes.as_ref().and_then(|c| c.first(doc)) {
-            for (byte, counts) in self.counts.iter_mut().enumerate() {
-                counts[((code >> (8 * byte)) & 0xFF) as usize] += 1;
-            }
+            count_code(&mut self.counts, code);
         }
         if let Some((column, counts)) = &mut self.province
             && let Some(ord) = column.ords().first(doc)
-            && let Some(count) = counts.get_mut(ord as usize)
         {
-            *count += 1;
+            count_province(counts, ord);
+        }
+    }
+
+    /// Matches without scores come in blocks: one batched column read per block and column.
+    fn collect_block(&mut self, docs: &[DocId]) {
+        self.total += docs.len() as u64;
+        self.block.clear();
+        self.block.resize(docs.len(), None);
+        if let Some(codes) = &self.codes {
+            codes.first_vals(docs, &mut self.block);
+            for code in self.block.iter().flatten() {
+                count_code(&mut self.counts, *code);
+            }
+        }
+        if let Some((column, counts)) = &mut self.province {
+            self.block.fill(None);
+            column.ords().first_vals(docs, &mut self.block);
+            for ord in self.block.iter().flatten() {
+                count_province(counts, *ord);
+            }
         }
     }
 
@@ -109,6 +129,19 @@ impl SegmentCollector for SegmentFacets {
             total: self.total,
             facets,
         }
+    }
+}
+
+/// Counts each byte of a packed facet code ([`fields::facet_codes`]).
+fn count_code(counts: &mut [[u64; 256]; 3], code: u64) {
+    for (byte, counts) in counts.iter_mut().enumerate() {
+        counts[((code >> (8 * byte)) & 0xFF) as usize] += 1;
+    }
+}
+
+fn count_province(counts: &mut [u64], ord: u64) {
+    if let Some(count) = counts.get_mut(ord as usize) {
+        *count += 1;
     }
 }
 

@@ -247,6 +247,23 @@ fn facets_count_all_matches_by_top_level_class() {
 }
 
 #[test]
+fn facets_are_the_same_counted_one_by_one_or_in_blocks() {
+    let (_dir, service) = sample_service();
+    // Ranked by relevance, matches reach the facets one at a time with their scores; sorted by
+    // a fast field, in blocks without scores.
+    let scored = service.search(&query(&[("q", "显微镜")])).unwrap();
+    let blocks = service
+        .search(&query(&[("q", "显微镜"), ("sort", "value_desc")]))
+        .unwrap();
+    assert!(scored.total >= 3, "{}", scored.total);
+    assert_eq!(scored.total, blocks.total);
+    assert_eq!(
+        format!("{:?}", scored.facets),
+        format!("{:?}", blocks.facets)
+    );
+}
+
+#[test]
 fn sorting() {
     let (_dir, service) = sample_service();
     assert_eq!(
