@@ -424,20 +424,21 @@ fn search_threads_keep_their_priority_and_index_threads_yield() {
             })
             .collect()
     };
+    // SAFETY: getpriority on our own thread id reads this thread's nice value.
+    let own_nice =
+        || unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
+    let (caller, lowered) = (own_nice(), crate::priority::run_lowered(own_nice));
     let search = nice_of("tantivy-search");
     let indexing = nice_of("thrd-tantivy");
     assert!(!search.is_empty() && !indexing.is_empty());
-    assert!(search.iter().all(|&n| n == 0), "search threads: {search:?}");
-    let can_lower = crate::priority::run_lowered(|| {
-        // SAFETY: getpriority on our own thread id reads this thread's nice value.
-        unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) > 0 }
-    });
-    if can_lower {
-        assert!(
-            indexing.iter().all(|&n| n > 0),
-            "indexing threads: {indexing:?}"
-        );
-    }
+    assert!(
+        search.iter().all(|&n| n == caller),
+        "search threads: {search:?}, caller {caller}"
+    );
+    assert!(
+        indexing.iter().all(|&n| n == lowered),
+        "indexing threads: {indexing:?}, lowered {lowered}"
+    );
 }
 
 #[test]
