@@ -19,6 +19,8 @@ const TOKEN: &str = "test-admin-token";
 
 struct TestHub {
     router: Router,
+    hub: Hub,
+    kv: Arc<MemoryStore>,
     _search_dir: tempfile::TempDir,
 }
 
@@ -29,15 +31,12 @@ impl TestHub {
 
     fn with_limits(limits: Limits) -> TestHub {
         let search_dir = tempfile::tempdir().unwrap();
-        let hub = Hub::with_store(
-            Arc::new(MemoryStore::new()),
-            search_dir.path(),
-            TOKEN.into(),
-            limits,
-        )
-        .unwrap();
+        let kv = Arc::new(MemoryStore::new());
+        let hub = Hub::with_store(kv.clone(), search_dir.path(), TOKEN.into(), limits).unwrap();
         TestHub {
-            router: app(hub.state),
+            router: app(hub.state.clone()),
+            hub,
+            kv,
             _search_dir: search_dir,
         }
     }
@@ -359,6 +358,73 @@ async fn whole_request_errors_are_json() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = hub.get("/v1/feed?region=CN-XX").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+/// A request body that never arrives.
+struct Stalled;
+
+impl axum::body::HttpBody for Stalled {
+    type Data = axum::body::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
+}
+
+#[tokio::test]
+async fn a_request_over_the_time_limit_is_a_timeout() {
+    let hub = TestHub::with_limits(Limits {
+        request_timeout: std::time::Duration::from_millis(200),
+        ..Limits::default()
+    });
+    let request = Request::post("/v1/records")
+        .body(Body::new(Stalled))
+        .unwrap();
+    let response = hub.router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let error: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(error["error"]["code"], "timeout");
+}
+
+#[tokio::test]
+async fn publishing_during_shutdown_is_refused_and_reading_still_works() {
+    let hub = TestHub::new();
+    let key = generate();
+    assert_eq!(hub.register("CN-GS", &key).await, StatusCode::CREATED);
+    hub.hub.stop_accepting();
+    let envelope = signed(record("GS-1", 1, "透射电子显微镜"), &key);
+    let (status, error) = hub
+        .publish_raw(&[serde_json::to_vec(&envelope).unwrap()])
+        .await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("shutting_down"))
+    );
+    assert_eq!(hub.get("/v1/regions").await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_store_missing_a_log_entry_is_an_internal_error() {
+    let hub = TestHub::new();
+    let key = generate();
+    hub.register("CN-GS", &key).await;
+    let results = hub
+        .publish(&[signed(record("GS-1", 1, "透射电子显微镜"), &key)])
+        .await;
+    let seq = results[0]["seq"].as_u64().unwrap();
+    let mut batch = yiqi_store::WriteBatch::default();
+    batch.delete(crate::store::log_key(seq));
+    yiqi_store::KvStore::apply(hub.kv.as_ref(), batch).unwrap();
+    let (status, error) = hub.get("/v1/records/CN-GS/GS-1").await;
+    assert_eq!(
+        (status, error["error"]["code"].as_str()),
+        (StatusCode::INTERNAL_SERVER_ERROR, Some("internal"))
+    );
 }
 
 #[tokio::test]

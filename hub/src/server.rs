@@ -92,6 +92,12 @@ impl Hub {
         Ok(Hub { state, shutdown })
     }
 
+    /// Stops accepting publications (answered 503 `shutting_down`) and ends long-polls at once:
+    /// the first step of a graceful shutdown.
+    pub fn stop_accepting(&self) {
+        self.shutdown.send_replace(true);
+    }
+
     /// Serves until `signal` completes, then stops accepting, lets in-flight requests finish
     /// (long-polls return at once), and flushes the store.
     pub async fn serve(
@@ -99,16 +105,17 @@ impl Hub {
         listener: TcpListener,
         signal: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let shutdown = self.shutdown.clone();
+        let hub = Arc::new(self);
+        let stopping = hub.clone();
         let stop = async move {
             signal.await;
             tracing::info!("shutting down: finishing in-flight requests");
-            shutdown.send_replace(true);
+            stopping.stop_accepting();
         };
-        axum::serve(listener, app(self.state.clone()))
+        axum::serve(listener, app(hub.state.clone()))
             .with_graceful_shutdown(stop)
             .await?;
-        let (store, search) = (self.state.store.clone(), self.state.search.clone());
+        let (store, search) = (hub.state.store.clone(), hub.state.search.clone());
         tokio::task::spawn_blocking(move || {
             store.flush().map_err(std::io::Error::other)?;
             search.flush().map_err(std::io::Error::other)

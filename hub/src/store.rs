@@ -77,7 +77,7 @@ pub struct HubStore {
     kv: Arc<dyn KvStore>,
 }
 
-fn log_key(seq: u64) -> Vec<u8> {
+pub(crate) fn log_key(seq: u64) -> Vec<u8> {
     [LOG, &seq.to_be_bytes()].concat()
 }
 
