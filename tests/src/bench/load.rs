@@ -27,6 +27,10 @@ fn summarise(h: &Histogram<u64>, elapsed: Duration) -> Latency {
 }
 
 /// Issues `request(i)` at `rate` per second for `duration` on the tokio runtime.
+///
+/// The requests are paced by a thread of their own with `std::thread::sleep` (tens of
+/// microseconds late at most) rather than by tokio's timer, whose 1 ms granularity would start
+/// each request up to a millisecond after its scheduled time and charge that to the server.
 pub async fn open_loop_async<F, Fut>(rate: f64, duration: Duration, request: F) -> Latency
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
@@ -36,22 +40,31 @@ where
     let recorded = Arc::new(Mutex::new(histogram()));
     let interval = Duration::from_secs_f64(1.0 / rate);
     let count = (rate * duration.as_secs_f64()) as usize;
-    let start = tokio::time::Instant::now();
-    let mut tasks = Vec::with_capacity(count);
-    for i in 0..count {
-        let scheduled = start + interval * i as u32;
-        tokio::time::sleep_until(scheduled).await;
-        let (request, recorded) = (request.clone(), recorded.clone());
-        tasks.push(tokio::spawn(async move {
-            request(i).await;
-            let micros = scheduled.elapsed().as_micros() as u64;
-            recorded
-                .lock()
-                .expect("lock")
-                .saturating_record(micros.max(1));
-        }));
-    }
-    for task in tasks {
+    let runtime = tokio::runtime::Handle::current();
+    let start = Instant::now();
+    let pacing = {
+        let recorded = recorded.clone();
+        tokio::task::spawn_blocking(move || {
+            (0..count)
+                .map(|i| {
+                    let scheduled = start + interval * i as u32;
+                    if let Some(wait) = scheduled.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                    let (request, recorded) = (request.clone(), recorded.clone());
+                    runtime.spawn(async move {
+                        request(i).await;
+                        let micros = scheduled.elapsed().as_micros() as u64;
+                        recorded
+                            .lock()
+                            .expect("lock")
+                            .saturating_record(micros.max(1));
+                    })
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    for task in pacing.await.unwrap_or_default() {
         let _ = task.await;
     }
     let h = recorded.lock().expect("lock").clone();
