@@ -208,20 +208,22 @@ impl Builder<'_> {
                 CHAR_FALLBACK_BOOST,
             )
         });
-        let matches: Vec<Box<dyn Query>> = fallback.into_iter().chain(in_fields).collect();
-        let mut clauses = vec![(Occur::Must, union(matches))];
+        let matches = union(fallback.into_iter().chain(in_fields).collect());
         // One jieba word in the names is already the exact phrase (boost 3); several need their
         // characters in a row.
-        if words.len() > 1 {
+        let phrase = (words.len() > 1).then(|| {
             let phrase = name_phrase(self.fields.chars_name, &chars);
-            clauses.push((
-                Occur::Should,
-                boost(self.filtered(vec![phrase]), NAME_PHRASE_BOOST),
-            ));
-        }
+            boost(self.filtered(vec![phrase]), NAME_PHRASE_BOOST)
+        });
         terms.words.extend(words);
         terms.chars.extend(chars);
-        Some(Box::new(BooleanQuery::new(clauses)))
+        Some(match phrase {
+            Some(phrase) => Box::new(BooleanQuery::new(vec![
+                (Occur::Must, matches),
+                (Occur::Should, phrase),
+            ])),
+            None => matches,
+        })
     }
 
     /// The intersection of `clauses` and the filters.
