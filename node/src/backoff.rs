@@ -2,7 +2,7 @@
 //! a bounded total wait.
 
 use rand::Rng;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 const BASE: Duration = Duration::from_millis(200);
 const CAP: Duration = Duration::from_secs(10);
@@ -55,16 +55,21 @@ impl Backoff {
     }
 }
 
-/// `Retry-After` in delay-seconds (the HTTP-date form is rare from a hub and is ignored).
+/// `Retry-After` (RFC 9110 §10.2.3): delay-seconds, or an HTTP-date (a proxy in front of the hub
+/// may send one).
 pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let seconds: u64 = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(Duration::from_secs(seconds))
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    retry_delay(value, SystemTime::now())
+}
+
+/// The delay a `Retry-After` value asks for at `now`; a date in the past asks for none.
+fn retry_delay(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// Human form of a duration: `1.5s`, `60s`.
@@ -85,6 +90,22 @@ mod tests {
             assert!(delay <= CAP && delay <= BASE * 2u32.saturating_pow(attempt.min(16)));
         }
         assert!(backoff.next_delay(Some(Duration::from_secs(30))) >= Duration::from_secs(30));
+    }
+
+    #[test]
+    fn retry_after_takes_seconds_or_an_http_date() {
+        let now = httpdate::parse_http_date("Fri, 27 Nov 2026 12:00:00 GMT").unwrap();
+        assert_eq!(retry_delay(" 7 ", now), Some(Duration::from_secs(7)));
+        assert_eq!(
+            retry_delay("Fri, 27 Nov 2026 12:00:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            retry_delay("Fri, 27 Nov 2026 11:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(retry_delay("soon", now), None);
+        assert_eq!(retry_delay("-3", now), None);
     }
 
     #[tokio::test]
