@@ -10,6 +10,7 @@
 //! fields (`kind`, `region`, `version`, `updated_at`), so re-importing an unchanged file publishes
 //! nothing.
 
+use crate::config::Folder;
 use crate::db::{self, Deltas, N_CATALOG, N_OUTBOX, N_OUTBOX_SEQ, StoredEnvelope};
 use crate::error::{NodeError, corrupt};
 use crate::import::{self, ImportOptions, ImportedRow, ParsedCatalogue, RowError};
@@ -373,7 +374,7 @@ impl Node {
 
     /// Writes `reports/import-<timestamp>.txt` when rows were rejected.
     fn write_report(&self, summary: &ImportSummary) -> Result<Option<PathBuf>, NodeError> {
-        let Some(dir) = &self.reports else {
+        let Some(dir) = self.folder.as_ref().map(Folder::reports) else {
             return Ok(None);
         };
         if summary.errors.is_empty() {
@@ -385,7 +386,7 @@ impl Node {
             text.push('\n');
         }
         let stamp = now_rfc3339().replace([':', '-'], "");
-        let path = unused_path(dir, &format!("import-{stamp}"));
+        let path = unused_path(&dir, &format!("import-{stamp}"));
         std::fs::create_dir_all(dir)
             .and_then(|()| std::fs::write(&path, text))
             .map_err(|e| NodeError::Usage(format!("{}: {e}", path.display())))?;

@@ -114,6 +114,11 @@ impl Folder {
         self.root.join("reports")
     }
 
+    /// What `run` last reported of the node's status, for `status` while `run` holds the store.
+    pub fn status_snapshot(&self) -> PathBuf {
+        self.root.join("status.json")
+    }
+
     /// Creates the folder, its config and its key; refuses a folder that already holds a node.
     pub fn create(&self, config: &Config) -> Result<SecretKey, NodeError> {
         if self.config().exists() || self.key().exists() || self.store().exists() {

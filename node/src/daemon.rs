@@ -2,7 +2,8 @@
 //!
 //! Two loops share the node: the publisher sends the outbox whenever it is not empty (woken at
 //! once by an in-process import, and checking every few seconds otherwise); the follower
-//! long-polls the feed. When the hub is unreachable each loop logs it and tries again later,
+//! long-polls the feed. A third rewrites the status snapshot every [`SNAPSHOT_EVERY`], which
+//! `status` reads while `run` holds the store. When the hub is unreachable each loop logs it and tries again later,
 //! never giving up. On stop, a loop finishes the batch it is committing (commits have no await
 //! point inside, and page writes run to completion on their own thread), so the store is
 //! flushed and consistent when `run` returns.
@@ -17,6 +18,8 @@ use tokio::sync::watch;
 
 /// How often the publisher looks at an empty outbox, and how long a loop rests after a failure.
 const IDLE: Duration = Duration::from_secs(5);
+/// How often `run` rewrites the status snapshot (`status.json`).
+pub const SNAPSHOT_EVERY: Duration = Duration::from_secs(2);
 /// The feed long-poll, in seconds (the hub allows up to 30).
 pub const LONG_POLL_SECS: u64 = 25;
 
@@ -37,7 +40,8 @@ impl Node {
         let loops = async {
             tokio::try_join!(
                 self.publish_loop(&options.publish, stopped.clone()),
-                self.sync_loop(&options.sync, stopped.clone())
+                self.sync_loop(&options.sync, stopped.clone()),
+                self.snapshot_loop(stopped.clone())
             )
         };
         let signal = async {
@@ -110,6 +114,22 @@ impl Node {
                     rest(&mut stopped).await;
                 }
                 Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Node {
+    /// Rewrites the status snapshot until stopped; a failure to write it is logged, not fatal.
+    async fn snapshot_loop(&self, mut stopped: watch::Receiver<bool>) -> Result<(), NodeError> {
+        while !*stopped.borrow() {
+            if let Err(error) = self.write_snapshot().await {
+                tracing::warn!(%error, "status snapshot not written");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(SNAPSHOT_EVERY) => {}
+                _ = stopped.changed() => {}
             }
         }
         Ok(())

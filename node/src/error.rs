@@ -16,6 +16,9 @@ pub enum NodeError {
     /// The node folder, its configuration or the command line is wrong.
     #[error("{0}")]
     Usage(String),
+    /// Another process (`yiqi-node run`) holds the node folder.
+    #[error("{0}")]
+    InUse(String),
     /// The hub could not be reached, or refused the node.
     #[error("{0}")]
     Hub(String),
@@ -33,7 +36,7 @@ impl NodeError {
         match self {
             NodeError::Invalid(_) => ExitCode::from(1),
             // A store that fails is an environment problem (disk full, folder damaged).
-            NodeError::Usage(_) | NodeError::Storage(_) => ExitCode::from(2),
+            NodeError::Usage(_) | NodeError::InUse(_) | NodeError::Storage(_) => ExitCode::from(2),
             NodeError::Hub(_) => ExitCode::from(3),
         }
     }

@@ -14,6 +14,7 @@ use yiqi_node::export::ExportFormat;
 use yiqi_node::generate::{GenerateOptions, generate, write_catalogue};
 use yiqi_node::import::{Encoding, ImportOptions};
 use yiqi_node::publish::PublishOptions;
+use yiqi_node::status::Snapshot;
 use yiqi_node::sync::{DEFAULT_PAGE_SIZE, SyncOptions};
 use yiqi_node::{Node, NodeError, tools};
 
@@ -309,26 +310,21 @@ fn run(cli: Cli) -> Result<(), NodeError> {
             runtime()?.block_on(node.run(&options, shutdown_signal()))?;
         }
         Command::Status { json } => {
-            let node = Node::open(&data)?;
+            let node = match Node::open(&data) {
+                Err(NodeError::InUse(why)) => return print_running_status(&data, json, why),
+                opened => opened?,
+            };
             let runtime = runtime()?;
             if json {
                 let status = runtime.block_on(node.status())?;
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&status)
-                        .map_err(|e| NodeError::Usage(e.to_string()))?
-                );
+                println!("{}", to_json(&status)?);
             } else {
                 print!("{}", runtime.block_on(node.status_text())?);
             }
         }
         Command::Show { id } => {
             let envelope = Node::open(&data)?.show(&id)?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&envelope)
-                    .map_err(|e| NodeError::Usage(e.to_string()))?
-            );
+            println!("{}", to_json(&envelope)?);
         }
         Command::Export { region, format } => {
             let node = Node::open(&data)?;
@@ -383,11 +379,7 @@ fn run(cli: Cli) -> Result<(), NodeError> {
         }
         Command::Sign { key, record } => {
             let envelope = tools::sign_file(&key, &record)?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&envelope)
-                    .map_err(|e| NodeError::Usage(e.to_string()))?
-            );
+            println!("{}", to_json(&envelope)?);
         }
         Command::Verify { envelope, key } => {
             println!("{}", tools::verify(&envelope, key.as_deref())?)
@@ -428,6 +420,30 @@ fn import(node: &Node, request: &ImportRequest) -> Result<(), NodeError> {
 }
 
 /// A progress bar on a terminal, nothing otherwise (logs and pipes stay clean).
+/// `status` while `yiqi-node run` holds the folder: what `run` last reported, said to be so on
+/// stderr; without a snapshot, the error that the folder is in use.
+fn print_running_status(
+    data: &std::path::Path,
+    json: bool,
+    in_use: String,
+) -> Result<(), NodeError> {
+    let snapshot = Snapshot::read(data).ok_or(NodeError::InUse(in_use))?;
+    eprintln!(
+        "yiqi-node run (pid {}) holds this folder; its status as of {}:",
+        snapshot.pid, snapshot.as_of
+    );
+    if json {
+        println!("{}", to_json(&snapshot.status)?);
+    } else {
+        print!("{}", snapshot.text);
+    }
+    Ok(())
+}
+
+fn to_json(value: &impl serde::Serialize) -> Result<String, NodeError> {
+    serde_json::to_string_pretty(value).map_err(|e| NodeError::Usage(e.to_string()))
+}
+
 fn progress_bar() -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();

@@ -4,7 +4,7 @@
 use crate::config::{Config, Folder};
 use crate::db::Db;
 use crate::error::NodeError;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use time::OffsetDateTime;
@@ -20,8 +20,8 @@ pub struct Node {
     pub(crate) key: Arc<SecretKey>,
     pub(crate) db: Arc<Db>,
     pub(crate) http: reqwest::Client,
-    /// Where import reports go; `None` for an in-memory node.
-    pub(crate) reports: Option<PathBuf>,
+    /// The node folder (import reports, the status snapshot); `None` for an in-memory node.
+    pub(crate) folder: Option<Folder>,
     /// Woken when an import adds to the outbox, so a running publisher sends at once.
     pub(crate) outbox_filled: Arc<Notify>,
     /// Imports allocate outbox sequence numbers; two at once in one process would collide.
@@ -69,12 +69,7 @@ impl Node {
         let (config, key) = folder.load()?;
         let store = SledStore::open(&folder.store(), config.cache_capacity_mb << 20)
             .map_err(|e| in_use_or(e.0, dir))?;
-        Ok(Node::assemble(
-            config,
-            key,
-            Arc::new(store),
-            Some(folder.reports()),
-        ))
+        Ok(Node::assemble(config, key, Arc::new(store), Some(folder)))
     }
 
     /// A node on a given store (e.g. [`MemoryStore`]) without a folder: import reports are not
@@ -92,14 +87,14 @@ impl Node {
         config: Config,
         key: SecretKey,
         store: Arc<dyn KvStore>,
-        reports: Option<PathBuf>,
+        folder: Option<Folder>,
     ) -> Node {
         Node {
             config: Arc::new(config),
             key: Arc::new(key),
             db: Arc::new(Db::new(store)),
             http: http_client(),
-            reports,
+            folder,
             outbox_filled: Arc::new(Notify::new()),
             import_lock: Arc::new(Mutex::new(())),
         }
@@ -126,7 +121,7 @@ impl Node {
 /// sled refuses a second opener with a lock error; say what that means for the operator.
 fn in_use_or(message: String, dir: &Path) -> NodeError {
     if message.contains("lock") {
-        NodeError::Usage(format!(
+        NodeError::InUse(format!(
             "the node folder {} is in use by another yiqi-node process (stop `yiqi-node run` \
              before importing or publishing by hand): {message}",
             dir.display()

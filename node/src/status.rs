@@ -2,19 +2,44 @@
 //! answer at once even with millions of mirrored records.
 
 use crate::catalog::CatalogEntry;
+use crate::config::Folder;
 use crate::db::{self, N_CATALOG, N_MIRROR, N_OUTBOX, N_QUARANTINED, N_REJECTED, StoredEnvelope};
 use crate::error::NodeError;
 use crate::node::Node;
-use serde::Serialize;
+use crate::node::now_rfc3339;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::path::Path;
 
 /// How many rejected records, quarantined entries and key changes the human form lists.
 const LISTED: usize = 20;
 
+/// What `yiqi-node run` last reported of the node's status (`status.json` in the node folder,
+/// rewritten every few seconds): the store admits one process, so `status` reads this while `run`
+/// holds it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// When it was taken, RFC 3339.
+    pub as_of: String,
+    /// The process that took it.
+    pub pid: u32,
+    pub status: Status,
+    /// The human form.
+    pub text: String,
+}
+
+impl Snapshot {
+    /// The snapshot in a node folder, if there is a readable one.
+    pub fn read(dir: &Path) -> Option<Snapshot> {
+        let bytes = std::fs::read(Folder::new(dir).status_snapshot()).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+}
+
 /// The `status --json` document.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Status {
     pub region: String,
     /// Live own records (tombstones excluded).
@@ -28,7 +53,7 @@ pub struct Status {
     pub hub: HubStatus,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct HubStatus {
     pub url: String,
     pub reachable: bool,
@@ -56,6 +81,31 @@ impl Node {
     /// entries and the key changes.
     pub async fn status_text(&self) -> Result<String, NodeError> {
         let status = self.status().await?;
+        self.describe(&status)
+    }
+
+    /// Writes the status snapshot `run` leaves for `status` (see [`Snapshot`]): to a temporary
+    /// file renamed over the old one, so a reader never sees half of it. A node without a
+    /// folder has none.
+    pub async fn write_snapshot(&self) -> Result<(), NodeError> {
+        let Some(path) = self.folder.as_ref().map(Folder::status_snapshot) else {
+            return Ok(());
+        };
+        let status = self.status().await?;
+        let snapshot = Snapshot {
+            as_of: now_rfc3339(),
+            pid: std::process::id(),
+            text: self.describe(&status)?,
+            status,
+        };
+        let bytes =
+            serde_json::to_vec_pretty(&snapshot).map_err(|e| NodeError::Usage(e.to_string()))?;
+        let temporary = path.with_extension("json.tmp");
+        std::fs::write(&temporary, bytes).map_err(|e| NodeError::io(temporary.display(), e))?;
+        std::fs::rename(&temporary, &path).map_err(|e| NodeError::io(path.display(), e))
+    }
+
+    fn describe(&self, status: &Status) -> Result<String, NodeError> {
         let mut out = String::new();
         let reachable = if status.hub.reachable {
             "reachable"

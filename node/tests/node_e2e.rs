@@ -258,11 +258,34 @@ fn three_regions_converge_and_edits_and_deletes_follow() {
     assert_eq!(busy.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&busy.stderr).contains("in use by another yiqi-node process"));
     log.wait_for("synced");
+    // While `run` holds the folder, `status` answers with what `run` last reported.
+    let converged = json!({"CN-BJ": 1, "CN-GS": 3});
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = sh.run(&["status", "--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stderr).contains("holds this folder"));
+        let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+        if status["mirror"] == converged && status["outbox"] == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the snapshot never showed {converged}: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let text = sh.ok(&["status"]);
+    assert!(text.contains("mirror      4 records"), "{text}");
     terminate(&mut daemon);
     let status = sh.status();
     assert_eq!(
         (status["mirror"].clone(), status["outbox"].clone()),
-        (json!({"CN-BJ": 1, "CN-GS": 3}), json!(0))
+        (converged, json!(0))
     );
 
     // An edit and a snapshot delete (one of three: refused unless allowed).
