@@ -30,8 +30,8 @@ pub struct Fields {
     pub category: Field,
     /// The category code and every ancestor code: the category filter includes descendants.
     pub category_path: Field,
-    /// Region, top-level class and sharing mode packed into one fast u64 for the facets, and the
-    /// record's tie-breaker above them ([`facet_codes`]).
+    /// Region, top-level class and sharing mode packed into one fast u64 for the facets
+    /// ([`facet_codes`]).
     pub facet_codes: Field,
     pub province: Field,
     pub city: Field,
@@ -41,6 +41,9 @@ pub struct Fields {
     pub value: Field,
     /// `updated_at` in Unix nanoseconds.
     pub updated: Field,
+    /// A stable pseudo-random number of the record ([`tie_breaker`]): the order among equally
+    /// relevant hits.
+    pub tie: Field,
     /// Word fields (jieba): names, organisation and place, description.
     pub words_name: Field,
     pub words_org: Field,
@@ -67,15 +70,15 @@ pub struct Fields {
 
 /// The fast field of the packed facet codes.
 pub const FACET_CODES: &str = "facet_codes";
+/// The fast field of the tie-breaker.
+pub const TIE: &str = "tie";
 /// The fast string field of the province facet.
 pub const PROVINCE: &str = "province";
 /// The packed code of a value a record does not have.
 pub const NO_CODE: u64 = 0xFF;
 
 /// The index of a record's region (in `REGIONS`), top-level class (in [`top_level_codes`]) and
-/// sharing mode (in `SHARING_MODES`), one byte each (bits 0, 8, 16; [`NO_CODE`] when absent),
-/// and the record's [`tie_breaker`] in bits 24–47: the relevance ranking reads it from the
-/// column the facets read for the same documents.
+/// sharing mode (in `SHARING_MODES`), one byte each (bits 0, 8, 16); [`NO_CODE`] when absent.
 pub fn facet_codes(record: &Json) -> u64 {
     let index = |found: Option<usize>| found.map_or(NO_CODE, |i| i as u64);
     let region = text(record, "/region");
@@ -84,12 +87,8 @@ pub fn facet_codes(record: &Json) -> u64 {
     let top = index(top.and_then(|t| top_level_codes().iter().position(|c| *c == t.code)));
     let sharing = text(record, "/sharing/mode");
     let sharing = index(SHARING_MODES.iter().position(|m| Some(*m) == sharing));
-    let tie = record_id(record).map_or(0, |id| tie_breaker(&id));
-    region | top << 8 | sharing << 16 | tie << TIE_SHIFT
+    region | top << 8 | sharing << 16
 }
-
-/// Where the tie-breaker sits in the packed facet codes.
-pub const TIE_SHIFT: u32 = 24;
 
 /// The codes of the top-level classes, in classification order.
 pub fn top_level_codes() -> &'static [&'static str] {
@@ -120,6 +119,7 @@ pub fn schema() -> (Schema, Fields) {
         status: b.add_text_field("status", STRING),
         value: b.add_u64_field("value", INDEXED | FAST | STORED),
         updated: b.add_i64_field("updated", FAST),
+        tie: b.add_u64_field(TIE, FAST),
         words_name: b.add_text_field("words_name", words(false)),
         words_org: b.add_text_field("words_org", words(false)),
         words_body: b.add_text_field("words_body", words(false)),
@@ -207,6 +207,7 @@ impl Fields {
     pub fn document(&self, id: &str, record: &Json) -> TantivyDocument {
         let mut doc = TantivyDocument::default();
         doc.add_text(self.id, id);
+        doc.add_u64(self.tie, tie_breaker(id));
         self.add_keys(&mut doc, record);
         self.add_numbers(&mut doc, record);
         self.add_stored(&mut doc, record);

@@ -308,7 +308,7 @@ fn payload_seq(payload: &str) -> Option<u64> {
 }
 
 /// Raised whenever documents are analysed differently (tokenizers, tagging) under the same schema.
-const ANALYSIS_VERSION: u32 = 2;
+const ANALYSIS_VERSION: u32 = 1;
 
 /// Identifies how documents are analysed beyond the schema: the thesaurus tags records at index
 /// time, so an index built with another thesaurus or [`ANALYSIS_VERSION`] is outdated and is
@@ -450,17 +450,12 @@ fn collect(
 
 /// The sort key of a hit ranked by relevance: its score, then its [`fields::tie_breaker`].
 fn score_then_tie(segment: &SegmentReader) -> impl Fn(DocId, Score) -> (Score, u64) + use<> {
-    let codes = segment
+    let ties = segment
         .fast_fields()
-        .u64(fields::FACET_CODES)
+        .u64(fields::TIE)
         .ok()
         .map(|column| column.first_or_default_col(0));
-    move |doc, score| {
-        let tie = codes
-            .as_ref()
-            .map_or(0, |codes| codes.get_val(doc) >> fields::TIE_SHIFT);
-        (score, tie)
-    }
+    move |doc, score| (score, ties.as_ref().map_or(0, |ties| ties.get_val(doc)))
 }
 
 fn page<K, C>(
