@@ -4,7 +4,6 @@ use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use serde_json::Value as Json;
-use sha2::{Digest, Sha256};
 use tantivy::TantivyDocument;
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
@@ -41,9 +40,6 @@ pub struct Fields {
     pub value: Field,
     /// `updated_at` in Unix nanoseconds.
     pub updated: Field,
-    /// A stable pseudo-random number of the record ([`tie_breaker`]): the order among equally
-    /// relevant hits.
-    pub tie: Field,
     /// Word fields (jieba): names, organisation and place, description.
     pub words_name: Field,
     pub words_org: Field,
@@ -70,8 +66,6 @@ pub struct Fields {
 
 /// The fast field of the packed facet codes.
 pub const FACET_CODES: &str = "facet_codes";
-/// The fast field of the tie-breaker.
-pub const TIE: &str = "tie";
 /// The fast string field of the province facet.
 pub const PROVINCE: &str = "province";
 /// The packed code of a value a record does not have.
@@ -119,7 +113,6 @@ pub fn schema() -> (Schema, Fields) {
         status: b.add_text_field("status", STRING),
         value: b.add_u64_field("value", INDEXED | FAST | STORED),
         updated: b.add_i64_field("updated", FAST),
-        tie: b.add_u64_field(TIE, FAST),
         words_name: b.add_text_field("words_name", words(false)),
         words_org: b.add_text_field("words_org", words(false)),
         words_body: b.add_text_field("words_body", words(false)),
@@ -152,15 +145,6 @@ fn text_options(analyzer: &str, positions: bool) -> TextOptions {
             .set_tokenizer(analyzer)
             .set_index_option(record),
     )
-}
-
-/// A stable pseudo-random number of a record id (24 bits of its SHA-256). Hits equally relevant
-/// to a query are ordered by it rather than by index order, which is the order regions happened
-/// to publish in: otherwise a page of equally relevant hits would all come from the region
-/// indexed first.
-pub fn tie_breaker(id: &str) -> u64 {
-    let digest = Sha256::digest(id.as_bytes());
-    u64::from(digest[0]) << 16 | u64::from(digest[1]) << 8 | u64::from(digest[2])
 }
 
 /// The id a record is indexed under: `region/local_id`.
@@ -207,7 +191,6 @@ impl Fields {
     pub fn document(&self, id: &str, record: &Json) -> TantivyDocument {
         let mut doc = TantivyDocument::default();
         doc.add_text(self.id, id);
-        doc.add_u64(self.tie, tie_breaker(id));
         self.add_keys(&mut doc, record);
         self.add_numbers(&mut doc, record);
         self.add_stored(&mut doc, record);

@@ -29,8 +29,8 @@ use tantivy::directory::MmapDirectory;
 use tantivy::query::Query;
 use tantivy::schema::Value;
 use tantivy::{
-    DocAddress, DocId, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Score, Searcher,
-    SegmentReader, TantivyDocument, Term,
+    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument,
+    Term,
 };
 use yiqi_schema::classification;
 
@@ -434,7 +434,7 @@ fn collect(
     }
     let top = TopDocs::with_limit(request.limit).and_offset(request.offset);
     match request.sort {
-        Sort::Relevance if has_text => page(searcher, query, top.tweak_score(score_then_tie)),
+        Sort::Relevance if has_text => page(searcher, query, top.order_by_score()),
         Sort::ValueDesc => page(
             searcher,
             query,
@@ -446,16 +446,6 @@ fn collect(
             top.order_by_fast_field::<i64>("updated", Order::Desc),
         ),
     }
-}
-
-/// The sort key of a hit ranked by relevance: its score, then its [`fields::tie_breaker`].
-fn score_then_tie(segment: &SegmentReader) -> impl Fn(DocId, Score) -> (Score, u64) + use<> {
-    let ties = segment
-        .fast_fields()
-        .u64(fields::TIE)
-        .ok()
-        .map(|column| column.first_or_default_col(0));
-    move |doc, score| (score, ties.as_ref().map_or(0, |ties| ties.get_val(doc)))
 }
 
 fn page<K, C>(

@@ -150,29 +150,6 @@ fn abbreviations_match_through_the_character_fallback_known_words_as_words() {
 }
 
 #[test]
-fn equally_relevant_hits_mix_regions_instead_of_following_index_order() {
-    let records = ["CN-GS", "CN-BJ"]
-        .into_iter()
-        .flat_map(|region| {
-            (0..20).map(move |i| rec(region, &format!("{region}-{i}"), "流式细胞仪", "990000"))
-        })
-        .collect();
-    let (_dir, service) = service_with(records);
-    let response = service
-        .search(&query(&[("q", "流式细胞仪"), ("limit", "10")]))
-        .unwrap();
-    let regions: std::collections::HashSet<&str> =
-        response.hits.iter().map(|h| h.region.as_str()).collect();
-    assert_eq!(regions.len(), 2, "{regions:?}");
-    let again = service
-        .search(&query(&[("q", "流式细胞仪"), ("limit", "10")]))
-        .unwrap();
-    let ids =
-        |r: &SearchResponse| -> Vec<String> { r.hits.iter().map(|h| h.local_id.clone()).collect() };
-    assert_eq!(ids(&response), ids(&again), "the order is stable");
-}
-
-#[test]
 fn exact_phrase_beats_the_character_fallback() {
     let (_dir, service) = service_with(vec![
         rec("CN-BJ", "SCATTERED", "组件与显微镜头", "990000"),
