@@ -265,26 +265,20 @@ impl Fields {
             .filter_map(|p| text(record, p))
             .chain(texts(record, "subjects"))
             .collect();
-        for (words, tags, values) in [
-            (self.words_name, self.tags_name, &names),
-            (self.words_org, self.tags_org, &org),
-            (self.words_body, self.tags_body, &body),
+        // Names also carry the exact tag of each term they mention (the exact-name boost).
+        for (words, tags, values, exact) in [
+            (self.words_name, self.tags_name, &names, true),
+            (self.words_org, self.tags_org, &org, false),
+            (self.words_body, self.tags_body, &body, false),
         ] {
             let mut found = BTreeSet::new();
             for value in values {
                 doc.add_text(words, value);
-                thesaurus::shipped().tags_in(&normalize(value), &mut found);
+                thesaurus::shipped().tags_in(&normalize(value), exact, &mut found);
             }
             for tag in found {
                 doc.add_text(tags, tag);
             }
-        }
-        let mut mentioned = BTreeSet::new();
-        for value in &names {
-            thesaurus::shipped().terms_in(&normalize(value), &mut mentioned);
-        }
-        for term in mentioned {
-            doc.add_text(self.tags_name, thesaurus::exact_tag(term));
         }
         for value in &names {
             doc.add_text(self.chars_name, value);

@@ -34,11 +34,12 @@ struct Group {
 /// records.
 pub struct Thesaurus {
     by_first_char: HashMap<char, Vec<Entry>>,
-    /// Every term; pattern `i` is `patterns[i]`.
+    /// Every term, as patterns in sorted order.
     matcher: Option<AhoCorasick>,
-    patterns: Vec<String>,
     /// For each pattern: the tags of the query terms whose alternatives include it.
     tags_of_pattern: Vec<Vec<String>>,
+    /// For each pattern: its [`exact_tag`].
+    exact_tags: Vec<String>,
 }
 
 struct Entry {
@@ -124,6 +125,7 @@ impl Thesaurus {
             .iter()
             .map(|p| tags_of_term[p].iter().cloned().collect())
             .collect();
+        let exact_tags = patterns.iter().map(|p| exact_tag(p)).collect();
         let matcher = (!patterns.is_empty())
             .then(|| AhoCorasick::new(&patterns))
             .transpose()?;
@@ -151,25 +153,20 @@ impl Thesaurus {
         Ok(Thesaurus {
             by_first_char,
             matcher,
-            patterns,
             tags_of_pattern,
+            exact_tags,
         })
     }
 
     /// The tags of every term mentioned in a normalized text (terms may overlap: 液相色谱-质谱联用仪
-    /// mentions 液相色谱, 色谱, 质谱 and itself).
-    pub fn tags_in<'a>(&'a self, text: &str, out: &mut BTreeSet<&'a str>) {
+    /// mentions 液相色谱, 色谱, 质谱 and itself) and, with `exact`, the [`exact_tag`] of each.
+    pub fn tags_in<'a>(&'a self, text: &str, exact: bool, out: &mut BTreeSet<&'a str>) {
         for pattern in self.mentioned(text) {
             out.extend(self.tags_of_pattern[pattern].iter().map(String::as_str));
+            if exact {
+                out.insert(&self.exact_tags[pattern]);
+            }
         }
-    }
-
-    /// Every term mentioned in a normalized text.
-    pub fn terms_in<'a>(&'a self, text: &str, out: &mut BTreeSet<&'a str>) {
-        out.extend(
-            self.mentioned(text)
-                .map(|pattern| self.patterns[pattern].as_str()),
-        );
     }
 
     /// The patterns (terms) found in a normalized text, overlapping, at word boundaries.
@@ -350,7 +347,7 @@ mod tests {
 
     fn tags(text: &str) -> BTreeSet<&'static str> {
         let mut out = BTreeSet::new();
-        shipped().tags_in(&normalize(text), &mut out);
+        shipped().tags_in(&normalize(text), false, &mut out);
         out
     }
 
@@ -372,6 +369,17 @@ mod tests {
             assert!(found.contains(tag(query).as_str()), "{query}: {found:?}");
         }
         assert!(!found.contains(tag("GC-MS").as_str()), "{found:?}");
+        let mut with_exact = BTreeSet::new();
+        shipped().tags_in(&normalize("液相色谱仪"), true, &mut with_exact);
+        assert!(
+            with_exact.contains(exact_tag("液相色谱").as_str()),
+            "{with_exact:?}"
+        );
+        assert!(
+            with_exact.contains(exact_tag("色谱").as_str()),
+            "{with_exact:?}"
+        );
+        assert!(!found.iter().any(|t| t.starts_with('=')), "{found:?}");
     }
 
     #[test]
