@@ -4,7 +4,7 @@
 //! the index is kept in `--index` and reused when it holds the same number of records.
 
 use super::corpus::catalogues;
-use super::search::queries;
+use super::search::{PAGE, queries, query_string};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use yiqi_hub::search::{IndexEntry, SearchQuery, SearchService};
@@ -51,32 +51,21 @@ pub fn run(options: &Options) -> Result<(), String> {
     Ok(())
 }
 
-/// The parameters of each query to profile, with `limit=20`.
+/// The parameters of each query to profile (the benchmark's, or those given), page size included.
 fn query_params(given: &[String]) -> Vec<Vec<(String, String)>> {
-    let mut all: Vec<Vec<(String, String)>> = if given.is_empty() {
-        queries()
-            .into_iter()
-            .map(|query| {
-                let filters = query.filters.into_iter().map(|(k, v)| (k.to_string(), v));
-                std::iter::once(("q".to_owned(), query.q))
-                    .chain(filters)
-                    .collect()
-            })
-            .collect()
+    let strings: Vec<String> = if given.is_empty() {
+        queries().iter().map(query_string).collect()
     } else {
-        given
-            .iter()
-            .map(|text| {
-                form_urlencoded::parse(text.as_bytes())
-                    .into_owned()
-                    .collect()
-            })
-            .collect()
+        given.iter().map(|text| format!("{text}&{PAGE}")).collect()
     };
-    for params in &mut all {
-        params.push(("limit".into(), "20".into()));
-    }
-    all
+    strings
+        .iter()
+        .map(|text| {
+            form_urlencoded::parse(text.as_bytes())
+                .into_owned()
+                .collect()
+        })
+        .collect()
 }
 
 /// Sorted times of `rounds` runs after one warm-up, and the number of matches.

@@ -58,12 +58,21 @@ pub fn queries() -> Vec<Query> {
     ]
 }
 
-fn query_path(query: &Query) -> String {
-    let mut path = format!("/v1/search?q={}&limit=20", urlencoding::encode(&query.q));
+/// The page size every benchmark query asks for.
+pub const PAGE: &str = "limit=20";
+
+/// A benchmark query as the parameters of `/v1/search`, page size included.
+pub fn query_string(query: &Query) -> String {
+    let mut params = form_urlencoded::Serializer::new(String::new());
+    params.append_pair("q", &query.q);
     for (name, value) in &query.filters {
-        path.push_str(&format!("&{name}={}", urlencoding::encode(value)));
+        params.append_pair(name, value);
     }
-    path
+    format!("{}&{PAGE}", params.finish())
+}
+
+fn query_path(query: &Query) -> String {
+    format!("/v1/search?{}", query_string(query))
 }
 
 pub fn run(options: &Options) -> Result<(), String> {
@@ -83,6 +92,7 @@ pub fn run(options: &Options) -> Result<(), String> {
     let rss_bytes = rss_of(hub.pid());
     let queries = Arc::new(queries());
     let duration = Duration::from_secs(options.seconds);
+    runtime.block_on(check_answers(&client, &queries))?;
     eprintln!("querying the hub at {} q/s…", options.rate);
     let ours = runtime.block_on(our_latency(&client, &queries, options.rate, duration));
     let ours_saturation = runtime.block_on(our_saturation(&client, &queries, duration));
@@ -251,6 +261,19 @@ async fn wait_until_indexed(client: &HubClient, records: u64) -> Result<(), Stri
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     Err("the index did not catch up within 15 minutes".into())
+}
+
+/// Every benchmark query answers 200 with matches before any is timed: the load phases do not
+/// look at the answers, so a broken query would otherwise be measured as a fast one.
+async fn check_answers(client: &HubClient, queries: &[Query]) -> Result<(), String> {
+    for query in queries {
+        let path = query_path(query);
+        match client.get(&path).await {
+            Ok((200, answer)) if answer["total"].as_u64() > Some(0) => {}
+            other => return Err(format!("{path} answered {other:?}")),
+        }
+    }
+    Ok(())
 }
 
 async fn our_latency(
