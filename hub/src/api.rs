@@ -6,7 +6,7 @@ use crate::feed::{self, FeedQuery};
 use crate::ingest::{self, Writer};
 use crate::params;
 use crate::registry::{Added, Registry};
-use crate::search::{GroupBy, ParamError, SearchQuery, SearchService, StatsFormat, StatsQuery};
+use yiqi_search::{GroupBy, ParamError, SearchQuery, SearchService, StatsFormat, StatsQuery};
 use crate::store::HubStore;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Path, RawQuery, Request, State};
@@ -399,8 +399,8 @@ impl From<ParamError> for AppError {
     }
 }
 
-impl From<crate::search::SearchError> for AppError {
-    fn from(e: crate::search::SearchError) -> Self {
+impl From<yiqi_search::SearchError> for AppError {
+    fn from(e: yiqi_search::SearchError) -> Self {
         AppError::Internal(e.to_string())
     }
 }
@@ -409,7 +409,7 @@ impl From<crate::search::SearchError> for AppError {
 async fn run_search(
     state: &AppState,
     query: SearchQuery,
-) -> Result<crate::search::SearchResponse, AppError> {
+) -> Result<yiqi_search::SearchResponse, AppError> {
     let search = state.search.clone();
     blocking(move || Ok(search.search(&query)?)).await
 }
@@ -425,7 +425,7 @@ async fn search_api(
 async fn stats_of(
     state: &AppState,
     query: StatsQuery,
-) -> Result<crate::search::StatsResponse, AppError> {
+) -> Result<yiqi_search::StatsResponse, AppError> {
     let search = state.search.clone();
     blocking(move || Ok(search.stats(&query)?)).await
 }
@@ -460,7 +460,7 @@ async fn search_html(
         Ok(query) => Ok(run_search(&state, query).await?),
         Err(e) => Err(e),
     };
-    Ok(crate::pages::search_page(&pairs, result).into_response())
+    Ok(yiqi_search::pages::search_page(&pairs, result).into_response())
 }
 
 async fn instrument_html(
@@ -478,12 +478,12 @@ async fn instrument_html(
     })
     .await?;
     let Some(entry) = entry else {
-        let page = crate::pages::not_found_page(&id);
+        let page = yiqi_search::pages::not_found_page(&id);
         return Ok((StatusCode::NOT_FOUND, page).into_response());
     };
     let stored: Value =
         serde_json::from_slice(&entry.json).map_err(|e| AppError::Internal(e.to_string()))?;
-    let view = crate::pages::InstrumentView {
+    let view = yiqi_search::pages::InstrumentView {
         seq: entry.seq,
         received_at: stored["received_at"]
             .as_str()
@@ -491,7 +491,7 @@ async fn instrument_html(
             .to_owned(),
         envelope: stored["envelope"].clone(),
     };
-    Ok(crate::pages::instrument_page(&view).into_response())
+    Ok(yiqi_search::pages::instrument_page(&view).into_response())
 }
 
 async fn stats_html(State(state): State<Shared>) -> Result<Response, AppError> {
@@ -501,5 +501,5 @@ async fn stats_html(State(state): State<Shared>) -> Result<Response, AppError> {
     };
     let by_region = stats_of(&state, by(GroupBy::Region)).await?;
     let by_category = stats_of(&state, by(GroupBy::Category)).await?;
-    Ok(crate::pages::stats_page(&by_region, &by_category).into_response())
+    Ok(yiqi_search::pages::stats_page(&by_region, &by_category).into_response())
 }

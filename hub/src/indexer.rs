@@ -6,7 +6,7 @@
 //! may overlap: `SearchService::apply` skips what it already has, so nothing is counted twice
 //! and nothing falls in between.
 
-use crate::search::{IndexEntry, SearchService};
+use yiqi_search::{IndexEntry, SearchService};
 use crate::store::{HubStore, LogEntry};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -27,7 +27,7 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("yiqi-indexer".into())
         .spawn(move || {
-            crate::priority::lower_current_thread();
+            yiqi_search::priority::lower_current_thread();
             if let Err(e) = replay(&search, &store) {
                 tracing::error!(error = %e, "replaying the log into the search index failed");
             }

@@ -9,7 +9,7 @@
 
 use crate::clock::now_rfc3339;
 use crate::registry::Registry;
-use crate::search::IndexEntry;
+use yiqi_search::IndexEntry;
 use crate::store::{HubStore, NewVersion, StoredVersion};
 use rayon::prelude::*;
 use serde::Serialize;

@@ -10,28 +10,22 @@
 //! - [`split`]: cutting a batch body into per-record bytes without parsing it whole.
 //! - [`ingest`]: parallel checks, then the single writer with group commit.
 //! - [`feed`]: the change feed and long-polling.
-//! - [`indexer`]: replaying the log into the search index, then following commits;
-//!   [`priority`]: that background work yields the CPU to ingest.
+//! - [`indexer`]: replaying the log into the search index ([`yiqi_search`]), then following
+//!   commits.
 //! - [`registry`]: regions and their keys.
 //! - [`store`]: the domain key layout over `yiqi_store`, the thin key-value layer (sled, memory).
-//! - [`search`], [`pages`]: the national index, statistics and HTML pages.
-//! - [`demo`]: the federation demo (a hub and three in-process nodes over HTTP).
 
 pub mod api;
 #[cfg(test)]
 mod api_tests;
 pub mod clock;
 pub mod config;
-pub mod demo;
 pub mod error;
 pub mod feed;
 pub mod indexer;
 pub mod ingest;
-pub mod pages;
 pub mod params;
-pub mod priority;
 pub mod registry;
-pub mod search;
 pub mod server;
 pub mod split;
 pub mod store;

@@ -6,7 +6,6 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use yiqi_hub::config::{ServeArgs, Settings};
 use yiqi_hub::server::Hub;
@@ -22,25 +21,11 @@ struct Cli {
 enum Command {
     /// Serve the hub's HTTP API.
     Serve(ServeArgs),
-    /// The federation demo: a hub and three regional nodes (CN-BJ, CN-GS, CN-SC) at the size of
-    /// their platforms' reports, loaded through the hub's HTTP API; then serve until Ctrl-C.
-    Demo {
-        /// Folder for the hub, the nodes and the generated catalogues (reused on the next start).
-        #[arg(long, default_value = "./yiqi-demo-data")]
-        data: PathBuf,
-        /// Address the hub listens on.
-        #[arg(long, default_value = "127.0.0.1:7800")]
-        listen: String,
-    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The demo talks to a newcomer: its own lines, warnings only from the machinery.
-    let default_filter = match cli.command {
-        Command::Demo { .. } => "warn",
-        Command::Serve(_) => "info,tantivy=warn",
-    };
+    let default_filter = "info,tantivy=warn";
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -52,7 +37,6 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
-        Command::Demo { data, listen } => runtime.block_on(demo(data, listen)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -61,14 +45,6 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-async fn demo(data: PathBuf, listen: String) -> Result<(), String> {
-    let settings = Settings::resolve(ServeArgs {
-        listen: Some(listen),
-        ..ServeArgs::default()
-    })?;
-    yiqi_hub::demo::run(&data, settings).await
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {

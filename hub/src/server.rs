@@ -5,7 +5,7 @@ use crate::config::Settings;
 use crate::indexer;
 use crate::ingest::{Writer, WriterOutputs};
 use crate::registry::Registry;
-use crate::search::SearchService;
+use yiqi_search::SearchService;
 use crate::store::HubStore;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::future::Future;
@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-pub use yiqi_node::daemon::shutdown_signal;
+pub use yiqi_search::http::shutdown_signal;
 use yiqi_store::{KvStore, SledStore};
 
 /// A hub ready to serve: its state and the handle to tell long-polls to stop.

@@ -522,7 +522,7 @@ mod tests {
                 .ends_with('Z')
         );
         assert_eq!(
-            node.db.counter(db::N_OUTBOX).unwrap(),
+            node.db.counter(N_OUTBOX).unwrap(),
             3,
             "three versions signed into the outbox"
         );

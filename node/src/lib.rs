@@ -12,7 +12,7 @@
 //! - [`publish`]: sending the outbox; [`backoff`]: retry timing; [`hub`]: reading from the hub.
 //! - [`sync`]: the verified mirror, quarantine and cursor; [`pins`]: key pinning.
 //! - [`status`], [`export`], [`daemon`]: the remaining commands.
-//! - [`import`]: reading catalogue files; [`generate`]: synthetic catalogues.
+//! - [`import`]: reading catalogue files.
 //! - [`tools`]: the stand-alone record tools (`keygen`, `sign`, `verify`, `validate`).
 //! - [`error`]: failures and their exit statuses.
 
@@ -23,7 +23,6 @@ pub mod daemon;
 pub mod db;
 pub mod error;
 pub mod export;
-pub mod generate;
 pub mod hub;
 pub mod import;
 pub mod node;

@@ -100,6 +100,17 @@ impl Node {
         }
     }
 
+    /// The same node talking to another hub for the life of this value; `config.toml` is left as
+    /// it is (the demo restarts its hub on a new address without rewriting its nodes' files).
+    pub fn with_hub(mut self, hub: &str) -> Result<Node, NodeError> {
+        let config = Config::new(&self.config.region, hub, Some(&self.config.name))?;
+        self.config = Arc::new(Config {
+            hub: config.hub,
+            ..Config::clone(&self.config)
+        });
+        Ok(self)
+    }
+
     pub fn config(&self) -> &Config {
         &self.config
     }

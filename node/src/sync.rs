@@ -443,7 +443,7 @@ mod tests {
         let regions = json!({"regions": [{"region": "CN-BJ", "name": "北京",
             "keys": [{"public_key": public_key_text(&key.verifying_key()), "status": "active",
                       "added_at": "2026-01-01T00:00:00Z"}]}]});
-        FakeHub::start(std::sync::Arc::new(move |_, path, _| {
+        FakeHub::start(Arc::new(move |_, path, _| {
             let body = if path.starts_with("/v1/regions") {
                 regions.clone()
             } else if path.starts_with("/v1/feed?after=0&") {

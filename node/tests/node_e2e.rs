@@ -277,7 +277,7 @@ fn three_regions_converge_and_edits_and_deletes_follow() {
             Instant::now() < deadline,
             "the snapshot never showed {converged}: {status}"
         );
-        std::thread::sleep(Duration::from_millis(200));
+        thread::sleep(Duration::from_millis(200));
     }
     let text = sh.ok(&["status"]);
     assert!(text.contains("mirror      4 records"), "{text}");

@@ -6,7 +6,7 @@ use rayon::prelude::*;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
-use yiqi_node::generate::{GenerateOptions, generate};
+use yiqi_gen::{GenerateOptions, generate};
 use yiqi_schema::keys::{SecretKey, generate as new_key, public_key_text};
 use yiqi_schema::regions::REGIONS;
 

@@ -7,7 +7,7 @@ use super::corpus::catalogues;
 use super::search::{PAGE, queries, query_string};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use yiqi_hub::search::{IndexEntry, SearchQuery, SearchService};
+use yiqi_search::{IndexEntry, SearchQuery, SearchService};
 
 pub struct Options {
     pub records: usize,

@@ -218,7 +218,7 @@ fn probe_word(n: u64) -> String {
 
 /// New records for the steady ingest: enough for the probes' duration, in a region of its own.
 fn steady_corpus() -> Result<RegionCorpus, String> {
-    let options = yiqi_node::generate::GenerateOptions {
+    let options = yiqi_gen::GenerateOptions {
         region: "CN-XZ".into(),
         count: STEADY_INGEST_PER_S * 30,
         seed: 99,
@@ -226,7 +226,7 @@ fn steady_corpus() -> Result<RegionCorpus, String> {
         carriers: None,
         total_value_cny: None,
     };
-    let records = yiqi_node::generate::generate(&options).map_err(|e| e.to_string())?;
+    let records = yiqi_gen::generate(&options).map_err(|e| e.to_string())?;
     let key = yiqi_schema::keys::generate();
     let envelopes = super::corpus::sign_all(
         records

@@ -82,7 +82,7 @@ fn digits(rng: &mut Random, count: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generate::tables::tables;
+    use crate::tables::tables;
     use rand::SeedableRng;
 
     #[test]

@@ -16,7 +16,7 @@ use serde::Deserialize;
 use super::analysis::fold_width;
 
 /// The thesaurus shipped with the hub.
-pub const THESAURUS_TOML: &str = include_str!("../../data/thesaurus.toml");
+pub const THESAURUS_TOML: &str = include_str!("../data/thesaurus.toml");
 
 #[derive(Deserialize)]
 struct File {

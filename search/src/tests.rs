@@ -392,7 +392,7 @@ fn index_built_with_another_thesaurus_is_recreated() {
     }
     let meta = dir.path().join("meta.json");
     let text = std::fs::read_to_string(&meta).unwrap();
-    let fingerprint = super::analysis_fingerprint();
+    let fingerprint = analysis_fingerprint();
     assert!(text.contains(fingerprint), "{text}");
     std::fs::write(
         &meta,
@@ -427,7 +427,7 @@ fn search_threads_keep_their_priority_and_index_threads_yield() {
     // SAFETY: getpriority on our own thread id reads this thread's nice value.
     let own_nice =
         || unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) };
-    let (caller, lowered) = (own_nice(), crate::priority::run_lowered(own_nice));
+    let (caller, lowered) = (own_nice(), priority::run_lowered(own_nice));
     let search = nice_of("tantivy-search");
     let indexing = nice_of("thrd-tantivy");
     assert!(!search.is_empty() && !indexing.is_empty());
@@ -448,8 +448,8 @@ fn service_is_send_and_sync() {
 }
 
 fn shared_sample_service() -> &'static SearchService {
-    static SERVICE: std::sync::OnceLock<(tempfile::TempDir, SearchService)> =
-        std::sync::OnceLock::new();
+    static SERVICE: OnceLock<(tempfile::TempDir, SearchService)> =
+        OnceLock::new();
     &SERVICE.get_or_init(sample_service).1
 }
 

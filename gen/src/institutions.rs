@@ -406,8 +406,8 @@ pub fn round_to(value: f64, places: i32) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generate::credit_code::is_valid;
-    use crate::generate::tables::tables;
+    use crate::credit_code::is_valid;
+    use crate::tables::tables;
 
     fn region(code: &str) -> &'static Region {
         tables().unwrap().region(code).unwrap()

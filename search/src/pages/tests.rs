@@ -1,6 +1,6 @@
 use super::*;
-use crate::search::params::ParamError;
-use crate::search::{Facets, Figures, Hit, SearchResponse, StatsResponse, StatsRow};
+use crate::params::ParamError;
+use crate::{Facets, Figures, Hit, SearchResponse, StatsResponse, StatsRow};
 use serde_json::json;
 use yiqi_schema::testing::sample_record;
 

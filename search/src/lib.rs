@@ -7,8 +7,11 @@
 //! about 250 ms. docs/search.md describes the design, the API and the restart protocol.
 
 pub mod analysis;
+pub mod pages;
+pub mod priority;
 mod facets;
 pub mod fields;
+pub mod http;
 mod highlight;
 pub mod params;
 mod query;
@@ -149,7 +152,7 @@ impl SearchService {
             std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_INDEXING_THREADS));
         let writer = {
             let index = index.clone();
-            crate::priority::run_lowered(move || {
+            priority::run_lowered(move || {
                 index.writer_with_num_threads(threads, threads * MEMORY_PER_THREAD)
             })?
         };
@@ -356,7 +359,7 @@ impl Inner {
     /// [`Inner::commit`] on a lowered thread (see [`SearchService::flush`]).
     fn commit_lowered(self: &Arc<Inner>, force: bool) -> Result<(), SearchError> {
         let inner = self.clone();
-        crate::priority::run_lowered(move || inner.commit(force))
+        priority::run_lowered(move || inner.commit(force))
     }
 
     /// Commits (when something changed, or always when `force`) and reloads the searcher.
@@ -400,7 +403,7 @@ impl Drop for Committer {
 }
 
 fn commit_loop(inner: &Inner, stop: &(Mutex<bool>, Condvar)) {
-    crate::priority::lower_current_thread();
+    priority::lower_current_thread();
     let mut stopped = lock(&stop.0);
     while !*stopped {
         stopped = stop

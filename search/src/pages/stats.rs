@@ -3,8 +3,8 @@
 use maud::{Markup, html};
 
 use super::layout::{label, page, percent, thousands, yuan, yuan_short};
-use crate::search::stats::{FIGURE_NAMES, IDLE_RUN_HOURS};
-use crate::search::{StatsResponse, StatsRow};
+use crate::stats::{FIGURE_NAMES, IDLE_RUN_HOURS};
+use crate::{StatsResponse, StatsRow};
 
 const CHART_WIDTH: u32 = 520;
 const LABEL_WIDTH: u32 = 130;

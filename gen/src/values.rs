@@ -69,7 +69,7 @@ pub fn scale_to_total(values: &mut [u64], total: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generate::tables::tables;
+    use crate::tables::tables;
     use rand::SeedableRng;
 
     #[test]

@@ -206,8 +206,8 @@ fn carrier_type_for(rng: &mut Random, kind: InstitutionKind) -> CarrierType {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generate::institutions::roster;
-    use crate::generate::tables::tables;
+    use crate::institutions::roster;
+    use crate::tables::tables;
     use rand::SeedableRng;
 
     fn carriers_of(

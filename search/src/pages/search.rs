@@ -7,8 +7,8 @@ use yiqi_schema::{classification, regions};
 
 use super::labels::{enum_label, sharing_label};
 use super::layout::{label, page, query_string, yuan};
-use crate::search::params::{SearchQuery, Sort};
-use crate::search::{Hit, ParamError, SearchResponse};
+use crate::params::{SearchQuery, Sort};
+use crate::{Hit, ParamError, SearchResponse};
 
 /// Parameters the form carries as hidden fields so a new `q` keeps the chosen filters.
 const FILTERS: [&str; 8] = [
@@ -208,7 +208,7 @@ fn pager(current: &[(String, String)], query: &SearchQuery, total: u64) -> Marku
     };
     let limit = query.limit.max(1);
     let end = query.offset + query.limit;
-    let has_next = (end as u64) < total && end + limit <= crate::search::params::MAX_WINDOW;
+    let has_next = (end as u64) < total && end + limit <= crate::params::MAX_WINDOW;
     html! {
         nav.pager aria-label="分页 Pages" {
             @if query.offset > 0 {

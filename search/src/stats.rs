@@ -439,7 +439,7 @@ impl Accumulator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::search::params::StatsFormat;
+    use crate::params::StatsFormat;
     use serde_json::json;
     use yiqi_schema::testing::sample_record;
 
@@ -566,7 +566,7 @@ mod tests {
             ..by(GroupBy::Category)
         });
         assert_eq!(filtered.total.instruments, 1);
-        for group_by in crate::search::params::GROUP_BYS {
+        for group_by in crate::params::GROUP_BYS {
             let stats = table.query(&by(group_by));
             let sum: u64 = stats.rows.iter().map(|r| r.figures.instruments).sum();
             assert_eq!(sum, 3, "{group_by:?}");

@@ -5,7 +5,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::time::Instant;
-use yiqi_node::generate::{GenerateError, GenerateOptions, generate, write_catalogue};
+use yiqi_gen::{GenerateError, GenerateOptions, generate, write_catalogue};
 use yiqi_schema::{ijson, validate_record};
 
 fn options(region: &str, count: usize, seed: u64) -> GenerateOptions {

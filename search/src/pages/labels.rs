@@ -1,7 +1,7 @@
 //! Chinese and English labels of record fields and of their enumerated values.
 
-use crate::search::params::{SHARING_MODES, STATUSES};
-use crate::search::stats::{CARRIER_TYPES, SHARING_LABELS, STATUS_LABELS};
+use crate::params::{SHARING_MODES, STATUSES};
+use crate::stats::{CARRIER_TYPES, SHARING_LABELS, STATUS_LABELS};
 
 /// `(path, Chinese, English)` for every field of the record schema, in display order.
 pub const FIELDS: [(&str, &str, &str); 49] = [

@@ -109,9 +109,9 @@ fn holders(institutions: usize, carriers: &[Carrier]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::generate::carriers::allocate;
-    use crate::generate::institutions::roster;
-    use crate::generate::tables::tables;
+    use crate::carriers::allocate;
+    use crate::institutions::roster;
+    use crate::tables::tables;
     use rand::SeedableRng;
     use std::collections::BTreeSet;
 
