@@ -7,7 +7,7 @@
 //!
 //! `signed_note` 0.2 knows only plain Ed25519 signatures (type 0x01), so the cosignature type is
 //! written here, following the spec:
-//! - key ID = SHA-256(name ‖ 0x0A ‖ 0x04 ‖ 32-byte public key)[:4];
+//! - key ID = SHA-256(name ‖ 0x0A ‖ 0x04 ‖ 32-byte public key)\[:4\];
 //! - signed message = `cosignature/v1\ntime <decimal seconds>\n` followed by the checkpoint body;
 //! - signature line = `— <name> base64(key ID ‖ 8-byte big-endian timestamp ‖ 64-byte signature)`.
 
@@ -145,8 +145,9 @@ impl std::str::FromStr for WitnessVerifier {
     }
 }
 
-/// Verifies a cosignature line (without its newline) by `witness` on the checkpoint body, and
-/// returns the cosignature's timestamp. Lines by other keys are refused with
+/// Verifies a cosignature line (without its newline) by `witness` on the checkpoint body (the
+/// note text before the blank line, or [`Checkpoint::to_body`] of an opened checkpoint, which
+/// is the same text), and returns the cosignature's timestamp. Lines by other keys are refused with
 /// [`CheckpointError::WrongSigner`], so a node can try each line against each witness it knows.
 pub fn verify_cosignature(
     line: &str,

@@ -24,7 +24,7 @@
 //! - **Checkpoints** are the three C2SP lines (origin, decimal size, base64 root), signed as a
 //!   signed note with Ed25519. The origin is the log's key name, and [`open_checkpoint`]
 //!   insists on it, so a checkpoint cannot be replayed as another log's.
-//! - **Key IDs** are SHA-256(name ‖ 0x0A ‖ type ‖ 32-byte key)[:4], type 0x01 for the log and
+//! - **Key IDs** are SHA-256(name ‖ 0x0A ‖ type ‖ 32-byte key)\[:4\], type 0x01 for the log and
 //!   0x04 for witness cosignatures; verifier keys read `name+hex(key ID)+base64(type ‖ key)`.
 //!
 //! ## Who uses what

@@ -59,13 +59,24 @@ pub enum StoreError {
     TooLarge(u64),
     /// `tlog_tiles` refused the request (inputs are checked first, so this means a bug here).
     #[error("tlog_tiles refused the request")]
-    Tree(#[from] tlog_tiles::Error),
+    Tree(#[source] tlog_tiles::Error),
 }
 
-/// The hashes to store for leaf `index` (the stored hashes of leaves `0..index` must be readable
-/// from `reader`). Write them at consecutive stored-hash indexes from `stored_hash_index(0,
-/// index)`; [`HashBatch`] does that bookkeeping for a run of leaves.
+/// The hashes to store for leaf `index`, as `(stored-hash index, hash)`: the leaf hash, then
+/// the root of each subtree the leaf completes. The stored hashes of leaves `0..index` must be
+/// readable from `reader`; [`HashBatch`] does the same for a run of leaves not yet committed.
 pub fn stored_hashes<R: HashReader>(
+    index: u64,
+    leaf_hash: Hash,
+    reader: &R,
+) -> Result<Vec<(u64, Hash)>, StoreError> {
+    let hashes = new_hashes(index, leaf_hash, reader)?;
+    Ok((tlog_tiles::stored_hash_index(0, index)..)
+        .zip(hashes)
+        .collect())
+}
+
+fn new_hashes<R: HashReader>(
     index: u64,
     leaf_hash: Hash,
     reader: &R,
@@ -149,7 +160,7 @@ impl<'a, R: HashReader> HashBatch<'a, R> {
         if index >= MAX_TREE_SIZE {
             return Err(StoreError::TooLarge(index + 1));
         }
-        let hashes = stored_hashes(index, leaf_hash, self)?;
+        let hashes = new_hashes(index, leaf_hash, self)?;
         self.pending.extend(hashes);
         self.size += 1;
         Ok(index)
@@ -206,9 +217,7 @@ fn read_checked<R: HashReader>(reader: &R, indexes: &[u64]) -> Result<Vec<Hash>,
     if indexes.is_empty() {
         return Ok(Vec::new());
     }
-    let hashes = reader
-        .read_hashes(indexes)
-        .map_err(|e| StoreError::Read(Box::new(e)))?;
+    let hashes = reader.read_hashes(indexes).map_err(read_error)?;
     if hashes.len() != indexes.len() {
         return Err(StoreError::WrongCount {
             wanted: indexes.len(),
@@ -216,6 +225,16 @@ fn read_checked<R: HashReader>(reader: &R, indexes: &[u64]) -> Result<Vec<Hash>,
         });
     }
     Ok(hashes)
+}
+
+/// Wraps a reader's error, unless it is already a [`StoreError`] (a [`HashBatch`] reading
+/// through to the store), which is passed on as it is rather than nested.
+fn read_error<E: StdError + Send + Sync + 'static>(error: E) -> StoreError {
+    let boxed: Box<dyn StdError + Send + Sync> = Box::new(error);
+    match boxed.downcast::<StoreError>() {
+        Ok(store_error) => *store_error,
+        Err(other) => StoreError::Read(other),
+    }
 }
 
 /// Presents a [`HashReader`] to `tlog_tiles`, whose reader trait has only its own error type.

@@ -109,11 +109,12 @@ fn single_leaf_stored_hashes_match_a_batch() {
     let store = store_of(11);
     let mut batch = HashBatch::new(&store, 11).unwrap();
     batch.append(leaf_hash(&leaf_data(11))).unwrap();
-    let from_batch: Vec<Hash> = batch.hashes().map(|(_, h)| h).collect();
+    let from_batch: Vec<(u64, Hash)> = batch.hashes().collect();
     let direct = stored_hashes(11, leaf_hash(&leaf_data(11)), &store).unwrap();
     assert_eq!(direct, from_batch);
-    // Leaf 11 completes (10,11) and (8..12): its own hash plus two.
-    assert_eq!(direct.len(), 3);
+    // Leaf 11 completes (10,11) and (8..12): its own hash plus two, after the 19 of leaves 0..11.
+    let indexes: Vec<u64> = direct.iter().map(|(i, _)| *i).collect();
+    assert_eq!(indexes, [19, 20, 21]);
 }
 
 #[test]
@@ -156,9 +157,21 @@ fn reader_errors_reach_the_caller_intact() {
     };
     assert!(source.downcast_ref::<Missing>().is_some());
 
+    // Through a batch too, without nesting: a batch claiming 5 stored leaves over an empty
+    // store needs leaf 4's hash (index 7) to append leaf 5.
+    let empty = MemoryHashes::default();
+    let mut batch = HashBatch::new(&empty, 5).unwrap();
+    let err = batch.append(leaf_hash(b"leaf 5")).unwrap_err();
+    let StoreError::Read(source) = err else {
+        panic!("not a read error: {err:?}");
+    };
+    assert_eq!(source.downcast_ref::<Missing>(), Some(&Missing(7)));
+    // Beyond the stored tree, a batch only has what was appended to it.
     let batch = HashBatch::new(&store, 5).unwrap();
-    let err = inclusion_proof(0, 9, &batch).unwrap_err();
-    assert!(matches!(err, StoreError::Read(_)), "{err:?}");
+    assert!(matches!(
+        inclusion_proof(0, 9, &batch),
+        Err(StoreError::NotWritten(_))
+    ));
 }
 
 /// A reader that returns the wrong number of hashes is caught, not trusted.
@@ -189,7 +202,7 @@ fn a_reader_breaking_its_contract_is_an_error_not_a_panic() {
     let mut batch = HashBatch::new(&ShortReader, 1).unwrap();
     assert!(matches!(
         batch.append(Hash::default()),
-        Err(StoreError::Read(_))
+        Err(StoreError::WrongCount { wanted: 1, got: 0 })
     ));
 }
 
