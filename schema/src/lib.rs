@@ -19,6 +19,7 @@ pub mod classification;
 pub mod envelope;
 pub mod ijson;
 pub mod keys;
+pub mod protocol;
 pub mod regions;
 pub mod rejection;
 pub mod testing;

@@ -4,10 +4,10 @@
 //! so a code is never renamed or reused.
 
 use crate::validate::Violation;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The record-level error codes, in the order the checks run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     NotIjson,
@@ -52,15 +52,15 @@ impl std::fmt::Display for ErrorCode {
 }
 
 /// One refusal, as reported in a per-record result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rejection {
     pub code: ErrorCode,
     pub message: String,
     /// JSON Pointer into the envelope (`/record/...` for record fields).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pointer: Option<String>,
     /// Every schema violation, when the code is `schema_violation`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub violations: Vec<Violation>,
 }
 

@@ -8,7 +8,7 @@
 use crate::canonical::canonical_bytes;
 use jsonschema::error::ValidationErrorKind;
 use jsonschema::{ValidationError, Validator};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::OnceLock;
 
@@ -22,7 +22,7 @@ pub const MAX_EXT_BYTES: usize = 4096;
 const MAX_MESSAGE_CHARS: usize = 300;
 
 /// One reason a record is invalid.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
     /// JSON Pointer (RFC 6901) of the offending field; empty for the whole record.
     pub pointer: String,
