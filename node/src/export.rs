@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use std::io::Write;
 use std::ops::ControlFlow;
 use std::str::FromStr;
+use yiqi_schema::spreadsheet::{UTF8_BOM, neutralise};
 use yiqi_store::StorageError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,17 +78,21 @@ fn resolve<'a>(schema: &'a Value, definition: &'a Value) -> &'a Value {
         .unwrap_or(definition)
 }
 
-/// One CSV cell: text as is, arrays joined, objects (ext) as JSON.
+/// One CSV cell: text neutralised for spreadsheets, arrays joined, objects (ext) as JSON, numbers
+/// as they are (a negative number is not a formula).
 fn cell(record: &Value, column: &str) -> String {
     let value = column.split('.').try_fold(record, |v, part| v.get(part));
     match value {
         None | Some(Value::Null) => String::new(),
-        Some(Value::String(text)) => text.clone(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
-            .collect::<Vec<_>>()
-            .join("; "),
+        Some(Value::String(text)) => neutralise(text).into_owned(),
+        Some(Value::Array(items)) => neutralise(
+            &items
+                .iter()
+                .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+        .into_owned(),
         Some(other) => other.to_string(),
     }
 }
@@ -104,6 +109,7 @@ impl<'a> Sink<'a> {
             ExportFormat::Ndjson => Sink::Ndjson(out),
             ExportFormat::Csv => {
                 let columns = csv_columns();
+                out.write_all(UTF8_BOM.as_bytes()).map_err(io_error)?;
                 let mut writer = csv::Writer::from_writer(out);
                 writer.write_record(&columns).map_err(csv_error)?;
                 Sink::Csv(Box::new(writer), columns)

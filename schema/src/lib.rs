@@ -13,6 +13,7 @@
 //! - [`rejection`]: the stable error codes.
 //! - [`keys`]: public keys in base64url, secret keys in PKCS#8 PEM.
 //! - [`classification`], [`regions`]: the reference tables records point into.
+//! - [`protocol`]: the wire types and the enumerations' labels; [`spreadsheet`]: safe CSV cells.
 
 pub mod canonical;
 pub mod classification;
@@ -22,6 +23,7 @@ pub mod keys;
 pub mod protocol;
 pub mod regions;
 pub mod rejection;
+pub mod spreadsheet;
 pub mod testing;
 pub mod validate;
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value as Json;
+use yiqi_schema::spreadsheet::{UTF8_BOM, push_text_field};
 use yiqi_schema::{classification, regions};
 
 use super::fields::text;
@@ -71,6 +72,19 @@ pub const FIGURE_NAMES: [&str; 9] = [
     "value_unknown",
 ];
 
+/// Column headings of the figures for people (tables and CSV), in [`FIGURE_NAMES`] order.
+pub const FIGURE_LABELS: [&str; 9] = [
+    "仪器数 Instruments",
+    "原值（元） Original value (CNY)",
+    "单位数 Institutions",
+    "载体数 Carriers",
+    "对外共享 Shared externally",
+    "年运行机时 Run hours",
+    "年对外服务机时 External service hours",
+    "年运行不足200小时 Under 200 run hours",
+    "原值未填 Value unknown",
+];
+
 impl Figures {
     /// The figures in [`FIGURE_NAMES`] order.
     pub fn values(&self) -> [u128; 9] {
@@ -131,12 +145,13 @@ pub struct StatsResponse {
 }
 
 impl StatsResponse {
-    /// RFC 4180 CSV: a header, one line per row, then the total (key `total`).
+    /// RFC 4180 CSV for spreadsheets (a UTF-8 byte-order mark, text cells neutralised, headings
+    /// in Chinese and English): a header, one line per row, then the total (key `total`).
     pub fn to_csv(&self) -> String {
-        let mut out = String::from("key,label");
-        for name in FIGURE_NAMES {
+        let mut out = format!("{UTF8_BOM}代码 Code,名称 Name");
+        for heading in FIGURE_LABELS {
             out.push(',');
-            out.push_str(name);
+            out.push_str(heading);
         }
         out.push_str("\r\n");
         for row in &self.rows {
@@ -148,24 +163,14 @@ impl StatsResponse {
 }
 
 fn csv_line(out: &mut String, key: &str, label: &str, figures: &Figures) {
-    csv_field(out, key);
+    push_text_field(out, key);
     out.push(',');
-    csv_field(out, label);
+    push_text_field(out, label);
     for value in figures.values() {
         out.push(',');
         out.push_str(&value.to_string());
     }
     out.push_str("\r\n");
-}
-
-fn csv_field(out: &mut String, value: &str) {
-    if value.contains([',', '"', '\r', '\n']) {
-        out.push('"');
-        out.push_str(&value.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(value);
-    }
 }
 
 /// Strings seen in records (institution, carrier and province names), as small integers.
@@ -583,17 +588,14 @@ mod tests {
             1,
             &record("A", json!({"institution": {"name": "大学, \"甲\""}})),
         );
+        table.apply(2, &record("B", json!({"institution": {"name": "=HYPERLINK(\"x\")"}})));
         let csv = table.query(&by(GroupBy::Institution)).to_csv();
         let lines: Vec<&str> = csv.split("\r\n").collect();
-        assert_eq!(
-            lines[0],
-            "key,label,instruments,original_value_cny,institutions,carriers,externally_shared,run_hours,external_service_hours,idle,value_unknown"
-        );
-        assert_eq!(
-            lines[1],
-            "\"大学, \"\"甲\"\"\",\"大学, \"\"甲\"\"\",1,12800000,1,1,1,1620,310,0,0"
-        );
-        assert_eq!(lines[2], "total,合计 Total,1,12800000,1,1,1,1620,310,0,0");
-        assert_eq!(lines[3], "");
+        assert!(lines[0].starts_with("\u{feff}代码 Code,名称 Name,仪器数 Instruments,"));
+        assert!(!lines[0].contains("original_value_cny"));
+        assert!(lines.contains(&"\"'=HYPERLINK(\"\"x\"\")\",\"'=HYPERLINK(\"\"x\"\")\",1,12800000,1,1,1,1620,310,0,0"));
+        assert!(lines.contains(&"\"大学, \"\"甲\"\"\",\"大学, \"\"甲\"\"\",1,12800000,1,1,1,1620,310,0,0"));
+        assert_eq!(lines[3], "total,合计 Total,2,25600000,2,1,2,3240,620,0,0");
+        assert_eq!(lines[4], "");
     }
 }

@@ -3,7 +3,7 @@
 use maud::{Markup, html};
 
 use super::layout::{label, page, percent, thousands, yuan, yuan_short};
-use crate::stats::{FIGURE_NAMES, IDLE_RUN_HOURS};
+use crate::stats::{FIGURE_LABELS, FIGURE_NAMES, IDLE_RUN_HOURS};
 use crate::{StatsResponse, StatsRow};
 
 const CHART_WIDTH: u32 = 520;
@@ -84,7 +84,7 @@ fn table(stats: &StatsResponse, group_by: &str) -> Markup {
     html! {
         p { a href=(csv) download { "下载 CSV Download CSV" } }
         table {
-            thead { tr { th { "名称 Name" } @for name in FIGURE_NAMES { th { (name) } } } }
+            thead { tr { th { "名称 Name" } @for heading in FIGURE_LABELS { th { (heading) } } } }
             tbody {
                 @for row in &stats.rows {
                     tr { td { (row.label) " " span.en { (row.key) } } (cells(row.figures.values())) }
