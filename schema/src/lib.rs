@@ -12,6 +12,7 @@
 //! - [`validate`]: the embedded JSON Schema and the rules it cannot express.
 //! - [`rejection`]: the stable error codes.
 //! - [`keys`]: public keys in base64url, secret keys in PKCS#8 PEM.
+//! - [`protocol`]: wire types both the hub and the nodes use (the log's proofs, witnesses).
 //! - [`classification`], [`regions`]: the reference tables records point into.
 
 pub mod canonical;
@@ -19,6 +20,7 @@ pub mod classification;
 pub mod envelope;
 pub mod ijson;
 pub mod keys;
+pub mod protocol;
 pub mod regions;
 pub mod rejection;
 pub mod testing;
