@@ -224,7 +224,7 @@ async fn drain(mut body: Body, mut budget: usize) {
     while budget > 0 {
         match body.frame().await {
             Some(Ok(frame)) => {
-                budget = budget.saturating_sub(frame.data_ref().map_or(0, |d| d.len()))
+                budget = budget.saturating_sub(frame.data_ref().map_or(0, |d| d.len()));
             }
             _ => return,
         }

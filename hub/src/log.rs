@@ -269,7 +269,7 @@ impl Log {
                     match tokio::task::spawn_blocking(move || signing.sign(size)).await {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => {
-                            tracing::error!(size, error = %e, "signing a checkpoint failed")
+                            tracing::error!(size, error = %e, "signing a checkpoint failed");
                         }
                         Err(e) => tracing::error!(size, error = %e, "the signing task failed"),
                     }
@@ -525,7 +525,10 @@ mod tests {
     }
 
     /// Every stored tree hash, and what a fresh computation from the leaves gives.
-    fn stored_and_recomputed(store: &HubStore, size: u64) -> (Vec<(u64, Hash)>, Vec<(u64, Hash)>) {
+    /// `(stored-hash index, hash)` pairs.
+    type Hashes = Vec<(u64, Hash)>;
+
+    fn stored_and_recomputed(store: &HubStore, size: u64) -> (Hashes, Hashes) {
         let (empty, _) = self::store();
         let mut fresh = HashBatch::new(&empty, 0).unwrap();
         for seq in 1..=size {
