@@ -119,6 +119,9 @@ impl Log {
         registry: Arc<Registry>,
         settings: LogSettings,
     ) -> Result<Log, String> {
+        // The configured origin must be a valid key name before anything is stored under it.
+        LogSigner::new(&settings.origin, settings.key.clone())
+            .map_err(|e| format!("log_origin: {e}"))?;
         let origin = settle_origin(&store, &settings)?;
         let signer =
             LogSigner::new(&origin, settings.key).map_err(|e| format!("log_origin: {e}"))?;
@@ -707,6 +710,13 @@ mod tests {
         let reopened = open(&older, settings(dir.path(), &key, false)).unwrap();
         assert_eq!(reopened.origin(), log.origin(), "the new origin is kept");
 
+        let mut invalid = settings(dir.path(), &key, false);
+        invalid.origin = "two words".into();
+        let refusal = open(&older, invalid).err().unwrap();
+        assert!(
+            refusal.starts_with("log_origin: invalid key name"),
+            "{refusal}"
+        );
         let mut other = settings(dir.path(), &key, false);
         other.origin = "elsewhere.example/log".into();
         let refusal = open(&older, other).err().unwrap();
