@@ -6,7 +6,6 @@ use crate::feed::{self, FeedQuery};
 use crate::ingest::{self, Writer};
 use crate::params;
 use crate::registry::{Added, Registry};
-use yiqi_search::{GroupBy, ParamError, SearchQuery, SearchService, StatsFormat, StatsQuery};
 use crate::store::HubStore;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Path, RawQuery, Request, State};
@@ -25,6 +24,7 @@ use tokio::sync::watch;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use yiqi_search::{GroupBy, ParamError, SearchQuery, SearchService, StatsFormat, StatsQuery};
 
 /// Request limits (documented in docs/protocol.md#limits).
 #[derive(Debug, Clone)]
@@ -57,6 +57,7 @@ pub struct AppState {
     pub limits: Limits,
     pub metrics: PrometheusHandle,
     pub search: Arc<SearchService>,
+    pub log: Arc<crate::log::Log>,
 }
 
 type Shared = Arc<AppState>;
@@ -84,6 +85,7 @@ pub fn app(state: Shared) -> Router {
         .route("/", get(search_html))
         .route("/instruments/{region}/{local_id}", get(instrument_html))
         .route("/stats", get(stats_html))
+        .merge(crate::log_api::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(move |req, next| {
@@ -190,7 +192,7 @@ async fn admin_list_regions(
 /// Reads a body up to `limit` bytes; larger is `too_large`. The excess is read and discarded
 /// (up to [`DRAIN_FACTOR`] × `limit`) so that the client, still sending, can read the JSON error
 /// instead of a broken connection.
-async fn read_body(mut body: Body, limit: usize) -> Result<axum::body::Bytes, AppError> {
+pub(crate) async fn read_body(mut body: Body, limit: usize) -> Result<axum::body::Bytes, AppError> {
     let mut collected = Vec::new();
     let mut total = 0usize;
     while let Some(frame) = body.frame().await {
@@ -222,7 +224,7 @@ async fn drain(mut body: Body, mut budget: usize) {
     while budget > 0 {
         match body.frame().await {
             Some(Ok(frame)) => {
-                budget = budget.saturating_sub(frame.data_ref().map_or(0, |d| d.len()))
+                budget = budget.saturating_sub(frame.data_ref().map_or(0, |d| d.len()));
             }
             _ => return,
         }
@@ -271,7 +273,7 @@ async fn revoke_key(
     Ok(Json(serde_json::to_value(entry).expect("JSON")))
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, AppError> + Send + 'static,
 ) -> Result<T, AppError> {
     tokio::task::spawn_blocking(work)

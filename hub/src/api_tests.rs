@@ -17,22 +17,29 @@ use yiqi_store::MemoryStore;
 
 const TOKEN: &str = "test-admin-token";
 
-struct TestHub {
-    router: Router,
-    hub: Hub,
-    kv: Arc<MemoryStore>,
+pub(crate) struct TestHub {
+    pub(crate) router: Router,
+    pub(crate) hub: Hub,
+    pub(crate) kv: Arc<MemoryStore>,
     _search_dir: tempfile::TempDir,
 }
 
 impl TestHub {
-    fn new() -> TestHub {
+    pub(crate) fn new() -> TestHub {
         TestHub::with_limits(Limits::default())
     }
 
     fn with_limits(limits: Limits) -> TestHub {
         let search_dir = tempfile::tempdir().unwrap();
         let kv = Arc::new(MemoryStore::new());
-        let hub = Hub::with_store(kv.clone(), search_dir.path(), TOKEN.into(), limits).unwrap();
+        let log = crate::log::LogSettings {
+            key: generate(),
+            origin: "test.example/log".into(),
+            checkpoint_file: search_dir.path().join("log-checkpoint"),
+            new_origin: false,
+        };
+        let hub =
+            Hub::with_store(kv.clone(), search_dir.path(), TOKEN.into(), limits, log).unwrap();
         TestHub {
             router: app(hub.state.clone()),
             hub,
@@ -41,7 +48,7 @@ impl TestHub {
         }
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: Method,
         uri: &str,
@@ -65,11 +72,11 @@ impl TestHub {
         (status, value)
     }
 
-    async fn get(&self, uri: &str) -> (StatusCode, Value) {
+    pub(crate) async fn get(&self, uri: &str) -> (StatusCode, Value) {
         self.call(Method::GET, uri, None, Vec::new()).await
     }
 
-    async fn register(&self, region: &str, key: &SigningKey) -> StatusCode {
+    pub(crate) async fn register(&self, region: &str, key: &SigningKey) -> StatusCode {
         let body = json!({"region": region, "name": region, "public_key": public_key_text(&key.verifying_key())});
         self.call(
             Method::POST,
@@ -88,7 +95,7 @@ impl TestHub {
         self.call(Method::POST, "/v1/records", None, body).await
     }
 
-    async fn publish(&self, envelopes: &[Value]) -> Vec<Value> {
+    pub(crate) async fn publish(&self, envelopes: &[Value]) -> Vec<Value> {
         let elements: Vec<Vec<u8>> = envelopes
             .iter()
             .map(|e| serde_json::to_vec(e).unwrap())
@@ -99,7 +106,7 @@ impl TestHub {
     }
 }
 
-fn record(local_id: &str, version: u64, name: &str) -> Value {
+pub(crate) fn record(local_id: &str, version: u64, name: &str) -> Value {
     let mut r = sample_record();
     r["local_id"] = local_id.into();
     r["version"] = version.into();
@@ -107,11 +114,11 @@ fn record(local_id: &str, version: u64, name: &str) -> Value {
     r
 }
 
-fn signed(record: Value, key: &SigningKey) -> Value {
+pub(crate) fn signed(record: Value, key: &SigningKey) -> Value {
     serde_json::to_value(sign(record, key)).unwrap()
 }
 
-fn codes(results: &[Value]) -> Vec<String> {
+pub(crate) fn codes(results: &[Value]) -> Vec<String> {
     results
         .iter()
         .map(|r| match r["status"].as_str().unwrap() {

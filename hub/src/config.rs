@@ -17,6 +17,7 @@ pub struct FileConfig {
     pub max_batch_records: Option<usize>,
     pub request_timeout_secs: Option<u64>,
     pub cache_capacity_mb: Option<u64>,
+    pub log_origin: Option<String>,
 }
 
 /// Values given on the command line or in the environment (they win over the file).
@@ -43,6 +44,16 @@ pub struct ServeArgs {
     /// sled page cache, in MiB (default 256).
     #[arg(long, env = "YIQI_CACHE_CAPACITY_MB")]
     pub cache_capacity_mb: Option<u64>,
+    /// The transparency log's origin, also its key's name (default `yiqi-hub/log`; set it to
+    /// e.g. `hub.example.org/yiqi-log`). Fixed for the life of the log.
+    #[arg(long, env = "YIQI_LOG_ORIGIN")]
+    pub log_origin: Option<String>,
+    /// Start a new log origin (`<log_origin>/<UTC time>`) over the stored log, after the hub
+    /// refused a data folder whose log no longer matches what it signed. Every node must then
+    /// be re-pinned to the new log key. A one-time action: flag only, never from the
+    /// environment or the file.
+    #[arg(long)]
+    pub new_log_origin: bool,
 }
 
 /// The resolved settings the hub runs with.
@@ -54,6 +65,8 @@ pub struct Settings {
     pub admin_token: Option<String>,
     pub limits: Limits,
     pub cache_capacity_bytes: u64,
+    pub log_origin: String,
+    pub new_log_origin: bool,
 }
 
 impl Settings {
@@ -98,6 +111,11 @@ impl Settings {
                 .or(file.cache_capacity_mb)
                 .unwrap_or(256)
                 << 20,
+            log_origin: args
+                .log_origin
+                .or(file.log_origin)
+                .unwrap_or_else(|| crate::log::DEFAULT_LOG_ORIGIN.into()),
+            new_log_origin: args.new_log_origin,
         })
     }
 }
@@ -117,7 +135,7 @@ mod tests {
         let path = dir.path().join("hub.toml");
         std::fs::write(
             &path,
-            "listen = \"127.0.0.1:9000\"\nmax_batch_records = 10\n",
+            "listen = \"127.0.0.1:9000\"\nmax_batch_records = 10\nlog_origin = \"a.example/log\"\n",
         )
         .unwrap();
         let args = ServeArgs {
@@ -129,6 +147,7 @@ mod tests {
         assert_eq!(settings.listen.port(), 9000);
         assert_eq!(settings.limits.max_batch_records, 20);
         assert_eq!(settings.limits.max_body_bytes, 16 << 20);
+        assert_eq!(settings.log_origin, "a.example/log");
         std::fs::write(&path, "listne = \"x\"\n").unwrap();
         let typo = ServeArgs {
             config: Some(path),

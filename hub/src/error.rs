@@ -25,6 +25,8 @@ pub enum AppError {
     KeyInUse(String),
     #[error("{0}")]
     KeyRevoked(String),
+    #[error("{0}")]
+    BadCosignature(String),
     #[error("the request took longer than {0} s")]
     Timeout(u64),
     #[error("the hub is shutting down")]
@@ -46,6 +48,7 @@ impl AppError {
             AppError::InvalidKey(_) => "invalid_key",
             AppError::KeyInUse(_) => "key_in_use",
             AppError::KeyRevoked(_) => "key_revoked",
+            AppError::BadCosignature(_) => "bad_cosignature",
             AppError::Timeout(_) => "timeout",
             AppError::ShuttingDown => "shutting_down",
             AppError::Internal(_) => "internal",
@@ -57,7 +60,8 @@ impl AppError {
             AppError::MalformedJson(_)
             | AppError::BadParameter { .. }
             | AppError::InvalidRegion(_)
-            | AppError::InvalidKey(_) => StatusCode::BAD_REQUEST,
+            | AppError::InvalidKey(_)
+            | AppError::BadCosignature(_) => StatusCode::BAD_REQUEST,
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,

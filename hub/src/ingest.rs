@@ -9,8 +9,7 @@
 
 use crate::clock::now_rfc3339;
 use crate::registry::Registry;
-use yiqi_search::IndexEntry;
-use crate::store::{HubStore, NewVersion, StoredVersion};
+use crate::store::{HubStore, NewVersion, StoredVersion, feed_entry_json};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::HashMap;
@@ -18,6 +17,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 use yiqi_schema::envelope::{RecordRef, RejectedEnvelope};
 use yiqi_schema::{ErrorCode, Rejection, VerifiedEnvelope, check_envelope};
+use yiqi_search::IndexEntry;
 use yiqi_store::StorageError;
 
 /// Largest number of records the writer folds into one group commit.
@@ -31,6 +31,9 @@ pub struct RecordResult {
     pub status: Status,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
+    /// The transparency-log leaf of the stored version (seq − 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leaf_index: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<Rejection>,
 }
@@ -239,13 +242,7 @@ impl WriterState {
             _ => return Ok(self.accept(verified, id, group)),
         };
         Ok(match outcome {
-            Ok(seq) => RecordResult {
-                id: reference.id,
-                version: reference.version,
-                status: Status::Duplicate,
-                seq: Some(seq),
-                error: None,
-            },
+            Ok(seq) => stored_result(reference.id, reference.version, Status::Duplicate, seq),
             Err(rejection) => rejected_result(reference, rejection),
         })
     }
@@ -288,21 +285,12 @@ impl WriterState {
             .overlay
             .versions
             .insert((id.clone(), verified.version), stored);
-        let mut entry_json = Vec::with_capacity(verified.canonical.len() + 80);
-        entry_json.extend_from_slice(
-            format!(
-                "{{\"seq\":{seq},\"received_at\":\"{}\",\"envelope\":",
-                group.received_at
-            )
-            .as_bytes(),
-        );
-        entry_json.extend_from_slice(&verified.canonical);
-        entry_json.push(b'}');
         group.new_versions.push(NewVersion {
             id: id.clone(),
             region: verified.region.clone(),
             version: stored,
-            entry_json,
+            entry_json: feed_entry_json(seq, &group.received_at, &verified.canonical),
+            leaf_hash: yiqi_tlog::leaf_hash(&verified.canonical),
         });
         if self.outputs.committed.is_some() {
             group.committed.push(IndexEntry {
@@ -312,13 +300,24 @@ impl WriterState {
                 record: verified.envelope.record,
             });
         }
-        RecordResult {
-            id: Some(id),
-            version: Some(verified.version),
-            status: Status::Accepted,
-            seq: Some(seq),
-            error: None,
-        }
+        stored_result(Some(id), Some(verified.version), Status::Accepted, seq)
+    }
+}
+
+/// The result of a version that is in the log at `seq`.
+fn stored_result(
+    id: Option<String>,
+    version: Option<u64>,
+    status: Status,
+    seq: u64,
+) -> RecordResult {
+    RecordResult {
+        id,
+        version,
+        status,
+        seq: Some(seq),
+        leaf_index: Some(seq - 1),
+        error: None,
     }
 }
 
@@ -343,6 +342,7 @@ fn rejected_result(reference: RecordRef, rejection: Rejection) -> RecordResult {
         version: reference.version,
         status: Status::Rejected,
         seq: None,
+        leaf_index: None,
         error: Some(rejection),
     }
 }

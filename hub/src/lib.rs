@@ -13,6 +13,8 @@
 //! - [`indexer`]: replaying the log into the search index ([`yiqi_search`]), then following
 //!   commits.
 //! - [`registry`]: regions and their keys.
+//! - [`log`]: the transparency log (log key, start-up check, checkpoint signer, cosignatures);
+//!   [`log_api`]: its endpoints.
 //! - [`store`]: the domain key layout over `yiqi_store`, the thin key-value layer (sled, memory).
 
 pub mod api;
@@ -24,6 +26,10 @@ pub mod error;
 pub mod feed;
 pub mod indexer;
 pub mod ingest;
+pub mod log;
+pub mod log_api;
+#[cfg(test)]
+mod log_api_tests;
 pub mod params;
 pub mod registry;
 pub mod server;

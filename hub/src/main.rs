@@ -6,8 +6,10 @@ use clap::{Parser, Subcommand};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use yiqi_hub::config::{ServeArgs, Settings};
+use yiqi_hub::log;
 use yiqi_hub::server::Hub;
 
 #[derive(Parser)]
@@ -21,6 +23,23 @@ struct Cli {
 enum Command {
     /// Serve the hub's HTTP API.
     Serve(ServeArgs),
+    /// Print the transparency log's verifier key (`origin+keyid+base64`), the value nodes pin.
+    /// Makes the log key if the data folder has none yet; works while the hub runs.
+    LogKey(LogKeyArgs),
+}
+
+#[derive(clap::Args)]
+struct LogKeyArgs {
+    /// Data folder (holds `log-key.pem`).
+    #[arg(long, env = "YIQI_DATA")]
+    data: Option<PathBuf>,
+    /// A TOML file with `data` and `log_origin`.
+    #[arg(long, env = "YIQI_CONFIG")]
+    config: Option<PathBuf>,
+    /// The log origin, used until the hub has signed a checkpoint (then the origin in use is
+    /// read from the data folder's `log-checkpoint`).
+    #[arg(long, env = "YIQI_LOG_ORIGIN")]
+    log_origin: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -37,6 +56,7 @@ fn main() -> ExitCode {
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::LogKey(args) => log_key(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -60,4 +80,19 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     hub.serve(listener, yiqi_hub::server::shutdown_signal())
         .await
         .map_err(|e| e.to_string())
+}
+
+fn log_key(args: LogKeyArgs) -> Result<(), String> {
+    let settings = Settings::resolve(ServeArgs {
+        data: args.data,
+        config: args.config,
+        log_origin: args.log_origin,
+        ..ServeArgs::default()
+    })?;
+    std::fs::create_dir_all(&settings.data)
+        .map_err(|e| format!("{}: {e}", settings.data.display()))?;
+    let key = log::load_or_create_key(&settings.data)?;
+    let origin = log::origin_in_use(&settings.data, &settings.log_origin)?;
+    println!("{}", log::verifier_key(&origin, key)?);
+    Ok(())
 }

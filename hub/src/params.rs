@@ -53,6 +53,18 @@ pub fn number(
     Ok(n)
 }
 
+/// An unsigned integer parameter, if given.
+pub fn optional_number(pairs: &[(String, String)], name: &str) -> Result<Option<u64>, AppError> {
+    value(pairs, name)
+        .map(|_| number(pairs, name, 0, u64::MAX))
+        .transpose()
+}
+
+/// A required unsigned integer parameter.
+pub fn required_number(pairs: &[(String, String)], name: &str) -> Result<u64, AppError> {
+    optional_number(pairs, name)?.ok_or_else(|| bad(name, "required parameter is missing".into()))
+}
+
 /// A region-code parameter, checked against the 34 codes.
 pub fn region<'a>(pairs: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, AppError> {
     match value(pairs, name) {

@@ -4,8 +4,8 @@ use crate::api::{AppState, Limits, app};
 use crate::config::Settings;
 use crate::indexer;
 use crate::ingest::{Writer, WriterOutputs};
+use crate::log::{self, Log, LogSettings};
 use crate::registry::Registry;
-use yiqi_search::SearchService;
 use crate::store::HubStore;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::future::Future;
@@ -14,6 +14,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use yiqi_search::SearchService;
 pub use yiqi_search::http::shutdown_signal;
 use yiqi_store::{KvStore, SledStore};
 
@@ -48,24 +49,34 @@ impl Hub {
             Some(token) => token.clone(),
             None => stored_admin_token(&settings.data)?,
         };
+        let log = LogSettings {
+            key: log::load_or_create_key(&settings.data)?,
+            origin: settings.log_origin.clone(),
+            checkpoint_file: settings.data.join(log::CHECKPOINT_FILE),
+            new_origin: settings.new_log_origin,
+        };
         Hub::with_store(
             Arc::new(kv),
             &settings.data.join("search"),
             admin_token,
             settings.limits.clone(),
+            log,
         )
     }
 
     /// A hub over any [`KvStore`] (tests use the in-memory one), its search index in
-    /// `search_dir`.
+    /// `search_dir`. Refuses a store whose log no longer matches the checkpoints it signed
+    /// (see [`Log::open`]). Needs a tokio runtime (the checkpoint signer is a task).
     pub fn with_store(
         kv: Arc<dyn KvStore>,
         search_dir: &Path,
         admin_token: String,
         limits: Limits,
+        log: LogSettings,
     ) -> Result<Hub, String> {
         let store = HubStore::new(kv);
         let registry = Arc::new(Registry::load(store.clone()).map_err(|e| e.to_string())?);
+        let log = Arc::new(Log::open(store.clone(), registry.clone(), log)?);
         let search = SearchService::open(search_dir).map_err(|e| e.to_string())?;
         let search = Arc::new(search);
         let (last_seq_tx, last_seq) = watch::channel(store.last_seq().map_err(|e| e.to_string())?);
@@ -77,6 +88,7 @@ impl Hub {
         let (writer, _thread) =
             Writer::spawn(store.clone(), registry.clone(), outputs).map_err(|e| e.to_string())?;
         indexer::spawn(search.clone(), store.clone(), live);
+        Log::spawn_signer(log.clone(), last_seq.clone());
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = Arc::new(AppState {
             store,
@@ -88,6 +100,7 @@ impl Hub {
             limits,
             metrics: metrics_handle(),
             search,
+            log,
         });
         Ok(Hub { state, shutdown })
     }

@@ -9,19 +9,38 @@
 //!   the first key of the record's range: a forward seek, which sled does much faster than a
 //!   reverse one.
 //! - `r/{region}` → the region's registry entry as JSON.
+//! - `t/{stored-hash index:u64 BE}` → 32 bytes: the transparency log's tree
+//!   ([`yiqi_tlog::HashBatch`]: each leaf's hash and the roots of the subtrees it completes, at
+//!   Go `sumdb/tlog`'s stored-hash indexes). Leaf `seq − 1` is the entry's envelope bytes.
+//! - `c/{size:u64 BE}` → the checkpoint note the hub signed at that tree size, with the log's
+//!   signature only.
+//! - `w/{size:u64 BE}{witness name}\0{key ID:u32 BE}` → a witness's cosignature line on that
+//!   checkpoint (one per witness key; a newer one replaces it).
+//! - `m/log-origin` → the origin (the log key's name) the stored checkpoints are signed under.
 //!
 //! *Invariant*: seqs are assigned by the single writer ([`crate::ingest`]) in one batch with the
 //! history entries that point at them, so the log is gapless after any crash.
+//!
+//! *Invariant*: a log entry and its tree hashes are written in the same atomic batch, so the
+//! stored tree always has exactly the log's leaves.
 
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use yiqi_store::{KvStore, StorageError, WriteBatch};
+use yiqi_tlog::{Hash, HashBatch, HashReader};
 
 const LOG: &[u8] = b"l/";
 const LOG_END: &[u8] = b"l0";
 const HISTORY: &[u8] = b"h/";
 const REGION: &[u8] = b"r/";
 const REGION_END: &[u8] = b"r0";
+const TREE: &[u8] = b"t/";
+const TREE_END: &[u8] = b"t0";
+const CHECKPOINT: &[u8] = b"c/";
+const CHECKPOINT_END: &[u8] = b"c0";
+const COSIGNATURE: &[u8] = b"w/";
+const COSIGNATURE_END: &[u8] = b"w0";
+const LOG_ORIGIN: &[u8] = b"m/log-origin";
 
 /// One stored version of a record, as the history index knows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +65,36 @@ pub struct NewVersion {
     pub region: String,
     pub version: StoredVersion,
     pub entry_json: Vec<u8>,
+    /// The transparency-log leaf hash of the envelope bytes (leaf `seq − 1`).
+    pub leaf_hash: Hash,
+}
+
+/// The stored feed entry: `{"seq","leaf_index","received_at","envelope"}` with the canonical
+/// envelope bytes spliced in as they are. [`envelope_bytes`] reads them back.
+pub fn feed_entry_json(seq: u64, received_at: &str, envelope: &[u8]) -> Vec<u8> {
+    let leaf_index = seq - 1;
+    let mut json = Vec::with_capacity(envelope.len() + 96);
+    json.extend_from_slice(
+        format!(
+            "{{\"seq\":{seq},\"leaf_index\":{leaf_index},\"received_at\":\"{received_at}\",{ENVELOPE_MEMBER}"
+        )
+        .as_bytes(),
+    );
+    json.extend_from_slice(envelope);
+    json.push(b'}');
+    json
+}
+
+/// What precedes the envelope in a stored feed entry; nothing before it contains it (the other
+/// members are numbers and an RFC 3339 time).
+const ENVELOPE_MEMBER: &str = "\"envelope\":";
+
+/// The envelope bytes of a stored feed entry, exactly as served: the transparency log's leaf
+/// data. Entries written before the log existed (without `leaf_index`) have the same shape.
+pub fn envelope_bytes(entry_json: &[u8]) -> Option<&[u8]> {
+    let marker = ENVELOPE_MEMBER.as_bytes();
+    let start = entry_json.windows(marker.len()).position(|w| w == marker)? + marker.len();
+    entry_json.get(start..entry_json.len().checked_sub(1)?)
 }
 
 /// A region's registry entry, as stored and served by `GET /v1/regions`.
@@ -89,6 +138,37 @@ fn history_prefix(id: &str) -> (Vec<u8>, Vec<u8>) {
 
 fn history_key(id: &str, version: u64) -> Vec<u8> {
     [HISTORY, id.as_bytes(), b"\0", &(!version).to_be_bytes()].concat()
+}
+
+fn tree_key(index: u64) -> Vec<u8> {
+    [TREE, &index.to_be_bytes()].concat()
+}
+
+fn checkpoint_key(size: u64) -> Vec<u8> {
+    [CHECKPOINT, &size.to_be_bytes()].concat()
+}
+
+fn cosignature_prefix(size: u64) -> Vec<u8> {
+    [COSIGNATURE, &size.to_be_bytes()].concat()
+}
+
+fn cosignature_key(size: u64, witness: &str, key_id: u32) -> Vec<u8> {
+    [
+        &cosignature_prefix(size),
+        witness.as_bytes(),
+        b"\0",
+        &key_id.to_be_bytes(),
+    ]
+    .concat()
+}
+
+fn decode_hash(value: &[u8]) -> Result<Hash, StorageError> {
+    let bytes: [u8; 32] = value.try_into().map_err(|_| corrupt("tree hash"))?;
+    Ok(Hash(bytes))
+}
+
+fn text(value: Vec<u8>, what: &str) -> Result<String, StorageError> {
+    String::from_utf8(value).map_err(|_| corrupt(what))
 }
 
 fn corrupt(what: &str) -> StorageError {
@@ -185,12 +265,26 @@ impl HubStore {
             .collect()
     }
 
-    /// Writes accepted versions and their log entries in one atomic batch, then flushes.
+    /// Writes accepted versions, their log entries and their tree hashes in one atomic batch,
+    /// then flushes. The versions' seqs must continue the log.
     pub fn commit(&self, versions: &[NewVersion]) -> Result<(), StorageError> {
-        if versions.is_empty() {
+        let Some(first) = versions.first() else {
             return Ok(());
-        }
+        };
         let mut batch = WriteBatch::default();
+        let mut tree = HashBatch::new(self, first.version.seq - 1).map_err(tree_error)?;
+        for new in versions {
+            let index = tree.append(new.leaf_hash).map_err(tree_error)?;
+            if index != new.version.seq - 1 {
+                return Err(StorageError(format!(
+                    "seq {} would be leaf {index}: the log and the tree disagree",
+                    new.version.seq
+                )));
+            }
+        }
+        for (index, hash) in tree.hashes() {
+            batch.put(tree_key(index), hash.0.to_vec());
+        }
         for new in versions {
             let mut log_value = Vec::with_capacity(1 + new.region.len() + new.entry_json.len());
             log_value.push(u8::try_from(new.region.len()).expect("region codes are 5 bytes"));
@@ -201,6 +295,133 @@ impl HubStore {
             history_value.extend_from_slice(&new.version.content_hash);
             batch.put(history_key(&new.id, new.version.version), history_value);
         }
+        self.kv.apply(batch)?;
+        self.kv.flush()
+    }
+
+    /// Stored tree hashes with stored-hash index in `start..end`, in index order.
+    pub fn tree_hashes(&self, start: u64, end: u64) -> Result<Vec<(u64, Hash)>, StorageError> {
+        self.kv
+            .scan(&tree_key(start), &tree_key(end), usize::MAX)?
+            .iter()
+            .map(|(k, v)| {
+                let index = u64_at(k, TREE.len()).ok_or_else(|| corrupt("tree hash"))?;
+                Ok((index, decode_hash(v)?))
+            })
+            .collect()
+    }
+
+    /// The highest stored-hash index in the store, if any.
+    pub fn last_tree_index(&self) -> Result<Option<u64>, StorageError> {
+        self.kv
+            .last(TREE, TREE_END)?
+            .map(|(k, _)| u64_at(&k, TREE.len()).ok_or_else(|| corrupt("tree hash")))
+            .transpose()
+    }
+
+    /// Writes tree hashes (building the tree of a log written before it had one), durably.
+    pub fn put_tree_hashes(&self, hashes: &[(u64, Hash)]) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        for (index, hash) in hashes {
+            batch.put(tree_key(*index), hash.0.to_vec());
+        }
+        self.kv.apply(batch)?;
+        self.kv.flush()
+    }
+
+    /// Stores a checkpoint note the hub signed, durably.
+    pub fn put_checkpoint(&self, size: u64, note: &str) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        batch.put(checkpoint_key(size), note.as_bytes().to_vec());
+        self.kv.apply(batch)?;
+        self.kv.flush()
+    }
+
+    /// The checkpoint note the hub signed at `size`, if it ever did.
+    pub fn checkpoint(&self, size: u64) -> Result<Option<String>, StorageError> {
+        self.kv
+            .get(&checkpoint_key(size))?
+            .map(|v| text(v, "checkpoint"))
+            .transpose()
+    }
+
+    /// The largest signed checkpoint: its size and note.
+    pub fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, StorageError> {
+        let Some((key, value)) = self.kv.last(CHECKPOINT, CHECKPOINT_END)? else {
+            return Ok(None);
+        };
+        let size = u64_at(&key, CHECKPOINT.len()).ok_or_else(|| corrupt("checkpoint"))?;
+        Ok(Some((size, text(value, "checkpoint")?)))
+    }
+
+    /// Stores a verified cosignature line of `witness` (key `key_id`) on the checkpoint of
+    /// `size`, durably, replacing that key's earlier one.
+    pub fn put_cosignature(
+        &self,
+        size: u64,
+        witness: &str,
+        key_id: u32,
+        line: &str,
+    ) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        batch.put(
+            cosignature_key(size, witness, key_id),
+            line.as_bytes().to_vec(),
+        );
+        self.kv.apply(batch)?;
+        self.kv.flush()
+    }
+
+    /// The cosignatures held for the checkpoint of `size`, as `(witness name, line)`, ordered
+    /// by name.
+    pub fn cosignatures(&self, size: u64) -> Result<Vec<(String, String)>, StorageError> {
+        let start = cosignature_prefix(size);
+        let end = cosignature_prefix(size.saturating_add(1));
+        self.kv
+            .scan(&start, &end, usize::MAX)?
+            .into_iter()
+            .map(|(key, line)| {
+                let name = key
+                    .get(start.len()..key.len().saturating_sub(5))
+                    .ok_or_else(|| corrupt("cosignature"))?;
+                Ok((
+                    text(name.to_vec(), "cosignature")?,
+                    text(line, "cosignature")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The origin the stored checkpoints are signed under (`None` before the first start).
+    pub fn log_origin(&self) -> Result<Option<String>, StorageError> {
+        self.kv
+            .get(LOG_ORIGIN)?
+            .map(|v| text(v, "log origin"))
+            .transpose()
+    }
+
+    /// Starts the log over under `origin`: removes the tree, every checkpoint and cosignature
+    /// (the tree is rebuilt from the log entries afterwards), in one atomic batch.
+    pub fn start_new_log(&self, origin: &str) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        for (start, end) in [
+            (TREE, TREE_END),
+            (CHECKPOINT, CHECKPOINT_END),
+            (COSIGNATURE, COSIGNATURE_END),
+        ] {
+            for (key, _) in self.kv.scan(start, end, usize::MAX)? {
+                batch.delete(key);
+            }
+        }
+        batch.put(LOG_ORIGIN.to_vec(), origin.as_bytes().to_vec());
+        self.kv.apply(batch)?;
+        self.kv.flush()
+    }
+
+    /// Records the origin of a log that has none yet (its first start), durably.
+    pub fn set_log_origin(&self, origin: &str) -> Result<(), StorageError> {
+        let mut batch = WriteBatch::default();
+        batch.put(LOG_ORIGIN.to_vec(), origin.as_bytes().to_vec());
         self.kv.apply(batch)?;
         self.kv.flush()
     }
@@ -232,4 +453,31 @@ impl HubStore {
     pub fn size_on_disk(&self) -> u64 {
         self.kv.size_on_disk()
     }
+}
+
+impl HashReader for HubStore {
+    type Error = StorageError;
+
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, StorageError> {
+        indexes
+            .iter()
+            .map(|&index| {
+                let value = self.kv.get(&tree_key(index))?.ok_or_else(|| {
+                    StorageError(format!("tree hash {index} is missing from the store"))
+                })?;
+                decode_hash(&value)
+            })
+            .collect()
+    }
+}
+
+/// A tree computation that failed, as a store error (reads failing, or a missing hash).
+pub fn tree_error(e: yiqi_tlog::StoreError) -> StorageError {
+    let mut message = format!("transparency log tree: {e}");
+    let mut source = std::error::Error::source(&e);
+    while let Some(cause) = source {
+        message.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    StorageError(message)
 }

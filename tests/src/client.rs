@@ -77,6 +77,13 @@ impl HubClient {
         Ok((status, response.json().await.unwrap_or(Value::Null)))
     }
 
+    /// A GET whose answer is text (e.g. the log's checkpoint and key).
+    pub async fn get_text(&self, path: &str) -> reqwest::Result<(u16, String)> {
+        let response = self.http.get(format!("{}{path}", self.url)).send().await?;
+        let status = response.status().as_u16();
+        Ok((status, response.text().await?))
+    }
+
     /// Waits until the hub's last seq reaches `min`; false when `timeout` passes first.
     pub async fn wait_for_seq(&self, min: u64, timeout: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;

@@ -60,6 +60,41 @@ fn hub_log_filter() -> String {
     std::env::var("YIQI_E2E_HUB_LOG").unwrap_or_else(|_| "warn".into())
 }
 
+/// `yiqi-hub serve` on `data` at `listen` with `extra` arguments, set up as every test hub.
+fn hub_command(data: &Path, listen: &str, extra: &[&str]) -> Command {
+    let mut command = Command::new(binary("yiqi-hub"));
+    command
+        .args(["serve", "--listen", listen, "--data"])
+        .arg(data)
+        .args(extra)
+        .env("YIQI_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("RUST_LOG", hub_log_filter());
+    command
+}
+
+/// Runs `yiqi-hub serve` on `data`, expecting it to refuse to start: returns its exit status
+/// and what it wrote to stderr. Panics if it starts listening or has not exited in `timeout`.
+pub fn hub_refusal(data: &Path, timeout: Duration) -> (std::process::ExitStatus, String) {
+    let mut child = hub_command(data, "127.0.0.1:0", &[])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("yiqi-hub starts");
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
+    let status = poll_until(timeout, || child.try_wait().ok().flatten());
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("yiqi-hub did not refuse to start within {timeout:?}");
+    };
+    (status, reader.join().expect("the stderr reader ends"))
+}
+
 /// A running `yiqi-hub serve`, killed when dropped.
 pub struct HubProcess {
     child: Child,
@@ -75,11 +110,13 @@ impl HubProcess {
 
     /// Starts a hub on `data` listening on `listen` and waits until it listens.
     pub fn start_on(data: &Path, listen: &str) -> HubProcess {
-        let mut child = Command::new(binary("yiqi-hub"))
-            .args(["serve", "--listen", listen, "--data"])
-            .arg(data)
-            .env("YIQI_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env("RUST_LOG", hub_log_filter())
+        HubProcess::start_with(data, listen, &[])
+    }
+
+    /// Starts a hub on `data` listening on `listen`, with `extra` arguments to `serve`, and
+    /// waits until it listens.
+    pub fn start_with(data: &Path, listen: &str, extra: &[&str]) -> HubProcess {
+        let mut child = hub_command(data, listen, extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

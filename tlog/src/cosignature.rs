@@ -91,6 +91,13 @@ impl WitnessVerifier {
         }
     }
 
+    /// The witness `name` with the Ed25519 public key `key` (for example a region key used as
+    /// the region's witness key), as [`Witness::verifier`] would give it.
+    pub fn from_key(name: &str, key: VerifyingKey) -> Result<Self, CheckpointError> {
+        check_key_name(name)?;
+        Ok(Self::new(name, key))
+    }
+
     /// Parses `name+hex(key ID)+base64(0x04 ‖ 32-byte Ed25519 key)`, checking the key ID.
     pub fn from_vkey(vkey: &str) -> Result<Self, CheckpointError> {
         let malformed = CheckpointError::MalformedVerifierKey;

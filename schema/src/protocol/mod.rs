@@ -5,11 +5,13 @@
 //! for implementations in other languages.
 //!
 //! - [`labels`]: the record's enumerations with their Chinese and English labels.
+//! - [`log`]: the transparency log's proofs, cosignature submissions and witness naming.
 //! - [`RecordId`], [`time`]: how records are named and how times are written.
 //! - Publishing ([`PublishResponse`]), the feed ([`FeedPage`], [`FeedEntry`]), the region list
 //!   ([`RegionList`]), health ([`Health`]) and the error body ([`ErrorBody`], [`ApiErrorCode`]).
 
 pub mod labels;
+pub mod log;
 pub mod time;
 
 use crate::rejection::Rejection;

@@ -35,6 +35,17 @@ fn cosign_and_verify() {
     assert_eq!(verify_cosignature(&line, &body, &verifier), Ok(TIME));
 }
 
+#[test]
+fn a_verifier_from_a_public_key_is_the_witnesss_own() {
+    let public = rfc8032_test2_key().verifying_key();
+    let verifier = WitnessVerifier::from_key(WITNESS, public).unwrap();
+    assert_eq!(verifier, witness().verifier());
+    assert_eq!(
+        WitnessVerifier::from_key("two words", public),
+        Err(CheckpointError::InvalidKeyName("two words".into()))
+    );
+}
+
 /// The line, key ID and signed message are rebuilt here from the spec text, with `sha2` and
 /// `ed25519_dalek` directly.
 #[test]

@@ -1,0 +1,141 @@
+//! The hub's transparency log across restarts of the real binary: a data folder whose log was
+//! altered after the hub signed it is refused at start (non-zero exit, a message naming the
+//! problem and the way out), and `--new-log-origin` starts it under a new origin.
+
+use std::path::Path;
+use std::time::Duration;
+use yiqi_schema::keys::{generate, public_key_text};
+use yiqi_store::{KvStore, SledStore, WriteBatch};
+use yiqi_tests::client::HubClient;
+use yiqi_tests::process::{HubProcess, hub_refusal};
+use yiqi_tests::records::signed_batch;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// The latest checkpoint's lines (origin, size, root, …), once its size is `size`.
+async fn checkpoint_of_size(client: &HubClient, size: u64) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let (status, note) = client.get_text("/v1/log/checkpoint").await.unwrap();
+        assert_eq!(status, 200, "{note}");
+        let lines: Vec<String> = note.lines().map(str::to_owned).collect();
+        if lines[1] == size.to_string() {
+            return lines;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no checkpoint of size {size}; latest: {note}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Removes the log entry with `seq` through the store API, as an operator editing the store
+/// (or a store restored from a copy taken before it) would leave it.
+fn remove_log_entry(data: &Path, seq: u64) {
+    let store = SledStore::open(&data.join("store"), 16 << 20).unwrap();
+    let mut batch = WriteBatch::default();
+    batch.delete([&b"l/"[..], &seq.to_be_bytes()].concat());
+    store.apply(batch).unwrap();
+    store.flush().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_altered_log_is_refused_until_a_new_origin_is_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut hub = HubProcess::start(dir.path());
+    let client = HubClient::new(&hub.url);
+    let key = generate();
+    let public_key = public_key_text(&key.verifying_key());
+    assert_eq!(client.register("CN-GS", &public_key).await.unwrap(), 201);
+    let (status, _) = client
+        .publish(&signed_batch(&key, "CN-GS", "LOG-", 0..3, 1))
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let signed = checkpoint_of_size(&client, 3).await;
+    let (_, old_key) = client.get_text("/v1/log/key").await.unwrap();
+    assert!(hub.terminate().success());
+
+    remove_log_entry(dir.path(), 3);
+    let (status, stderr) = hub_refusal(dir.path(), DEADLINE);
+    assert!(
+        !status.success(),
+        "a hub with an altered log must not start"
+    );
+    assert!(stderr.contains("refusing to serve"), "{stderr}");
+    assert!(stderr.contains("log entries were removed"), "{stderr}");
+    assert!(stderr.contains("--new-log-origin"), "{stderr}");
+
+    let hub = HubProcess::start_with(dir.path(), "127.0.0.1:0", &["--new-log-origin"]);
+    let client = HubClient::new(&hub.url);
+    let lines = checkpoint_of_size(&client, 2).await;
+    let new_origin = &lines[0];
+    assert!(
+        new_origin.starts_with(&format!("{}/", signed[0])),
+        "{new_origin} continues the configured origin {}",
+        signed[0]
+    );
+    let (status, new_key) = client.get_text("/v1/log/key").await.unwrap();
+    assert_eq!(status, 200);
+    assert!(new_key.starts_with(&format!("{new_origin}+")), "{new_key}");
+    assert_ne!(new_key, old_key, "nodes must be re-pinned");
+    let (status, _) = client.get("/v1/log/checkpoint?size=3").await.unwrap();
+    assert_eq!(status, 404, "the old origin's checkpoints are gone");
+}
+
+/// The checkpoint file beside the store is newer than the store: the store was restored from a
+/// copy taken before the hub published more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_restored_from_an_older_copy_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = tempfile::tempdir().unwrap();
+    let mut hub = HubProcess::start(dir.path());
+    let client = HubClient::new(&hub.url);
+    let key = generate();
+    assert_eq!(
+        client
+            .register("CN-GS", &public_key_text(&key.verifying_key()))
+            .await
+            .unwrap(),
+        201
+    );
+    client
+        .publish(&signed_batch(&key, "CN-GS", "OLD-", 0..2, 1))
+        .await
+        .unwrap();
+    checkpoint_of_size(&client, 2).await;
+    assert!(hub.terminate().success());
+    copy_folder(&dir.path().join("store"), &copy.path().join("store"));
+
+    let mut hub = HubProcess::start(dir.path());
+    let client = HubClient::new(&hub.url);
+    client
+        .publish(&signed_batch(&key, "CN-GS", "NEW-", 0..2, 1))
+        .await
+        .unwrap();
+    checkpoint_of_size(&client, 4).await;
+    assert!(hub.terminate().success());
+
+    std::fs::remove_dir_all(dir.path().join("store")).unwrap();
+    copy_folder(&copy.path().join("store"), &dir.path().join("store"));
+    let (status, stderr) = hub_refusal(dir.path(), DEADLINE);
+    assert!(!status.success());
+    assert!(stderr.contains("older copy"), "{stderr}");
+    assert!(stderr.contains("--new-log-origin"), "{stderr}");
+    let hub = HubProcess::start_with(dir.path(), "127.0.0.1:0", &["--new-log-origin"]);
+    checkpoint_of_size(&HubClient::new(&hub.url), 2).await;
+}
+
+fn copy_folder(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_folder(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
