@@ -51,7 +51,7 @@ impl Node {
             stop.await;
             tracing::info!("stopping: finishing the current batch");
             let _ = stopping.send(true);
-            std::future::pending::<()>().await
+            std::future::pending::<()>().await;
         };
         tokio::select! {
             result = loops => result.map(|_| ()),
@@ -144,7 +144,7 @@ impl Node {
 
 /// Waits a while before trying again, or until stopped.
 async fn rest(stopped: &mut watch::Receiver<bool>) {
-    pause(stopped, IDLE).await
+    pause(stopped, IDLE).await;
 }
 
 async fn pause(stopped: &mut watch::Receiver<bool>, how_long: Duration) {

@@ -469,7 +469,7 @@ impl Node {
                 tracing::warn!(size = checkpoint.size(), %status, %text, "the hub refused this node's cosignature");
             }
             Err(e) => {
-                tracing::warn!(size = checkpoint.size(), error = %e, "cosignature not posted")
+                tracing::warn!(size = checkpoint.size(), error = %e, "cosignature not posted");
             }
         }
         Ok(())

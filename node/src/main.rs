@@ -457,7 +457,7 @@ fn run(cli: Cli) -> Result<(), NodeError> {
             println!("{}", to_json(&envelope)?);
         }
         Command::Verify { envelope, key } => {
-            println!("{}", tools::verify(&envelope, key.as_deref())?)
+            println!("{}", tools::verify(&envelope, key.as_deref())?);
         }
         Command::Validate { record } => {
             tools::validate(&record)?;

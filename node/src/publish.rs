@@ -176,7 +176,7 @@ impl Node {
                     tracing::info!(batch_size, %why, "hub says the batch is too large; halving it");
                 }
                 Err(Failure::TooLarge(why)) => {
-                    self.reject_oversized(&pending, &why, &mut report)?
+                    self.reject_oversized(&pending, &why, &mut report)?;
                 }
                 Err(Failure::Refused(why)) => {
                     return Err(NodeError::Hub(format!(
