@@ -30,6 +30,18 @@ pub struct Config {
     /// sled page cache in MiB.
     #[serde(default = "default_cache_mb")]
     pub cache_capacity_mb: u64,
+    /// The federation's root key (base64url Ed25519): the only key that can admit a region's
+    /// first key. Pinned at `init --root`; sync refuses to run without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_key: Option<String>,
+    /// The hub's log verifier key (C2SP vkey `origin+keyid+base64`). Pinned at `init --log-key`;
+    /// without it the first sync pins the key the hub serves, with a warning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_key: Option<String>,
+    /// Cosignatures of other regions' witnesses a checkpoint needs to be final (default: more
+    /// than half of the other regions with an active key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness_quorum: Option<usize>,
 }
 
 fn default_batch_size() -> usize {
@@ -52,6 +64,9 @@ impl Config {
             hub: hub.trim_end_matches('/').to_owned(),
             batch_size: DEFAULT_BATCH_SIZE,
             cache_capacity_mb: DEFAULT_CACHE_MB,
+            root_key: None,
+            log_key: None,
+            witness_quorum: None,
         };
         config.check()?;
         Ok(config)
@@ -80,6 +95,14 @@ impl Config {
         }
         if self.name.trim().is_empty() {
             return Err(NodeError::Usage("the platform name is empty".into()));
+        }
+        if let Some(root) = &self.root_key {
+            keys::parse_public_key(root)
+                .map_err(|e| NodeError::Usage(format!("root_key {root:?}: {e}")))?;
+        }
+        if let Some(vkey) = &self.log_key {
+            yiqi_tlog::LogVerifier::from_vkey(vkey)
+                .map_err(|e| NodeError::Usage(format!("log_key {vkey:?}: {e}")))?;
         }
         Ok(())
     }
@@ -119,8 +142,14 @@ impl Folder {
         self.root.join("status.json")
     }
 
+    /// Where the evidence of a broken log promise is kept (`evidence/{time}-{kind}/`).
+    pub fn evidence(&self) -> PathBuf {
+        self.root.join("evidence")
+    }
+
     /// Creates the folder, its config and its key; refuses a folder that already holds a node.
     pub fn create(&self, config: &Config) -> Result<SecretKey, NodeError> {
+        config.check()?;
         if self.config().exists() || self.key().exists() || self.store().exists() {
             return Err(NodeError::Usage(format!(
                 "{} already holds a node; refusing to overwrite it",

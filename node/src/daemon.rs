@@ -20,6 +20,9 @@ use tokio::sync::watch;
 const IDLE: Duration = Duration::from_secs(5);
 /// How often `run` rewrites the status snapshot (`status.json`).
 pub const SNAPSHOT_EVERY: Duration = Duration::from_secs(2);
+/// How long the follower waits for the hub to sign a checkpoint covering entries it already
+/// serves (the hub signs at most 200 ms after a commit, and at least once a second).
+const CHECKPOINT_LAG: Duration = Duration::from_millis(250);
 /// The feed long-poll, in seconds (the hub allows up to 30).
 pub const LONG_POLL_SECS: u64 = 25;
 
@@ -48,7 +51,7 @@ impl Node {
             stop.await;
             tracing::info!("stopping: finishing the current batch");
             let _ = stopping.send(true);
-            std::future::pending::<()>().await
+            std::future::pending::<()>().await;
         };
         tokio::select! {
             result = loops => result.map(|_| ()),
@@ -108,6 +111,9 @@ impl Node {
                     cursor = report.cursor,
                     "synced"
                 ),
+                // The feed is ahead of the hub's last checkpoint: the next one follows within
+                // about a second, so look again shortly rather than spin on the long-poll.
+                Ok(report) if report.waiting => pause(&mut stopped, CHECKPOINT_LAG).await,
                 Ok(_) => {}
                 Err(NodeError::Hub(why)) => {
                     tracing::warn!(%why, "sync paused");
@@ -138,9 +144,12 @@ impl Node {
 
 /// Waits a while before trying again, or until stopped.
 async fn rest(stopped: &mut watch::Receiver<bool>) {
+    pause(stopped, IDLE).await;
+}
+
+async fn pause(stopped: &mut watch::Receiver<bool>, how_long: Duration) {
     tokio::select! {
-        () = tokio::time::sleep(IDLE) => {}
+        () = tokio::time::sleep(how_long) => {}
         _ = stopped.changed() => {}
     }
 }
-

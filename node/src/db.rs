@@ -5,9 +5,14 @@
 //! - `o/{seq:u64 BE}` → outbox: canonical envelope bytes waiting for the hub.
 //! - `x/{seq:u64 BE}` → envelopes the hub rejected, with its error (JSON).
 //! - `m/{region}/{local_id}` → mirror of other regions: [`StoredEnvelope`].
-//! - `q/{cursor:u64 BE}{index:u32 BE}` → quarantined feed entries with the reason (JSON).
-//! - `k/{region}/{key}` → pinned region keys (JSON); `e/{n:u64 BE}` → key-change events (JSON).
-//! - `n/{name}` → counters (u64 BE); `s/cursor` → the feed cursor (u64 BE).
+//! - `q/{seq:u64 BE}` → quarantined feed entries with the reason (JSON).
+//! - `k/{key}` → the key book: region keys from verified key records (JSON);
+//!   `e/{n:u64 BE}` → key-change events (JSON).
+//! - `a/{leaf index:u64 BE}` → receipts: the hub's acknowledgement of an own version (JSON).
+//! - `v/{size:u64 BE}` → every checkpoint the node verified (the signed note as served).
+//! - `n/{name}` → counters (u64 BE); `s/cursor` → the feed cursor (u64 BE); `s/frontier` → the
+//!   right edge of the log's tree as the node recomputed it; `s/log` → the last log state
+//!   (JSON); `s/alarm` → the standing alarm (JSON); `s/log-key` → the log key pinned on first use.
 //!
 //! Counts are kept as counters updated in the same batch as the entries they count, so `status`
 //! answers in constant time however large the mirror grows.
@@ -23,10 +28,16 @@ pub const OUTBOX: &[u8] = b"o/";
 pub const REJECTED: &[u8] = b"x/";
 pub const MIRROR: &[u8] = b"m/";
 pub const QUARANTINE: &[u8] = b"q/";
-pub const PINNED: &[u8] = b"k/";
+pub const KEYS: &[u8] = b"k/";
 pub const KEY_EVENTS: &[u8] = b"e/";
+pub const RECEIPTS: &[u8] = b"a/";
+pub const CHECKPOINTS: &[u8] = b"v/";
 const COUNTER: &[u8] = b"n/";
 const CURSOR: &[u8] = b"s/cursor";
+pub const FRONTIER: &[u8] = b"s/frontier";
+pub const LOG_STATE: &[u8] = b"s/log";
+pub const ALARM: &[u8] = b"s/alarm";
+pub const PINNED_LOG_KEY: &[u8] = b"s/log-key";
 
 /// Counter names.
 pub const N_CATALOG: &str = "catalog";
@@ -174,6 +185,11 @@ impl Db {
                 _ => return Ok(()),
             }
         }
+    }
+
+    /// The last pair under `prefix`, in key order.
+    pub fn last_under(&self, prefix: &[u8]) -> Result<Option<Pair>, StorageError> {
+        self.kv.last(prefix, &prefix_end(prefix))
     }
 
     pub fn counter(&self, name: &str) -> Result<u64, StorageError> {

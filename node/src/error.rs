@@ -7,7 +7,9 @@ use yiqi_store::StorageError;
 
 /// A node operation's failure. Exit statuses: 1 invalid input (a record, an envelope, a file that
 /// does not parse), 2 usage or environment (bad arguments, missing or existing files, a folder in
-/// use, a failing store), 3 the hub unreachable or refusing the node.
+/// use, a failing store), 3 the hub unreachable or refusing the node, 4 the hub broke its log's
+/// promise (an alarm, with evidence kept), 5 nothing proven wrong but the checkpoint lacks its
+/// witness quorum (`audit` only).
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     /// The input (a catalogue file, an id, a snapshot) cannot be used as given.
@@ -24,6 +26,13 @@ pub enum NodeError {
     Hub(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The hub broke its log's promise: a proven inconsistency, kept as evidence. Sync refuses
+    /// to continue until the operator clears the alarm.
+    #[error("{0}")]
+    Alarm(String),
+    /// Nothing was proven wrong, but the hub's checkpoint lacks its witness quorum.
+    #[error("{0}")]
+    NotFinal(String),
 }
 
 impl NodeError {
@@ -38,6 +47,8 @@ impl NodeError {
             // A store that fails is an environment problem (disk full, folder damaged).
             NodeError::Usage(_) | NodeError::InUse(_) | NodeError::Storage(_) => ExitCode::from(2),
             NodeError::Hub(_) => ExitCode::from(3),
+            NodeError::Alarm(_) => ExitCode::from(4),
+            NodeError::NotFinal(_) => ExitCode::from(5),
         }
     }
 }

@@ -10,12 +10,15 @@
 //! - [`config`]: the node folder, `config.toml` and the key; [`db`]: the store's key layout.
 //! - [`catalog`]: importing into the own catalogue, versions, tombstones, the signed outbox.
 //! - [`publish`]: sending the outbox; [`backoff`]: retry timing; [`hub`]: reading from the hub.
-//! - [`sync`]: the verified mirror, quarantine and cursor; [`pins`]: key pinning.
+//! - [`sync`]: the verified mirror, quarantine and cursor, proven against the hub's log;
+//!   [`keys`]: the key book from key records; [`log`]: checkpoints, proofs, witnessing, alarms;
+//!   [`audit`]: proving the node's view against the hub's current checkpoint.
 //! - [`status`], [`export`], [`daemon`]: the remaining commands.
 //! - [`import`]: reading catalogue files.
 //! - [`tools`]: the stand-alone record tools (`keygen`, `sign`, `verify`, `validate`).
 //! - [`error`]: failures and their exit statuses.
 
+pub mod audit;
 pub mod backoff;
 pub mod catalog;
 pub mod config;
@@ -25,8 +28,9 @@ pub mod error;
 pub mod export;
 pub mod hub;
 pub mod import;
+pub mod keys;
+pub mod log;
 pub mod node;
-pub mod pins;
 pub mod publish;
 pub mod status;
 pub mod sync;
@@ -34,6 +38,8 @@ pub mod tools;
 
 #[cfg(test)]
 mod testing;
+#[cfg(test)]
+mod testlog;
 
 pub use error::NodeError;
 pub use node::Node;

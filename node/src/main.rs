@@ -7,17 +7,17 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use yiqi_node::catalog::{ImportRequest, error_line};
-use yiqi_node::config::registration_command;
-use yiqi_node::daemon::{LONG_POLL_SECS, RunOptions};
-use yiqi_search::http::shutdown_signal;
-use yiqi_node::export::ExportFormat;
 use yiqi_gen::{GenerateOptions, generate, write_catalogue};
+use yiqi_node::catalog::{ImportRequest, error_line};
+use yiqi_node::config::{Config, registration_command};
+use yiqi_node::daemon::{LONG_POLL_SECS, RunOptions};
+use yiqi_node::export::ExportFormat;
 use yiqi_node::import::{Encoding, ImportOptions};
 use yiqi_node::publish::PublishOptions;
 use yiqi_node::status::Snapshot;
 use yiqi_node::sync::{DEFAULT_PAGE_SIZE, SyncOptions};
 use yiqi_node::{Node, NodeError, tools};
+use yiqi_search::http::shutdown_signal;
 
 #[derive(Parser)]
 #[command(
@@ -25,7 +25,9 @@ use yiqi_node::{Node, NodeError, tools};
     version,
     about = "A regional platform's yiqi node",
     after_help = "Exit statuses: 0 ok, 1 invalid input, 2 usage or node folder problem, \
-                  3 hub unreachable or refusing. See docs/node.md."
+                  3 hub unreachable or refusing, 4 the hub broke its log's promise (alarm, \
+                  evidence kept), 5 checkpoint without its witness quorum (audit). \
+                  See docs/node.md."
 )]
 struct Cli {
     /// The node's data folder.
@@ -53,6 +55,13 @@ enum Command {
         /// The platform's name as registered on the hub (default: the region's Chinese name).
         #[arg(long)]
         name: Option<String>,
+        /// The federation's root public key (base64url), from the national office.
+        #[arg(long)]
+        root: Option<String>,
+        /// The hub's log verifier key (origin+keyid+base64), from the national office; without
+        /// it the first sync trusts the hub's key on first use, with a warning.
+        #[arg(long)]
+        log_key: Option<String>,
     },
     /// Print the node's public key (base64url).
     Pubkey,
@@ -111,6 +120,21 @@ enum Command {
         /// How long one publish or sync attempt retries before it pauses and starts over.
         #[arg(long, default_value = "60s", value_parser = parse_duration)]
         max_wait: Duration,
+    },
+    /// Prove the node's view against the hub's current checkpoint: consistency with every
+    /// checkpoint accepted before, every acknowledged own version at its leaf, every key chained
+    /// to the root, the witness quorum.
+    ///
+    /// Exit 0 when all is proven, 4 when something is proven wrong (evidence kept in
+    /// DATA/evidence/), 5 when nothing is wrong but the checkpoint lacks its witness quorum, 3
+    /// when the hub cannot be reached.
+    Audit {
+        /// Give up when the hub stays unreachable this long.
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        max_wait: Duration,
+        /// Clear the standing alarm after investigating it (the evidence stays), then exit.
+        #[arg(long)]
+        clear_alarm: bool,
     },
     /// Counts, cursor and hub reachability; rejected records and key changes.
     Status {
@@ -213,8 +237,17 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<(), NodeError> {
     let data = cli.data;
     match cli.command {
-        Command::Init { region, hub, name } => {
-            let created = Node::init(&data, &region, &hub, name.as_deref())?;
+        Command::Init {
+            region,
+            hub,
+            name,
+            root,
+            log_key,
+        } => {
+            let mut config = Config::new(&region, &hub, name.as_deref())?;
+            config.root_key = root;
+            config.log_key = log_key;
+            let created = Node::create(&data, config)?;
             println!(
                 "created node {} for {} in {}",
                 created.config.name,
@@ -290,8 +323,23 @@ fn run(cli: Cli) -> Result<(), NodeError> {
                 println!("{change}");
             }
             println!(
-                "synced to {}: {} applied, {} unchanged, {} quarantined, {} own skipped",
-                report.cursor, report.applied, report.unchanged, report.quarantined, report.own
+                "synced to {}: {} applied, {} unchanged, {} quarantined, {} own checked, {} key \
+                 records",
+                report.cursor,
+                report.applied,
+                report.unchanged,
+                report.quarantined,
+                report.own,
+                report.key_records
+            );
+            let finality = if report.log.is_final {
+                "final"
+            } else {
+                "not final yet"
+            };
+            println!(
+                "log checkpoint of size {} proven; {} other regions cosigned ({finality})",
+                report.log.size, report.log.witnesses
             );
         }
         Command::Run { max_wait } => {
@@ -309,6 +357,32 @@ fn run(cli: Cli) -> Result<(), NodeError> {
             };
             tracing::info!(region = node.region(), hub = %node.config().hub, "node running");
             runtime()?.block_on(node.run(&options, shutdown_signal()))?;
+        }
+        Command::Audit {
+            max_wait,
+            clear_alarm,
+        } => {
+            let node = Node::open(&data)?;
+            if clear_alarm {
+                match node.clear_alarm()? {
+                    Some(alarm) => println!(
+                        "cleared alarm {}: {} (evidence kept in {})",
+                        alarm.kind,
+                        alarm.detail,
+                        alarm.evidence.as_deref().unwrap_or("-")
+                    ),
+                    None => println!("no alarm stands"),
+                }
+                return Ok(());
+            }
+            let report = runtime()?.block_on(node.audit(max_wait))?;
+            print!("{report}");
+            if !report.is_final {
+                return Err(NodeError::NotFinal(format!(
+                    "the checkpoint of size {} has {} of the {} witness cosignatures it needs",
+                    report.checkpoint_size, report.witnesses, report.quorum
+                )));
+            }
         }
         Command::Status { json } => {
             let node = match Node::open(&data) {
@@ -383,7 +457,7 @@ fn run(cli: Cli) -> Result<(), NodeError> {
             println!("{}", to_json(&envelope)?);
         }
         Command::Verify { envelope, key } => {
-            println!("{}", tools::verify(&envelope, key.as_deref())?)
+            println!("{}", tools::verify(&envelope, key.as_deref())?);
         }
         Command::Validate { record } => {
             tools::validate(&record)?;

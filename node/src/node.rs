@@ -42,7 +42,12 @@ impl Node {
         hub: &str,
         name: Option<&str>,
     ) -> Result<Created, NodeError> {
-        let config = Config::new(region, hub, name)?;
+        Node::create(dir, Config::new(region, hub, name)?)
+    }
+
+    /// Creates a node folder with a configuration built by the caller (e.g. with the root and
+    /// log keys pinned).
+    pub fn create(dir: &Path, config: Config) -> Result<Created, NodeError> {
         let key = Folder::new(dir).create(&config)?;
         Ok(Created {
             public_key: public_key_text(&key.verifying_key()),

@@ -82,6 +82,48 @@ struct RecordResult {
     status: String,
     #[serde(default)]
     error: Option<HubError>,
+    /// For `accepted` and `duplicate`: the log leaf that holds the version.
+    #[serde(default)]
+    leaf_index: Option<u64>,
+}
+
+/// The hub's acknowledgement of an own version, kept at `a/{leaf index}`: sync and `audit`
+/// prove the log holds that version at that index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Receipt {
+    pub local_id: String,
+    pub version: u64,
+    /// `accepted` or `duplicate`.
+    pub status: String,
+    /// For `accepted`: the leaf hash of the envelope sent (standard base64), which the leaf must
+    /// equal. A `duplicate` points at the stored version it duplicates, whose bytes may differ
+    /// (say, signed before a key rotation): only its id and version are compared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaf_hash: Option<String>,
+}
+
+impl Receipt {
+    /// The receipt for an outbox envelope the hub acknowledged with `status`.
+    fn of(envelope: &[u8], status: &str) -> Option<Receipt> {
+        #[derive(Deserialize)]
+        struct Sent {
+            record: SentRecord,
+        }
+        #[derive(Deserialize)]
+        struct SentRecord {
+            local_id: String,
+            version: u64,
+        }
+        let sent: Sent = serde_json::from_slice(envelope).ok()?;
+        let leaf_hash = (status == "accepted")
+            .then(|| crate::log::encode_hash(&yiqi_tlog::leaf_hash(envelope)));
+        Some(Receipt {
+            local_id: sent.record.local_id,
+            version: sent.record.version,
+            status: status.to_owned(),
+            leaf_hash,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -134,7 +176,7 @@ impl Node {
                     tracing::info!(batch_size, %why, "hub says the batch is too large; halving it");
                 }
                 Err(Failure::TooLarge(why)) => {
-                    self.reject_oversized(&pending, &why, &mut report)?
+                    self.reject_oversized(&pending, &why, &mut report)?;
                 }
                 Err(Failure::Refused(why)) => {
                     return Err(NodeError::Hub(format!(
@@ -223,8 +265,21 @@ impl Node {
                 continue;
             }
             match result.status.as_str() {
-                "accepted" => report.accepted += 1,
-                "duplicate" => report.duplicate += 1,
+                "accepted" | "duplicate" => {
+                    if result.status == "accepted" {
+                        report.accepted += 1;
+                    } else {
+                        report.duplicate += 1;
+                    }
+                    let receipt = Receipt::of(envelope, &result.status);
+                    if let (Some(index), Some(receipt)) = (result.leaf_index, receipt) {
+                        batch.put(
+                            db::seq_key(db::RECEIPTS, index),
+                            serde_json::to_vec(&receipt)
+                                .map_err(|e| NodeError::Invalid(e.to_string()))?,
+                        );
+                    }
+                }
                 _ => {
                     let error = result.error.unwrap_or(HubError {
                         code: result.status.clone(),
@@ -286,6 +341,7 @@ impl Node {
                         .and_then(|(r, l)| Some(format!("{}/{}", r.as_str()?, l.as_str()?))),
                     version: field("version").and_then(|v| v.as_u64()),
                     status: "rejected".into(),
+                    leaf_index: None,
                     error: Some(HubError {
                         code: "too_large".into(),
                         message: why.to_owned(),

@@ -5,6 +5,7 @@ use crate::catalog::CatalogEntry;
 use crate::config::Folder;
 use crate::db::{self, N_CATALOG, N_MIRROR, N_OUTBOX, N_QUARANTINED, N_REJECTED, StoredEnvelope};
 use crate::error::NodeError;
+use crate::log::LogStatus;
 use crate::node::Node;
 use crate::node::now_rfc3339;
 use serde::{Deserialize, Serialize};
@@ -51,6 +52,8 @@ pub struct Status {
     pub quarantined: u64,
     pub cursor: u64,
     pub hub: HubStatus,
+    /// The last checkpoint the node verified, its witnesses, finality and any alarm.
+    pub log: LogStatus,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -74,6 +77,7 @@ impl Node {
                 url: self.config.hub.clone(),
                 reachable: self.hub_reachable().await,
             },
+            log: self.log_status()?,
         })
     }
 
@@ -135,6 +139,25 @@ impl Node {
         }
         let _ = writeln!(out, "quarantined {} feed entries", status.quarantined);
         let _ = writeln!(out, "cursor      {}", status.cursor);
+        let log = &status.log;
+        let finality = if log.is_final {
+            "final"
+        } else {
+            "NOT final yet"
+        };
+        let _ = writeln!(
+            out,
+            "log         checkpoint size {} verified {}; {} other regions cosigned ({finality})",
+            log.size,
+            log.checkpoint_at.as_deref().unwrap_or("never"),
+            log.witnesses
+        );
+        if let Some(alarm) = &log.alarm {
+            let _ = writeln!(out, "ALARM       {}: {}", alarm.kind, alarm.detail);
+            if let Some(evidence) = &alarm.evidence {
+                let _ = writeln!(out, "            evidence in {evidence}");
+            }
+        }
         if status.rejected > 0 {
             let _ = writeln!(out, "rejected versions (first {LISTED}):");
             for r in self.rejected_records(LISTED)? {

@@ -1,32 +1,43 @@
-//! Sync: following the hub's feed into a verified mirror of the other regions.
+//! Sync: following the hub's log into a verified mirror of the other regions.
 //!
-//! Each page of `GET /v1/feed` is checked entry by entry with [`check_envelope`] (the very check
-//! the hub runs on ingest) against the keys the hub lists for the entry's region; the checks run
-//! in parallel. A good entry replaces the mirror's copy only if its version is newer; anything
-//! else is quarantined with the reason and never served as valid. The page's mirror writes,
-//! quarantine writes and the new cursor go in one atomic batch, flushed before the next page's
-//! batch is written, so after a crash the node resumes exactly after the last durable page.
+//! A sync run first accepts the hub's checkpoint (signed with the pinned log key, proven
+//! consistent with the last one accepted; see [`crate::log`]), then reads the full feed up to
+//! the checkpoint's size, page by page. For each page, in order:
+//! 1. every seq must be the previous + 1 (anything else is an omission);
+//! 2. every entry's envelope, exactly as served, is hashed as a leaf into the node's own copy of
+//!    the tree's right edge (a [`Frontier`]);
+//! 3. the page is proven to be the checkpoint's leaves: at the checkpoint size the frontier root
+//!    must be the checkpoint root, below it a consistency proof must lead from the frontier root
+//!    to the checkpoint root;
+//! 4. key records are applied to the key book in seq order, then the other entries are checked
+//!    in parallel with [`check_envelope`] against the keys active at their seq; own-region
+//!    entries are compared with the node's receipts, not mirrored;
+//! 5. the mirror writes, quarantined entries, key book, frontier and cursor go in one atomic
+//!    batch, flushed before the next page is read.
 //!
-//! Fetching, checking and writing overlap: while page N is checked, page N+1 is being fetched
-//! and page N-1 written.
+//! Entries beyond the checkpoint wait for the next one. At the end the node cosigns the
+//! checkpoint as its region's witness and records how many other regions have cosigned it.
 
-use crate::db::{self, Db, Deltas, N_MIRROR, N_QUARANTINED, StoredEnvelope};
+use crate::db::{self, Db, Deltas, N_KEY_EVENTS, N_MIRROR, N_QUARANTINED, StoredEnvelope};
 use crate::error::NodeError;
-use crate::node::Node;
-use crate::pins::{KeyBook, KeyChange, RegionList};
+use crate::keys::{KeyBook, KeyChange, from_json, json_bytes};
+use crate::log::{Accepted, AlarmKind, Broken, LogStatus, proof_json};
+use crate::node::{Node, now_rfc3339};
+use crate::publish::Receipt;
 use bytes::Bytes;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::ops::ControlFlow;
 use std::time::Duration;
 use yiqi_schema::{VerifiedEnvelope, check_envelope};
 use yiqi_store::WriteBatch;
+use yiqi_tlog::{Frontier, leaf_hash, verify_consistency};
 
 /// Most entries the node asks for per feed request: the hub's maximum, so that a node catching
-/// up pays one request and one flush per 5,000 entries.
+/// up pays one request, one proof and one flush per 5,000 entries.
 pub const DEFAULT_PAGE_SIZE: usize = 5_000;
 /// A feed request may long-poll up to `wait` seconds; this much more covers the network.
 const FEED_SLACK: Duration = Duration::from_secs(30);
@@ -35,7 +46,8 @@ const FEED_SLACK: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone)]
 pub struct SyncOptions {
     pub page_size: usize,
-    /// Long-poll the feed for up to this many seconds when caught up (0: return at once).
+    /// When already at the checkpoint, long-poll the feed for up to this many seconds for new
+    /// entries (0: return at once).
     pub wait_secs: u64,
     /// Longest the hub may stay unreachable before the sync gives up.
     pub max_wait: Duration,
@@ -59,13 +71,21 @@ pub struct SyncReport {
     /// Verified entries no newer than the mirror's copy (kept as they were).
     pub unchanged: usize,
     pub quarantined: usize,
-    /// Entries of the node's own region, skipped.
+    /// Entries of the node's own region, hashed and compared with the receipts, not mirrored.
     pub own: usize,
+    /// Key records applied to the key book (or already known).
+    pub key_records: usize,
+    /// The last seq read: the size of the tree the node has proven.
     pub cursor: u64,
     pub key_changes: Vec<KeyChange>,
+    /// The checkpoint the run proved, its witnesses and finality.
+    pub log: LogStatus,
+    /// The feed holds entries beyond the checkpoint; they wait for the hub's next checkpoint.
+    pub waiting: bool,
 }
 
-/// A feed entry as the hub serves it; the envelope stays raw so its exact bytes are checked.
+/// A feed entry as the hub serves it; the envelope stays raw so its exact bytes are hashed and
+/// checked.
 #[derive(Deserialize)]
 struct FeedEntry<'a> {
     seq: u64,
@@ -79,13 +99,31 @@ struct FeedEntry<'a> {
 struct FeedPage<'a> {
     #[serde(borrow)]
     entries: Vec<&'a RawValue>,
-    next: u64,
 }
 
-/// Only `next`, to start fetching the following page before this one is verified.
-#[derive(Deserialize)]
-struct PageNext {
-    next: u64,
+/// The few record fields read before any check: which kind, whose, which version.
+#[derive(Deserialize, Default)]
+struct Peek {
+    #[serde(default)]
+    record: PeekRecord,
+}
+
+#[derive(Deserialize, Default)]
+struct PeekRecord {
+    #[serde(default)]
+    kind: Option<String>,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    local_id: Option<String>,
+    #[serde(default)]
+    version: Option<u64>,
+}
+
+fn peek(envelope: &RawValue) -> PeekRecord {
+    serde_json::from_str::<Peek>(envelope.get())
+        .unwrap_or_default()
+        .record
 }
 
 /// A feed entry kept aside, with why.
@@ -124,218 +162,29 @@ impl From<VerifiedEnvelope> for Mirrored {
 enum Outcome {
     Verified(Mirrored),
     Own,
+    KeyRecord,
     Quarantined(Quarantined),
 }
 
-impl Outcome {
-    fn is_unknown_key(&self) -> bool {
-        matches!(self, Outcome::Quarantined(q) if q.code == "unknown_key")
-    }
+/// Why a page could not be taken: a broken promise, or a hub that serves something unusable.
+enum Fault {
+    Broken(Broken),
+    Hub(String),
 }
 
-/// A page being written on a blocking thread.
-type PageWrite = tokio::task::JoinHandle<Result<PageStats, NodeError>>;
-
-async fn finish_write(write: PageWrite) -> Result<PageStats, NodeError> {
-    write
-        .await
-        .map_err(|e| NodeError::Invalid(format!("writing a feed page: {e}")))?
+/// Where the proven log stands: the tree's right edge (its size is the cursor) and the keys.
+#[derive(Clone)]
+struct Progress {
+    frontier: Frontier,
+    book: KeyBook,
 }
 
-impl SyncReport {
-    fn add(&mut self, page: PageStats) {
-        self.applied += page.applied;
-        self.unchanged += page.unchanged;
-        self.quarantined += page.quarantined;
-        self.own += page.own;
-    }
-}
-
-/// One page, checked.
+/// One page, checked; `progress` is where the log stands after it.
 struct Examined {
     outcomes: Vec<Outcome>,
-    next: u64,
-}
-
-impl Node {
-    /// Pulls the feed after the cursor until caught up.
-    ///
-    /// Three stages overlap: fetching page N+1, checking page N, writing page N-1. Writes stay
-    /// in feed order (one page's batch starts only after the previous one is durable), so the
-    /// cursor never runs ahead of what is stored.
-    pub async fn sync(&self, options: &SyncOptions) -> Result<SyncReport, NodeError> {
-        let mut report = SyncReport::default();
-        let mut book = Arc::new(self.refresh_keys(options, &mut report).await?);
-        let mut cursor = self.db.cursor()?;
-        let mut body = self.fetch_page(cursor, options).await?;
-        let mut writing: Option<PageWrite> = None;
-        loop {
-            let next = page_next(&body)?;
-            let prefetch = (next > cursor).then(|| {
-                let (node, options) = (self.clone(), options.clone());
-                tokio::spawn(async move { node.fetch_page(next, &options).await })
-            });
-            let mut examined = self.examine(body.clone(), book.clone()).await?;
-            if examined.outcomes.iter().any(Outcome::is_unknown_key) {
-                // A region may have registered a key since the list was read: read it again once.
-                book = Arc::new(self.refresh_keys(options, &mut report).await?);
-                examined = self.examine(body, book.clone()).await?;
-            }
-            let Some(prefetch) = prefetch else {
-                if examined.outcomes.is_empty() {
-                    break;
-                }
-                return Err(NodeError::Hub(format!(
-                    "the hub's feed served entries after {cursor} without moving past it (next {next})"
-                )));
-            };
-            if let Some(previous) = writing.take() {
-                report.add(finish_write(previous).await?);
-            }
-            let db = self.db.clone();
-            writing = Some(tokio::task::spawn_blocking(move || {
-                commit_page(&db, examined, cursor)
-            }));
-            cursor = next;
-            body = prefetch
-                .await
-                .map_err(|e| NodeError::Hub(e.to_string()))??;
-        }
-        if let Some(last) = writing {
-            report.add(finish_write(last).await?);
-        }
-        report.cursor = cursor;
-        Ok(report)
-    }
-
-    async fn refresh_keys(
-        &self,
-        options: &SyncOptions,
-        report: &mut SyncReport,
-    ) -> Result<KeyBook, NodeError> {
-        let body = self
-            .get_bytes("/v1/regions", FEED_SLACK, options.max_wait)
-            .await?;
-        let list: RegionList = serde_json::from_slice(&body).map_err(|e| {
-            NodeError::Hub(format!(
-                "hub {}: unreadable region list: {e}",
-                self.config.hub
-            ))
-        })?;
-        report.key_changes.extend(self.pin_keys(&list.regions)?);
-        Ok(KeyBook::new(&list.regions))
-    }
-
-    async fn fetch_page(&self, after: u64, options: &SyncOptions) -> Result<Bytes, NodeError> {
-        let path = format!(
-            "/v1/feed?after={after}&limit={}&exclude_region={}&wait={}",
-            options.page_size.clamp(1, 5_000),
-            self.config.region,
-            options.wait_secs
-        );
-        let timeout = Duration::from_secs(options.wait_secs) + FEED_SLACK;
-        self.get_bytes(&path, timeout, options.max_wait).await
-    }
-
-    async fn examine(&self, body: Bytes, book: Arc<KeyBook>) -> Result<Examined, NodeError> {
-        let own = self.config.region.clone();
-        tokio::task::spawn_blocking(move || examine_page(&body, &book, &own))
-            .await
-            .map_err(|e| NodeError::Invalid(e.to_string()))?
-    }
-
-    /// Quarantined feed entries, oldest first (at most `limit`).
-    pub fn quarantined(&self, limit: usize) -> Result<Vec<Quarantined>, NodeError> {
-        self.db
-            .scan_prefix(db::QUARANTINE, None, limit)?
-            .into_iter()
-            .map(|(_, v)| {
-                serde_json::from_slice(&v)
-                    .map_err(|_| NodeError::Storage(crate::error::corrupt("quarantine")))
-            })
-            .collect()
-    }
-}
-
-fn page_next(body: &[u8]) -> Result<u64, NodeError> {
-    serde_json::from_slice::<PageNext>(body)
-        .map(|p| p.next)
-        .map_err(|e| NodeError::Hub(format!("unreadable feed page: {e}")))
-}
-
-fn examine_page(body: &[u8], book: &KeyBook, own_region: &str) -> Result<Examined, NodeError> {
-    let page: FeedPage = serde_json::from_slice(body)
-        .map_err(|e| NodeError::Hub(format!("unreadable feed page: {e}")))?;
-    let outcomes = page
-        .entries
-        .par_iter()
-        .map(|raw| examine_entry(raw, book, own_region))
-        .collect();
-    Ok(Examined {
-        outcomes,
-        next: page.next,
-    })
-}
-
-fn examine_entry(raw: &RawValue, book: &KeyBook, own_region: &str) -> Outcome {
-    let entry: FeedEntry = match serde_json::from_str(raw.get()) {
-        Ok(entry) => entry,
-        Err(e) => {
-            return quarantine(
-                None,
-                None,
-                "bad_entry",
-                format!("not a feed entry: {e}"),
-                raw,
-            );
-        }
-    };
-    // The key check runs before the signature is verified: the node's own entries (which the
-    // hub should not even send) are recognised there and skipped without verifying anything.
-    let mut key_problem = None;
-    let mut own = false;
-    let checked = check_envelope(entry.envelope.get().as_bytes(), |region, key| {
-        own = region == own_region;
-        match book.admits(region, key, &entry.received_at) {
-            Ok(()) if !own => true,
-            Ok(()) => false,
-            Err(why) => {
-                key_problem = Some(why);
-                false
-            }
-        }
-    });
-    match checked {
-        Ok(verified) => Outcome::Verified(verified.into()),
-        Err(_) if own => Outcome::Own,
-        Err(rejected) => {
-            let reason = key_problem.unwrap_or(rejected.rejection.message);
-            let code = rejected.rejection.code.as_str();
-            quarantine(
-                Some(entry.seq),
-                Some(entry.received_at.into_owned()),
-                code,
-                reason,
-                raw,
-            )
-        }
-    }
-}
-
-fn quarantine(
-    seq: Option<u64>,
-    received_at: Option<String>,
-    code: &str,
-    reason: String,
-    raw: &RawValue,
-) -> Outcome {
-    Outcome::Quarantined(Quarantined {
-        seq,
-        received_at,
-        code: code.to_owned(),
-        reason,
-        entry: raw.get().to_owned(),
-    })
+    progress: Progress,
+    key_changes: Vec<KeyChange>,
+    first_seq: u64,
 }
 
 #[derive(Default)]
@@ -344,209 +193,805 @@ struct PageStats {
     unchanged: usize,
     quarantined: usize,
     own: usize,
+    key_records: usize,
 }
 
-/// Writes one page's effects and the new cursor in one atomic batch, then flushes.
-fn commit_page(db: &Db, examined: Examined, cursor: u64) -> Result<PageStats, NodeError> {
-    let mut batch = WriteBatch::default();
-    let mut deltas = Deltas::default();
+impl SyncReport {
+    fn add(&mut self, page: PageStats) {
+        self.applied += page.applied;
+        self.unchanged += page.unchanged;
+        self.quarantined += page.quarantined;
+        self.own += page.own;
+        self.key_records += page.key_records;
+    }
+}
+
+impl Node {
+    /// Proves and applies the log up to the hub's current checkpoint, then witnesses it.
+    pub async fn sync(&self, options: &SyncOptions) -> Result<SyncReport, NodeError> {
+        self.refuse_if_alarm()?;
+        let log = self.log_verifier(options.max_wait).await?;
+        let accepted = self.accept_checkpoint(&log, options.max_wait).await?;
+        let mut progress = self.progress()?;
+        let mut report = SyncReport::default();
+        let target = accepted.checkpoint.size();
+        let mut body = None;
+        while progress.frontier.size() < target {
+            let page = match body.take() {
+                Some(prefetched) => prefetched,
+                None => {
+                    self.fetch_page(progress.frontier.size(), target, options)
+                        .await?
+                }
+            };
+            let examined = self.examine(page.clone(), progress.clone()).await?;
+            let end = examined.progress.frontier.size();
+            let prefetch = (end < target).then(|| {
+                let (node, options) = (self.clone(), options.clone());
+                tokio::spawn(async move { node.fetch_page(end, target, &options).await })
+            });
+            self.prove_page(&accepted, &examined.progress.frontier, &page, options)
+                .await?;
+            progress = examined.progress.clone();
+            report
+                .key_changes
+                .extend(examined.key_changes.iter().cloned());
+            let db = self.db.clone();
+            let stats = tokio::task::spawn_blocking(move || commit_page(&db, examined))
+                .await
+                .map_err(|e| NodeError::Invalid(format!("writing a feed page: {e}")))??;
+            report.add(stats);
+            if let Some(prefetch) = prefetch {
+                body = Some(
+                    prefetch
+                        .await
+                        .map_err(|e| NodeError::Hub(e.to_string()))??,
+                );
+            }
+        }
+        report.cursor = progress.frontier.size();
+        report.log = self.witness(&accepted, &progress.book).await?;
+        report.waiting = self.feed_beyond(target, options).await?;
+        Ok(report)
+    }
+
+    /// The proven log as stored: the frontier and the key book. A store written before the
+    /// node verified the log (a cursor without a frontier) starts over from seq 1; applying is
+    /// idempotent.
+    fn progress(&self) -> Result<Progress, NodeError> {
+        let frontier = match self.db.get(db::FRONTIER)? {
+            Some(bytes) => Frontier::from_bytes(&bytes)
+                .map_err(|_| NodeError::Storage(crate::error::corrupt("frontier")))?,
+            None => {
+                if self.db.cursor()? > 0 {
+                    tracing::warn!(
+                        "this store predates the verified log: reading the feed again from seq 1"
+                    );
+                }
+                Frontier::new()
+            }
+        };
+        Ok(Progress {
+            frontier,
+            book: self.key_book()?,
+        })
+    }
+
+    /// Up to one page of the feed after `after`, never beyond `target`.
+    async fn fetch_page(
+        &self,
+        after: u64,
+        target: u64,
+        options: &SyncOptions,
+    ) -> Result<Bytes, NodeError> {
+        let limit = (target - after).min(options.page_size.clamp(1, 5_000) as u64);
+        let path = format!("/v1/feed?after={after}&limit={limit}&wait=0");
+        self.get_bytes(&path, FEED_SLACK, options.max_wait).await
+    }
+
+    /// Whether the feed holds entries after `size`; long-polls when `wait_secs` > 0.
+    async fn feed_beyond(&self, size: u64, options: &SyncOptions) -> Result<bool, NodeError> {
+        let path = format!("/v1/feed?after={size}&limit=1&wait={}", options.wait_secs);
+        let timeout = Duration::from_secs(options.wait_secs) + FEED_SLACK;
+        let body = self.get_bytes(&path, timeout, options.max_wait).await?;
+        let page: FeedPage = serde_json::from_slice(&body).map_err(|e| self.unreadable_page(e))?;
+        Ok(!page.entries.is_empty())
+    }
+
+    fn unreadable_page(&self, e: impl std::fmt::Display) -> NodeError {
+        NodeError::Hub(format!(
+            "hub {}: unreadable feed page: {e}",
+            self.config.hub
+        ))
+    }
+
+    async fn examine(&self, body: Bytes, progress: Progress) -> Result<Examined, NodeError> {
+        let own = self.config.region.clone();
+        let first = progress.frontier.size();
+        let receipts = self.receipts_from(first)?;
+        let examined =
+            tokio::task::spawn_blocking(move || examine_page(&body, progress, &own, &receipts))
+                .await
+                .map_err(|e| NodeError::Invalid(e.to_string()))?;
+        match examined {
+            Ok(examined) if examined.outcomes.is_empty() => Err(NodeError::Hub(format!(
+                "hub {}: the feed ends at seq {first}, below the checkpoint it signed",
+                self.config.hub
+            ))),
+            Ok(examined) => Ok(examined),
+            Err(Fault::Hub(why)) => Err(NodeError::Hub(format!("hub {}: {why}", self.config.hub))),
+            Err(Fault::Broken(broken)) => Err(self.raise(broken)?),
+        }
+    }
+
+    /// Proves that the leaves read so far (`frontier`) are the first leaves of the accepted
+    /// checkpoint's tree; raises the alarm otherwise.
+    async fn prove_page(
+        &self,
+        accepted: &Accepted,
+        frontier: &Frontier,
+        page: &[u8],
+        options: &SyncOptions,
+    ) -> Result<(), NodeError> {
+        let (end, target) = (frontier.size(), accepted.checkpoint.size());
+        let checkpoint_root = accepted.checkpoint.root();
+        let failure = if end == target {
+            (frontier.root() != checkpoint_root).then(|| {
+                (
+                    format!(
+                        "the feed's first {end} entries hash to another root than the checkpoint's"
+                    ),
+                    Vec::new(),
+                )
+            })
+        } else {
+            let proof = self
+                .consistency_proof(end, target, options.max_wait)
+                .await?;
+            verify_consistency(end, frontier.root(), target, checkpoint_root, &proof)
+                .err()
+                .map(|e| {
+                    (
+                        format!("the feed's first {end} entries are not the first leaves of the checkpoint of size {target}: {e}"),
+                        proof_json(end, target, &proof),
+                    )
+                })
+        };
+        let Some((detail, proof)) = failure else {
+            return Ok(());
+        };
+        let mut broken = Broken::new(AlarmKind::RootMismatch, detail)
+            .with("served.note", accepted.note.clone())
+            .with("entries.json", page.to_vec());
+        if !proof.is_empty() {
+            broken = broken.with("proof.json", proof);
+        }
+        Err(self.raise(broken)?)
+    }
+
+    /// Cosigns the proven checkpoint and records its witnesses and finality.
+    async fn witness(&self, accepted: &Accepted, book: &KeyBook) -> Result<LogStatus, NodeError> {
+        self.cosign(&accepted.checkpoint).await?;
+        let size = accepted.checkpoint.size();
+        let (witnesses, quorum) =
+            self.count_witnesses(accepted, &book.witnesses_at(size, &self.config.region));
+        let status = LogStatus {
+            size,
+            checkpoint_at: Some(now_rfc3339()),
+            witnesses,
+            is_final: witnesses >= quorum,
+            alarm: None,
+        };
+        self.store_log_status(&status)?;
+        Ok(status)
+    }
+
+    /// The receipts at leaf index `from` and above (a page's worth is what matters).
+    fn receipts_from(&self, from: u64) -> Result<HashMap<u64, Receipt>, NodeError> {
+        let start = db::seq_key(db::RECEIPTS, from);
+        let mut receipts = HashMap::new();
+        for (key, value) in self.db.scan_prefix(db::RECEIPTS, Some(&start), 5_000)? {
+            let index = db::u64_at(&key, db::RECEIPTS.len())
+                .ok_or_else(|| crate::error::corrupt("receipt"))?;
+            receipts.insert(index, from_json(&value, "receipt")?);
+        }
+        Ok(receipts)
+    }
+
+    /// Quarantined feed entries, oldest first (at most `limit`).
+    pub fn quarantined(&self, limit: usize) -> Result<Vec<Quarantined>, NodeError> {
+        self.db
+            .scan_prefix(db::QUARANTINE, None, limit)?
+            .into_iter()
+            .map(|(_, v)| Ok(from_json(&v, "quarantine")?))
+            .collect()
+    }
+}
+
+/// Steps 1, 2 and 4 of the module documentation for one page.
+fn examine_page(
+    body: &[u8],
+    mut progress: Progress,
+    own: &str,
+    receipts: &HashMap<u64, Receipt>,
+) -> Result<Examined, Fault> {
+    let page: FeedPage = serde_json::from_slice(body)
+        .map_err(|e| Fault::Hub(format!("unreadable feed page: {e}")))?;
+    let first_seq = progress.frontier.size() + 1;
+    let mut entries = Vec::with_capacity(page.entries.len());
+    for raw in &page.entries {
+        let entry: FeedEntry = serde_json::from_str(raw.get())
+            .map_err(|e| Fault::Hub(format!("not a feed entry: {e}: {}", clip(raw.get()))))?;
+        let expected = progress.frontier.size() + 1;
+        if entry.seq != expected {
+            let detail = format!(
+                "the feed served seq {} where seq {expected} belongs (after seq {})",
+                entry.seq,
+                expected - 1
+            );
+            return Err(Fault::Broken(
+                Broken::new(AlarmKind::Omission, detail).with("entries.json", body.to_vec()),
+            ));
+        }
+        progress
+            .frontier
+            .append(leaf_hash(entry.envelope.get().as_bytes()))
+            .map_err(|e| Fault::Hub(e.to_string()))?;
+        let peeked = peek(entry.envelope);
+        entries.push((entry, *raw, peeked));
+    }
+    let mut outcomes: Vec<Option<Outcome>> = entries.iter().map(|_| None).collect();
+    let mut key_changes = Vec::new();
+    for (slot, (entry, raw, peeked)) in outcomes.iter_mut().zip(&entries) {
+        if peeked.kind.as_deref() == Some("key") {
+            *slot = Some(apply_key_record(
+                entry,
+                raw,
+                &mut progress.book,
+                &mut key_changes,
+            ));
+        }
+    }
+    let book = &progress.book;
+    let checked: Vec<(usize, Result<Outcome, Broken>)> = entries
+        .par_iter()
+        .enumerate()
+        .filter(|(i, _)| outcomes[*i].is_none())
+        .map(|(i, (entry, raw, peeked))| {
+            let receipt = receipts.get(&(entry.seq - 1));
+            (i, examine_entry(entry, raw, peeked, book, own, receipt))
+        })
+        .collect();
+    for (i, outcome) in checked {
+        outcomes[i] = Some(outcome.map_err(Fault::Broken)?);
+    }
+    Ok(Examined {
+        outcomes: outcomes.into_iter().flatten().collect(),
+        progress,
+        key_changes,
+        first_seq,
+    })
+}
+
+/// A key record, checked against the root or its region's keys at its seq, then applied.
+fn apply_key_record(
+    entry: &FeedEntry,
+    raw: &RawValue,
+    book: &mut KeyBook,
+    changes: &mut Vec<KeyChange>,
+) -> Outcome {
+    let mut key_problem = None;
+    let checked = check_envelope(entry.envelope.get().as_bytes(), |region, key| {
+        match book.may_sign_key_record(region, key, entry.seq) {
+            Ok(()) => true,
+            Err(why) => {
+                key_problem = Some(why);
+                false
+            }
+        }
+    });
+    let verified = match checked {
+        Ok(verified) => verified,
+        Err(rejected) => {
+            let reason = key_problem.unwrap_or(rejected.rejection.message);
+            return quarantine(entry, rejected.rejection.code.as_str(), reason, raw);
+        }
+    };
+    match book.apply(entry.seq, &verified) {
+        Ok(change) => {
+            changes.extend(change);
+            Outcome::KeyRecord
+        }
+        Err(why) => quarantine(entry, "bad_key_record", why, raw),
+    }
+}
+
+/// Any other entry: own-region entries against the receipts, the rest against the key book.
+fn examine_entry(
+    entry: &FeedEntry,
+    raw: &RawValue,
+    peeked: &PeekRecord,
+    book: &KeyBook,
+    own: &str,
+    receipt: Option<&Receipt>,
+) -> Result<Outcome, Broken> {
+    if let Some(receipt) = receipt {
+        check_receipt(entry, raw, peeked, own, receipt)?;
+    }
+    if peeked.region.as_deref() == Some(own) {
+        return Ok(Outcome::Own);
+    }
+    Ok(check_mirrored(entry, raw, book))
+}
+
+/// The entry at a receipt's index must be the version the hub acknowledged: same id and
+/// version, and for an accepted version the very bytes the node sent.
+fn check_receipt(
+    entry: &FeedEntry,
+    raw: &RawValue,
+    peeked: &PeekRecord,
+    own: &str,
+    receipt: &Receipt,
+) -> Result<(), Broken> {
+    let same_record = peeked.region.as_deref() == Some(own)
+        && peeked.local_id.as_deref() == Some(receipt.local_id.as_str())
+        && peeked.version == Some(receipt.version);
+    let leaf = crate::log::encode_hash(&leaf_hash(entry.envelope.get().as_bytes()));
+    let same_bytes = receipt.leaf_hash.as_ref().is_none_or(|hash| *hash == leaf);
+    if same_record && same_bytes {
+        return Ok(());
+    }
+    let detail = format!(
+        "leaf {} is not {own}/{} version {} that the hub acknowledged there",
+        entry.seq - 1,
+        receipt.local_id,
+        receipt.version
+    );
+    Err(Broken::new(AlarmKind::OwnRecord, detail)
+        .with("receipt.json", json_bytes(receipt).unwrap_or_default())
+        .with("entry.json", raw.get().as_bytes().to_vec()))
+}
+
+/// An entry of another region, checked against the keys active at its seq.
+fn check_mirrored(entry: &FeedEntry, raw: &RawValue, book: &KeyBook) -> Outcome {
+    let mut key_problem = None;
+    let checked = check_envelope(entry.envelope.get().as_bytes(), |region, key| {
+        match book.may_sign(region, key, entry.seq) {
+            Ok(()) => true,
+            Err(why) => {
+                key_problem = Some(why);
+                false
+            }
+        }
+    });
+    match checked {
+        Ok(verified) => Outcome::Verified(verified.into()),
+        Err(rejected) => {
+            let reason = key_problem.unwrap_or(rejected.rejection.message);
+            quarantine(entry, rejected.rejection.code.as_str(), reason, raw)
+        }
+    }
+}
+
+fn quarantine(entry: &FeedEntry, code: &str, reason: String, raw: &RawValue) -> Outcome {
+    Outcome::Quarantined(Quarantined {
+        seq: Some(entry.seq),
+        received_at: Some(entry.received_at.clone().into_owned()),
+        code: code.to_owned(),
+        reason,
+        entry: raw.get().to_owned(),
+    })
+}
+
+fn clip(text: &str) -> String {
+    text.chars().take(200).collect()
+}
+
+/// Mirror writes of one commit, with the versions already staged (the store does not show them
+/// yet).
+struct MirrorWriter<'a> {
+    db: &'a Db,
+    batch: WriteBatch,
+    deltas: Deltas,
+    written: HashMap<Vec<u8>, (u64, bool)>,
+}
+
+impl MirrorWriter<'_> {
+    /// Stages a verified envelope if it is newer than the mirror's copy; whether it was.
+    fn stage(&mut self, verified: Mirrored) -> Result<bool, NodeError> {
+        let key = db::mirror_key(&verified.region, &verified.local_id);
+        let current = match self.written.get(&key) {
+            Some(state) => Some(*state),
+            None => self
+                .db
+                .get(&key)?
+                .map(|v| StoredEnvelope::decode_header(&v))
+                .transpose()?,
+        };
+        if current.is_some_and(|(version, _)| verified.version <= version) {
+            return Ok(false);
+        }
+        let was_live = current.is_some_and(|(_, deleted)| !deleted);
+        let live_delta = i64::from(!verified.deleted) - i64::from(was_live);
+        self.deltas
+            .add(&format!("{N_MIRROR}{}", verified.region), live_delta);
+        let stored = StoredEnvelope {
+            version: verified.version,
+            deleted: verified.deleted,
+            envelope: verified.canonical,
+        };
+        self.batch.put(key.clone(), stored.encode());
+        self.written
+            .insert(key, (verified.version, verified.deleted));
+        Ok(true)
+    }
+}
+
+/// Writes one page's effects, the key book, the frontier and the cursor in one atomic batch,
+/// then flushes.
+fn commit_page(db: &Db, examined: Examined) -> Result<PageStats, NodeError> {
+    let mut writer = MirrorWriter {
+        db,
+        batch: WriteBatch::default(),
+        deltas: Deltas::default(),
+        written: HashMap::new(),
+    };
     let mut stats = PageStats::default();
-    // Versions written earlier in this page, which the store does not show yet.
-    let mut written: HashMap<Vec<u8>, (u64, bool)> = HashMap::new();
-    for (index, outcome) in examined.outcomes.into_iter().enumerate() {
+    for (offset, outcome) in examined.outcomes.into_iter().enumerate() {
         match outcome {
             Outcome::Own => stats.own += 1,
+            Outcome::KeyRecord => stats.key_records += 1,
             Outcome::Verified(verified) => {
-                let key = db::mirror_key(&verified.region, &verified.local_id);
-                let current = match written.get(&key) {
-                    Some(state) => Some(*state),
-                    None => db
-                        .get(&key)?
-                        .map(|v| StoredEnvelope::decode_header(&v))
-                        .transpose()?,
-                };
-                if current.is_some_and(|(version, _)| verified.version <= version) {
+                if writer.stage(verified)? {
+                    stats.applied += 1;
+                } else {
                     stats.unchanged += 1;
-                    continue;
                 }
-                let was_live = current.is_some_and(|(_, deleted)| !deleted);
-                let live_delta = i64::from(!verified.deleted) - i64::from(was_live);
-                deltas.add(&format!("{N_MIRROR}{}", verified.region), live_delta);
-                let stored = StoredEnvelope {
-                    version: verified.version,
-                    deleted: verified.deleted,
-                    envelope: verified.canonical,
-                };
-                batch.put(key.clone(), stored.encode());
-                written.insert(key, (verified.version, verified.deleted));
-                stats.applied += 1;
             }
             Outcome::Quarantined(entry) => {
                 tracing::warn!(seq = ?entry.seq, code = %entry.code, reason = %entry.reason, "feed entry quarantined");
-                let bytes =
-                    serde_json::to_vec(&entry).map_err(|e| NodeError::Invalid(e.to_string()))?;
-                batch.put(quarantine_key(cursor, index), bytes);
-                deltas.add(N_QUARANTINED, 1);
+                let seq = examined.first_seq + offset as u64;
+                writer
+                    .batch
+                    .put(db::seq_key(db::QUARANTINE, seq), json_bytes(&entry)?);
+                writer.deltas.add(N_QUARANTINED, 1);
                 stats.quarantined += 1;
             }
         }
     }
-    Db::put_cursor(&mut batch, examined.next.max(cursor));
-    db.commit(batch, &deltas)?;
+    let book = &examined.progress.book;
+    if examined.key_changes.iter().any(|c| c.change == "added") {
+        stats.applied += recheck_quarantine(&mut writer, book)?;
+    }
+    let first_event = db.counter(N_KEY_EVENTS)? + 1;
+    book.stage(
+        &examined.key_changes,
+        first_event,
+        &mut writer.batch,
+        &mut writer.deltas,
+    )?;
+    let frontier = &examined.progress.frontier;
+    writer.batch.put(db::FRONTIER.to_vec(), frontier.to_bytes());
+    Db::put_cursor(&mut writer.batch, frontier.size());
+    db.commit(writer.batch, &writer.deltas)?;
     db.flush()?;
     tracing::debug!(
-        cursor = examined.next,
+        cursor = frontier.size(),
         applied = stats.applied,
         "sync page committed"
     );
     Ok(stats)
 }
 
-/// `q/{cursor before the page}{index in the page}`: unique, and in feed order.
-fn quarantine_key(cursor: u64, index: usize) -> Vec<u8> {
-    [
-        db::QUARANTINE,
-        &cursor.to_be_bytes(),
-        &(index as u32).to_be_bytes(),
-    ]
-    .concat()
+/// Entries quarantined as `unknown_key` are checked again once a key record added a key: an
+/// entry the book now admits (its key's add record precedes it) leaves the quarantine for the
+/// mirror. Returns how many did.
+fn recheck_quarantine(writer: &mut MirrorWriter, book: &KeyBook) -> Result<usize, NodeError> {
+    let mut unknown = Vec::new();
+    writer.db.for_each(db::QUARANTINE, 1_000, |key, value| {
+        let entry: Quarantined = from_json(value, "quarantine")?;
+        if entry.code == "unknown_key" {
+            unknown.push((key.to_vec(), entry));
+        }
+        Ok(ControlFlow::Continue(()))
+    })?;
+    let mut released = 0;
+    for (key, quarantined) in unknown {
+        let Ok(raw) = serde_json::from_str::<&RawValue>(&quarantined.entry) else {
+            continue;
+        };
+        let Ok(entry) = serde_json::from_str::<FeedEntry>(raw.get()) else {
+            continue;
+        };
+        if let Outcome::Verified(verified) = check_mirrored(&entry, raw, book) {
+            writer.stage(verified)?;
+            writer.batch.delete(key);
+            writer.deltas.add(N_QUARANTINED, -1);
+            released += 1;
+        }
+    }
+    Ok(released)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{FakeHub, node_at};
-    use serde_json::{Value, json};
+    use crate::testing::pinned_node;
+    use crate::testlog::{Federation, LogHub, instrument, key_record, signed};
+    use serde_json::json;
     use yiqi_schema::keys::{SecretKey, generate, public_key_text};
-    use yiqi_schema::sign;
-    use yiqi_schema::testing::sample_record;
-
-    fn record(region: &str, local_id: &str, version: u64) -> Value {
-        let mut r = sample_record();
-        r["region"] = json!(region);
-        r["local_id"] = json!(local_id);
-        r["version"] = json!(version);
-        r
-    }
-
-    fn entry(seq: u64, envelope: &Value) -> Value {
-        json!({"seq": seq, "received_at": "2026-06-01T00:00:00.000Z", "envelope": envelope})
-    }
-
-    fn signed(record: Value, key: &SecretKey) -> Value {
-        serde_json::to_value(sign(record, key)).unwrap()
-    }
-
-    /// A hub serving `entries` as one feed page, with `key` registered for CN-BJ.
-    async fn hub_with(entries: Vec<Value>, key: &SecretKey) -> FakeHub {
-        let last = entries.len() as u64;
-        let regions = json!({"regions": [{"region": "CN-BJ", "name": "北京",
-            "keys": [{"public_key": public_key_text(&key.verifying_key()), "status": "active",
-                      "added_at": "2026-01-01T00:00:00Z"}]}]});
-        FakeHub::start(Arc::new(move |_, path, _| {
-            let body = if path.starts_with("/v1/regions") {
-                regions.clone()
-            } else if path.starts_with("/v1/feed?after=0&") {
-                json!({"entries": entries, "next": last})
-            } else {
-                json!({"entries": [], "next": last})
-            };
-            (200, serde_json::to_vec(&body).unwrap())
-        }))
-        .await
-    }
+    use yiqi_tlog::{Checkpoint, Witness};
 
     fn options() -> SyncOptions {
         SyncOptions {
-            page_size: 1_000,
+            page_size: 2,
             wait_secs: 0,
             max_wait: Duration::from_secs(2),
         }
     }
 
+    /// A reference hub whose log adds `bj` (by the root) and holds two CN-BJ records.
+    async fn federation(root: &SecretKey, bj: &SecretKey) -> LogHub {
+        let hub = LogHub::start().await;
+        hub.append(&[
+            signed(key_record("CN-BJ", bj, false), root),
+            signed(instrument("CN-BJ", "A", 1), bj),
+            signed(instrument("CN-BJ", "B", 1), bj),
+        ]);
+        hub
+    }
+
+    fn node_for(dir: &tempfile::TempDir, region: &str, hub: &LogHub, fed: &Federation) -> Node {
+        pinned_node(
+            dir.path(),
+            region,
+            &hub.url,
+            &fed.root_text(),
+            &hub.with(|s| s.vkey()),
+        )
+    }
+
+    fn alarm_kind(node: &Node) -> Option<String> {
+        node.alarm().unwrap().map(|a| a.kind)
+    }
+
     #[tokio::test]
-    async fn bad_entries_are_quarantined_and_good_ones_mirrored() {
-        let (bj, stranger) = (generate(), generate());
-        let mut tampered = signed(record("CN-BJ", "T", 1), &bj);
+    async fn an_honest_log_is_proven_applied_and_witnessed() {
+        let (fed, bj) = (Federation::new(), generate());
+        let hub = federation(&fed.root, &bj).await;
+        let dir = tempfile::tempdir().unwrap();
+        let node = node_for(&dir, "CN-GS", &hub, &fed);
+        let gs = (*node.key).clone();
+        let mut tampered = signed(instrument("CN-BJ", "T", 1), &bj);
         tampered["record"]["name"] = json!("篡改");
-        let mut invalid = record("CN-BJ", "S", 1);
-        invalid["category"] = json!("000001");
-        let entries = vec![
-            entry(1, &signed(record("CN-BJ", "A", 2), &bj)),
-            entry(2, &tampered),
-            entry(3, &signed(record("CN-BJ", "U", 1), &stranger)),
-            entry(4, &signed(invalid, &bj)),
-            entry(5, &signed(record("CN-GS", "own", 1), &bj)),
-            entry(6, &signed(record("CN-BJ", "A", 1), &bj)),
-            json!({"seq": "seven"}),
-        ];
-        let hub = hub_with(entries, &bj).await;
-        let node = node_at("CN-GS", &hub.url);
+        hub.append(&[
+            signed(key_record("CN-GS", &gs, false), &fed.root),
+            tampered,
+            signed(instrument("CN-GS", "own", 1), &gs),
+            signed(instrument("CN-BJ", "A", 2), &bj),
+        ]);
+        let witnesses = [("CN-BJ", &bj), ("CN-GS", &gs)]
+            .map(|(r, k)| (r.to_owned(), public_key_text(&k.verifying_key())));
+        hub.with(|s| s.witnesses = witnesses.to_vec());
         let report = node.sync(&options()).await.unwrap();
         assert_eq!(
             (
                 report.applied,
-                report.unchanged,
                 report.quarantined,
                 report.own,
+                report.key_records,
                 report.cursor
             ),
-            (1, 1, 4, 1, 7)
+            (3, 1, 1, 2, 7)
         );
-        assert_eq!(report.key_changes.len(), 1);
+        assert_eq!(node.show("CN-BJ/A").unwrap()["record"]["version"], 2);
+        assert_eq!(node.quarantined(10).unwrap()[0].code, "bad_signature");
+        assert_eq!(report.key_changes.len(), 2);
+        // Own cosignature posted; CN-BJ (the one other region) has not cosigned yet.
+        assert_eq!(hub.with(|s| s.cosignatures[&7].len()), 1);
+        assert_eq!(
+            (report.log.size, report.log.witnesses, report.log.is_final),
+            (7, 0, false)
+        );
+        let body = hub.with(|s| {
+            Checkpoint::parse(yiqi_tlog::split_note(&s.note(7)).unwrap().0)
+                .unwrap()
+                .to_body()
+        });
+        let line = Witness::new("yiqi-witness/CN-BJ", bj.clone())
+            .unwrap()
+            .cosign(&body, 1)
+            .unwrap();
+        hub.with(|s| s.cosignatures.entry(7).or_default().push(line));
+        let again = node.sync(&options()).await.unwrap();
+        assert_eq!((again.applied, again.cursor), (0, 7));
+        let status = node.status().await.unwrap();
+        assert_eq!(
+            (status.log.size, status.log.witnesses, status.log.is_final),
+            (7, 1, true)
+        );
+        assert_eq!(status.log.alarm, None);
+    }
+
+    #[tokio::test]
+    async fn a_key_the_root_did_not_sign_admits_nothing() {
+        let (fed, minted, hubs_root) = (Federation::new(), generate(), generate());
+        let hub = LogHub::start().await;
+        hub.append(&[
+            signed(key_record("CN-BJ", &minted, false), &hubs_root),
+            signed(instrument("CN-BJ", "A", 1), &minted),
+            signed(key_record("CN-BJ", &generate(), false), &minted),
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let node = node_for(&dir, "CN-GS", &hub, &fed);
+        let report = node.sync(&options()).await.unwrap();
+        assert_eq!(
+            (report.applied, report.quarantined, report.cursor),
+            (0, 3, 3)
+        );
         let codes: Vec<String> = node
             .quarantined(10)
             .unwrap()
             .into_iter()
             .map(|q| q.code)
             .collect();
-        assert_eq!(
-            codes,
-            [
-                "bad_signature",
-                "unknown_key",
-                "schema_violation",
-                "bad_entry"
-            ]
-        );
-        assert!(
-            matches!(node.show("CN-BJ/T"), Err(NodeError::Invalid(_))),
-            "tampered never mirrored"
-        );
-        assert_eq!(node.show("CN-BJ/A").unwrap()["record"]["version"], 2);
-        let status = node.status().await.unwrap();
-        assert_eq!(
-            (status.mirror["CN-BJ"], status.quarantined, status.cursor),
-            (1, 4, 7)
-        );
-        let again = node.sync(&options()).await.unwrap();
-        assert_eq!(
-            (again.applied, again.quarantined, again.cursor),
-            (0, 0, 7),
-            "the cursor is durable"
-        );
+        assert_eq!(codes, ["unknown_key"; 3]);
+        assert!(node.key_book().unwrap().keys().next().is_none());
+        assert!(node.status().await.unwrap().mirror.is_empty());
     }
 
     #[tokio::test]
-    async fn tombstones_leave_the_mirror_counts() {
-        let bj = generate();
-        let tombstone = json!({"kind": "instrument", "region": "CN-BJ", "local_id": "A", "version": 2,
-                               "updated_at": "2026-06-01T00:00:00Z", "deleted": true});
-        let entries = vec![
-            entry(1, &signed(record("CN-BJ", "A", 1), &bj)),
-            entry(2, &signed(record("CN-BJ", "B", 1), &bj)),
-            entry(3, &signed(tombstone, &bj)),
-        ];
-        let hub = hub_with(entries, &bj).await;
-        let node = node_at("CN-GS", &hub.url);
+    async fn validity_follows_log_position_not_received_at() {
+        let (fed, bj) = (Federation::new(), generate());
+        let hub = federation(&fed.root, &bj).await;
+        // The revocation sits at seq 4: the records before it stay valid, the one after is not.
+        hub.append(&[
+            signed(key_record("CN-BJ", &bj, true), &fed.root),
+            signed(instrument("CN-BJ", "late", 1), &bj),
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let node = node_for(&dir, "CN-GS", &hub, &fed);
+        let report = node.sync(&options()).await.unwrap();
+        assert_eq!((report.applied, report.quarantined), (2, 1));
+        let late = &node.quarantined(10).unwrap()[0];
+        assert_eq!((late.seq, late.code.as_str()), (Some(5), "unknown_key"));
+        assert!(late.reason.contains("revoked at seq 4"), "{}", late.reason);
+        assert!(node.show("CN-BJ/A").is_ok() && node.show("CN-BJ/late").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_fork_raises_the_alarm_with_evidence_and_stops_sync() {
+        let (fed, bj) = (Federation::new(), generate());
+        let hub = federation(&fed.root, &bj).await;
+        let other = hub.fork().await;
+        hub.append(&[signed(instrument("CN-BJ", "C", 1), &bj)]);
+        other.append(&[signed(instrument("CN-BJ", "D", 1), &bj)]);
+        let dir = tempfile::tempdir().unwrap();
+        let node = node_for(&dir, "CN-GS", &hub, &fed);
         node.sync(&options()).await.unwrap();
-        assert_eq!(node.status().await.unwrap().mirror["CN-BJ"], 1);
-        let mut out = Vec::new();
-        assert_eq!(
-            node.export(Some("CN-BJ"), crate::export::ExportFormat::Ndjson, &mut out)
-                .unwrap(),
-            1
+        let node = node.with_hub(&other.url).unwrap();
+        let error = node.sync(&options()).await.unwrap_err();
+        assert!(matches!(error, NodeError::Alarm(_)), "{error}");
+        assert_eq!(alarm_kind(&node).as_deref(), Some("fork"));
+        assert!(
+            node.show("CN-BJ/D").is_err(),
+            "nothing of the other branch is stored"
         );
-        assert_eq!(node.show("CN-BJ/A").unwrap()["record"]["deleted"], true);
+        let evidence = std::path::PathBuf::from(node.alarm().unwrap().unwrap().evidence.unwrap());
+        for file in ["accepted.note", "served.note", "proof.json", "alarm.txt"] {
+            assert!(evidence.join(file).is_file(), "{file}");
+        }
+        assert!(
+            matches!(node.sync(&options()).await, Err(NodeError::Alarm(_))),
+            "refused while the alarm stands"
+        );
+        assert_eq!(node.status().await.unwrap().log.alarm.unwrap().kind, "fork");
+        assert!(node.clear_alarm().unwrap().is_some());
+        assert_eq!(node.alarm().unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn a_rollback_raises_the_alarm() {
+        let (fed, bj) = (Federation::new(), generate());
+        let hub = federation(&fed.root, &bj).await;
+        let dir = tempfile::tempdir().unwrap();
+        let node = node_for(&dir, "CN-GS", &hub, &fed);
+        node.sync(&options()).await.unwrap();
+        hub.with(|s| s.serve_size = Some(2));
+        assert!(matches!(
+            node.sync(&options()).await,
+            Err(NodeError::Alarm(_))
+        ));
+        assert_eq!(alarm_kind(&node).as_deref(), Some("rollback"));
+    }
+
+    #[tokio::test]
+    async fn an_omitted_seq_raises_the_alarm_and_applies_nothing_of_its_page() {
+        let (fed, bj) = (Federation::new(), generate());
+        let hub = federation(&fed.root, &bj).await;
+        hub.with(|s| s.omit.insert(2));
+        let dir = tempfile::tempdir().unwrap();
+        let node = node_for(&dir, "CN-GS", &hub, &fed);
+        assert!(matches!(
+            node.sync(&options()).await,
+            Err(NodeError::Alarm(_))
+        ));
+        assert_eq!(alarm_kind(&node).as_deref(), Some("omission"));
+        assert_eq!(node.status().await.unwrap().cursor, 0);
+    }
+
+    #[tokio::test]
+    async fn entries_that_are_not_the_checkpoint_leaves_raise_the_alarm() {
+        let (fed, bj) = (Federation::new(), generate());
+        let hub = federation(&fed.root, &bj).await;
+        let swapped =
+            yiqi_schema::canonical::canonical_bytes(&signed(instrument("CN-BJ", "X", 1), &bj));
+        hub.with(|s| s.leaves[2] = swapped);
+        let dir = tempfile::tempdir().unwrap();
+        let node = node_for(&dir, "CN-GS", &hub, &fed);
+        assert!(matches!(
+            node.sync(&options()).await,
+            Err(NodeError::Alarm(_))
+        ));
+        assert_eq!(alarm_kind(&node).as_deref(), Some("root_mismatch"));
+        assert!(node.show("CN-BJ/X").is_err());
+    }
+
+    #[tokio::test]
+    async fn an_own_leaf_unlike_its_receipt_raises_the_alarm() {
+        let (fed, bj) = (Federation::new(), generate());
+        let hub = federation(&fed.root, &bj).await;
+        let dir = tempfile::tempdir().unwrap();
+        let node = node_for(&dir, "CN-GS", &hub, &fed);
+        // The hub acknowledged CN-GS/own v1 at leaf 1, where CN-BJ/A stands.
+        let receipt = Receipt {
+            local_id: "own".into(),
+            version: 1,
+            status: "duplicate".into(),
+            leaf_hash: None,
+        };
+        let mut batch = WriteBatch::default();
+        batch.put(db::seq_key(db::RECEIPTS, 1), json_bytes(&receipt).unwrap());
+        node.db.commit(batch, &Deltas::default()).unwrap();
+        assert!(matches!(
+            node.sync(&options()).await,
+            Err(NodeError::Alarm(_))
+        ));
+        assert_eq!(alarm_kind(&node).as_deref(), Some("own_record"));
+    }
+
+    #[tokio::test]
+    async fn quarantined_entries_a_key_record_admits_are_released() {
+        let (fed, bj) = (Federation::new(), generate());
+        let hub = federation(&fed.root, &bj).await;
+        let dir = tempfile::tempdir().unwrap();
+        let node = node_for(&dir, "CN-GS", &hub, &fed);
+        // A store from before key records: seq 3 was quarantined for want of the key.
+        let entry = format!(
+            r#"{{"seq":3,"received_at":"2026-06-01T00:00:00.000Z","envelope":{}}}"#,
+            String::from_utf8(hub.with(|s| s.leaves[2].clone())).unwrap()
+        );
+        let old = Quarantined {
+            seq: Some(3),
+            received_at: None,
+            code: "unknown_key".into(),
+            reason: "no key".into(),
+            entry,
+        };
+        let mut batch = WriteBatch::default();
+        batch.put(db::seq_key(db::QUARANTINE, 3), json_bytes(&old).unwrap());
+        let mut deltas = Deltas::default();
+        deltas.add(N_QUARANTINED, 1);
+        node.db.commit(batch, &deltas).unwrap();
+        let report = node
+            .sync(&SyncOptions {
+                page_size: 1,
+                ..options()
+            })
+            .await
+            .unwrap();
+        assert_eq!(report.quarantined, 0);
+        let status = node.status().await.unwrap();
+        assert_eq!((status.quarantined, status.mirror["CN-BJ"]), (0, 2));
     }
 }

@@ -97,3 +97,20 @@ async fn answer(mut stream: tokio::net::TcpStream, handler: Handler) {
         .await;
     let _ = stream.shutdown().await;
 }
+
+/// A node in a folder under `dir` (so alarms leave evidence files) with the root and the log
+/// key pinned.
+pub fn pinned_node(
+    dir: &std::path::Path,
+    region: &str,
+    hub: &str,
+    root: &str,
+    log_key: &str,
+) -> Node {
+    let mut config = Config::new(region, hub, None).expect("a valid test config");
+    config.root_key = Some(root.to_owned());
+    config.log_key = Some(log_key.to_owned());
+    let folder = dir.join(region);
+    Node::create(&folder, config).expect("create a node folder");
+    Node::open(&folder).expect("open the node folder")
+}
