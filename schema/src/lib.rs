@@ -12,6 +12,8 @@
 //! - [`validate`]: the embedded JSON Schema and the rules it cannot express.
 //! - [`rejection`]: the stable error codes.
 //! - [`keys`]: public keys in base64url, secret keys in PKCS#8 PEM.
+//! - [`protocol`]: wire types and rules the hub and nodes share, e.g. [`protocol::keys::KeyBook`]
+//!   (region keys from key records, and who may sign what).
 //! - [`classification`], [`regions`]: the reference tables records point into.
 
 pub mod canonical;
@@ -19,11 +21,12 @@ pub mod classification;
 pub mod envelope;
 pub mod ijson;
 pub mod keys;
+pub mod protocol;
 pub mod regions;
 pub mod rejection;
 pub mod testing;
 pub mod validate;
 
-pub use envelope::{Envelope, VerifiedEnvelope, check_envelope, sign};
+pub use envelope::{Envelope, VerifiedEnvelope, check_envelope, check_envelope_with, sign};
 pub use rejection::{ErrorCode, Rejection};
 pub use validate::{Violation, validate_record};
