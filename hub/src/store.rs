@@ -1,5 +1,5 @@
 //! The hub's domain data on top of a [`KvStore`]: the append-only log, each record's version
-//! history, and the region registry.
+//! history, and each region's keys (derived from the key records in the log).
 //!
 //! Key layout (all in one keyspace, so one atomic batch covers a whole group commit):
 //! - `l/{seq:u64 BE}` → `[region length u8][region][feed entry JSON]`: every accepted version,
@@ -8,13 +8,16 @@
 //!   of one record, newest first (the version is stored bit-inverted), so the current version is
 //!   the first key of the record's range: a forward seek, which sled does much faster than a
 //!   reverse one.
-//! - `r/{region}` → the region's registry entry as JSON.
+//! - `r/{region}` → the region's keys as JSON ([`RegionKeys`], the `GET /v1/regions` shape),
+//!   derived from the region's key records.
 //!
 //! *Invariant*: seqs are assigned by the single writer ([`crate::ingest`]) in one batch with the
-//! history entries that point at them, so the log is gapless after any crash.
+//! history entries that point at them, so the log is gapless after any crash; a region's `r/`
+//! entry is written in the same batch as the key records that changed it, so the registry never
+//! disagrees with the log.
 
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use yiqi_schema::protocol::keys::RegionKeys;
 use yiqi_store::{KvStore, StorageError, WriteBatch};
 
 const LOG: &[u8] = b"l/";
@@ -46,30 +49,6 @@ pub struct NewVersion {
     pub region: String,
     pub version: StoredVersion,
     pub entry_json: Vec<u8>,
-}
-
-/// A region's registry entry, as stored and served by `GET /v1/regions`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Region {
-    pub region: String,
-    pub name: String,
-    pub keys: Vec<RegionKey>,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum KeyStatus {
-    Active,
-    Revoked,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct RegionKey {
-    pub public_key: String,
-    pub status: KeyStatus,
-    pub added_at: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revoked_at: Option<String>,
 }
 
 #[derive(Clone)]
@@ -185,12 +164,23 @@ impl HubStore {
             .collect()
     }
 
-    /// Writes accepted versions and their log entries in one atomic batch, then flushes.
-    pub fn commit(&self, versions: &[NewVersion]) -> Result<(), StorageError> {
+    /// Writes accepted versions, their log entries and the regions their key records changed
+    /// in one atomic batch, then flushes.
+    pub fn commit(
+        &self,
+        versions: &[NewVersion],
+        regions: &[&RegionKeys],
+    ) -> Result<(), StorageError> {
         if versions.is_empty() {
             return Ok(());
         }
         let mut batch = WriteBatch::default();
+        for region in regions {
+            batch.put(
+                [REGION, region.region.as_bytes()].concat(),
+                serde_json::to_vec(region).expect("a region is JSON"),
+            );
+        }
         for new in versions {
             let mut log_value = Vec::with_capacity(1 + new.region.len() + new.entry_json.len());
             log_value.push(u8::try_from(new.region.len()).expect("region codes are 5 bytes"));
@@ -205,23 +195,21 @@ impl HubStore {
         self.kv.flush()
     }
 
-    pub fn regions(&self) -> Result<Vec<Region>, StorageError> {
+    /// Every region's keys, as the writer last committed them.
+    pub fn regions(&self) -> Result<Vec<RegionKeys>, StorageError> {
         self.kv
             .scan(REGION, REGION_END, usize::MAX)?
             .iter()
-            .map(|(_, v)| serde_json::from_slice(v).map_err(|_| corrupt("region")))
+            .map(|(key, value)| {
+                serde_json::from_slice(value).map_err(|e| {
+                    StorageError(format!(
+                        "unreadable region entry {} ({e}); a data folder from a hub older than \
+                         key records cannot be used: its keys are not in the log",
+                        String::from_utf8_lossy(key)
+                    ))
+                })
+            })
             .collect()
-    }
-
-    /// Stores a region's entry durably.
-    pub fn put_region(&self, region: &Region) -> Result<(), StorageError> {
-        let mut batch = WriteBatch::default();
-        batch.put(
-            [REGION, region.region.as_bytes()].concat(),
-            serde_json::to_vec(region).expect("a region is JSON"),
-        );
-        self.kv.apply(batch)?;
-        self.kv.flush()
     }
 
     /// Makes everything written so far durable.

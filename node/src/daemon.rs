@@ -143,4 +143,3 @@ async fn rest(stopped: &mut watch::Receiver<bool>) {
         _ = stopped.changed() => {}
     }
 }
-

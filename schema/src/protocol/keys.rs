@@ -81,6 +81,27 @@ impl KeyRecord {
     }
 }
 
+/// The key record that adds (`Active`, version 1) or revokes (`Revoked`, version 2) `key` as a
+/// key of `region`, with the region's display `name` if given.
+pub fn key_record(
+    region: &str,
+    key: &str,
+    status: KeyStatus,
+    name: Option<&str>,
+    updated_at: &str,
+) -> Value {
+    let (version, status) = match status {
+        KeyStatus::Active => (1, "active"),
+        KeyStatus::Revoked => (2, "revoked"),
+    };
+    let mut record = serde_json::json!({"kind": "key", "region": region, "local_id": key,
+        "version": version, "updated_at": updated_at, "key": key, "status": status});
+    if let Some(name) = name {
+        record["name"] = name.into();
+    }
+    record
+}
+
 /// Where a key record stands in the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogPosition {
@@ -309,8 +330,23 @@ mod tests {
     #[test]
     fn reads_key_records_only() {
         let k = key();
-        let r = json!({"kind": "key", "region": "CN-BJ", "local_id": k, "key": k,
-                       "status": "revoked", "version": 2, "updated_at": "2026-01-01T00:00:00Z"});
+        let r = key_record(
+            "CN-BJ",
+            &k,
+            KeyStatus::Revoked,
+            None,
+            "2026-01-01T00:00:00Z",
+        );
+        crate::validate_record(&r).unwrap();
+        assert_eq!(r["version"], 2);
+        crate::validate_record(&key_record(
+            "CN-BJ",
+            &k,
+            KeyStatus::Active,
+            Some("北京"),
+            "2026-01-01T00:00:00Z",
+        ))
+        .unwrap();
         assert_eq!(
             KeyRecord::read(&r),
             Some(record("CN-BJ", &k, KeyStatus::Revoked))
