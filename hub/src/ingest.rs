@@ -221,7 +221,9 @@ impl WriterState {
         let outcome = match failure {
             Some(e) => Err(e),
             None => {
-                let regions: Vec<_> = (group.key_regions.iter())
+                let regions: Vec<_> = group
+                    .key_regions
+                    .iter()
                     .filter_map(|region| group.keys.region(region))
                     .collect();
                 self.store.commit(&group.new_versions, &regions)
