@@ -1,7 +1,9 @@
 //! `yiqi-demo`: the whole federation on one machine, at the size of the source reports.
 //!
 //! It starts a hub, creates three regional nodes (CN-BJ, CN-GS, CN-SC) in their own folders,
-//! registers their keys through the admin API, generates each region's catalogue, and runs each
+//! admits their keys with key records signed by a root key it makes once in the demo folder
+//! (`root.pem`; a real federation keeps its root off the hub machine, see docs/operations.md),
+//! generates each region's catalogue, and runs each
 //! node's import, publish and sync — the same code paths as `yiqi-node import/publish/sync`,
 //! in-process, but always through the hub's HTTP API. It then prints the national table and keeps
 //! serving until Ctrl-C. A second start on the same folder reuses everything: unchanged
@@ -9,14 +11,14 @@
 
 use clap::Parser;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::io::IsTerminal;
 use std::path::Path;
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
-use std::path::PathBuf;
-use std::process::ExitCode;
 use yiqi_gen::{GenerateOptions, generate, write_catalogue};
 use yiqi_hub::config::{ServeArgs, Settings};
 use yiqi_hub::server::Hub;
@@ -24,6 +26,10 @@ use yiqi_node::Node;
 use yiqi_node::catalog::ImportRequest;
 use yiqi_node::publish::PublishOptions;
 use yiqi_node::sync::SyncOptions;
+use yiqi_node::tools;
+use yiqi_schema::keys::{self, SecretKey, public_key_text};
+use yiqi_schema::protocol::keys::{KeyStatus, RegionList, key_record};
+use yiqi_schema::sign;
 
 // glibc's allocator spends a quarter of ingest's CPU in malloc/free under many threads.
 #[global_allocator]
@@ -47,8 +53,7 @@ fn main() -> ExitCode {
     // The demo talks to a newcomer: its own lines, warnings only from the machinery.
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
@@ -64,11 +69,23 @@ fn main() -> ExitCode {
 }
 
 async fn start(args: Args) -> Result<(), String> {
+    let root = root_key(&args.data)?;
     let settings = Settings::resolve(ServeArgs {
         listen: Some(args.listen),
+        root_key: Some(public_key_text(&root.verifying_key())),
         ..ServeArgs::default()
     })?;
-    run(&args.data, settings).await
+    run(&args.data, settings, &root).await
+}
+
+/// The demo federation's root key, `DATA/root.pem`, made on the first start.
+fn root_key(data: &Path) -> Result<SecretKey, String> {
+    let path = data.join("root.pem");
+    if !path.exists() {
+        std::fs::create_dir_all(data).map_err(|e| format!("{}: {e}", data.display()))?;
+        keys::write_secret_key(&path, &keys::generate()).map_err(|e| e.to_string())?;
+    }
+    keys::read_secret_key(&path).map_err(|e| e.to_string())
 }
 
 /// One demo region, sized after its platform's published figures.
@@ -112,11 +129,10 @@ static PLANS: [RegionPlan; 3] = [
 ];
 
 /// Runs the demo: `data` holds the hub and the nodes; the hub listens on `settings.listen`.
-async fn run(data: &Path, mut settings: Settings) -> Result<(), String> {
+async fn run(data: &Path, mut settings: Settings, root: &SecretKey) -> Result<(), String> {
     let started = Instant::now();
     settings.data = data.join("hub");
     let hub = Hub::open(&settings)?;
-    let token = hub.state.admin_token.clone();
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| format!("listen on {}: {e}", settings.listen))?;
@@ -130,8 +146,13 @@ async fn run(data: &Path, mut settings: Settings) -> Result<(), String> {
     let progress = Arc::new(Progress::new());
     let mut nodes = Vec::new();
     for plan in &PLANS {
-        let node = open_node(&data.join("nodes").join(plan.region), plan.region, &url)?;
-        register(&url, &token, &node).await?;
+        let node = open_node(
+            &data.join("nodes").join(plan.region),
+            plan.region,
+            &url,
+            &settings.root_key,
+        )?;
+        admit(&url, root, &node).await?;
         nodes.push((plan, node));
     }
     let mut loads = JoinSet::new();
@@ -149,6 +170,7 @@ async fn run(data: &Path, mut settings: Settings) -> Result<(), String> {
     wait_until_indexed(&url).await?;
     progress.clear();
     print_national_table(&url).await?;
+    print_log_summary(&url).await?;
     println!(
         "loaded in {:.1} s. Search: {url}/   Dashboard: {url}/stats   (Ctrl-C to stop)",
         started.elapsed().as_secs_f64()
@@ -169,33 +191,72 @@ async fn finish_all(mut tasks: JoinSet<Result<(), String>>) -> Result<(), String
 
 /// Opens the node of `region` in `dir`, creating it on first start. A restarted demo may listen
 /// elsewhere: the node talks to this run's hub without its configuration being rewritten.
-fn open_node(dir: &Path, region: &str, url: &str) -> Result<Node, String> {
+fn open_node(dir: &Path, region: &str, url: &str, root_key: &str) -> Result<Node, String> {
     if !dir.join("config.toml").exists() {
-        Node::init(dir, region, url, None).map_err(|e| e.to_string())?;
+        Node::init(dir, region, url, None, root_key).map_err(|e| e.to_string())?;
     }
     Node::open(dir)
         .and_then(|node| node.with_hub(url))
         .map_err(|e| e.to_string())
 }
 
-/// Registers the node's key through the admin API (201 new, 200 already registered).
-async fn register(url: &str, token: &str, node: &Node) -> Result<(), String> {
-    let body = json!({"region": node.region(), "name": node.config().name, "public_key": node.public_key()});
-    let response = http()
-        .post(format!("{url}/v1/admin/regions"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
+/// Admits the node's key with a key record signed by the root, unless the hub already lists it
+/// (a restarted demo: the same key's version 1 again, made now, would conflict with the stored one).
+async fn admit(url: &str, root: &SecretKey, node: &Node) -> Result<(), String> {
+    let regions: RegionList = get_json(&format!("{url}/v1/regions")).await?;
+    let listed = regions.regions.iter().any(|r| {
+        r.region == node.region() && r.keys.iter().any(|k| k.public_key == node.public_key())
+    });
+    if listed {
+        return Ok(());
+    }
+    let name = Some(node.config().name.as_str());
+    let now = yiqi_node::node::now_rfc3339();
+    let record = key_record(
+        node.region(),
+        &node.public_key(),
+        KeyStatus::Active,
+        name,
+        &now,
+    );
+    let envelope = serde_json::to_value(sign(record, root)).map_err(|e| e.to_string())?;
+    let result = tools::post_envelope(url, &envelope)
         .await
         .map_err(|e| e.to_string())?;
-    match response.status().as_u16() {
-        200 | 201 => Ok(()),
-        status => Err(format!(
-            "registering {} failed with {status}: {}",
-            node.region(),
-            response.text().await.unwrap_or_default()
+    match result["status"].as_str() {
+        Some("accepted" | "duplicate") => Ok(()),
+        _ => Err(format!(
+            "admitting {}'s key failed: {result}",
+            node.region()
         )),
     }
+}
+
+async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, String> {
+    http()
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .json()
+        .await
+        .map_err(|e| format!("{url}: {e}"))
+}
+
+/// The log's size and how many regions hold an active key.
+async fn print_log_summary(url: &str) -> Result<(), String> {
+    let health: Value = get_json(&format!("{url}/healthz")).await?;
+    let regions: RegionList = get_json(&format!("{url}/v1/regions")).await?;
+    let active = regions
+        .regions
+        .iter()
+        .filter(|r| r.keys.iter().any(|k| k.status == KeyStatus::Active))
+        .count();
+    println!(
+        "log: {} entries; {active} regions with an active key",
+        grouped(health["last_seq"].as_u64().unwrap_or_default())
+    );
+    Ok(())
 }
 
 fn http() -> reqwest::Client {

@@ -5,25 +5,25 @@ use crate::error::AppError;
 use crate::feed::{self, FeedQuery};
 use crate::ingest::{self, Writer};
 use crate::params;
-use crate::registry::{Added, Registry};
+use crate::registry::Registry;
 use crate::store::HubStore;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Path, RawQuery, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use http_body_util::BodyExt;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use subtle::ConstantTimeEq;
 use tokio::sync::watch;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
+use yiqi_schema::protocol::keys::RegionList;
 use yiqi_search::{GroupBy, ParamError, SearchQuery, SearchService, StatsFormat, StatsQuery};
 
 /// Request limits (documented in docs/protocol.md#limits).
@@ -31,7 +31,6 @@ use yiqi_search::{GroupBy, ParamError, SearchQuery, SearchService, StatsFormat, 
 pub struct Limits {
     pub max_body_bytes: usize,
     pub max_batch_records: usize,
-    pub max_admin_body_bytes: usize,
     pub request_timeout: Duration,
 }
 
@@ -40,7 +39,6 @@ impl Default for Limits {
         Limits {
             max_body_bytes: 16 << 20,
             max_batch_records: 1_000,
-            max_admin_body_bytes: 64 << 10,
             request_timeout: Duration::from_secs(60),
         }
     }
@@ -49,11 +47,10 @@ impl Default for Limits {
 /// Everything the handlers share.
 pub struct AppState {
     pub store: HubStore,
-    pub registry: Arc<Registry>,
+    pub registry: Arc<crate::registry::Registry>,
     pub writer: Writer,
     pub last_seq: watch::Receiver<u64>,
     pub shutdown: watch::Receiver<bool>,
-    pub admin_token: String,
     pub limits: Limits,
     pub metrics: PrometheusHandle,
     pub search: Arc<SearchService>,
@@ -71,11 +68,6 @@ pub fn app(state: Shared) -> Router {
         .route("/metrics", get(metrics_text))
         .route("/v1/schema", get(schema))
         .route("/v1/regions", get(list_regions))
-        .route(
-            "/v1/admin/regions",
-            post(add_region_key).get(admin_list_regions),
-        )
-        .route("/v1/admin/regions/{region}/keys/{key}", delete(revoke_key))
         .route("/v1/records", post(post_records))
         .route("/v1/records/{region}/{local_id}", get(get_record))
         .route("/v1/records/{region}/{local_id}/history", get(get_history))
@@ -164,29 +156,12 @@ async fn schema() -> Json<Value> {
     Json(yiqi_schema::validate::schema_value())
 }
 
-async fn list_regions(State(state): State<Shared>) -> Json<Value> {
-    Json(json!({"regions": state.registry.list()}))
-}
-
-fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(AppError::Unauthorized)?;
-    if bool::from(given.as_bytes().ct_eq(state.admin_token.as_bytes())) {
-        Ok(())
-    } else {
-        Err(AppError::Unauthorized)
-    }
-}
-
-async fn admin_list_regions(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, AppError> {
-    require_admin(&state, &headers)?;
-    Ok(list_regions(State(state)).await)
+/// Every region with a key record and its keys, for people and dashboards: nodes decide nothing
+/// from it (they read the key records themselves).
+async fn list_regions(State(state): State<Shared>) -> Json<RegionList> {
+    Json(RegionList {
+        regions: state.registry.list(),
+    })
 }
 
 /// Reads a body up to `limit` bytes; larger is `too_large`. The excess is read and discarded
@@ -229,48 +204,6 @@ async fn drain(mut body: Body, mut budget: usize) {
             _ => return,
         }
     }
-}
-
-fn text_member<'a>(body: &'a Value, name: &str) -> Result<&'a str, AppError> {
-    body.get(name)
-        .and_then(Value::as_str)
-        .ok_or_else(|| params::bad(name, "required string member is missing".into()))
-}
-
-async fn add_region_key(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, AppError> {
-    require_admin(&state, &headers)?;
-    let bytes = read_body(body, state.limits.max_admin_body_bytes).await?;
-    let body = yiqi_schema::ijson::parse(&bytes).map_err(|e| AppError::MalformedJson(e.0))?;
-    let (region, name, key) = (
-        text_member(&body, "region")?,
-        text_member(&body, "name")?,
-        text_member(&body, "public_key")?,
-    );
-    let registry = state.registry.clone();
-    let (region, name, key) = (region.to_owned(), name.to_owned(), key.to_owned());
-    let (added, entry) = blocking(move || Ok(registry.add_key(&region, &name, &key)?)).await?;
-    tracing::info!(region = %entry.region, ?added, "region key registered");
-    let status = match added {
-        Added::Created => StatusCode::CREATED,
-        Added::AlreadyActive => StatusCode::OK,
-    };
-    Ok((status, Json(entry)).into_response())
-}
-
-async fn revoke_key(
-    State(state): State<Shared>,
-    headers: HeaderMap,
-    Path((region, key)): Path<(String, String)>,
-) -> Result<Json<Value>, AppError> {
-    require_admin(&state, &headers)?;
-    let registry = state.registry.clone();
-    let entry = blocking(move || Ok(registry.revoke(&region, &key)?)).await?;
-    tracing::info!(region = %entry.region, "region key revoked");
-    Ok(Json(serde_json::to_value(entry).expect("JSON")))
 }
 
 pub(crate) async fn blocking<T: Send + 'static>(

@@ -11,15 +11,16 @@ use std::sync::Arc;
 use tower::ServiceExt;
 use yiqi_schema::keys::SecretKey as SigningKey;
 use yiqi_schema::keys::{generate, public_key_text};
+use yiqi_schema::protocol::keys::{KeyStatus, key_record};
 use yiqi_schema::sign;
 use yiqi_schema::testing::sample_record;
 use yiqi_store::MemoryStore;
 
-const TOKEN: &str = "test-admin-token";
-
 pub(crate) struct TestHub {
     pub(crate) router: Router,
     pub(crate) hub: Hub,
+    /// The federation's root key this hub trusts.
+    pub(crate) root: SigningKey,
     pub(crate) kv: Arc<MemoryStore>,
     _search_dir: tempfile::TempDir,
 }
@@ -32,33 +33,26 @@ impl TestHub {
     fn with_limits(limits: Limits) -> TestHub {
         let search_dir = tempfile::tempdir().unwrap();
         let kv = Arc::new(MemoryStore::new());
+        let root = generate();
+        let root_text = public_key_text(&root.verifying_key());
         let log = crate::log::LogSettings {
             key: generate(),
             origin: "test.example/log".into(),
             checkpoint_file: search_dir.path().join("log-checkpoint"),
             new_origin: false,
         };
-        let hub =
-            Hub::with_store(kv.clone(), search_dir.path(), TOKEN.into(), limits, log).unwrap();
+        let hub = Hub::with_store(kv.clone(), search_dir.path(), &root_text, limits, log).unwrap();
         TestHub {
             router: app(hub.state.clone()),
             hub,
+            root,
             kv,
             _search_dir: search_dir,
         }
     }
 
-    pub(crate) async fn call(
-        &self,
-        method: Method,
-        uri: &str,
-        token: Option<&str>,
-        body: Vec<u8>,
-    ) -> (StatusCode, Value) {
-        let mut request = Request::builder().method(method).uri(uri);
-        if let Some(token) = token {
-            request = request.header("authorization", format!("Bearer {token}"));
-        }
+    pub(crate) async fn call(&self, method: Method, uri: &str, body: Vec<u8>) -> (StatusCode, Value) {
+        let request = Request::builder().method(method).uri(uri);
         let response = self
             .router
             .clone()
@@ -73,26 +67,39 @@ impl TestHub {
     }
 
     pub(crate) async fn get(&self, uri: &str) -> (StatusCode, Value) {
-        self.call(Method::GET, uri, None, Vec::new()).await
+        self.call(Method::GET, uri, Vec::new()).await
     }
 
-    pub(crate) async fn register(&self, region: &str, key: &SigningKey) -> StatusCode {
-        let body = json!({"region": region, "name": region, "public_key": public_key_text(&key.verifying_key())});
-        self.call(
-            Method::POST,
-            "/v1/admin/regions",
-            Some(TOKEN),
-            body.to_string().into_bytes(),
-        )
-        .await
-        .0
+    /// Polls `/healthz` until search and statistics have caught up with the log (10 s at most).
+    pub(crate) async fn wait_until_indexed(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let (_, health) = self.get("/healthz").await;
+            if health["indexed_seq"] == health["last_seq"] {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "index stuck: {health}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Publishes the root-signed key record that adds `key` to `region`; returns its seq.
+    pub(crate) async fn register(&self, region: &str, key: &SigningKey) -> u64 {
+        let result = self
+            .publish(&[key_change(region, key, KeyStatus::Active, &self.root)])
+            .await;
+        assert_eq!(result[0]["status"], "accepted", "{result:?}");
+        result[0]["seq"].as_u64().unwrap()
     }
 
     async fn publish_raw(&self, elements: &[Vec<u8>]) -> (StatusCode, Value) {
         let mut body = b"{\"records\":[".to_vec();
         body.extend_from_slice(&elements.join(&b","[..]));
         body.extend_from_slice(b"]}");
-        self.call(Method::POST, "/v1/records", None, body).await
+        self.call(Method::POST, "/v1/records", body).await
     }
 
     pub(crate) async fn publish(&self, envelopes: &[Value]) -> Vec<Value> {
@@ -118,6 +125,13 @@ pub(crate) fn signed(record: Value, key: &SigningKey) -> Value {
     serde_json::to_value(sign(record, key)).unwrap()
 }
 
+/// The key record adding (version 1) or revoking (version 2) `key` in `region`, signed by `signer`.
+fn key_change(region: &str, key: &SigningKey, status: KeyStatus, signer: &SigningKey) -> Value {
+    let key = public_key_text(&key.verifying_key());
+    let record = key_record(region, &key, status, None, "2026-01-01T00:00:00Z");
+    signed(record, signer)
+}
+
 pub(crate) fn codes(results: &[Value]) -> Vec<String> {
     results
         .iter()
@@ -129,91 +143,154 @@ pub(crate) fn codes(results: &[Value]) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn admin_endpoints_need_the_token_and_manage_keys() {
+async fn key_records_signed_by_the_root_or_the_region_add_and_revoke_keys() {
+    let hub = TestHub::new();
+    let (bj1, bj2, gs) = (generate(), generate(), generate());
+    assert_eq!(hub.register("CN-BJ", &bj1).await, 1);
+    // A region's active key adds its second key; the root adds another region's first.
+    let results = hub
+        .publish(&[
+            key_change("CN-BJ", &bj2, KeyStatus::Active, &bj1),
+            key_change("CN-GS", &gs, KeyStatus::Active, &hub.root),
+        ])
+        .await;
+    assert_eq!(codes(&results), ["accepted", "accepted"]);
+    assert_eq!(
+        results[0]["id"],
+        format!("CN-BJ/{}", public_key_text(&bj2.verifying_key()))
+    );
+    // bj2 revokes bj1: from then on bj1 signs nothing, not even in the same request.
+    let mut bj_record = record("B", 1, "北京的");
+    bj_record["region"] = "CN-BJ".into();
+    let results = hub
+        .publish(&[
+            key_change("CN-BJ", &bj1, KeyStatus::Revoked, &bj2),
+            signed(bj_record.clone(), &bj1),
+            signed(bj_record, &bj2),
+        ])
+        .await;
+    assert_eq!(codes(&results), ["accepted", "unknown_key", "accepted"]);
+    let (status, listed) = hub.get("/v1/regions").await;
+    assert_eq!(status, StatusCode::OK);
+    let bj = &listed["regions"][0];
+    assert_eq!(
+        (bj["region"].as_str(), bj["name"].as_str()),
+        (Some("CN-BJ"), Some("北京市"))
+    );
+    assert_eq!(bj["keys"][0]["status"], "revoked");
+    assert_eq!(
+        (
+            bj["keys"][0]["added_seq"].as_u64(),
+            bj["keys"][0]["revoked_seq"].as_u64()
+        ),
+        (Some(1), Some(4))
+    );
+    assert!(bj["keys"][0]["revoked_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(bj["keys"][1]["status"], "active");
+    assert_eq!(bj["keys"][1]["added_seq"], 2);
+    assert!(bj["keys"][1].get("revoked_seq").is_none());
+    assert_eq!(listed["regions"][1]["region"], "CN-GS");
+    // Key records are not instruments: search and statistics do not count them, yet the index
+    // still catches up with the log.
+    hub.wait_until_indexed().await;
+    let (_, stats) = hub.get("/v1/stats?group_by=region").await;
+    assert_eq!(stats["total"]["instruments"], 1, "{stats}");
+}
+
+#[tokio::test]
+async fn who_may_sign_a_key_record_or_an_instrument() {
+    let hub = TestHub::new();
+    let (bj, gs, stranger) = (generate(), generate(), generate());
+    hub.register("CN-BJ", &bj).await;
+    hub.register("CN-GS", &gs).await;
+    let results = hub
+        .publish(&[
+            // A region's key cannot add keys to another region.
+            key_change("CN-GS", &generate(), KeyStatus::Active, &bj),
+            // Nor can a key nobody added, even for a region without keys.
+            key_change("CN-SC", &generate(), KeyStatus::Active, &stranger),
+            // The root signs key records only.
+            signed(record("A", 1, "一"), &hub.root),
+            // A key belongs to one region.
+            key_change("CN-GS", &bj, KeyStatus::Active, &hub.root),
+            // The root is never a region key.
+            key_change("CN-GS", &hub.root, KeyStatus::Active, &hub.root),
+        ])
+        .await;
+    assert_eq!(
+        codes(&results),
+        [
+            "unknown_key",
+            "unknown_key",
+            "unknown_key",
+            "key_in_use",
+            "key_in_use"
+        ]
+    );
+    assert_eq!(results[0]["error"]["pointer"], "/signature/key");
+    assert!(
+        results[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("neither the root key")
+    );
+    assert_eq!(results[3]["error"]["pointer"], "/record/key");
+}
+
+#[tokio::test]
+async fn a_revoked_key_never_becomes_active_again() {
     let hub = TestHub::new();
     let key = generate();
-    let body = json!({"region": "CN-GS", "name": "甘肃", "public_key": public_key_text(&key.verifying_key())});
-    let bytes = body.to_string().into_bytes();
-    let (status, error) = hub
-        .call(Method::POST, "/v1/admin/regions", None, bytes.clone())
-        .await;
-    assert_eq!(
-        (status, error["error"]["code"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+    hub.register("CN-BJ", &key).await;
+    let revoke = key_change("CN-BJ", &key, KeyStatus::Revoked, &hub.root);
+    assert_eq!(codes(&hub.publish(&[revoke]).await), ["accepted"]);
+    let text = public_key_text(&key.verifying_key());
+    let mut again = key_record(
+        "CN-BJ",
+        &text,
+        KeyStatus::Active,
+        None,
+        "2026-02-01T00:00:00Z",
     );
-    let (status, _) = hub
-        .call(
-            Method::POST,
-            "/v1/admin/regions",
-            Some("wrong"),
-            bytes.clone(),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(hub.register("CN-GS", &key).await, StatusCode::CREATED);
-    assert_eq!(hub.register("CN-GS", &key).await, StatusCode::OK);
-    let (status, error) = hub
-        .call(Method::POST, "/v1/admin/regions", Some(TOKEN), {
-            json!({"region": "CN-BJ", "name": "北京", "public_key": public_key_text(&key.verifying_key())})
-        }.to_string().into_bytes())
-        .await;
-    assert_eq!(
-        (status, error["error"]["code"].as_str()),
-        (StatusCode::CONFLICT, Some("key_in_use"))
-    );
-    for (body, code) in [
-        (
-            json!({"region": "CN-XX", "name": "x", "public_key": public_key_text(&generate().verifying_key())}),
-            "invalid_region",
-        ),
-        (
-            json!({"region": "CN-BJ", "name": "x", "public_key": "AAAA"}),
-            "invalid_key",
-        ),
-        (json!({"region": "CN-BJ", "name": "x"}), "bad_parameter"),
-    ] {
-        let (status, error) = hub
-            .call(
-                Method::POST,
-                "/v1/admin/regions",
-                Some(TOKEN),
-                body.to_string().into_bytes(),
-            )
-            .await;
-        assert_eq!(
-            (status, error["error"]["code"].as_str().unwrap()),
-            (StatusCode::BAD_REQUEST, code)
-        );
-    }
+    again["version"] = 3.into();
+    let results = hub.publish(&[signed(again, &hub.root)]).await;
+    assert_eq!(codes(&results), ["version_conflict"]);
+    assert_eq!(results[0]["error"]["pointer"], "/record/status");
+    // Re-sending the original add is a duplicate of version 1, which changes nothing.
+    let add = key_change("CN-BJ", &key, KeyStatus::Active, &hub.root);
+    assert_eq!(codes(&hub.publish(&[add]).await), ["duplicate"]);
     let (_, listed) = hub.get("/v1/regions").await;
-    assert_eq!(listed["regions"][0]["region"], "CN-GS");
-    assert_eq!(listed["regions"][0]["keys"][0]["status"], "active");
-    let (status, _) = hub
-        .call(Method::GET, "/v1/admin/regions", None, Vec::new())
-        .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let uri = format!(
-        "/v1/admin/regions/CN-GS/keys/{}",
-        public_key_text(&key.verifying_key())
+    assert_eq!(listed["regions"][0]["keys"][0]["status"], "revoked");
+}
+
+#[tokio::test]
+async fn a_key_records_local_id_is_its_key() {
+    let hub = TestHub::new();
+    let mut record = key_record(
+        "CN-BJ",
+        &public_key_text(&generate().verifying_key()),
+        KeyStatus::Active,
+        None,
+        "2026-01-01T00:00:00Z",
     );
-    let (status, revoked) = hub
-        .call(Method::DELETE, &uri, Some(TOKEN), Vec::new())
+    record["local_id"] = "BJ-KEY".into();
+    let results = hub.publish(&[signed(record, &hub.root)]).await;
+    assert_eq!(codes(&results), ["schema_violation"]);
+    assert_eq!(results[0]["error"]["pointer"], "/record/local_id");
+}
+
+#[tokio::test]
+async fn a_new_regions_key_signs_in_the_same_request_that_adds_it() {
+    let hub = TestHub::new();
+    let key = generate();
+    let results = hub
+        .publish(&[
+            signed(record("A", 1, "一"), &key),
+            key_change("CN-GS", &key, KeyStatus::Active, &hub.root),
+            signed(record("B", 1, "二"), &key),
+        ])
         .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(revoked["keys"][0]["status"], "revoked");
-    assert!(revoked["keys"][0]["revoked_at"].is_string());
-    let (status, error) = hub
-        .call(
-            Method::DELETE,
-            "/v1/admin/regions/CN-GS/keys/nope",
-            Some(TOKEN),
-            Vec::new(),
-        )
-        .await;
-    assert_eq!(
-        (status, error["error"]["code"].as_str()),
-        (StatusCode::NOT_FOUND, Some("not_found"))
-    );
+    assert_eq!(codes(&results), ["unknown_key", "accepted", "accepted"]);
 }
 
 #[tokio::test]
@@ -223,15 +300,11 @@ async fn every_record_code_in_one_batch_in_input_order() {
     hub.register("CN-GS", &gs).await;
     hub.register("CN-BJ", &bj).await;
     hub.register("CN-GS", &revoked).await;
-    let uri = format!(
-        "/v1/admin/regions/CN-GS/keys/{}",
-        public_key_text(&revoked.verifying_key())
-    );
-    hub.call(Method::DELETE, &uri, Some(TOKEN), Vec::new())
-        .await;
+    let revoke = key_change("CN-GS", &revoked, KeyStatus::Revoked, &gs);
+    assert_eq!(codes(&hub.publish(&[revoke]).await), ["accepted"]);
     let first = hub.publish(&[signed(record("A", 2, "一"), &gs)]).await;
     assert_eq!(codes(&first), ["accepted"]);
-    assert_eq!(first[0]["seq"], 1);
+    assert_eq!(first[0]["seq"], 5);
     assert_eq!(first[0]["id"], "CN-GS/A");
 
     let mut tampered = signed(record("B", 1, "二"), &gs);
@@ -278,8 +351,8 @@ async fn every_record_code_in_one_batch_in_input_order() {
     );
     assert_eq!(results[6]["error"]["pointer"], "/record/category");
     assert_eq!(results[6]["id"], "CN-GS/C");
-    assert_eq!(results[9]["seq"], 1);
-    assert_eq!(results[10]["seq"], 2);
+    assert_eq!(results[9]["seq"], 5);
+    assert_eq!(results[10]["seq"], 6);
     assert_eq!(results[7]["error"]["pointer"], "/record/version");
 }
 
@@ -298,7 +371,7 @@ async fn resending_an_older_accepted_version_is_a_duplicate() {
     assert_eq!(codes(&again), ["duplicate", "duplicate"]);
     assert_eq!(
         (again[0]["seq"].as_u64(), again[1]["seq"].as_u64()),
-        (Some(1), Some(2))
+        (Some(2), Some(3))
     );
 }
 
@@ -310,16 +383,14 @@ async fn whole_request_errors_are_json() {
         ..Limits::default()
     });
     for body in [&b"{\"records\": [1,"[..], b"[]", b"{\"records\":{}}", b""] {
-        let (status, error) = hub
-            .call(Method::POST, "/v1/records", None, body.to_vec())
-            .await;
+        let (status, error) = hub.call(Method::POST, "/v1/records", body.to_vec()).await;
         assert_eq!(
             (status, error["error"]["code"].as_str()),
             (StatusCode::BAD_REQUEST, Some("malformed_json"))
         );
     }
     let big = vec![b' '; 5000];
-    let (status, error) = hub.call(Method::POST, "/v1/records", None, big).await;
+    let (status, error) = hub.call(Method::POST, "/v1/records", big).await;
     assert_eq!(
         (status, error["error"]["code"].as_str()),
         (StatusCode::PAYLOAD_TOO_LARGE, Some("too_large"))
@@ -331,7 +402,7 @@ async fn whole_request_errors_are_json() {
         (status, error["error"]["code"].as_str()),
         (StatusCode::PAYLOAD_TOO_LARGE, Some("too_large"))
     );
-    let (status, error) = hub.call(Method::PUT, "/v1/records", None, Vec::new()).await;
+    let (status, error) = hub.call(Method::PUT, "/v1/records", Vec::new()).await;
     assert_eq!(
         (status, error["error"]["parameter"].as_str()),
         (StatusCode::METHOD_NOT_ALLOWED, Some("method"))
@@ -402,7 +473,7 @@ async fn a_request_over_the_time_limit_is_a_timeout() {
 async fn publishing_during_shutdown_is_refused_and_reading_still_works() {
     let hub = TestHub::new();
     let key = generate();
-    assert_eq!(hub.register("CN-GS", &key).await, StatusCode::CREATED);
+    hub.register("CN-GS", &key).await;
     hub.hub.stop_accepting();
     let envelope = signed(record("GS-1", 1, "透射电子显微镜"), &key);
     let (status, error) = hub
@@ -454,7 +525,7 @@ async fn records_history_and_a_gapless_filtered_feed() {
 
     let (status, current) = hub.get("/v1/records/CN-GS/A").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(current["seq"], 3);
+    assert_eq!(current["seq"], 5);
     assert_eq!(current["envelope"]["record"]["deleted"], true);
     assert!(current["received_at"].as_str().unwrap().ends_with('Z'));
     let (_, history) = hub.get("/v1/records/CN-GS/A/history").await;
@@ -466,6 +537,7 @@ async fn records_history_and_a_gapless_filtered_feed() {
     let (status, _) = hub.get("/v1/records/CN-GS/Z").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
+    // Seqs 1 and 2 are the two regions' key records.
     let (_, feed) = hub.get("/v1/feed?after=0").await;
     let seqs: Vec<u64> = feed["entries"]
         .as_array()
@@ -473,24 +545,25 @@ async fn records_history_and_a_gapless_filtered_feed() {
         .iter()
         .map(|e| e["seq"].as_u64().unwrap())
         .collect();
-    assert_eq!(seqs, [1, 2, 3]);
-    assert_eq!(feed["next"], 3);
-    let (_, page) = hub.get("/v1/feed?after=1&limit=1").await;
+    assert_eq!(seqs, [1, 2, 3, 4, 5]);
+    assert_eq!(feed["entries"][0]["envelope"]["record"]["kind"], "key");
+    assert_eq!(feed["next"], 5);
+    let (_, page) = hub.get("/v1/feed?after=3&limit=1").await;
     assert_eq!(
         (page["entries"][0]["seq"].as_u64(), page["next"].as_u64()),
-        (Some(2), Some(2))
+        (Some(4), Some(4))
     );
-    let (_, only_gs) = hub.get("/v1/feed?after=0&region=CN-GS").await;
+    let (_, only_gs) = hub.get("/v1/feed?after=2&region=CN-GS").await;
     assert_eq!(only_gs["entries"].as_array().unwrap().len(), 2);
-    let (_, not_gs) = hub.get("/v1/feed?after=0&exclude_region=CN-GS").await;
-    assert_eq!(not_gs["entries"][0]["seq"], 2);
-    let (_, empty) = hub.get("/v1/feed?after=3").await;
+    let (_, not_gs) = hub.get("/v1/feed?after=2&exclude_region=CN-GS").await;
+    assert_eq!(not_gs["entries"][0]["seq"], 4);
+    let (_, empty) = hub.get("/v1/feed?after=5").await;
     assert_eq!(
         (
             empty["entries"].as_array().unwrap().len(),
             empty["next"].as_u64()
         ),
-        (0, Some(3))
+        (0, Some(5))
     );
 }
 
@@ -498,16 +571,16 @@ async fn records_history_and_a_gapless_filtered_feed() {
 async fn long_poll_wakes_on_a_new_record() {
     let hub = Arc::new(TestHub::new());
     let key = generate();
-    hub.register("CN-GS", &key).await;
+    let key_seq = hub.register("CN-GS", &key).await;
     let waiter = {
         let hub = hub.clone();
-        tokio::spawn(async move { hub.get("/v1/feed?after=0&wait=20").await })
+        tokio::spawn(async move { hub.get(&format!("/v1/feed?after={key_seq}&wait=20")).await })
     };
     let started = std::time::Instant::now();
     hub.publish(&[signed(record("A", 1, "一"), &key)]).await;
     let (status, feed) = waiter.await.unwrap();
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(feed["entries"][0]["seq"], 1);
+    assert_eq!(feed["entries"][0]["seq"], key_seq + 1);
     assert!(started.elapsed().as_secs() < 10);
 }
 

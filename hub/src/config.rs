@@ -18,12 +18,16 @@ pub struct FileConfig {
     pub request_timeout_secs: Option<u64>,
     pub cache_capacity_mb: Option<u64>,
     pub log_origin: Option<String>,
+    pub root_key: Option<String>,
 }
 
 /// Values given on the command line or in the environment (they win over the file).
 #[derive(Debug, Default, Clone, clap::Args)]
 pub struct ServeArgs {
-    /// Data folder (sled store, search index, admin token).
+    /// The federation's root public key (base64url): key records must chain to it. Required.
+    #[arg(long = "root", env = "YIQI_ROOT_KEY")]
+    pub root_key: Option<String>,
+    /// Data folder (sled store, search index).
     #[arg(long, env = "YIQI_DATA")]
     pub data: Option<PathBuf>,
     /// Address to listen on.
@@ -61,8 +65,8 @@ pub struct ServeArgs {
 pub struct Settings {
     pub data: PathBuf,
     pub listen: SocketAddr,
-    /// From `YIQI_ADMIN_TOKEN`; when absent the hub keeps one in `DATA/admin-token`.
-    pub admin_token: Option<String>,
+    /// The root public key, base64url (a checked Ed25519 point).
+    pub root_key: String,
     pub limits: Limits,
     pub cache_capacity_bytes: u64,
     pub log_origin: String,
@@ -88,9 +92,7 @@ impl Settings {
             listen: listen
                 .parse()
                 .map_err(|e| format!("listen address {listen:?}: {e}"))?,
-            admin_token: std::env::var("YIQI_ADMIN_TOKEN")
-                .ok()
-                .filter(|t| !t.is_empty()),
+            root_key: root_key(args.root_key.or(file.root_key))?,
             limits: Limits {
                 max_body_bytes: args
                     .max_body_bytes
@@ -120,6 +122,20 @@ impl Settings {
     }
 }
 
+/// The root key the hub needs, checked; without one the hub cannot admit any region key.
+fn root_key(given: Option<String>) -> Result<String, String> {
+    let key = given.filter(|k| !k.trim().is_empty()).ok_or_else(|| {
+        "no root key: pass --root KEY (or YIQI_ROOT_KEY, or root_key in the config file). The \
+         root is the federation's key that signs each region's first key record; make it off \
+         this machine with `yiqi-node keygen --out root.pem`, which prints its public key \
+         (docs/operations.md, \"The root key\")"
+            .to_owned()
+    })?;
+    let key = key.trim();
+    yiqi_schema::keys::parse_public_key(key).map_err(|e| format!("root key {key:?}: {e}"))?;
+    Ok(key.to_owned())
+}
+
 fn read_file(path: &Path) -> Result<FileConfig, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
@@ -141,6 +157,7 @@ mod tests {
         let args = ServeArgs {
             config: Some(path.clone()),
             max_batch_records: Some(20),
+            root_key: Some(root()),
             ..ServeArgs::default()
         };
         let settings = Settings::resolve(args).unwrap();
@@ -151,8 +168,36 @@ mod tests {
         std::fs::write(&path, "listne = \"x\"\n").unwrap();
         let typo = ServeArgs {
             config: Some(path),
+            root_key: Some(root()),
             ..ServeArgs::default()
         };
         assert!(Settings::resolve(typo).unwrap_err().contains("listne"));
+    }
+
+    fn root() -> String {
+        yiqi_schema::keys::public_key_text(&yiqi_schema::keys::generate().verifying_key())
+    }
+
+    #[test]
+    fn a_hub_without_a_root_key_is_refused_with_how_to_make_one() {
+        let missing = Settings::resolve(ServeArgs::default()).unwrap_err();
+        assert!(
+            missing.contains("--root") && missing.contains("yiqi-node keygen"),
+            "{missing}"
+        );
+        let bad = ServeArgs {
+            root_key: Some("not-a-key".into()),
+            ..ServeArgs::default()
+        };
+        assert!(Settings::resolve(bad).unwrap_err().starts_with("root key"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.toml");
+        let key = root();
+        std::fs::write(&path, format!("root_key = \"{key}\"\n")).unwrap();
+        let from_file = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        };
+        assert_eq!(Settings::resolve(from_file).unwrap().root_key, key);
     }
 }

@@ -11,20 +11,10 @@ pub enum AppError {
     MalformedJson(String),
     #[error("{0}")]
     TooLarge(String),
-    #[error("missing or wrong admin token")]
-    Unauthorized,
     #[error("{0}")]
     NotFound(String),
     #[error("{message}")]
     BadParameter { parameter: String, message: String },
-    #[error("{0}")]
-    InvalidRegion(String),
-    #[error("{0}")]
-    InvalidKey(String),
-    #[error("{0}")]
-    KeyInUse(String),
-    #[error("{0}")]
-    KeyRevoked(String),
     #[error("{0}")]
     BadCosignature(String),
     #[error("the request took longer than {0} s")]
@@ -41,13 +31,8 @@ impl AppError {
         match self {
             AppError::MalformedJson(_) => "malformed_json",
             AppError::TooLarge(_) => "too_large",
-            AppError::Unauthorized => "unauthorized",
             AppError::NotFound(_) => "not_found",
             AppError::BadParameter { .. } => "bad_parameter",
-            AppError::InvalidRegion(_) => "invalid_region",
-            AppError::InvalidKey(_) => "invalid_key",
-            AppError::KeyInUse(_) => "key_in_use",
-            AppError::KeyRevoked(_) => "key_revoked",
             AppError::BadCosignature(_) => "bad_cosignature",
             AppError::Timeout(_) => "timeout",
             AppError::ShuttingDown => "shutting_down",
@@ -59,13 +44,9 @@ impl AppError {
         match self {
             AppError::MalformedJson(_)
             | AppError::BadParameter { .. }
-            | AppError::InvalidRegion(_)
-            | AppError::InvalidKey(_)
             | AppError::BadCosignature(_) => StatusCode::BAD_REQUEST,
             AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::KeyInUse(_) | AppError::KeyRevoked(_) => StatusCode::CONFLICT,
             AppError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             AppError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -83,38 +64,12 @@ impl IntoResponse for AppError {
         if let AppError::BadParameter { parameter, .. } = &self {
             error["parameter"] = parameter.clone().into();
         }
-        let mut response = (self.status(), axum::Json(json!({ "error": error }))).into_response();
-        if matches!(self, AppError::Unauthorized) {
-            response.headers_mut().insert(
-                axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer"),
-            );
-        }
-        response
+        (self.status(), axum::Json(json!({ "error": error }))).into_response()
     }
 }
 
 impl From<yiqi_store::StorageError> for AppError {
     fn from(e: yiqi_store::StorageError) -> Self {
         AppError::Internal(e.to_string())
-    }
-}
-
-impl From<crate::registry::RegistryError> for AppError {
-    fn from(e: crate::registry::RegistryError) -> Self {
-        use crate::registry::RegistryError as R;
-        let message = e.to_string();
-        match e {
-            R::InvalidRegion(_) => AppError::InvalidRegion(message),
-            R::InvalidName => AppError::BadParameter {
-                parameter: "name".into(),
-                message,
-            },
-            R::InvalidKey(_) => AppError::InvalidKey(message),
-            R::KeyInUse(_) => AppError::KeyInUse(message),
-            R::KeyRevoked => AppError::KeyRevoked(message),
-            R::NotFound(..) => AppError::NotFound(message),
-            R::Storage(e) => e.into(),
-        }
     }
 }

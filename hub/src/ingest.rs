@@ -6,17 +6,26 @@
 //! run on one writer thread; it drains every batch waiting in its queue into one group, writes the
 //! group in one atomic batch and flushes once (group commit), then answers every request of the
 //! group. *Invariant*: no request hears "accepted" before its group's flush has returned.
+//!
+//! Keys are valid by log position. The check phase verifies each signature against the signer it
+//! finds in the registry as of the last commit (or, for a key record, the root), plus the keys of
+//! key records earlier in the same request. The writer then decides again, for every record in seq
+//! order, whether its signer may sign it at that point of the log: against the committed key book
+//! with the group's accepted key records applied (its overlay). So a key revoked by a record that
+//! the writer places earlier cannot sign anything placed after it, whatever the check phase saw.
 
 use crate::clock::now_rfc3339;
+use crate::indexer::entry_for_index;
 use crate::registry::Registry;
 use crate::store::{HubStore, NewVersion, StoredVersion, feed_entry_json};
 use rayon::prelude::*;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
-use yiqi_schema::envelope::{RecordRef, RejectedEnvelope};
-use yiqi_schema::{ErrorCode, Rejection, VerifiedEnvelope, check_envelope};
+use yiqi_schema::envelope::{RecordRef, RejectedEnvelope, unknown_key};
+use yiqi_schema::protocol::keys::{KeyBook, KeyRecord, LogPosition};
+use yiqi_schema::{ErrorCode, Rejection, VerifiedEnvelope, check_envelope_with};
 use yiqi_search::IndexEntry;
 use yiqi_store::StorageError;
 
@@ -50,10 +59,41 @@ type Checked = Result<VerifiedEnvelope, RejectedEnvelope>;
 
 /// Checks every element (in parallel) against the registry, in input order.
 pub fn check_all(elements: &[&[u8]], registry: &Registry) -> Vec<Checked> {
-    elements
+    let book = registry.snapshot();
+    let mut checked: Vec<Checked> = elements
         .par_iter()
-        .map(|bytes| check_envelope(bytes, |region, key| registry.is_active(region, key)))
-        .collect()
+        .map(|bytes| check_envelope_with(bytes, |record, key| book.may_sign(record, key)))
+        .collect();
+    recheck_with_request_keys(elements, &mut checked, &book);
+    checked
+}
+
+/// A request may carry the key record that adds a key and, after it, records that key signed (a
+/// new region's first key record and first instruments; a rotation's add then revoke). Those were
+/// refused as `unknown_key` above; they are checked again, in input order, against the book as
+/// the request's earlier key records leave it. Rare, so done sequentially. The writer decides
+/// again at its point of the log; this only spares valid records a refusal.
+fn recheck_with_request_keys(elements: &[&[u8]], checked: &mut [Checked], book: &KeyBook) {
+    let mut overlay: Option<KeyBook> = None;
+    for (bytes, outcome) in elements.iter().zip(checked.iter_mut()) {
+        if let (Some(book), Err(rejected)) = (&overlay, &*outcome)
+            && rejected.rejection.code == ErrorCode::UnknownKey
+        {
+            *outcome = check_envelope_with(bytes, |record, key| book.may_sign(record, key));
+        }
+        let Ok(verified) = &*outcome else { continue };
+        if let Some(record) = KeyRecord::read(&verified.envelope.record) {
+            let book = overlay.get_or_insert_with(|| book.clone());
+            if book.admit(&record).is_ok() {
+                // Positions do not matter to a check-phase book: only the order does.
+                let at = LogPosition {
+                    seq: 0,
+                    received_at: String::new(),
+                };
+                book.apply(&record, &at);
+            }
+        }
+    }
 }
 
 struct Job {
@@ -86,6 +126,7 @@ impl Writer {
         let (jobs, receiver) = mpsc::channel(256);
         let state = WriterState {
             store,
+            keys: KeyBook::clone(&registry.snapshot()),
             registry,
             outputs,
             next_seq,
@@ -112,6 +153,8 @@ impl Writer {
 
 struct WriterState {
     store: HubStore,
+    /// The key book as of the last commit; the registry publishes it to the check phase.
+    keys: KeyBook,
     registry: Arc<Registry>,
     outputs: WriterOutputs,
     next_seq: u64,
@@ -128,6 +171,10 @@ struct Group {
     received_at: String,
     next_seq: u64,
     overlay: Overlay,
+    /// The key book with the group's accepted key records applied, in seq order.
+    keys: KeyBook,
+    /// Regions whose keys the group changed.
+    key_regions: BTreeSet<String>,
     new_versions: Vec<NewVersion>,
     committed: Vec<IndexEntry>,
 }
@@ -152,6 +199,8 @@ impl WriterState {
             received_at: now_rfc3339(),
             next_seq: self.next_seq,
             overlay: Overlay::default(),
+            keys: self.keys.clone(),
+            key_regions: BTreeSet::new(),
             new_versions: Vec::new(),
             committed: Vec::new(),
         };
@@ -174,7 +223,14 @@ impl WriterState {
         let decided = started.elapsed();
         let outcome = match failure {
             Some(e) => Err(e),
-            None => self.store.commit(&group.new_versions),
+            None => {
+                let regions: Vec<_> = group
+                    .key_regions
+                    .iter()
+                    .filter_map(|region| group.keys.region(region))
+                    .collect();
+                self.store.commit(&group.new_versions, &regions)
+            }
         };
         tracing::debug!(
             requests = answers.len(),
@@ -186,6 +242,10 @@ impl WriterState {
         match outcome {
             Ok(()) => {
                 self.next_seq = group.next_seq;
+                if !group.key_regions.is_empty() {
+                    self.keys = group.keys.clone();
+                    self.registry.install(group.keys.clone());
+                }
                 self.announce(group);
                 for (reply, results) in answers {
                     record_metrics(&results);
@@ -221,13 +281,14 @@ impl WriterState {
             id: Some(id.clone()),
             version: Some(verified.version),
         };
-        // The key may have been revoked while this batch was being checked.
-        if !self
-            .registry
-            .is_active(&verified.region, &verified.envelope.signature.key)
+        // Validity by log position: the signer must be valid at this point of the log, which
+        // key records earlier in this group (or committed since the check) may have changed.
+        let envelope = &verified.envelope;
+        if !group
+            .keys
+            .may_sign(&envelope.record, &envelope.signature.key)
         {
-            let message = format!("key {} was revoked", verified.envelope.signature.key);
-            let rejection = Rejection::at(ErrorCode::UnknownKey, message, "/signature/key");
+            let rejection = unknown_key(envelope, &verified.region);
             return Ok(rejected_result(reference, rejection));
         }
         let current = match group.overlay.current.get(&id) {
@@ -239,7 +300,14 @@ impl WriterState {
             Some(c) if verified.version < c.version => {
                 self.older_version(&verified, &id, c, group)?
             }
-            _ => return Ok(self.accept(verified, id, group)),
+            _ => {
+                if let Some(key_record) = KeyRecord::read(&verified.envelope.record)
+                    && let Err(rejection) = group.keys.admit(&key_record)
+                {
+                    return Ok(rejected_result(reference, rejection));
+                }
+                return Ok(self.accept(verified, id, group));
+            }
         };
         Ok(match outcome {
             Ok(seq) => stored_result(reference.id, reference.version, Status::Duplicate, seq),
@@ -275,6 +343,14 @@ impl WriterState {
     fn accept(&self, verified: VerifiedEnvelope, id: String, group: &mut Group) -> RecordResult {
         let seq = group.next_seq;
         group.next_seq += 1;
+        if let Some(key_record) = KeyRecord::read(&verified.envelope.record) {
+            let at = LogPosition {
+                seq,
+                received_at: group.received_at.clone(),
+            };
+            group.keys.apply(&key_record, &at);
+            group.key_regions.insert(key_record.region);
+        }
         let stored = StoredVersion {
             version: verified.version,
             seq,
@@ -293,12 +369,12 @@ impl WriterState {
             leaf_hash: yiqi_tlog::leaf_hash(&verified.canonical),
         });
         if self.outputs.committed.is_some() {
-            group.committed.push(IndexEntry {
+            group.committed.push(entry_for_index(
                 seq,
-                received_at: group.received_at.clone(),
-                key: verified.envelope.signature.key,
-                record: verified.envelope.record,
-            });
+                group.received_at.clone(),
+                verified.envelope.signature.key,
+                verified.envelope.record,
+            ));
         }
         stored_result(Some(id), Some(verified.version), Status::Accepted, seq)
     }

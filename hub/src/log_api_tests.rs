@@ -298,7 +298,6 @@ async fn post_cosignature(hub: &TestHub, body: &Value) -> (StatusCode, Value) {
     hub.call(
         Method::POST,
         "/v1/log/cosignatures",
-        None,
         body.to_string().into_bytes(),
     )
     .await
@@ -373,14 +372,14 @@ async fn cosignatures_of_active_region_keys_are_kept_and_served() {
         (StatusCode::BAD_REQUEST, "bad_parameter", Some("size"))
     );
     let answer = hub
-        .call(Method::POST, "/v1/log/cosignatures", None, b"{".to_vec())
+        .call(Method::POST, "/v1/log/cosignatures", b"{".to_vec())
         .await;
     assert_eq!(
         error_of(&answer),
         (StatusCode::BAD_REQUEST, "malformed_json", None)
     );
     let answer = hub
-        .call(Method::POST, "/v1/log/cosignatures", None, vec![b' '; 5000])
+        .call(Method::POST, "/v1/log/cosignatures", vec![b' '; 5000])
         .await;
     assert_eq!(
         error_of(&answer),

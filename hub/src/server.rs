@@ -9,7 +9,6 @@ use crate::registry::Registry;
 use crate::store::HubStore;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::future::Future;
-use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use tokio::net::TcpListener;
@@ -45,10 +44,6 @@ impl Hub {
             .map_err(|e| format!("{}: {e}", settings.data.display()))?;
         let kv = SledStore::open(&settings.data.join("store"), settings.cache_capacity_bytes)
             .map_err(|e| format!("{e} (is another hub using this folder?)"))?;
-        let admin_token = match &settings.admin_token {
-            Some(token) => token.clone(),
-            None => stored_admin_token(&settings.data)?,
-        };
         let log = LogSettings {
             key: log::load_or_create_key(&settings.data)?,
             origin: settings.log_origin.clone(),
@@ -58,24 +53,25 @@ impl Hub {
         Hub::with_store(
             Arc::new(kv),
             &settings.data.join("search"),
-            admin_token,
+            &settings.root_key,
             settings.limits.clone(),
             log,
         )
     }
 
     /// A hub over any [`KvStore`] (tests use the in-memory one), its search index in
-    /// `search_dir`. Refuses a store whose log no longer matches the checkpoints it signed
-    /// (see [`Log::open`]). Needs a tokio runtime (the checkpoint signer is a task).
+    /// `search_dir`, trusting key records that chain to `root_key` (base64url). Refuses a store
+    /// whose log no longer matches the checkpoints it signed (see [`Log::open`]). Needs a tokio
+    /// runtime (the checkpoint signer is a task).
     pub fn with_store(
         kv: Arc<dyn KvStore>,
         search_dir: &Path,
-        admin_token: String,
+        root_key: &str,
         limits: Limits,
         log: LogSettings,
     ) -> Result<Hub, String> {
         let store = HubStore::new(kv);
-        let registry = Arc::new(Registry::load(store.clone()).map_err(|e| e.to_string())?);
+        let registry = Arc::new(Registry::load(&store, root_key).map_err(|e| e.to_string())?);
         let log = Arc::new(Log::open(store.clone(), registry.clone(), log)?);
         let search = SearchService::open(search_dir).map_err(|e| e.to_string())?;
         let search = Arc::new(search);
@@ -96,7 +92,6 @@ impl Hub {
             writer,
             last_seq,
             shutdown: shutdown_rx,
-            admin_token,
             limits,
             metrics: metrics_handle(),
             search,
@@ -138,27 +133,4 @@ impl Hub {
         tracing::info!("stopped cleanly");
         Ok(())
     }
-}
-
-/// The admin token kept in the data folder (mode 0600), created on first start.
-fn stored_admin_token(data: &Path) -> Result<String, String> {
-    let path = data.join("admin-token");
-    if let Ok(token) = std::fs::read_to_string(&path) {
-        return Ok(token.trim().to_owned());
-    }
-    let mut bytes = [0u8; 32];
-    rand::Rng::fill(&mut rand::thread_rng(), &mut bytes);
-    let token = yiqi_schema::keys::encode_b64(&bytes);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(&path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    file.write_all(format!("{token}\n").as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    eprintln!("generated an admin token; it is in {}", path.display());
-    Ok(token)
 }

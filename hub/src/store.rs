@@ -1,5 +1,5 @@
 //! The hub's domain data on top of a [`KvStore`]: the append-only log, each record's version
-//! history, and the region registry.
+//! history, and each region's keys (derived from the key records in the log).
 //!
 //! Key layout (all in one keyspace, so one atomic batch covers a whole group commit):
 //! - `l/{seq:u64 BE}` → `[region length u8][region][feed entry JSON]`: every accepted version,
@@ -8,7 +8,8 @@
 //!   of one record, newest first (the version is stored bit-inverted), so the current version is
 //!   the first key of the record's range: a forward seek, which sled does much faster than a
 //!   reverse one.
-//! - `r/{region}` → the region's registry entry as JSON.
+//! - `r/{region}` → the region's keys as JSON ([`RegionKeys`], the `GET /v1/regions` shape),
+//!   derived from the region's key records.
 //! - `t/{stored-hash index:u64 BE}` → 32 bytes: the transparency log's tree
 //!   ([`yiqi_tlog::HashBatch`]: each leaf's hash and the roots of the subtrees it completes, at
 //!   Go `sumdb/tlog`'s stored-hash indexes). Leaf `seq − 1` is the entry's envelope bytes.
@@ -19,13 +20,15 @@
 //! - `m/log-origin` → the origin (the log key's name) the stored checkpoints are signed under.
 //!
 //! *Invariant*: seqs are assigned by the single writer ([`crate::ingest`]) in one batch with the
-//! history entries that point at them, so the log is gapless after any crash.
+//! history entries that point at them, so the log is gapless after any crash; a region's `r/`
+//! entry is written in the same batch as the key records that changed it, so the registry never
+//! disagrees with the log.
 //!
 //! *Invariant*: a log entry and its tree hashes are written in the same atomic batch, so the
 //! stored tree always has exactly the log's leaves.
 
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
+use yiqi_schema::protocol::keys::RegionKeys;
 use yiqi_store::{KvStore, StorageError, WriteBatch};
 use yiqi_tlog::{Hash, HashBatch, HashReader};
 
@@ -95,30 +98,6 @@ pub fn envelope_bytes(entry_json: &[u8]) -> Option<&[u8]> {
     let marker = ENVELOPE_MEMBER.as_bytes();
     let start = entry_json.windows(marker.len()).position(|w| w == marker)? + marker.len();
     entry_json.get(start..entry_json.len().checked_sub(1)?)
-}
-
-/// A region's registry entry, as stored and served by `GET /v1/regions`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct Region {
-    pub region: String,
-    pub name: String,
-    pub keys: Vec<RegionKey>,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum KeyStatus {
-    Active,
-    Revoked,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct RegionKey {
-    pub public_key: String,
-    pub status: KeyStatus,
-    pub added_at: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revoked_at: Option<String>,
 }
 
 #[derive(Clone)]
@@ -265,9 +244,13 @@ impl HubStore {
             .collect()
     }
 
-    /// Writes accepted versions, their log entries and their tree hashes in one atomic batch,
-    /// then flushes. The versions' seqs must continue the log.
-    pub fn commit(&self, versions: &[NewVersion]) -> Result<(), StorageError> {
+    /// Writes accepted versions, their log entries, their tree hashes and the regions their key
+    /// records changed in one atomic batch, then flushes. The versions' seqs must continue the log.
+    pub fn commit(
+        &self,
+        versions: &[NewVersion],
+        regions: &[&RegionKeys],
+    ) -> Result<(), StorageError> {
         let Some(first) = versions.first() else {
             return Ok(());
         };
@@ -284,6 +267,12 @@ impl HubStore {
         }
         for (index, hash) in tree.hashes() {
             batch.put(tree_key(index), hash.0.to_vec());
+        }
+        for region in regions {
+            batch.put(
+                [REGION, region.region.as_bytes()].concat(),
+                serde_json::to_vec(region).expect("a region is JSON"),
+            );
         }
         for new in versions {
             let mut log_value = Vec::with_capacity(1 + new.region.len() + new.entry_json.len());
@@ -426,23 +415,21 @@ impl HubStore {
         self.kv.flush()
     }
 
-    pub fn regions(&self) -> Result<Vec<Region>, StorageError> {
+    /// Every region's keys, as the writer last committed them.
+    pub fn regions(&self) -> Result<Vec<RegionKeys>, StorageError> {
         self.kv
             .scan(REGION, REGION_END, usize::MAX)?
             .iter()
-            .map(|(_, v)| serde_json::from_slice(v).map_err(|_| corrupt("region")))
+            .map(|(key, value)| {
+                serde_json::from_slice(value).map_err(|e| {
+                    StorageError(format!(
+                        "unreadable region entry {} ({e}); a data folder from a hub older than \
+                         key records cannot be used: its keys are not in the log",
+                        String::from_utf8_lossy(key)
+                    ))
+                })
+            })
             .collect()
-    }
-
-    /// Stores a region's entry durably.
-    pub fn put_region(&self, region: &Region) -> Result<(), StorageError> {
-        let mut batch = WriteBatch::default();
-        batch.put(
-            [REGION, region.region.as_bytes()].concat(),
-            serde_json::to_vec(region).expect("a region is JSON"),
-        );
-        self.kv.apply(batch)?;
-        self.kv.flush()
     }
 
     /// Makes everything written so far durable.

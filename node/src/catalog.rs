@@ -23,8 +23,9 @@ use std::collections::HashSet;
 use std::fmt;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::PoisonError;
 use yiqi_schema::canonical::canonical_bytes;
-use yiqi_schema::sign;
+use yiqi_schema::{Envelope, sign};
 use yiqi_store::{StorageError, WriteBatch};
 
 /// Records signed and committed per atomic batch.
@@ -394,6 +395,35 @@ impl Node {
     }
 }
 
+impl Node {
+    /// Appends signed envelopes that are not catalogue entries (key records) to the outbox, in
+    /// order, in one atomic batch; then flushes and wakes a running publisher.
+    pub(crate) fn queue(&self, envelopes: &[Envelope]) -> Result<(), NodeError> {
+        let _guard = self
+            .import_lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let first = self.db.counter(N_OUTBOX_SEQ)? + 1;
+        let mut batch = WriteBatch::default();
+        let mut deltas = Deltas::default();
+        for (seq, envelope) in (first..).zip(envelopes) {
+            let value = serde_json::to_value(envelope).expect("an envelope is JSON");
+            stage_outbox(&mut batch, &mut deltas, seq, canonical_bytes(&value));
+        }
+        self.db.commit(batch, &deltas)?;
+        self.db.flush()?;
+        self.outbox_filled.notify_one();
+        Ok(())
+    }
+}
+
+/// Adds one signed envelope to the outbox at `seq`, with its counters.
+fn stage_outbox(batch: &mut WriteBatch, deltas: &mut Deltas, seq: u64, envelope: Vec<u8>) {
+    batch.put(db::seq_key(db::OUTBOX, seq), envelope);
+    deltas.add(N_OUTBOX, 1);
+    deltas.add(N_OUTBOX_SEQ, 1);
+}
+
 /// Adds one signed change to the batch: its catalogue entry, its outbox entry, the counters.
 fn stage(
     batch: &mut WriteBatch,
@@ -404,9 +434,7 @@ fn stage(
 ) {
     let (local_id, entry) = entry;
     batch.put(db::catalog_key(local_id), entry.encode());
-    batch.put(db::seq_key(db::OUTBOX, seq), entry.stored.envelope.clone());
-    deltas.add(N_OUTBOX, 1);
-    deltas.add(N_OUTBOX_SEQ, 1);
+    stage_outbox(batch, deltas, seq, entry.stored.envelope.clone());
     match change {
         Change::Write { new: true, .. } => deltas.add(N_CATALOG, 1),
         Change::Delete { .. } => deltas.add(N_CATALOG, -1),

@@ -24,16 +24,15 @@ pub struct Config {
     pub name: String,
     /// The hub's base URL, without a trailing slash.
     pub hub: String,
+    /// The federation's root public key (base64url): region keys are trusted only through key
+    /// records that chain to it.
+    pub root_key: String,
     /// Records per publish request (1 to 1000).
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
     /// sled page cache in MiB.
     #[serde(default = "default_cache_mb")]
     pub cache_capacity_mb: u64,
-    /// The federation's root key (base64url Ed25519): the only key that can admit a region's
-    /// first key. Pinned at `init --root`; sync refuses to run without it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub root_key: Option<String>,
     /// The hub's log verifier key (C2SP vkey `origin+keyid+base64`). Pinned at `init --log-key`;
     /// without it the first sync pins the key the hub serves, with a warning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -54,7 +53,12 @@ fn default_cache_mb() -> u64 {
 
 impl Config {
     /// A checked configuration for a new node.
-    pub fn new(region: &str, hub: &str, name: Option<&str>) -> Result<Config, NodeError> {
+    pub fn new(
+        region: &str,
+        hub: &str,
+        name: Option<&str>,
+        root_key: &str,
+    ) -> Result<Config, NodeError> {
         let zh_name = regions::name_zh(region).ok_or_else(|| {
             NodeError::Usage(format!("{region:?} is not a region code (CN-BJ … CN-TW)"))
         })?;
@@ -62,9 +66,9 @@ impl Config {
             region: region.to_owned(),
             name: name.unwrap_or(zh_name).to_owned(),
             hub: hub.trim_end_matches('/').to_owned(),
+            root_key: root_key.trim().to_owned(),
             batch_size: DEFAULT_BATCH_SIZE,
             cache_capacity_mb: DEFAULT_CACHE_MB,
-            root_key: None,
             log_key: None,
             witness_quorum: None,
         };
@@ -93,12 +97,10 @@ impl Config {
                 self.batch_size
             )));
         }
+        keys::parse_public_key(&self.root_key)
+            .map_err(|e| NodeError::Usage(format!("root_key {:?}: {e}", self.root_key)))?;
         if self.name.trim().is_empty() {
             return Err(NodeError::Usage("the platform name is empty".into()));
-        }
-        if let Some(root) = &self.root_key {
-            keys::parse_public_key(root)
-                .map_err(|e| NodeError::Usage(format!("root_key {root:?}: {e}")))?;
         }
         if let Some(vkey) = &self.log_key {
             yiqi_tlog::LogVerifier::from_vkey(vkey)
@@ -213,18 +215,14 @@ impl Folder {
     }
 }
 
-/// The admin request that registers this node's key on the hub, ready to paste.
-pub fn registration_command(config: &Config, public_key: &str) -> String {
-    let body = serde_json::json!({
-        "region": config.region,
-        "name": config.name,
-        "public_key": public_key,
-    });
+/// The command the root key's holder runs to admit this node's key: it signs the region's key
+/// record with the root and posts it to the hub.
+pub fn first_key_command(config: &Config, public_key: &str) -> String {
     format!(
-        "curl -X POST {}/v1/admin/regions -H \"Authorization: Bearer $YIQI_ADMIN_TOKEN\" \
-         -H 'content-type: application/json' -d '{}'",
-        config.hub,
-        body.to_string().replace('\'', "'\\''")
+        "yiqi-node key-record --signer root.pem --region {} --add {public_key} --name '{}' --hub {}",
+        config.region,
+        config.name.replace('\'', "'\\''"),
+        config.hub
     )
 }
 
@@ -236,7 +234,7 @@ mod tests {
     fn create_then_load_and_refuse_to_overwrite() {
         let dir = tempfile::tempdir().unwrap();
         let folder = Folder::new(&dir.path().join("node"));
-        let config = Config::new("CN-GS", "http://127.0.0.1:7800/", None).unwrap();
+        let config = Config::new("CN-GS", "http://127.0.0.1:7800/", None, &root()).unwrap();
         assert_eq!(
             (config.name.as_str(), config.hub.as_str()),
             ("甘肃省", "http://127.0.0.1:7800")
@@ -246,21 +244,23 @@ mod tests {
         assert_eq!(loaded, config);
         assert_eq!(loaded_key.to_bytes(), key.to_bytes());
         assert!(matches!(folder.create(&config), Err(NodeError::Usage(_))));
-        assert!(Config::new("CN-XX", "http://h", None).is_err());
-        assert!(Config::new("CN-GS", "ftp://h", None).is_err());
+        assert!(Config::new("CN-XX", "http://h", None, &root()).is_err());
+        assert!(Config::new("CN-GS", "ftp://h", None, &root()).is_err());
+        assert!(Config::new("CN-GS", "http://h", None, "not-a-key").is_err());
+    }
+
+    fn root() -> String {
+        keys::public_key_text(&keys::generate().verifying_key())
     }
 
     #[test]
-    fn registration_command_carries_the_exact_body() {
-        let config = Config::new("CN-GS", "http://hub", Some("O'Brien 平台")).unwrap();
-        let command = registration_command(&config, "KEY");
-        assert!(
-            command.starts_with("curl -X POST http://hub/v1/admin/regions "),
-            "{command}"
-        );
-        assert!(
-            command.contains(r#"{"name":"O'\''Brien 平台","public_key":"KEY","region":"CN-GS"}"#),
-            "{command}"
+    fn first_key_command_names_region_key_and_hub() {
+        let config = Config::new("CN-GS", "http://hub", Some("O'Brien 平台"), &root()).unwrap();
+        let command = first_key_command(&config, "KEY");
+        assert_eq!(
+            command,
+            "yiqi-node key-record --signer root.pem --region CN-GS --add KEY \
+             --name 'O'\\''Brien 平台' --hub http://hub"
         );
     }
 }

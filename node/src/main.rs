@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 use yiqi_gen::{GenerateOptions, generate, write_catalogue};
 use yiqi_node::catalog::{ImportRequest, error_line};
-use yiqi_node::config::{Config, registration_command};
+use yiqi_node::config::{Config, first_key_command};
 use yiqi_node::daemon::{LONG_POLL_SECS, RunOptions};
 use yiqi_node::export::ExportFormat;
 use yiqi_node::import::{Encoding, ImportOptions};
@@ -44,7 +44,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Create the node folder, its config and its Ed25519 key; print the hub registration request.
+    /// Create the node folder, its config and its Ed25519 key; print the command that admits the
+    /// key (a key record signed with the root key).
     Init {
         /// The region this node publishes for (ISO 3166-2:CN, e.g. CN-GS).
         #[arg(long)]
@@ -55,9 +56,10 @@ enum Command {
         /// The platform's name as registered on the hub (default: the region's Chinese name).
         #[arg(long)]
         name: Option<String>,
-        /// The federation's root public key (base64url), from the national office.
-        #[arg(long)]
-        root: Option<String>,
+        /// The federation's root public key (base64url), from the national office; pinned in
+        /// config.toml as `root_key`.
+        #[arg(long = "root")]
+        root_key: String,
         /// The hub's log verifier key (origin+keyid+base64), from the national office; without
         /// it the first sync trusts the hub's key on first use, with a warning.
         #[arg(long)]
@@ -157,9 +159,40 @@ enum Command {
     },
     /// Replace the node's signing key with a new one (the old one moves to keys-retired/).
     ///
-    /// Register the new key on the hub, publish, then revoke the old key: entries still signed
-    /// with the old key are signed again with the new one if the hub refuses them.
+    /// Puts into the outbox the key record adding the new key (signed by the old key), then the
+    /// one revoking the old key (signed by the new key); `publish` sends them in that order.
+    /// Entries still signed with the old key after the revocation are signed again at publish.
+    /// Not while `yiqi-node run` holds the folder.
     RotateKey,
+    /// Print a signed key record that adds or revokes a region key; with --hub, also post it.
+    ///
+    /// The signer is the root key (for a region's first key, or any change) or an active key of
+    /// the same region. Exit 1 if the hub rejects it, 3 if the hub cannot be reached.
+    KeyRecord {
+        /// The signer's secret key (PKCS#8 PEM).
+        #[arg(long)]
+        signer: PathBuf,
+        /// The region the key belongs to (ISO 3166-2:CN).
+        #[arg(long)]
+        region: String,
+        /// Add this key (base64url): version 1, status active.
+        #[arg(
+            long,
+            value_name = "KEY",
+            conflicts_with = "revoke",
+            required_unless_present = "revoke"
+        )]
+        add: Option<String>,
+        /// The region's display name (with --add).
+        #[arg(long, requires = "add")]
+        name: Option<String>,
+        /// Revoke this key (base64url): version 2, status revoked.
+        #[arg(long, value_name = "KEY")]
+        revoke: Option<String>,
+        /// Post the record to this hub (base URL) and print its result.
+        #[arg(long, value_name = "URL")]
+        hub: Option<String>,
+    },
     /// Write a deterministic, realistic native catalogue (NDJSON, or a JSON array for *.json).
     Generate {
         /// The region the catalogue belongs to (ISO 3166-2:CN).
@@ -241,11 +274,10 @@ fn run(cli: Cli) -> Result<(), NodeError> {
             region,
             hub,
             name,
-            root,
+            root_key,
             log_key,
         } => {
-            let mut config = Config::new(&region, &hub, name.as_deref())?;
-            config.root_key = root;
+            let mut config = Config::new(&region, &hub, name.as_deref(), &root_key)?;
             config.log_key = log_key;
             let created = Node::create(&data, config)?;
             println!(
@@ -255,10 +287,10 @@ fn run(cli: Cli) -> Result<(), NodeError> {
                 data.display()
             );
             println!("public key: {}", created.public_key);
-            println!("register it on the hub with:");
+            println!("the root key's holder admits it with:");
             println!(
                 "{}",
-                registration_command(&created.config, &created.public_key)
+                first_key_command(&created.config, &created.public_key)
             );
         }
         Command::Pubkey => println!("{}", Node::open(&data)?.public_key()),
@@ -407,16 +439,40 @@ fn run(cli: Cli) -> Result<(), NodeError> {
         }
         Command::RotateKey => {
             let (old, new) = Node::rotate_key(&data)?;
-            let node = Node::open(&data)?;
             println!("new public key: {new}");
-            println!("1. register it on the hub:");
-            println!("{}", registration_command(node.config(), &new));
-            println!("2. publish, then revoke the old key {old}:");
             println!(
-                "curl -X DELETE -H \"Authorization: Bearer $YIQI_ADMIN_TOKEN\" {}/v1/admin/regions/{}/keys/{old}",
-                node.config().hub.trim_end_matches('/'),
-                node.config().region
+                "queued in the outbox: the key record adding it (signed by {old}), then the one \
+                 revoking {old} (signed by the new key); run `yiqi-node publish` to send them"
             );
+        }
+        Command::KeyRecord {
+            signer,
+            region,
+            add,
+            name,
+            revoke,
+            hub,
+        } => {
+            let change = match (add, revoke) {
+                (Some(key), _) => tools::KeyChange::Add { key, name },
+                (None, Some(key)) => tools::KeyChange::Revoke { key },
+                (None, None) => return Err(NodeError::Usage("give --add or --revoke".into())),
+            };
+            let now = yiqi_node::node::now_rfc3339();
+            let envelope = tools::key_record_envelope(&signer, &region, &change, &now)?;
+            println!("{}", to_json(&envelope)?);
+            if let Some(hub) = hub {
+                let result = runtime()?.block_on(tools::post_envelope(&hub, &envelope))?;
+                println!("{}", to_json(&result)?);
+                if result["status"] == "rejected" {
+                    return Err(NodeError::Invalid(format!(
+                        "the hub rejected the key record: {}",
+                        result["error"]["code"]
+                            .as_str()
+                            .unwrap_or("no reason given")
+                    )));
+                }
+            }
         }
         Command::Generate {
             region,

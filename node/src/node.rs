@@ -11,6 +11,8 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::Notify;
 use yiqi_schema::keys::{SecretKey, public_key_text};
+use yiqi_schema::protocol::keys::{KeyStatus, key_record};
+use yiqi_schema::sign;
 use yiqi_store::{KvStore, MemoryStore, SledStore};
 
 /// A regional node. Cloning is cheap and clones share the store.
@@ -35,14 +37,15 @@ pub struct Created {
 }
 
 impl Node {
-    /// Creates a node folder (config, key, reports); refuses an existing node.
+    /// Creates a node folder (config pinning `root_key`, key, reports); refuses an existing node.
     pub fn init(
         dir: &Path,
         region: &str,
         hub: &str,
         name: Option<&str>,
+        root_key: &str,
     ) -> Result<Created, NodeError> {
-        Node::create(dir, Config::new(region, hub, name)?)
+        Node::create(dir, Config::new(region, hub, name, root_key)?)
     }
 
     /// Creates a node folder with a configuration built by the caller (e.g. with the root and
@@ -55,17 +58,26 @@ impl Node {
         })
     }
 
-    /// Gives the node a new signing key (the old one moves to `keys-retired/`). Refused while
-    /// another process uses the folder. Returns the old and the new public key.
+    /// Gives the node a new signing key (the old one moves to `keys-retired/`) and puts into the
+    /// outbox, in this order, the key record adding the new key (signed by the old one) and the
+    /// one revoking the old key (signed by the new one). Outbox entries signed by the old key
+    /// that precede them are published before the revocation; anything the hub refuses later as
+    /// signed by the old key is signed again at publish. Refused while another process uses the
+    /// folder. Returns the old and the new public key.
     pub fn rotate_key(dir: &Path) -> Result<(String, String), NodeError> {
         // Opening takes the store's lock: no running node keeps signing with the old key.
         let node = Node::open(dir)?;
         let (old, fresh) = Folder::new(dir).rotate_key()?;
-        drop(node);
-        Ok((
+        let (old_text, new_text) = (
             public_key_text(&old.verifying_key()),
             public_key_text(&fresh.verifying_key()),
-        ))
+        );
+        let now = now_rfc3339();
+        let (region, name) = (node.region(), Some(node.config.name.as_str()));
+        let add = key_record(region, &new_text, KeyStatus::Active, name, &now);
+        let revoke = key_record(region, &old_text, KeyStatus::Revoked, None, &now);
+        node.queue(&[sign(add, &old), sign(revoke, &fresh)])?;
+        Ok((old_text, new_text))
     }
 
     /// Opens a node folder. One process per folder: a second one gets a clear error.
@@ -108,7 +120,12 @@ impl Node {
     /// The same node talking to another hub for the life of this value; `config.toml` is left as
     /// it is (the demo restarts its hub on a new address without rewriting its nodes' files).
     pub fn with_hub(mut self, hub: &str) -> Result<Node, NodeError> {
-        let config = Config::new(&self.config.region, hub, Some(&self.config.name))?;
+        let config = Config::new(
+            &self.config.region,
+            hub,
+            Some(&self.config.name),
+            &self.config.root_key,
+        )?;
         self.config = Arc::new(Config {
             hub: config.hub,
             ..Config::clone(&self.config)
@@ -148,7 +165,7 @@ fn in_use_or(message: String, dir: &Path) -> NodeError {
 }
 
 /// The HTTP client every hub call uses; per-request timeouts are set by each caller.
-fn http_client() -> reqwest::Client {
+pub(crate) fn http_client() -> reqwest::Client {
     // reqwest is built without a default crypto provider; a second install is a harmless no-op.
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
@@ -166,4 +183,56 @@ pub fn now_rfc3339() -> String {
         .unwrap_or(now)
         .format(&Rfc3339)
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db;
+    use yiqi_schema::check_envelope_with;
+    use yiqi_schema::protocol::keys::{KeyBook, KeyRecord, LogPosition};
+
+    #[test]
+    fn rotate_key_queues_the_add_signed_by_the_old_key_then_the_revoke_signed_by_the_new() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = public_key_text(&yiqi_schema::keys::generate().verifying_key());
+        let created = Node::init(dir.path(), "CN-GS", "http://127.0.0.1:9", None, &root).unwrap();
+        let (old, new) = Node::rotate_key(dir.path()).unwrap();
+        assert_eq!(old, created.public_key);
+        let node = Node::open(dir.path()).unwrap();
+        assert_eq!(node.public_key(), new);
+        let outbox = node.db.scan_prefix(db::OUTBOX, None, 10).unwrap();
+        assert_eq!(outbox.len(), 2);
+        // Applied in outbox order to a book where only the old key is active, each is valid.
+        let mut book = KeyBook::new(&root);
+        let first = KeyRecord {
+            region: "CN-GS".into(),
+            key: old.clone(),
+            status: KeyStatus::Active,
+            name: None,
+        };
+        book.apply(
+            &first,
+            &LogPosition {
+                seq: 1,
+                received_at: String::new(),
+            },
+        );
+        let mut signers = Vec::new();
+        for (seq, (_, bytes)) in (2..).zip(&outbox) {
+            let verified = check_envelope_with(bytes, |r, k| book.may_sign(r, k)).unwrap();
+            signers.push(verified.envelope.signature.key.clone());
+            let record = KeyRecord::read(&verified.envelope.record).unwrap();
+            book.apply(
+                &record,
+                &LogPosition {
+                    seq,
+                    received_at: String::new(),
+                },
+            );
+        }
+        assert_eq!(signers, [old.clone(), new.clone()]);
+        assert!(book.is_active("CN-GS", &new) && !book.is_active("CN-GS", &old));
+        assert_eq!(node.db.counter(db::N_OUTBOX).unwrap(), 2);
+    }
 }

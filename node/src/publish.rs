@@ -308,14 +308,17 @@ impl Node {
 
     /// An envelope the hub refuses as `unknown_key` because it was signed with a key this node
     /// has since rotated away from (and the region has revoked): the same record signed with the
-    /// current key. `None` for any other result.
+    /// current key. `None` for any other result, and for key records: who signs a key record is
+    /// its meaning (the old key vouching for the new), never re-signed.
     fn resigned_after_rotation(&self, result: &RecordResult, envelope: &[u8]) -> Option<Vec<u8>> {
         let code = result.error.as_ref().map(|e| e.code.as_str());
         if result.status != "rejected" || code != Some("unknown_key") {
             return None;
         }
         let parsed: yiqi_schema::Envelope = serde_json::from_slice(envelope).ok()?;
-        if parsed.signature.key == self.public_key() {
+        if parsed.signature.key == self.public_key()
+            || yiqi_schema::validate::is_key_record(&parsed.record)
+        {
             return None;
         }
         let resigned = yiqi_schema::sign(parsed.record, &self.key);

@@ -10,7 +10,8 @@ pub fn node(region: &str) -> Node {
 }
 
 pub fn node_at(region: &str, hub: &str) -> Node {
-    let config = Config::new(region, hub, None).expect("a valid test config");
+    let root = yiqi_schema::keys::public_key_text(&yiqi_schema::keys::generate().verifying_key());
+    let config = Config::new(region, hub, None, &root).expect("a valid test config");
     Node::in_memory(config, yiqi_schema::keys::generate())
 }
 

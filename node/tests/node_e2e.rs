@@ -16,7 +16,6 @@ use tempfile::TempDir;
 use yiqi_schema::keys::{SecretKey, generate, public_key_text};
 use yiqi_schema::sign;
 
-const TOKEN: &str = "e2e-admin-token";
 const DEADLINE: Duration = Duration::from_secs(60);
 
 fn hub_binary() -> PathBuf {
@@ -63,9 +62,15 @@ struct Hub {
 impl Hub {
     fn start(data: &Path, listen: &str) -> Hub {
         let mut child = Command::new(hub_binary())
-            .args(["serve", "--listen", listen, "--data"])
+            .args([
+                "serve",
+                "--listen",
+                listen,
+                "--root",
+                &root().public,
+                "--data",
+            ])
             .arg(data)
-            .env("YIQI_ADMIN_TOKEN", TOKEN)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -86,15 +91,21 @@ impl Hub {
         format!("http://{}", self.address)
     }
 
-    fn register(&self, region: &str, public_key: &str) {
-        let body = json!({"region": region, "name": region, "public_key": public_key});
-        let (status, answer) = http(
-            self.address,
-            "POST",
-            "/v1/admin/regions",
-            Some(&body.to_string()),
+    /// Adds or revokes a region key as the root's holder does: `yiqi-node key-record --hub`.
+    fn key_record(&self, region: &str, change: &str, public_key: &str) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_yiqi-node"))
+            .args(["key-record", "--signer"])
+            .arg(&root().pem)
+            .args(["--region", region, change, public_key, "--hub", &self.url()])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            out.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
         );
-        assert!(status == 201 || status == 200, "{status} {answer}");
+        stdout
     }
 
     fn stop(mut self) {
@@ -110,13 +121,13 @@ impl Drop for Hub {
     }
 }
 
-/// A minimal HTTP/1.1 exchange (the admin call the operator would make with curl).
+/// A minimal HTTP/1.1 exchange.
 fn http(address: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
     let mut stream = TcpStream::connect(address).unwrap();
     let body = body.unwrap_or("");
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nhost: {address}\r\nauthorization: Bearer {TOKEN}\r\n\
+        "{method} {path} HTTP/1.1\r\nhost: {address}\r\n\
          content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     )
@@ -131,6 +142,38 @@ fn http(address: SocketAddr, method: &str, path: &str, body: Option<&str>) -> (u
     (status, body)
 }
 
+/// The federation root of this test process: its secret key file and public key.
+struct Root {
+    pem: PathBuf,
+    public: String,
+    _dir: TempDir,
+}
+
+fn root() -> &'static Root {
+    static ROOT: std::sync::OnceLock<Root> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = dir.path().join("root.pem");
+        let out = Command::new(env!("CARGO_BIN_EXE_yiqi-node"))
+            .args(["keygen", "--out"])
+            .arg(&pem)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let public = stdout
+            .rsplit("public key: ")
+            .next()
+            .unwrap()
+            .trim()
+            .to_owned();
+        Root {
+            pem,
+            public,
+            _dir: dir,
+        }
+    })
+}
+
 /// A node folder driven through the `yiqi-node` binary.
 struct Node {
     dir: TempDir,
@@ -143,9 +186,17 @@ impl Node {
             dir: tempfile::tempdir().unwrap(),
             region,
         };
-        let out = node.ok(&["init", "--region", region, "--hub", hub_url]);
+        let out = node.ok(&[
+            "init",
+            "--region",
+            region,
+            "--hub",
+            hub_url,
+            "--root",
+            &root().public,
+        ]);
         assert!(
-            out.contains("curl -X POST") && out.contains("/v1/admin/regions"),
+            out.contains("yiqi-node key-record --signer root.pem"),
             "{out}"
         );
         node
@@ -178,7 +229,8 @@ impl Node {
     }
 
     fn join(&self, hub: &Hub) {
-        hub.register(self.region, self.ok(&["pubkey"]).trim());
+        let out = hub.key_record(self.region, "--add", self.ok(&["pubkey"]).trim());
+        assert!(out.contains("\"status\": \"accepted\""), "{out}");
     }
 
     fn status(&self) -> Value {
@@ -328,8 +380,7 @@ fn three_regions_converge_and_edits_and_deletes_follow() {
 
     // A revocation is reported as a key change; what the key signed before stays valid.
     let key = gs.ok(&["pubkey"]);
-    let path = format!("/v1/admin/regions/CN-GS/keys/{}", key.trim());
-    assert_eq!(http(hub.address, "DELETE", &path, None).0, 200);
+    hub.key_record("CN-GS", "--revoke", key.trim());
     let out = bj.ok(&["sync"]);
     assert!(out.contains("key change CN-GS: key revoked"), "{out}");
     assert!(bj.ok(&["status"]).contains("key revoked"));

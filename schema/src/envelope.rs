@@ -113,11 +113,22 @@ pub fn sign(record: Value, key: &SigningKey) -> Envelope {
 }
 
 /// Runs every check on one envelope's bytes, in protocol order. `key_is_active(region, key)`
-/// answers whether the base64url `key` is an active key of `region` for whoever is checking
-/// (the hub's registry, or a node's view of it).
+/// answers whether the base64url `key` is an active key of `region` for whoever is checking.
+/// [`check_envelope_with`] is the same check for a checker that also trusts a root key.
 pub fn check_envelope(
     bytes: &[u8],
     key_is_active: impl FnOnce(&str, &str) -> bool,
+) -> Result<VerifiedEnvelope, RejectedEnvelope> {
+    check_envelope_with(bytes, |record, key| {
+        key_is_active(record["region"].as_str().unwrap_or_default(), key)
+    })
+}
+
+/// [`check_envelope`] where `may_sign(record, key)` sees the whole record, so it can apply
+/// [`crate::protocol::keys::KeyBook::may_sign`] (the root may sign key records, nothing else).
+pub fn check_envelope_with(
+    bytes: &[u8],
+    may_sign: impl FnOnce(&Value, &str) -> bool,
 ) -> Result<VerifiedEnvelope, RejectedEnvelope> {
     let unknown = RecordRef {
         id: None,
@@ -127,7 +138,7 @@ pub fn check_envelope(
         reference: unknown.clone(),
         rejection: Rejection::new(ErrorCode::NotIjson, e.0),
     })?;
-    check_parsed(value, Some(bytes), key_is_active)
+    check_parsed(value, Some(bytes), may_sign)
 }
 
 /// [`check_envelope`] for an envelope already parsed strictly (I-JSON).
@@ -135,13 +146,15 @@ pub fn check_value(
     value: Value,
     key_is_active: impl FnOnce(&str, &str) -> bool,
 ) -> Result<VerifiedEnvelope, RejectedEnvelope> {
-    check_parsed(value, None, key_is_active)
+    check_parsed(value, None, |record, key| {
+        key_is_active(record["region"].as_str().unwrap_or_default(), key)
+    })
 }
 
 fn check_parsed(
     value: Value,
     source: Option<&[u8]>,
-    key_is_active: impl FnOnce(&str, &str) -> bool,
+    may_sign: impl FnOnce(&Value, &str) -> bool,
 ) -> Result<VerifiedEnvelope, RejectedEnvelope> {
     let reference = value.get("record").map(RecordRef::of).unwrap_or(RecordRef {
         id: None,
@@ -156,21 +169,28 @@ fn check_parsed(
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    if !key_is_active(&region, &envelope.signature.key) {
-        return Err(reject(Rejection::at(
-            ErrorCode::UnknownKey,
-            format!(
-                "key {} is not an active key of region {region}",
-                envelope.signature.key
-            ),
-            "/signature/key",
-        )));
+    if !may_sign(&envelope.record, &envelope.signature.key) {
+        return Err(reject(unknown_key(&envelope, &region)));
     }
     let canonical_record =
         verified_canonical_record(&envelope, source, &key, &signature).map_err(reject)?;
     validate_record(&envelope.record)
         .map_err(|violations| reject(Rejection::schema(violations)))?;
     Ok(finish(envelope, region, &canonical_record))
+}
+
+/// The `unknown_key` refusal, saying which signers the record's kind allows.
+pub fn unknown_key(envelope: &Envelope, region: &str) -> Rejection {
+    let allowed = if crate::validate::is_key_record(&envelope.record) {
+        format!("neither the root key nor an active key of region {region}")
+    } else {
+        format!("not an active key of region {region}")
+    };
+    Rejection::at(
+        ErrorCode::UnknownKey,
+        format!("key {} is {allowed}", envelope.signature.key),
+        "/signature/key",
+    )
 }
 
 fn finish(envelope: Envelope, region: String, canonical_record: &[u8]) -> VerifiedEnvelope {

@@ -12,6 +12,8 @@
 //! - [`validate`]: the embedded JSON Schema and the rules it cannot express.
 //! - [`rejection`]: the stable error codes.
 //! - [`keys`]: public keys in base64url, secret keys in PKCS#8 PEM.
+//! - [`protocol`]: wire types and rules the hub and nodes share, e.g. [`protocol::keys::KeyBook`]
+//!   (region keys from key records, and who may sign what).
 //! - [`classification`], [`regions`]: the reference tables records point into.
 //! - [`protocol`]: the wire types and the enumerations' labels; [`spreadsheet`]: safe CSV cells.
 
@@ -27,6 +29,6 @@ pub mod spreadsheet;
 pub mod testing;
 pub mod validate;
 
-pub use envelope::{Envelope, VerifiedEnvelope, check_envelope, sign};
+pub use envelope::{Envelope, VerifiedEnvelope, check_envelope, check_envelope_with, sign};
 pub use rejection::{ErrorCode, Rejection};
 pub use validate::{Violation, validate_record};

@@ -17,11 +17,13 @@ pub enum ErrorCode {
     SchemaViolation,
     StaleVersion,
     VersionConflict,
+    /// A key record names the root key, or a key that already belongs to another region.
+    KeyInUse,
 }
 
 impl ErrorCode {
     /// Every code, in check order.
-    pub const ALL: [ErrorCode; 7] = [
+    pub const ALL: [ErrorCode; 8] = [
         ErrorCode::NotIjson,
         ErrorCode::BadEnvelope,
         ErrorCode::UnknownKey,
@@ -29,6 +31,7 @@ impl ErrorCode {
         ErrorCode::SchemaViolation,
         ErrorCode::StaleVersion,
         ErrorCode::VersionConflict,
+        ErrorCode::KeyInUse,
     ];
 
     /// The code as it appears on the wire.
@@ -41,6 +44,7 @@ impl ErrorCode {
             ErrorCode::SchemaViolation => "schema_violation",
             ErrorCode::StaleVersion => "stale_version",
             ErrorCode::VersionConflict => "version_conflict",
+            ErrorCode::KeyInUse => "key_in_use",
         }
     }
 }

@@ -1,5 +1,7 @@
-//! Validation of an instrument record against the embedded JSON Schema and the two rules JSON
-//! Schema cannot express (the size of `ext`).
+//! Validation of a record (instrument, tombstone or region key) against the embedded JSON Schema
+//! and the rules JSON Schema cannot express: the size of `ext`, and for key records that
+//! `local_id` equals `key`, that the key is an Ed25519 curve point, and that a key is never
+//! deleted (it is revoked).
 //!
 //! Every violation carries the JSON Pointer of the offending field, so a platform operator can
 //! find it in their own export. Messages are bounded in length: a 10 MB string must not come back
@@ -59,17 +61,64 @@ pub fn schema_value() -> Value {
 
 /// Checks a record; `Ok` or every violation found, in document order.
 pub fn validate_record(record: &Value) -> Result<(), Vec<Violation>> {
-    if validator().is_valid(record) && ext_violation(record).is_none() {
+    let extra = rule_violations(record);
+    if extra.is_empty() && validator().is_valid(record) {
         return Ok(());
     }
+    let deleted_key = is_key_record(record) && record.get("deleted").is_some();
     let mut violations: Vec<Violation> = validator()
         .iter_errors(record)
         .flat_map(|e| violations_of(&e))
+        // A deleted key has its own, clearer violation below.
+        .filter(|v| !(deleted_key && v.pointer == "/deleted"))
         .collect();
-    violations.extend(ext_violation(record));
+    violations.extend(extra);
     violations.sort_by(|a, b| a.pointer.cmp(&b.pointer));
     violations.dedup();
     Err(violations)
+}
+
+/// Whether a record claims to be a region key record (`"kind": "key"`).
+pub fn is_key_record(record: &Value) -> bool {
+    record.get("kind").and_then(Value::as_str) == Some("key")
+}
+
+/// The violations of the rules the JSON Schema cannot express.
+fn rule_violations(record: &Value) -> Vec<Violation> {
+    let mut violations: Vec<Violation> = ext_violation(record).into_iter().collect();
+    if is_key_record(record) {
+        violations.extend(key_record_violations(record));
+    }
+    violations
+}
+
+/// A key record's own rules: `local_id` is the key itself (so a key has one record, and its
+/// versions are that key's history), the key is a usable Ed25519 public key, and a key is revoked
+/// with `"status": "revoked"`, never deleted (a tombstone would erase when it stopped being valid).
+fn key_record_violations(record: &Value) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    let key = record.get("key").and_then(Value::as_str);
+    if let Some(key) = key {
+        if let Err(e) = crate::keys::parse_public_key(key) {
+            violations.push(Violation {
+                pointer: "/key".into(),
+                message: format!("not an Ed25519 public key: {e}"),
+            });
+        }
+        if record.get("local_id").and_then(Value::as_str) != Some(key) {
+            violations.push(Violation {
+                pointer: "/local_id".into(),
+                message: "a key record's local_id must equal its key".into(),
+            });
+        }
+    }
+    if record.get("deleted").is_some() {
+        violations.push(Violation {
+            pointer: "/deleted".into(),
+            message: "a key is revoked (\"status\": \"revoked\"), never deleted".into(),
+        });
+    }
+    violations.into_iter().map(Violation::bounded).collect()
 }
 
 fn ext_violation(record: &Value) -> Option<Violation> {
@@ -178,6 +227,62 @@ mod tests {
         let mut not_true = t;
         not_true["deleted"] = json!(false);
         assert_eq!(pointers(&not_true), ["/deleted"]);
+    }
+
+    fn key_record(key: &str) -> Value {
+        json!({"kind":"key","region":"CN-BJ","local_id":key,"version":1,
+               "updated_at":"2026-01-01T00:00:00Z","key":key,"status":"active","name":"北京市"})
+    }
+
+    fn some_key() -> String {
+        crate::keys::public_key_text(&crate::keys::generate().verifying_key())
+    }
+
+    #[test]
+    fn key_records_add_and_revoke() {
+        let key = some_key();
+        validate_record(&key_record(&key)).unwrap();
+        let mut revoke = key_record(&key);
+        revoke["version"] = json!(2);
+        revoke["status"] = json!("revoked");
+        revoke.as_object_mut().unwrap().remove("name");
+        validate_record(&revoke).unwrap();
+        let mut unknown_status = key_record(&key);
+        unknown_status["status"] = json!("suspended");
+        assert_eq!(pointers(&unknown_status), ["/status"]);
+    }
+
+    #[test]
+    fn a_key_records_local_id_is_its_key() {
+        let mut r = key_record(&some_key());
+        r["local_id"] = json!(some_key());
+        assert_eq!(pointers(&r), ["/local_id"]);
+        r["local_id"] = json!("BJ-0001");
+        assert_eq!(pointers(&r), ["/local_id", "/local_id"]);
+    }
+
+    #[test]
+    fn a_key_record_needs_a_valid_ed25519_key() {
+        // 32 bytes in canonical base64url, but not a point of the curve (about half of all
+        // 32-byte strings are not).
+        let not_a_point = (2u8..)
+            .map(|n| crate::keys::encode_b64(&[n; 32]))
+            .find(|k| crate::keys::parse_public_key(k).is_err())
+            .unwrap();
+        assert_eq!(pointers(&key_record(&not_a_point)), ["/key"]);
+        // Too short: the schema's pattern and the key rule both say so, at /key and /local_id.
+        let short = crate::keys::encode_b64(&[7; 16]);
+        assert_eq!(pointers(&key_record(&short)), ["/key", "/key", "/local_id"]);
+    }
+
+    #[test]
+    fn a_key_is_revoked_never_deleted() {
+        let mut r = key_record(&some_key());
+        r["deleted"] = json!(true);
+        let violations = validate_record(&r).unwrap_err();
+        assert_eq!(violations.len(), 1, "{violations:?}");
+        assert_eq!(violations[0].pointer, "/deleted");
+        assert!(violations[0].message.contains("revoked"));
     }
 
     #[test]

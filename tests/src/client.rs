@@ -1,8 +1,10 @@
 //! A small async client for the hub's HTTP API, as other implementations would use it.
 
-use crate::process::ADMIN_TOKEN;
-use serde_json::{Value, json};
+use crate::process::test_root;
+use serde_json::Value;
 use std::time::Duration;
+use yiqi_schema::keys::SecretKey;
+use yiqi_schema::protocol::keys::{KeyStatus, key_record};
 
 #[derive(Clone)]
 pub struct HubClient {
@@ -27,26 +29,28 @@ impl HubClient {
         }
     }
 
-    pub async fn register(&self, region: &str, public_key: &str) -> reqwest::Result<u16> {
-        let response = self
-            .http
-            .post(format!("{}/v1/admin/regions", self.url))
-            .bearer_auth(ADMIN_TOKEN)
-            .json(&json!({"region": region, "name": region, "public_key": public_key}))
-            .send()
+    /// Admits `public_key` as a key of `region` the way the federation does: a key record signed
+    /// by the test root, posted. Returns the record's status (`accepted`, `duplicate`, `rejected`).
+    pub async fn register(&self, region: &str, public_key: &str) -> reqwest::Result<String> {
+        let result = self
+            .key_record(region, public_key, KeyStatus::Active, &test_root())
             .await?;
-        Ok(response.status().as_u16())
+        Ok(result["status"].as_str().unwrap_or_default().to_owned())
     }
 
-    /// An admin DELETE (e.g. revoking a key); the status.
-    pub async fn delete_admin(&self, path: &str) -> reqwest::Result<u16> {
-        let response = self
-            .http
-            .delete(format!("{}{path}", self.url))
-            .bearer_auth(ADMIN_TOKEN)
-            .send()
-            .await?;
-        Ok(response.status().as_u16())
+    /// Posts the key record adding or revoking `public_key` in `region`, signed by `signer`;
+    /// returns the hub's result for it.
+    pub async fn key_record(
+        &self,
+        region: &str,
+        public_key: &str,
+        status: KeyStatus,
+        signer: &SecretKey,
+    ) -> reqwest::Result<Value> {
+        let record = key_record(region, public_key, status, None, "2026-01-01T00:00:00Z");
+        let envelope = serde_json::to_vec(&yiqi_schema::sign(record, signer)).expect("JSON");
+        let (_, body) = self.publish(&[envelope]).await?;
+        Ok(body["results"][0].clone())
     }
 
     /// Posts a raw body to `/v1/records`; returns the status and the parsed body.

@@ -64,9 +64,10 @@ impl NodeCli {
         ran.stdout
     }
 
-    /// `init`, returning the node's public key.
+    /// `init` pinning the test root, returning the node's public key.
     pub fn init(&self, region: &str, hub: &str) -> String {
-        self.ok(&["init", "--region", region, "--hub", hub]);
+        let root = crate::process::test_root_public();
+        self.ok(&["init", "--region", region, "--hub", hub, "--root", &root]);
         self.ok(&["pubkey"]).trim().to_owned()
     }
 

@@ -5,8 +5,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The admin token every test hub runs with.
-pub const ADMIN_TOKEN: &str = "e2e-admin-token";
+/// The federation root key every test hub trusts (fixed, so every suite and every restart
+/// agrees; a test key, never a production one).
+pub fn test_root() -> yiqi_schema::keys::SecretKey {
+    yiqi_schema::keys::SecretKey::from_bytes(&[0x52; 32])
+}
+
+/// [`test_root`]'s public key, base64url.
+pub fn test_root_public() -> String {
+    yiqi_schema::keys::public_key_text(&test_root().verifying_key())
+}
 
 /// The folder holding the workspace's built binaries: the one holding this executable (for
 /// `yiqi-bench`) or its parent (test executables live in `target/<profile>/deps`).
@@ -67,7 +75,7 @@ fn hub_command(data: &Path, listen: &str, extra: &[&str]) -> Command {
         .args(["serve", "--listen", listen, "--data"])
         .arg(data)
         .args(extra)
-        .env("YIQI_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("YIQI_ROOT_KEY", test_root_public())
         .env("RUST_LOG", hub_log_filter());
     command
 }
@@ -111,6 +119,11 @@ impl HubProcess {
     /// Starts a hub on `data` listening on `listen` and waits until it listens.
     pub fn start_on(data: &Path, listen: &str) -> HubProcess {
         HubProcess::start_with(data, listen, &[])
+    }
+
+    /// Starts a hub trusting `root` (base64url) instead of [`test_root`].
+    pub fn start_with_root(data: &Path, listen: &str, root: &str) -> HubProcess {
+        HubProcess::start_with(data, listen, &["--root", root])
     }
 
     /// Starts a hub on `data` listening on `listen`, with `extra` arguments to `serve`, and

@@ -37,7 +37,7 @@ async fn sigkill_right_after_acknowledgements_loses_nothing() {
             .register("CN-GS", &public_key_text(&key.verifying_key()))
             .await
             .unwrap(),
-        201
+        "accepted"
     );
 
     let acks: Acks = Arc::default();

@@ -5,11 +5,13 @@
 //! for implementations in other languages.
 //!
 //! - [`labels`]: the record's enumerations with their Chinese and English labels.
+//! - [`keys`]: key records, the key book by log position and the region list.
 //! - [`log`]: the transparency log's proofs, cosignature submissions and witness naming.
 //! - [`RecordId`], [`time`]: how records are named and how times are written.
 //! - Publishing ([`PublishResponse`]), the feed ([`FeedPage`], [`FeedEntry`]), the region list
-//!   ([`RegionList`]), health ([`Health`]) and the error body ([`ErrorBody`], [`ApiErrorCode`]).
+//!   ([`keys::RegionList`]), health ([`Health`]) and the error body ([`ErrorBody`], [`ApiErrorCode`]).
 
+pub mod keys;
 pub mod labels;
 pub mod log;
 pub mod time;
@@ -106,35 +108,6 @@ pub struct FeedEntry<'a> {
     /// The signed envelope in canonical (RFC 8785) form, byte for byte as verified.
     #[serde(borrow)]
     pub envelope: &'a RawValue,
-}
-
-/// `GET /v1/regions`: the regions and their keys, for people and dashboards.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct RegionList {
-    pub regions: Vec<RegionInfo>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct RegionInfo {
-    pub region: String,
-    pub name: String,
-    pub keys: Vec<RegionKeyInfo>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct RegionKeyInfo {
-    pub public_key: String,
-    pub status: KeyStatus,
-    pub added_at: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub revoked_at: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum KeyStatus {
-    Active,
-    Revoked,
 }
 
 /// `GET /healthz` of the hub.

@@ -71,7 +71,8 @@ async fn node_for(
     client: &HubClient,
 ) -> Result<Node, String> {
     let dir = root.join(region);
-    Node::init(&dir, region, hub, None).map_err(|e| e.to_string())?;
+    Node::init(&dir, region, hub, None, &crate::process::test_root_public())
+        .map_err(|e| e.to_string())?;
     let node = Node::open(&dir).map_err(|e| e.to_string())?;
     client
         .register(region, &node.public_key())
