@@ -5,7 +5,6 @@ use crate::error::AppError;
 use crate::feed::{self, FeedQuery};
 use crate::ingest::{self, Writer};
 use crate::params;
-use crate::registry::Registry;
 use crate::store::HubStore;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Path, RawQuery, Request, State};

@@ -10,6 +10,7 @@
 //! (`log-checkpoint`), so that a store restored from an older copy is caught at start: nodes
 //! that saw the newer checkpoint would detect the rollback, so the hub refuses to serve it.
 
+use yiqi_schema::protocol::keys::KeyStatus;
 use crate::clock::now_rfc3339;
 use crate::registry::Registry;
 use crate::store::{HubStore, envelope_bytes, tree_error};
@@ -248,7 +249,7 @@ impl Log {
         let mut witnesses = Vec::new();
         for region in self.registry.list() {
             for key in &region.keys {
-                if !self.registry.is_active(&region.region, &key.public_key) {
+                if key.status != KeyStatus::Active {
                     continue;
                 }
                 let witness = parse_public_key(&key.public_key)
@@ -521,7 +522,7 @@ mod tests {
         let mut seq = store.last_seq().unwrap();
         for &size in sizes {
             let group: Vec<NewVersion> = (seq + 1..=seq + size).map(version).collect();
-            store.commit(&group).unwrap();
+            store.commit(&group, &[]).unwrap();
             seq += size;
         }
         seq
@@ -674,7 +675,8 @@ mod tests {
     }
 
     fn open(store: &HubStore, settings: LogSettings) -> Result<Log, String> {
-        let registry = Arc::new(Registry::load(store.clone()).unwrap());
+        let root = yiqi_schema::keys::public_key_text(&yiqi_schema::keys::generate().verifying_key());
+        let registry = Arc::new(Registry::load(&store, &root).unwrap());
         Log::open(store.clone(), registry, settings)
     }
 

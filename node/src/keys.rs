@@ -209,21 +209,9 @@ impl KeyBook {
 }
 
 impl Node {
-    /// The pinned root key; sync and audit refuse to run without one.
-    pub(crate) fn root_key(&self) -> Result<&str, NodeError> {
-        self.config.root_key.as_deref().ok_or_else(|| {
-            NodeError::Usage(
-                "no root key is pinned: set root_key in config.toml (the federation's root \
-                 public key, base64url, from the national office) or create the node with \
-                 `yiqi-node init --root KEY`"
-                    .into(),
-            )
-        })
-    }
-
     /// The key book as stored.
     pub fn key_book(&self) -> Result<KeyBook, NodeError> {
-        let mut book = KeyBook::new(self.root_key()?);
+        let mut book = KeyBook::new(&self.config.root_key);
         self.db.for_each(db::KEYS, 1_000, |key, value| {
             let public = String::from_utf8_lossy(&key[db::KEYS.len()..]).into_owned();
             let known: BookKey = serde_json::from_slice(value).map_err(|_| corrupt("key book"))?;

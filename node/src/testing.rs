@@ -108,8 +108,7 @@ pub fn pinned_node(
     root: &str,
     log_key: &str,
 ) -> Node {
-    let mut config = Config::new(region, hub, None).expect("a valid test config");
-    config.root_key = Some(root.to_owned());
+    let mut config = Config::new(region, hub, None, root).expect("a valid test config");
     config.log_key = Some(log_key.to_owned());
     let folder = dir.join(region);
     Node::create(&folder, config).expect("create a node folder");

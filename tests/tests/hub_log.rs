@@ -47,7 +47,7 @@ async fn an_altered_log_is_refused_until_a_new_origin_is_started() {
     let client = HubClient::new(&hub.url);
     let key = generate();
     let public_key = public_key_text(&key.verifying_key());
-    assert_eq!(client.register("CN-GS", &public_key).await.unwrap(), 201);
+    assert_eq!(client.register("CN-GS", &public_key).await.unwrap(), "accepted");
     let (status, _) = client
         .publish(&signed_batch(&key, "CN-GS", "LOG-", 0..3, 1))
         .await
@@ -98,7 +98,7 @@ async fn a_store_restored_from_an_older_copy_is_refused() {
             .register("CN-GS", &public_key_text(&key.verifying_key()))
             .await
             .unwrap(),
-        201
+        "accepted"
     );
     client
         .publish(&signed_batch(&key, "CN-GS", "OLD-", 0..2, 1))
