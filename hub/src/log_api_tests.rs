@@ -93,16 +93,16 @@ async fn served_leaves(hub: &TestHub) -> Vec<Vec<u8>> {
         .collect()
 }
 
-/// A hub with CN-GS registered and three of its records accepted, in two group commits.
-async fn hub_with_three_records() -> (TestHub, SecretKey) {
+/// A hub with three leaves: CN-GS's root-signed key record (leaf 0), then two of its records
+/// (leaves 1 and 2) accepted together in a second group commit.
+async fn hub_with_three_leaves() -> (TestHub, SecretKey) {
     let hub = TestHub::new();
     let key = generate();
     hub.register("CN-GS", &key).await;
-    hub.publish(&[signed(record("A", 1, "一"), &key)]).await;
     let results = hub
         .publish(&[
+            signed(record("A", 1, "一"), &key),
             signed(record("B", 1, "二"), &key),
-            signed(record("C", 1, "三"), &key),
         ])
         .await;
     assert_eq!(codes(&results), ["accepted", "accepted"]);
@@ -121,7 +121,7 @@ fn roots(leaves: &[Vec<u8>]) -> Vec<Hash> {
 
 #[tokio::test]
 async fn records_carry_their_leaf_index() {
-    let (hub, key) = hub_with_three_records().await;
+    let (hub, key) = hub_with_three_leaves().await;
     let again = hub
         .publish(&[
             signed(record("B", 1, "二"), &key),
@@ -134,15 +134,15 @@ async fn records_carry_their_leaf_index() {
             again[0]["leaf_index"].as_u64(),
             again[1]["leaf_index"].as_u64()
         ),
-        (Some(1), Some(3))
+        (Some(2), Some(3))
     );
-    let (_, current) = hub.get("/v1/records/CN-GS/C").await;
+    let (_, current) = hub.get("/v1/records/CN-GS/B").await;
     assert_eq!(
         (current["seq"].as_u64(), current["leaf_index"].as_u64()),
         (Some(3), Some(2))
     );
     let (_, history) = hub.get("/v1/records/CN-GS/A/history").await;
-    assert_eq!(history["versions"][0]["leaf_index"], 0);
+    assert_eq!(history["versions"][0]["leaf_index"], 1);
     assert_eq!(served_leaves(&hub).await.len(), 4);
 }
 
@@ -159,12 +159,12 @@ async fn the_checkpoint_is_signed_by_the_log_key_over_the_served_leaves() {
     hub.register("CN-GS", &key).await;
     hub.publish(&[signed(record("A", 1, "一"), &key)]).await;
     hub.publish(&[signed(record("B", 1, "二"), &key)]).await;
-    let note = checkpoint_of_size(&hub, 2).await;
+    let note = checkpoint_of_size(&hub, 3).await;
     let (checkpoint, _) = open_checkpoint(&note, &verifier).unwrap();
     let leaves = served_leaves(&hub).await;
-    assert_eq!(checkpoint.root(), roots(&leaves)[2]);
+    assert_eq!(checkpoint.root(), roots(&leaves)[3]);
 
-    let (status, content_type, body) = get_bytes(&hub, "/v1/log/checkpoint?size=2").await;
+    let (status, content_type, body) = get_bytes(&hub, "/v1/log/checkpoint?size=3").await;
     assert_eq!(
         (status, content_type.as_str()),
         (StatusCode::OK, "text/plain; charset=utf-8")
@@ -186,7 +186,7 @@ async fn the_checkpoint_is_signed_by_the_log_key_over_the_served_leaves() {
 
 #[tokio::test]
 async fn inclusion_proofs_verify_against_the_served_checkpoint() {
-    let (hub, _) = hub_with_three_records().await;
+    let (hub, _) = hub_with_three_leaves().await;
     let note = checkpoint_of_size(&hub, 3).await;
     let (checkpoint, _) = open_checkpoint(&note, &verifier(&hub).await).unwrap();
     let leaves = served_leaves(&hub).await;
@@ -226,7 +226,7 @@ async fn inclusion_proofs_verify_against_the_served_checkpoint() {
 
 #[tokio::test]
 async fn consistency_proofs_lead_from_every_earlier_root() {
-    let (hub, _) = hub_with_three_records().await;
+    let (hub, _) = hub_with_three_leaves().await;
     let note = checkpoint_of_size(&hub, 3).await;
     let (checkpoint, _) = open_checkpoint(&note, &verifier(&hub).await).unwrap();
     let roots = roots(&served_leaves(&hub).await);
@@ -257,7 +257,7 @@ async fn consistency_proofs_lead_from_every_earlier_root() {
 
 #[tokio::test]
 async fn tiles_hold_the_leaf_hashes_and_the_leaves() {
-    let (hub, _) = hub_with_three_records().await;
+    let (hub, _) = hub_with_three_leaves().await;
     let leaves = served_leaves(&hub).await;
     let (status, content_type, tile) = get_bytes(&hub, "/v1/log/tile/0/000.p/3").await;
     assert_eq!(
@@ -305,26 +305,26 @@ async fn post_cosignature(hub: &TestHub, body: &Value) -> (StatusCode, Value) {
 
 #[tokio::test]
 async fn cosignatures_of_active_region_keys_are_kept_and_served() {
-    let (hub, gs_key) = hub_with_three_records().await;
+    let (hub, gs_key) = hub_with_three_leaves().await;
     let bj_key = generate();
     hub.register("CN-BJ", &bj_key).await;
-    let note = checkpoint_of_size(&hub, 3).await;
+    let note = checkpoint_of_size(&hub, 4).await;
     let (body, _) = split_note(&note).unwrap();
     let gs = Witness::new(&witness_name("CN-GS"), gs_key.clone()).unwrap();
     let bj = Witness::new(&witness_name("CN-BJ"), bj_key.clone()).unwrap();
 
     let line = gs.cosign(body, 1_767_225_600).unwrap();
-    let answer = post_cosignature(&hub, &json!({"size": 3, "cosignature": line})).await;
-    assert_eq!(answer, (StatusCode::OK, json!({"size": 3, "witnesses": 1})));
+    let answer = post_cosignature(&hub, &json!({"size": 4, "cosignature": line})).await;
+    assert_eq!(answer, (StatusCode::OK, json!({"size": 4, "witnesses": 1})));
     // Cosigning again replaces the witness's line rather than counting twice.
     let newer = gs.cosign(body, 1_767_225_601).unwrap();
-    let answer = post_cosignature(&hub, &json!({"size": 3, "cosignature": newer})).await;
+    let answer = post_cosignature(&hub, &json!({"size": 4, "cosignature": newer})).await;
     assert_eq!(answer.1["witnesses"], 1);
     let bj_line = bj.cosign(body, 1_767_225_600).unwrap();
-    let answer = post_cosignature(&hub, &json!({"size": 3, "cosignature": bj_line})).await;
+    let answer = post_cosignature(&hub, &json!({"size": 4, "cosignature": bj_line})).await;
     assert_eq!(answer.1["witnesses"], 2);
 
-    let (_, served) = get_text(&hub, "/v1/log/checkpoint?size=3").await;
+    let (_, served) = get_text(&hub, "/v1/log/checkpoint?size=4").await;
     let (_, cosignatures) = open_checkpoint(&served, &verifier(&hub).await).unwrap();
     assert_eq!(cosignatures, [bj_line.clone(), newer.clone()]);
     let (_, latest) = get_text(&hub, "/v1/log/checkpoint").await;
@@ -334,16 +334,16 @@ async fn cosignatures_of_active_region_keys_are_kept_and_served() {
     );
 
     let stranger = Witness::new(&witness_name("CN-GS"), generate()).unwrap();
-    let other_body = Checkpoint::new("test.example/log", 3, leaf_hash(b"x"))
+    let other_body = Checkpoint::new("test.example/log", 4, leaf_hash(b"x"))
         .unwrap()
         .to_body();
     let misnamed = Witness::new(&witness_name("CN-BJ"), gs_key.clone()).unwrap();
     for (size, line) in [
-        (3, stranger.cosign(body, 1).unwrap()),
-        (3, misnamed.cosign(body, 1).unwrap()),
-        (3, gs.cosign(&other_body, 1).unwrap()),
-        (3, "— yiqi-witness/CN-GS not-base64".to_owned()),
-        (3, "no signature line".to_owned()),
+        (4, stranger.cosign(body, 1).unwrap()),
+        (4, misnamed.cosign(body, 1).unwrap()),
+        (4, gs.cosign(&other_body, 1).unwrap()),
+        (4, "— yiqi-witness/CN-GS not-base64".to_owned()),
+        (4, "no signature line".to_owned()),
     ] {
         let answer = post_cosignature(&hub, &json!({"size": size, "cosignature": line})).await;
         assert_eq!(
@@ -357,7 +357,7 @@ async fn cosignatures_of_active_region_keys_are_kept_and_served() {
         error_of(&answer),
         (StatusCode::NOT_FOUND, "not_found", None)
     );
-    let answer = post_cosignature(&hub, &json!({"size": 3})).await;
+    let answer = post_cosignature(&hub, &json!({"size": 4})).await;
     assert_eq!(
         error_of(&answer),
         (
@@ -366,7 +366,7 @@ async fn cosignatures_of_active_region_keys_are_kept_and_served() {
             Some("cosignature")
         )
     );
-    let answer = post_cosignature(&hub, &json!({"size": "3", "cosignature": newer})).await;
+    let answer = post_cosignature(&hub, &json!({"size": "4", "cosignature": newer})).await;
     assert_eq!(
         error_of(&answer),
         (StatusCode::BAD_REQUEST, "bad_parameter", Some("size"))

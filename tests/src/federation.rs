@@ -36,11 +36,14 @@ fn id_of(record: &Value) -> String {
     )
 }
 
-/// The hub's live state per region, read from its feed.
+/// The hub's live instruments per region, read from its feed.
 pub async fn hub_state(client: &HubClient) -> BTreeMap<String, RegionState> {
     let mut latest: BTreeMap<String, (u64, bool)> = BTreeMap::new();
     for entry in client.whole_feed().await.expect("the feed is readable") {
         let record = &entry["envelope"]["record"];
+        if record["kind"] != "instrument" {
+            continue; // key records are the federation's, not a region's catalogue
+        }
         let version = record["version"].as_u64().unwrap_or_default();
         let deleted = record.get("deleted").is_some();
         let slot = latest.entry(id_of(record)).or_insert((0, false));

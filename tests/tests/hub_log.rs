@@ -53,11 +53,11 @@ async fn an_altered_log_is_refused_until_a_new_origin_is_started() {
         .await
         .unwrap();
     assert_eq!(status, 200);
-    let signed = checkpoint_of_size(&client, 3).await;
+    let signed = checkpoint_of_size(&client, 4).await;
     let (_, old_key) = client.get_text("/v1/log/key").await.unwrap();
     assert!(hub.terminate().success());
 
-    remove_log_entry(dir.path(), 3);
+    remove_log_entry(dir.path(), 4);
     let (status, stderr) = hub_refusal(dir.path(), DEADLINE);
     assert!(
         !status.success(),
@@ -69,7 +69,7 @@ async fn an_altered_log_is_refused_until_a_new_origin_is_started() {
 
     let hub = HubProcess::start_with(dir.path(), "127.0.0.1:0", &["--new-log-origin"]);
     let client = HubClient::new(&hub.url);
-    let lines = checkpoint_of_size(&client, 2).await;
+    let lines = checkpoint_of_size(&client, 3).await;
     let new_origin = &lines[0];
     assert!(
         new_origin.starts_with(&format!("{}/", signed[0])),
@@ -80,7 +80,7 @@ async fn an_altered_log_is_refused_until_a_new_origin_is_started() {
     assert_eq!(status, 200);
     assert!(new_key.starts_with(&format!("{new_origin}+")), "{new_key}");
     assert_ne!(new_key, old_key, "nodes must be re-pinned");
-    let (status, _) = client.get("/v1/log/checkpoint?size=3").await.unwrap();
+    let (status, _) = client.get("/v1/log/checkpoint?size=4").await.unwrap();
     assert_eq!(status, 404, "the old origin's checkpoints are gone");
 }
 
@@ -104,7 +104,7 @@ async fn a_store_restored_from_an_older_copy_is_refused() {
         .publish(&signed_batch(&key, "CN-GS", "OLD-", 0..2, 1))
         .await
         .unwrap();
-    checkpoint_of_size(&client, 2).await;
+    checkpoint_of_size(&client, 3).await;
     assert!(hub.terminate().success());
     copy_folder(&dir.path().join("store"), &copy.path().join("store"));
 
@@ -114,7 +114,7 @@ async fn a_store_restored_from_an_older_copy_is_refused() {
         .publish(&signed_batch(&key, "CN-GS", "NEW-", 0..2, 1))
         .await
         .unwrap();
-    checkpoint_of_size(&client, 4).await;
+    checkpoint_of_size(&client, 5).await;
     assert!(hub.terminate().success());
 
     std::fs::remove_dir_all(dir.path().join("store")).unwrap();
@@ -124,7 +124,7 @@ async fn a_store_restored_from_an_older_copy_is_refused() {
     assert!(stderr.contains("older copy"), "{stderr}");
     assert!(stderr.contains("--new-log-origin"), "{stderr}");
     let hub = HubProcess::start_with(dir.path(), "127.0.0.1:0", &["--new-log-origin"]);
-    checkpoint_of_size(&HubClient::new(&hub.url), 2).await;
+    checkpoint_of_size(&HubClient::new(&hub.url), 3).await;
 }
 
 fn copy_folder(from: &Path, to: &Path) {
