@@ -12,11 +12,11 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 use std::io::IsTerminal;
 use std::path::Path;
+use std::path::PathBuf;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
-use std::path::PathBuf;
-use std::process::ExitCode;
 use yiqi_gen::{GenerateOptions, generate, write_catalogue};
 use yiqi_hub::config::{ServeArgs, Settings};
 use yiqi_hub::server::Hub;
@@ -47,8 +47,7 @@ fn main() -> ExitCode {
     // The demo talks to a newcomer: its own lines, warnings only from the machinery.
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)

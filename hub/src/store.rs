@@ -92,7 +92,7 @@ fn history_key(id: &str, version: u64) -> Vec<u8> {
 }
 
 fn corrupt(what: &str) -> StorageError {
-    StorageError(format!("corrupt {what} entry"))
+    StorageError::Corrupt(format!("{what} entry"))
 }
 
 fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {

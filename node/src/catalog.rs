@@ -578,7 +578,7 @@ mod tests {
             10,
             "a refused snapshot writes nothing"
         );
-        let mut dry = request(three_gone.clone(), true);
+        let mut dry = request(three_gone, true);
         dry.allow_mass_delete = true;
         dry.dry_run = true;
         assert_eq!(
@@ -625,7 +625,7 @@ mod tests {
         let node = node("CN-GS");
         let rows: Vec<Value> = (0..10).map(|i| row(&format!("r{i}"), "仪器")).collect();
         import(&node, ndjson(dir.path(), "all", &rows), false).unwrap();
-        let mut broken = rows.clone();
+        let mut broken = rows;
         broken[0]["category"] = json!("nonsense");
         let summary = import(&node, ndjson(dir.path(), "broken", &broken), true).unwrap();
         assert_eq!(counts(&summary), [0, 0, 9, 0, 1]);

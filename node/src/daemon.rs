@@ -48,7 +48,7 @@ impl Node {
             stop.await;
             tracing::info!("stopping: finishing the current batch");
             let _ = stopping.send(true);
-            std::future::pending::<()>().await
+            std::future::pending::<()>().await;
         };
         tokio::select! {
             result = loops => result.map(|_| ()),
@@ -143,4 +143,3 @@ async fn rest(stopped: &mut watch::Receiver<bool>) {
         _ = stopped.changed() => {}
     }
 }
-

@@ -32,8 +32,8 @@ pub mod status;
 pub mod sync;
 pub mod tools;
 
-#[cfg(test)]
-mod testing;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use error::NodeError;
 pub use node::Node;
