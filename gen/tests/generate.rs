@@ -1,10 +1,9 @@
-//! `yiqi_node::generate` from the outside: the demo catalogues, schema validity of every record,
+//! `yiqi_gen::generate` from the outside: the demo catalogues, schema validity of every record,
 //! the written files, and byte-identical output for the same options.
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
-use std::time::Instant;
 use yiqi_gen::{GenerateError, GenerateOptions, generate, write_catalogue};
 use yiqi_schema::{ijson, validate_record};
 
@@ -75,6 +74,8 @@ fn generated_demo_catalogues_hit_their_figures_exactly() {
     })
     .unwrap();
     assert_eq!(gansu.len(), 2475);
+    assert_eq!(gansu[0]["local_id"], "GS-000001");
+    assert_eq!(gansu[2474]["local_id"], "GS-002475");
     assert_eq!(total_value(&gansu), 1_683_000_000);
     assert_eq!(distinct(&gansu, "/institution/name"), 228);
 
@@ -84,18 +85,18 @@ fn generated_demo_catalogues_hit_their_figures_exactly() {
     })
     .unwrap();
     assert_eq!(total_value(&sichuan), 4_000_000_000);
+    assert!(
+        sichuan
+            .iter()
+            .any(|r| r["institution"]["name"] == "中国工程物理研究院")
+    );
 
-    let started = Instant::now();
     let beijing = generate(&GenerateOptions {
         carriers: Some(908),
         total_value_cny: Some(26_300_000_000),
         ..options("CN-BJ", 42_800, 2026)
     })
     .unwrap();
-    eprintln!(
-        "generated 42,800 Beijing records in {:?}",
-        started.elapsed()
-    );
     assert_eq!(beijing.len(), 42_800);
     assert_eq!(total_value(&beijing), 26_300_000_000);
     assert_eq!(distinct(&beijing, "/carrier/name"), 908);
@@ -202,6 +203,8 @@ fn generate_with_the_same_options_writes_the_same_bytes() {
         hex::encode(Sha256::digest(std::fs::read(path).unwrap()))
     };
     let first = digest("a.ndjson");
+    let other_seed = generate(&options("CN-GS", 500, 8)).unwrap();
+    assert_ne!(generate(&options("CN-GS", 500, 7)).unwrap(), other_seed);
     assert_eq!(first, digest("b.ndjson"));
     // Pinned so that a change of platform, toolchain or dependency that alters the output is
     // caught. Update it deliberately when the generator or its tables change.
@@ -233,4 +236,56 @@ fn generate_refuses_impossible_requests() {
     };
     let error = generate(&more_institutions_than_instruments).unwrap_err();
     assert!(error.to_string().contains("5 instruments"), "{error}");
+    let more_carriers_than_instruments = GenerateOptions {
+        carriers: Some(11),
+        ..options("CN-GS", 10, 1)
+    };
+    assert!(matches!(
+        generate(&more_carriers_than_instruments),
+        Err(GenerateError::TooFewInstruments { .. })
+    ));
+    let no_owner = GenerateOptions {
+        institutions: Some(0),
+        ..options("CN-GS", 10, 1)
+    };
+    assert!(matches!(
+        generate(&no_owner),
+        Err(GenerateError::NoInstitutions { .. })
+    ));
+    let too_large = GenerateOptions {
+        total_value_cny: Some(u64::MAX),
+        ..options("CN-GS", 10, 1)
+    };
+    assert!(matches!(
+        generate(&too_large),
+        Err(GenerateError::TotalValueTooLarge(_))
+    ));
+    assert!(generate(&options("CN-GS", 0, 1)).unwrap().is_empty());
+}
+
+#[test]
+fn values_are_long_tailed() {
+    let mut values: Vec<u64> = generate(&options("CN-SC", 5000, 4))
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["original_value_cny"].as_u64())
+        .collect();
+    values.sort_unstable();
+    let median = values[values.len() / 2];
+    assert!((500_000..=3_000_000).contains(&median), "{median}");
+    assert!(values[values.len() - 1] > 20 * median);
+}
+
+#[test]
+fn small_totals_stay_non_negative_integers() {
+    let tiny = GenerateOptions {
+        total_value_cny: Some(3),
+        ..options("CN-MO", 20, 1)
+    };
+    let values: Vec<u64> = generate(&tiny)
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["original_value_cny"].as_u64())
+        .collect();
+    assert_eq!((values.len(), values.iter().sum::<u64>()), (20, 3));
 }

@@ -576,12 +576,12 @@ async fn long_poll_wakes_on_a_new_record() {
         let hub = hub.clone();
         tokio::spawn(async move { hub.get(&format!("/v1/feed?after={key_seq}&wait=20")).await })
     };
-    let started = std::time::Instant::now();
     hub.publish(&[signed(record("A", 1, "一"), &key)]).await;
     let (status, feed) = waiter.await.unwrap();
     assert_eq!(status, StatusCode::OK);
     assert_eq!(feed["entries"][0]["seq"], key_seq + 1);
-    assert!(started.elapsed().as_secs() < 10);
+    // How soon a waiting reader sees a new record is measured by `yiqi-bench sync` (arrival
+    // latency between mirrors, through this long-poll), not asserted here.
 }
 
 #[tokio::test]

@@ -144,10 +144,10 @@ impl Writer {
         self.jobs
             .send(Job { checked, reply })
             .await
-            .map_err(|_| StorageError("the writer has stopped".into()))?;
+            .map_err(|_| StorageError::Other("the writer has stopped".into()))?;
         answer
             .await
-            .map_err(|_| StorageError("the writer has stopped".into()))?
+            .map_err(|_| StorageError::Other("the writer has stopped".into()))?
     }
 }
 
@@ -255,7 +255,7 @@ impl WriterState {
             Err(e) => {
                 tracing::error!(error = %e, "group commit failed; nothing in it is acknowledged");
                 for (reply, _) in answers {
-                    let _ = reply.send(Err(StorageError(e.0.clone())));
+                    let _ = reply.send(Err(e.clone()));
                 }
             }
         }

@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use yiqi_search::SearchService;
 pub use yiqi_search::http::shutdown_signal;
-use yiqi_store::{KvStore, SledStore};
+use yiqi_store::{KvStore, SledStore, StorageError};
 
 /// A hub ready to serve: its state and the handle to tell long-polls to stop.
 pub struct Hub {
@@ -43,7 +43,10 @@ impl Hub {
         std::fs::create_dir_all(&settings.data)
             .map_err(|e| format!("{}: {e}", settings.data.display()))?;
         let kv = SledStore::open(&settings.data.join("store"), settings.cache_capacity_bytes)
-            .map_err(|e| format!("{e} (is another hub using this folder?)"))?;
+            .map_err(|e| match e {
+                StorageError::Locked { .. } => format!("{e}: stop the other yiqi-hub first"),
+                other => other.to_string(),
+            })?;
         let log = LogSettings {
             key: log::load_or_create_key(&settings.data)?,
             origin: settings.log_origin.clone(),

@@ -151,7 +151,7 @@ fn text(value: Vec<u8>, what: &str) -> Result<String, StorageError> {
 }
 
 fn corrupt(what: &str) -> StorageError {
-    StorageError(format!("corrupt {what} entry"))
+    StorageError::Corrupt(format!("{what} entry"))
 }
 
 fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {

@@ -55,5 +55,5 @@ impl NodeError {
 
 /// A stored value that does not decode: the store was damaged or written by something else.
 pub fn corrupt(what: &str) -> StorageError {
-    StorageError(format!("corrupt {what} entry in the node store"))
+    StorageError::Corrupt(format!("{what} entry in the node store"))
 }

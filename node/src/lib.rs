@@ -36,8 +36,8 @@ pub mod status;
 pub mod sync;
 pub mod tools;
 
-#[cfg(test)]
-mod testing;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 #[cfg(test)]
 mod testlog;
 

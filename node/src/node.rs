@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 use yiqi_schema::keys::{SecretKey, public_key_text};
 use yiqi_schema::protocol::keys::{KeyStatus, key_record};
 use yiqi_schema::sign;
-use yiqi_store::{KvStore, MemoryStore, SledStore};
+use yiqi_store::{KvStore, MemoryStore, SledStore, StorageError};
 
 /// A regional node. Cloning is cheap and clones share the store.
 #[derive(Clone)]
@@ -85,7 +85,7 @@ impl Node {
         let folder = Folder::new(dir);
         let (config, key) = folder.load()?;
         let store = SledStore::open(&folder.store(), config.cache_capacity_mb << 20)
-            .map_err(|e| in_use_or(e.0, dir))?;
+            .map_err(|e| in_use_or(e, dir))?;
         Ok(Node::assemble(config, key, Arc::new(store), Some(folder)))
     }
 
@@ -151,16 +151,15 @@ impl Node {
     }
 }
 
-/// sled refuses a second opener with a lock error; say what that means for the operator.
-fn in_use_or(message: String, dir: &Path) -> NodeError {
-    if message.contains("lock") {
-        NodeError::InUse(format!(
+/// Another process holds the folder's store: say what that means for the operator.
+fn in_use_or(error: StorageError, dir: &Path) -> NodeError {
+    match error {
+        StorageError::Locked { .. } => NodeError::InUse(format!(
             "the node folder {} is in use by another yiqi-node process (stop `yiqi-node run` \
-             before importing or publishing by hand): {message}",
+             before importing or publishing by hand)",
             dir.display()
-        ))
-    } else {
-        NodeError::Usage(message)
+        )),
+        other => NodeError::Storage(other),
     }
 }
 

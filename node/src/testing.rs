@@ -1,4 +1,6 @@
-//! Helpers for the unit tests: in-memory nodes and catalogue files.
+//! Helpers for tests: in-memory nodes, catalogue files and a fake hub. The node's unit tests use
+//! them directly; other crates' tests (the end-to-end suites in `tests/`) enable the `testing`
+//! feature.
 
 use crate::config::Config;
 use crate::node::Node;
@@ -40,6 +42,7 @@ pub struct FakeHub {
 }
 
 impl FakeHub {
+    /// Serves `handler` on a free loopback port from tasks of the current tokio runtime.
     pub async fn start(handler: Handler) -> FakeHub {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -51,6 +54,27 @@ impl FakeHub {
             }
         });
         FakeHub { url }
+    }
+
+    /// A hub that lists `public_key` (base64url) as the active key of `region` and serves
+    /// `entries` as the whole feed: one page after 0, nothing after that. It forges nothing
+    /// itself, so what it serves is exactly what a test hands it, e.g. a tampered envelope.
+    pub async fn serving_feed(region: &str, public_key: &str, entries: Vec<Value>) -> FakeHub {
+        let last = entries.len() as u64;
+        let regions = json!({"regions": [{"region": region, "name": region,
+            "keys": [{"public_key": public_key, "status": "active",
+                      "added_at": "2026-01-01T00:00:00Z"}]}]});
+        FakeHub::start(std::sync::Arc::new(move |_, path, _| {
+            let body = if path.starts_with("/v1/regions") {
+                regions.clone()
+            } else if path.starts_with("/v1/feed?after=0&") {
+                json!({"entries": entries, "next": last})
+            } else {
+                json!({"entries": [], "next": last})
+            };
+            (200, body.to_string().into_bytes())
+        }))
+        .await
     }
 }
 

@@ -7,13 +7,13 @@
 //! about 250 ms. docs/search.md describes the design, the API and the restart protocol.
 
 pub mod analysis;
-pub mod pages;
-pub mod priority;
 mod facets;
 pub mod fields;
-pub mod http;
 mod highlight;
+pub mod http;
+pub mod pages;
 pub mod params;
+pub mod priority;
 mod query;
 pub mod stats;
 pub mod thesaurus;
@@ -150,12 +150,9 @@ impl SearchService {
         let (index, reader, seq) = open_or_recreate(dir)?;
         let threads =
             std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_INDEXING_THREADS));
-        let writer = {
-            let index = index.clone();
-            priority::run_lowered(move || {
-                index.writer_with_num_threads(threads, threads * MEMORY_PER_THREAD)
-            })?
-        };
+        let writer = priority::run_lowered(move || {
+            index.writer_with_num_threads(threads, threads * MEMORY_PER_THREAD)
+        })?;
         let (_, fields) = fields::schema();
         let inner = Arc::new(Inner {
             fields,

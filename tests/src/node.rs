@@ -1,10 +1,10 @@
 //! Driving `yiqi-node` as a platform operator would: one command at a time, or in the
 //! background (killed when dropped).
 
-use crate::process::binary;
+use crate::process::{Lines, binary, terminate};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 
 /// A node's data folder and the commands run on it.
 pub struct NodeCli {
@@ -35,7 +35,8 @@ impl NodeCli {
         }
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    /// `yiqi-node --data <folder> <args>` with warnings-only logs and no stdin, not yet started.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(binary("yiqi-node"));
         command
             .arg("--data")
@@ -76,6 +77,11 @@ impl NodeCli {
         serde_json::from_str(&self.ok(&["status", "--json"])).expect("status --json is JSON")
     }
 
+    /// `show ID`: the stored envelope.
+    pub fn show(&self, id: &str) -> Value {
+        serde_json::from_str(&self.ok(&["show", id])).expect("show prints JSON")
+    }
+
     /// `export --region R` (NDJSON) as parsed records.
     pub fn export(&self, region: Option<&str>) -> Vec<Value> {
         let mut args = vec!["export", "--format", "ndjson"];
@@ -99,6 +105,20 @@ impl NodeCli {
             .expect("yiqi-node starts");
         Running { child }
     }
+
+    /// Starts a command in the background with `RUST_LOG=filter`; its log lines (stderr) can be
+    /// waited for.
+    pub fn spawn_logged(&self, args: &[&str], filter: &str) -> (Running, Lines) {
+        let mut child = self
+            .command(args)
+            .env("RUST_LOG", filter)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("yiqi-node starts");
+        let log = Lines::of(child.stderr.take().expect("stderr is piped"));
+        (Running { child }, log)
+    }
 }
 
 /// A `yiqi-node` command running in the background.
@@ -112,6 +132,12 @@ impl Running {
         self.child.wait().expect("the node exits").code()
     }
 
+    /// SIGTERM, then the exit status.
+    pub fn terminate(&mut self) -> ExitStatus {
+        terminate(&mut self.child)
+    }
+
+    /// SIGKILL: no shutdown code runs.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -1,8 +1,9 @@
 //! Running the built binaries as child processes.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// The federation root key every test hub trusts (fixed, so every suite and every restart
@@ -52,6 +53,40 @@ pub fn poll_until<T>(timeout: Duration, mut check: impl FnMut() -> Option<T>) ->
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// The lines a child writes to a pipe, read on a thread so that a test can wait for one with a
+/// deadline. The thread drains the pipe to its end whether or not anyone still listens, so the
+/// child never blocks on a full pipe.
+pub struct Lines(mpsc::Receiver<String>);
+
+impl Lines {
+    pub fn of(pipe: impl Read + Send + 'static) -> Lines {
+        let (send, receive) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = send.send(line);
+            }
+        });
+        Lines(receive)
+    }
+
+    /// The first line from now on that contains `needle`; `None` when `timeout` passes first or
+    /// the pipe closes (the child exited) without one.
+    pub fn wait_for(&self, needle: &str, timeout: Duration) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.0.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return Some(line),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+/// How long a child may take to say it is ready.
+pub const STARTUP: Duration = Duration::from_secs(60);
 
 /// Sends SIGTERM to a child and waits for its exit status.
 pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
@@ -134,23 +169,15 @@ impl HubProcess {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("yiqi-hub starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let mut lines = BufReader::new(stdout).lines();
-        let url = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some(url) = line.strip_prefix("yiqi-hub listening on ") {
-                        break url.to_owned();
-                    }
-                }
-                _ => {
-                    let status = child.wait();
-                    panic!("yiqi-hub exited before listening: {status:?}");
-                }
-            }
+        let lines = Lines::of(child.stdout.take().expect("stdout is piped"));
+        const LISTENING: &str = "yiqi-hub listening on ";
+        let Some(url) = lines
+            .wait_for(LISTENING, STARTUP)
+            .and_then(|line| Some(line.split_once(LISTENING)?.1.to_owned()))
+        else {
+            let _ = child.kill();
+            panic!("yiqi-hub did not start listening: {:?}", child.wait());
         };
-        // Keep draining stdout so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
         HubProcess {
             child,
             url,

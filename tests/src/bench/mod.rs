@@ -1,5 +1,6 @@
 //! The benchmark programs behind `yiqi-bench`, and the table/JSON report they share.
 
+pub mod catalogue;
 pub mod corpus;
 pub mod fts5;
 pub mod ingest;

@@ -11,7 +11,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use yiqi_tests::bench::{ingest, profile, search, sync};
+use yiqi_tests::bench::{catalogue, ingest, profile, search, sync};
 
 #[derive(Parser)]
 #[command(name = "yiqi-bench", about = "yiqi benchmarks")]
@@ -75,6 +75,14 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// A node's catalogue work without the network: generating catalogues, reading an NRII CSV.
+    Catalogue {
+        /// Rows of the NRII CSV read.
+        #[arg(long, default_value_t = 50_000)]
+        rows: usize,
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -124,6 +132,7 @@ fn main() -> ExitCode {
             seconds,
             json,
         }),
+        Command::Catalogue { rows, json } => catalogue::run(&catalogue::Options { rows, json }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

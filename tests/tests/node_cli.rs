@@ -1,0 +1,340 @@
+//! The `yiqi-node` command line as an operator uses it, against a real `yiqi-hub serve` (or, for
+//! a hub that lies, the fake hub of `yiqi_node::testing`): import summaries, the mass-delete guard,
+//! `run` holding the folder while `status` still answers, a hub down during publish, quarantine,
+//! revocations, and SIGKILL in the middle of an import and of a sync.
+//!
+//! Nothing here sleeps to synchronise: every wait polls a condition (a line of a log, an HTTP
+//! answer, a status) against a deadline.
+
+use serde_json::{Value, json};
+use std::time::Duration;
+use tempfile::TempDir;
+use yiqi_node::testing::{FakeHub, row};
+use yiqi_schema::keys::{SecretKey, generate, public_key_text};
+use yiqi_schema::sign;
+use yiqi_tests::client::HubClient;
+use yiqi_tests::node::NodeCli;
+use yiqi_tests::process::{HubProcess, poll_until};
+
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A node folder in its own temporary folder, with catalogue files written beside it.
+struct Operator {
+    dir: TempDir,
+    cli: NodeCli,
+    region: String,
+}
+
+impl Operator {
+    /// `init`; checks that it tells the operator how to register the key.
+    fn init(region: &str, hub_url: &str) -> Operator {
+        let dir = tempfile::tempdir().unwrap();
+        let cli = NodeCli::new(&dir.path().join("node"));
+        let out = cli.ok(&["init", "--region", region, "--hub", hub_url]);
+        assert!(
+            out.contains("curl -X POST") && out.contains("/v1/admin/regions"),
+            "{out}"
+        );
+        Operator {
+            dir,
+            cli,
+            region: region.to_owned(),
+        }
+    }
+
+    /// Registers this node's key with the hub, as the operator's curl does.
+    async fn join(&self, hub: &HubClient) {
+        let status = hub
+            .register(&self.region, self.cli.ok(&["pubkey"]).trim())
+            .await;
+        assert!(matches!(status, Ok(200 | 201)), "{status:?}");
+    }
+
+    /// Writes `rows` as an NDJSON catalogue; its path.
+    fn file(&self, name: &str, rows: &[Value]) -> String {
+        let path = yiqi_node::testing::ndjson(self.dir.path(), name, rows);
+        path.display().to_string()
+    }
+}
+
+impl std::ops::Deref for Operator {
+    type Target = NodeCli;
+    fn deref(&self) -> &NodeCli {
+        &self.cli
+    }
+}
+
+fn rows(prefix: &str, n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| row(&format!("{prefix}{i}"), "仪器"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_regions_converge_and_edits_and_deletes_follow() {
+    let hub_data = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(hub_data.path());
+    let client = HubClient::new(&hub.url);
+    let (gs, bj, sh) = (
+        Operator::init("CN-GS", &hub.url),
+        Operator::init("CN-BJ", &hub.url),
+        Operator::init("CN-SH", &hub.url),
+    );
+    for node in [&gs, &bj, &sh] {
+        node.join(&client).await;
+    }
+    let catalogue = [
+        row("a", "透射电镜"),
+        row("b", "核磁共振"),
+        row("c", "质谱仪"),
+    ];
+    let summary = gs.ok(&["import", &gs.file("v1.ndjson", &catalogue)]);
+    assert!(
+        summary.contains("(native records): 3 new, 0 changed, 0 unchanged, 0 deleted, 0 rejected"),
+        "{summary}"
+    );
+    bj.ok(&["import", &bj.file("bj.ndjson", &[row("x", "北京的仪器")])]);
+    assert!(gs.ok(&["publish"]).contains("3 accepted"));
+    bj.ok(&["publish"]);
+    assert_eq!(gs.status()["outbox"], 0);
+
+    bj.ok(&["sync"]);
+    assert_eq!(bj.show("CN-GS/a")["record"]["name"], "透射电镜");
+    assert_eq!(bj.status()["mirror"], json!({"CN-GS": 3}));
+
+    // The third region runs as a daemon: it publishes its own record and mirrors the others.
+    sh.ok(&["import", &sh.file("sh.ndjson", &[row("s", "上海的仪器")])]);
+    let (mut daemon, log) = sh.spawn_logged(&["run"], "yiqi_node=info");
+    log.wait_for("published", DEADLINE).expect("run publishes");
+    let busy = sh.run(&["import", &sh.file("again.ndjson", &[])]);
+    assert_eq!(busy.code, Some(2));
+    assert!(
+        busy.stderr.contains("in use by another yiqi-node process"),
+        "{}",
+        busy.stderr
+    );
+    log.wait_for("synced", DEADLINE).expect("run syncs");
+    // While `run` holds the folder, `status` answers with what `run` last reported.
+    let converged = json!({"CN-BJ": 1, "CN-GS": 3});
+    let snapshot = poll_until(DEADLINE, || {
+        let out = sh.run(&["status", "--json"]);
+        assert_eq!(out.code, Some(0), "{}", out.stderr);
+        assert!(out.stderr.contains("holds this folder"), "{}", out.stderr);
+        let status: Value = serde_json::from_str(&out.stdout).unwrap();
+        (status["mirror"] == converged && status["outbox"] == 0).then_some(status)
+    });
+    assert!(snapshot.is_some(), "the snapshot never showed {converged}");
+    let text = sh.ok(&["status"]);
+    assert!(text.contains("mirror      4 records"), "{text}");
+    assert!(
+        daemon.terminate().success(),
+        "run must stop cleanly on SIGTERM"
+    );
+    let status = sh.status();
+    assert_eq!(
+        (status["mirror"].clone(), status["outbox"].clone()),
+        (converged, json!(0))
+    );
+
+    // An edit and a snapshot delete (one of three: refused unless allowed).
+    let edited = [row("a", "场发射透射电镜"), row("b", "核磁共振")];
+    let file = gs.file("v2.ndjson", &edited);
+    let refused = gs.run(&["import", "--snapshot", &file]);
+    assert_eq!(refused.code, Some(1));
+    assert!(
+        refused.stderr.contains("--allow-mass-delete"),
+        "{}",
+        refused.stderr
+    );
+    let dry = gs.ok(&[
+        "import",
+        "--snapshot",
+        "--allow-mass-delete",
+        "--dry-run",
+        &file,
+    ]);
+    assert!(
+        dry.contains("0 new, 1 changed, 1 unchanged, 1 deleted"),
+        "{dry}"
+    );
+    gs.ok(&["import", "--snapshot", "--allow-mass-delete", &file]);
+    gs.ok(&["publish"]);
+    for node in [&bj, &sh] {
+        node.ok(&["sync"]);
+        let a = node.show("CN-GS/a");
+        assert_eq!(
+            (
+                a["record"]["name"].as_str(),
+                a["record"]["version"].as_u64()
+            ),
+            (Some("场发射透射电镜"), Some(2))
+        );
+        assert_eq!(node.show("CN-GS/c")["record"]["deleted"], true);
+        assert_eq!(node.status()["mirror"]["CN-GS"], 2);
+    }
+    let csv = bj.ok(&["export", "--region", "CN-GS", "--format", "csv"]);
+    assert_eq!(csv.lines().count(), 3, "{csv}");
+    assert!(csv.lines().next().unwrap().contains("location.city"));
+    assert_eq!(gs.ok(&["export"]).lines().count(), 2);
+    assert_eq!(bj.run(&["show", "CN-GS/nope"]).code, Some(1));
+
+    // A revocation is reported as a key change; what the key signed before stays valid.
+    let key = gs.ok(&["pubkey"]);
+    let path = format!("/v1/admin/regions/CN-GS/keys/{}", key.trim());
+    assert_eq!(client.delete_admin(&path).await.unwrap(), 200);
+    let out = bj.ok(&["sync"]);
+    assert!(out.contains("key change CN-GS: key revoked"), "{out}");
+    assert!(bj.ok(&["status"]).contains("key revoked"));
+    assert_eq!(bj.status()["mirror"]["CN-GS"], 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_down_during_publish_loses_nothing() {
+    let hub_data = tempfile::tempdir().unwrap();
+    let mut hub = HubProcess::start(hub_data.path());
+    let client = HubClient::new(&hub.url);
+    let gs = Operator::init("CN-GS", &hub.url);
+    gs.join(&client).await;
+    hub.kill();
+    gs.ok(&["import", &gs.file("f.ndjson", &rows("r", 30))]);
+    let down = gs.run(&["publish", "--max-wait", "1s"]);
+    assert_eq!(down.code, Some(3));
+    assert!(
+        down.stderr.contains("unreachable after")
+            && down.stderr.contains("30 records kept in the outbox"),
+        "{}",
+        down.stderr
+    );
+    assert_eq!(gs.status()["outbox"], 30);
+    assert_eq!(gs.status()["hub"]["reachable"], false);
+
+    hub.restart();
+    assert!(
+        gs.ok(&["publish", "--batch-size", "7"])
+            .contains("30 accepted")
+    );
+    let status = gs.status();
+    assert_eq!(
+        (
+            status["outbox"].as_u64(),
+            status["hub"]["reachable"].as_bool()
+        ),
+        (Some(0), Some(true))
+    );
+    let (code, body) = client.get("/v1/records/CN-GS/r29").await.unwrap();
+    assert_eq!(code, 200, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_record_from_a_lying_hub_is_quarantined() {
+    let key = generate();
+    let mut good = yiqi_schema::testing::sample_record();
+    good["local_id"] = json!("good");
+    let mut tampered = signed(yiqi_schema::testing::sample_record(), &key);
+    tampered["record"]["original_value_cny"] = json!(1);
+    let entries = vec![entry(1, signed(good, &key)), entry(2, tampered)];
+    let public_key = public_key_text(&key.verifying_key());
+    let fake = FakeHub::serving_feed("CN-GS", &public_key, entries).await;
+    let node = Operator::init("CN-BJ", &fake.url);
+    let out = node.ok(&["sync"]);
+    assert!(
+        out.contains("1 applied") && out.contains("1 quarantined"),
+        "{out}"
+    );
+    assert_eq!(node.show("CN-GS/good")["record"]["local_id"], "good");
+    assert_eq!(
+        node.run(&["show", "CN-GS/GS-0001"]).code,
+        Some(1),
+        "never stored in the mirror"
+    );
+    let status = node.status();
+    assert_eq!(
+        (
+            status["quarantined"].as_u64(),
+            status["mirror"]["CN-GS"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert_eq!(node.ok(&["export", "--region", "CN-GS"]).lines().count(), 1);
+    let human = node.ok(&["status"]);
+    assert!(human.contains("seq 2: bad_signature"), "{human}");
+}
+
+fn signed(record: Value, key: &SecretKey) -> Value {
+    serde_json::to_value(sign(record, key)).unwrap()
+}
+
+fn entry(seq: u64, envelope: Value) -> Value {
+    json!({"seq": seq, "received_at": "2026-06-01T00:00:00.000Z", "envelope": envelope})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_import_and_sync_leaves_a_store_the_next_run_completes() {
+    const ROWS: usize = 4_000;
+    let hub_data = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(hub_data.path());
+    let client = HubClient::new(&hub.url);
+    let (gs, bj) = (
+        Operator::init("CN-GS", &hub.url),
+        Operator::init("CN-BJ", &hub.url),
+    );
+    gs.join(&client).await;
+    bj.join(&client).await;
+    let file = gs.file("big.ndjson", &rows("k", ROWS));
+
+    kill_when_logged(&gs, &["import", &file], "import batch committed");
+    let status = gs.status();
+    assert_eq!(
+        status["catalog"], status["outbox"],
+        "every imported record has its outbox entry"
+    );
+    let rerun = gs.ok(&["import", &file]);
+    let done = status["catalog"].as_u64().unwrap();
+    let expected = format!(
+        "{} new, 0 changed, {done} unchanged, 0 deleted",
+        ROWS as u64 - done
+    );
+    assert!(rerun.contains(&expected), "{rerun} / {expected}");
+    assert_eq!(
+        (
+            gs.status()["catalog"].as_u64(),
+            gs.status()["outbox"].as_u64()
+        ),
+        (Some(ROWS as u64), Some(ROWS as u64))
+    );
+    gs.ok(&["publish"]);
+
+    kill_when_logged(&bj, &["sync", "--page-size", "200"], "sync page committed");
+    let status = bj.status();
+    let mirrored = status["mirror"]["CN-GS"].as_u64().unwrap_or(0);
+    assert_eq!(
+        mirrored,
+        status["cursor"].as_u64().unwrap(),
+        "the cursor moves with the mirror"
+    );
+    assert_eq!(
+        bj.ok(&["export", "--region", "CN-GS"]).lines().count() as u64,
+        mirrored
+    );
+    bj.ok(&["sync", "--page-size", "200"]);
+    let status = bj.status();
+    assert_eq!(
+        (
+            status["mirror"]["CN-GS"].as_u64(),
+            status["cursor"].as_u64()
+        ),
+        (Some(ROWS as u64), Some(ROWS as u64))
+    );
+    assert_eq!(
+        bj.ok(&["export", "--region", "CN-GS"]).lines().count(),
+        ROWS
+    );
+}
+
+/// Runs `args` with debug logs and SIGKILLs it as soon as it logs `marker`.
+fn kill_when_logged(node: &NodeCli, args: &[&str], marker: &str) {
+    let (mut running, log) = node.spawn_logged(args, "yiqi_node=debug");
+    log.wait_for(marker, DEADLINE)
+        .unwrap_or_else(|| panic!("{args:?} never logged {marker:?}"));
+    running.kill();
+}
