@@ -183,7 +183,7 @@ impl Log {
             .collect();
         attach_signatures(&signed.note, &lines)
             .map(Some)
-            .map_err(|e| StorageError(format!("stored cosignatures of size {}: {e}", signed.size)))
+            .map_err(|e| StorageError::Corrupt(format!("stored cosignatures of size {}: {e}", signed.size)))
     }
 
     /// Signs the tree of `size` leaves (all committed), stores the note, then replaces the
@@ -192,7 +192,7 @@ impl Log {
         let root = tree_hash(size, &self.store).map_err(tree_error)?;
         let checkpoint = Checkpoint::new(self.origin(), size, root)
             .and_then(|checkpoint| self.signer.sign(&checkpoint))
-            .map_err(|e| StorageError(format!("signing the checkpoint of size {size}: {e}")))?;
+            .map_err(|e| StorageError::Other(format!("signing the checkpoint of size {size}: {e}")))?;
         self.store.put_checkpoint(size, &checkpoint)?;
         write_file_atomically(&self.checkpoint_file, &checkpoint)?;
         *self.latest.write().expect("lock") = Signed {
@@ -211,7 +211,7 @@ impl Log {
             .checkpoint(size)?
             .ok_or(CosignatureError::NoCheckpoint(size))?;
         let (body, _) = split_note(&note)
-            .map_err(|e| StorageError(format!("stored checkpoint of size {size}: {e}")))?;
+            .map_err(|e| StorageError::Corrupt(format!("stored checkpoint of size {size}: {e}")))?;
         let witness = self.cosigner(line, body)?;
         self.store
             .put_cosignature(size, witness.name(), witness.key_id(), line)?;
@@ -478,7 +478,10 @@ fn remove_if_present(path: &Path) -> Result<(), String> {
 /// Replaces `path` with `text` so that a crash leaves the old or the new file, never a mix.
 fn write_file_atomically(path: &Path, text: &str) -> Result<(), StorageError> {
     let temporary = path.with_extension("tmp");
-    let io = |e: std::io::Error| StorageError(format!("{}: {e}", path.display()));
+    let io = |e: std::io::Error| StorageError::Io {
+        what: path.display().to_string(),
+        source: std::sync::Arc::new(e),
+    };
     let mut file = std::fs::File::create(&temporary).map_err(io)?;
     file.write_all(text.as_bytes()).map_err(io)?;
     file.sync_all().map_err(io)?;

@@ -259,7 +259,7 @@ impl HubStore {
         for new in versions {
             let index = tree.append(new.leaf_hash).map_err(tree_error)?;
             if index != new.version.seq - 1 {
-                return Err(StorageError(format!(
+                return Err(StorageError::Corrupt(format!(
                     "seq {} would be leaf {index}: the log and the tree disagree",
                     new.version.seq
                 )));
@@ -422,7 +422,7 @@ impl HubStore {
             .iter()
             .map(|(key, value)| {
                 serde_json::from_slice(value).map_err(|e| {
-                    StorageError(format!(
+                    StorageError::Corrupt(format!(
                         "unreadable region entry {} ({e}); a data folder from a hub older than \
                          key records cannot be used: its keys are not in the log",
                         String::from_utf8_lossy(key)
@@ -450,7 +450,7 @@ impl HashReader for HubStore {
             .iter()
             .map(|&index| {
                 let value = self.kv.get(&tree_key(index))?.ok_or_else(|| {
-                    StorageError(format!("tree hash {index} is missing from the store"))
+                    StorageError::Corrupt(format!("tree hash {index} is missing from the store"))
                 })?;
                 decode_hash(&value)
             })
@@ -466,5 +466,5 @@ pub fn tree_error(e: yiqi_tlog::StoreError) -> StorageError {
         message.push_str(&format!(": {cause}"));
         source = cause.source();
     }
-    StorageError(message)
+    StorageError::Corrupt(message)
 }
