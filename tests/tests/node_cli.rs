@@ -12,7 +12,6 @@ use std::time::Duration;
 use tempfile::TempDir;
 use yiqi_node::testing::row;
 use yiqi_schema::protocol::keys::KeyStatus;
-use yiqi_schema::keys::{SecretKey, generate, public_key_text};
 use yiqi_schema::sign;
 use yiqi_tests::client::HubClient;
 use yiqi_tests::node::NodeCli;
@@ -229,14 +228,6 @@ async fn the_hub_down_during_publish_loses_nothing() {
     );
     let (code, body) = client.get("/v1/records/CN-GS/r29").await.unwrap();
     assert_eq!(code, 200, "{body}");
-}
-
-fn signed(record: Value, key: &SecretKey) -> Value {
-    serde_json::to_value(sign(record, key)).unwrap()
-}
-
-fn entry(seq: u64, envelope: Value) -> Value {
-    json!({"seq": seq, "received_at": "2026-06-01T00:00:00.000Z", "envelope": envelope})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
