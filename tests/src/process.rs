@@ -17,6 +17,20 @@ pub fn test_root_public() -> String {
     yiqi_schema::keys::public_key_text(&test_root().verifying_key())
 }
 
+/// Copies a folder tree (a stopped hub's or node's data folder, as an operator's backup would).
+pub fn copy_folder(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("the target folder is created");
+    for entry in std::fs::read_dir(from).expect("the folder is readable") {
+        let entry = entry.expect("a folder entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a file type").is_dir() {
+            copy_folder(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("the file is copied");
+        }
+    }
+}
+
 /// The folder holding the workspace's built binaries: the one holding this executable (for
 /// `yiqi-bench`) or its parent (test executables live in `target/<profile>/deps`).
 pub fn bin_dir() -> PathBuf {

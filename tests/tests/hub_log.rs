@@ -7,7 +7,7 @@ use std::time::Duration;
 use yiqi_schema::keys::{generate, public_key_text};
 use yiqi_store::{KvStore, SledStore, WriteBatch};
 use yiqi_tests::client::HubClient;
-use yiqi_tests::process::{HubProcess, hub_refusal};
+use yiqi_tests::process::{HubProcess, copy_folder, hub_refusal};
 use yiqi_tests::records::signed_batch;
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -127,15 +127,3 @@ async fn a_store_restored_from_an_older_copy_is_refused() {
     checkpoint_of_size(&HubClient::new(&hub.url), 3).await;
 }
 
-fn copy_folder(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_folder(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
