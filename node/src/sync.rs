@@ -41,6 +41,10 @@ use yiqi_tlog::{Frontier, leaf_hash, verify_consistency};
 pub const DEFAULT_PAGE_SIZE: usize = 5_000;
 /// A feed request may long-poll up to `wait` seconds; this much more covers the network.
 const FEED_SLACK: Duration = Duration::from_secs(30);
+/// How long a sync waits for a checkpoint covering the feed's tail (the hub signs within 1 s).
+const CHECKPOINT_WAIT: Duration = Duration::from_secs(3);
+/// How often it looks for that checkpoint meanwhile.
+const CHECKPOINT_POLL: Duration = Duration::from_millis(100);
 
 /// Options of one sync run.
 #[derive(Debug, Clone)]
@@ -211,7 +215,17 @@ impl Node {
     pub async fn sync(&self, options: &SyncOptions) -> Result<SyncReport, NodeError> {
         self.refuse_if_alarm()?;
         let log = self.log_verifier(options.max_wait).await?;
-        let accepted = self.accept_checkpoint(&log, options.max_wait).await?;
+        let mut accepted = self.accept_checkpoint(&log, options.max_wait).await?;
+        // The hub signs a checkpoint within a second of a commit: a sync started just after a
+        // publish waits that long for the checkpoint that covers it, rather than leave the tail
+        // of the feed for the next sync.
+        let deadline = tokio::time::Instant::now() + CHECKPOINT_WAIT;
+        while tokio::time::Instant::now() < deadline
+            && self.feed_beyond(accepted.checkpoint.size(), 0, options).await?
+        {
+            tokio::time::sleep(CHECKPOINT_POLL).await;
+            accepted = self.accept_checkpoint(&log, options.max_wait).await?;
+        }
         let mut progress = self.progress()?;
         let mut report = SyncReport::default();
         let target = accepted.checkpoint.size();
@@ -251,7 +265,7 @@ impl Node {
         }
         report.cursor = progress.frontier.size();
         report.log = self.witness(&accepted, &progress.book).await?;
-        report.waiting = self.feed_beyond(target, options).await?;
+        report.waiting = self.feed_beyond(target, options.wait_secs, options).await?;
         Ok(report)
     }
 
@@ -290,9 +304,14 @@ impl Node {
     }
 
     /// Whether the feed holds entries after `size`; long-polls when `wait_secs` > 0.
-    async fn feed_beyond(&self, size: u64, options: &SyncOptions) -> Result<bool, NodeError> {
-        let path = format!("/v1/feed?after={size}&limit=1&wait={}", options.wait_secs);
-        let timeout = Duration::from_secs(options.wait_secs) + FEED_SLACK;
+    async fn feed_beyond(
+        &self,
+        size: u64,
+        wait_secs: u64,
+        options: &SyncOptions,
+    ) -> Result<bool, NodeError> {
+        let path = format!("/v1/feed?after={size}&limit=1&wait={wait_secs}");
+        let timeout = Duration::from_secs(wait_secs) + FEED_SLACK;
         let body = self.get_bytes(&path, timeout, options.max_wait).await?;
         let page: FeedPage = serde_json::from_slice(&body).map_err(|e| self.unreadable_page(e))?;
         Ok(!page.entries.is_empty())
