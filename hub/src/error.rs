@@ -3,7 +3,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use yiqi_search::http::{ApiError, ErrorCode};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -31,62 +31,54 @@ pub enum AppError {
     ShuttingDown,
     #[error("internal error: {0}")]
     Internal(String),
+    /// An error of the routes and helpers the hub shares with the nodes, passed on as it is.
+    #[error(transparent)]
+    Shared(#[from] ApiError),
 }
 
 impl AppError {
-    /// The stable code clients match on.
-    pub fn code(&self) -> &'static str {
+    /// The stable code clients match on; its status comes from the shared table
+    /// ([`ErrorCode::status`]).
+    pub fn code(&self) -> ErrorCode {
         match self {
-            AppError::MalformedJson(_) => "malformed_json",
-            AppError::TooLarge(_) => "too_large",
-            AppError::Unauthorized => "unauthorized",
-            AppError::NotFound(_) => "not_found",
-            AppError::BadParameter { .. } => "bad_parameter",
-            AppError::InvalidRegion(_) => "invalid_region",
-            AppError::InvalidKey(_) => "invalid_key",
-            AppError::KeyInUse(_) => "key_in_use",
-            AppError::KeyRevoked(_) => "key_revoked",
-            AppError::Timeout(_) => "timeout",
-            AppError::ShuttingDown => "shutting_down",
-            AppError::Internal(_) => "internal",
+            AppError::MalformedJson(_) => ErrorCode::MalformedJson,
+            AppError::TooLarge(_) => ErrorCode::TooLarge,
+            AppError::Unauthorized => ErrorCode::Unauthorized,
+            AppError::NotFound(_) => ErrorCode::NotFound,
+            AppError::BadParameter { .. } => ErrorCode::BadParameter,
+            AppError::InvalidRegion(_) => ErrorCode::InvalidRegion,
+            AppError::InvalidKey(_) => ErrorCode::InvalidKey,
+            AppError::KeyInUse(_) => ErrorCode::KeyInUse,
+            AppError::KeyRevoked(_) => ErrorCode::KeyRevoked,
+            AppError::Timeout(_) => ErrorCode::Timeout,
+            AppError::ShuttingDown => ErrorCode::ShuttingDown,
+            AppError::Internal(_) => ErrorCode::Internal,
+            AppError::Shared(e) => e.code,
         }
     }
 
     pub fn status(&self) -> StatusCode {
-        match self {
-            AppError::MalformedJson(_)
-            | AppError::BadParameter { .. }
-            | AppError::InvalidRegion(_)
-            | AppError::InvalidKey(_) => StatusCode::BAD_REQUEST,
-            AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
-            AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::KeyInUse(_) | AppError::KeyRevoked(_) => StatusCode::CONFLICT,
-            AppError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
-            AppError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        self.code().status()
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> ApiError {
+        let (code, message) = (e.code(), e.to_string());
+        match e {
+            AppError::Shared(shared) => shared,
+            AppError::BadParameter { parameter, .. } => ApiError {
+                parameter: Some(parameter),
+                ..ApiError::new(code, message)
+            },
+            _ => ApiError::new(code, message),
         }
     }
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let mut error = json!({
-            "code": self.code(),
-            "message": self.to_string(),
-            "docs": format!("docs/protocol.md#{}", self.code().replace('_', "-")),
-        });
-        if let AppError::BadParameter { parameter, .. } = &self {
-            error["parameter"] = parameter.clone().into();
-        }
-        let mut response = (self.status(), axum::Json(json!({ "error": error }))).into_response();
-        if matches!(self, AppError::Unauthorized) {
-            response.headers_mut().insert(
-                axum::http::header::WWW_AUTHENTICATE,
-                axum::http::HeaderValue::from_static("Bearer"),
-            );
-        }
-        response
+        ApiError::from(self).into_response()
     }
 }
 

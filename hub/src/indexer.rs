@@ -8,7 +8,6 @@
 
 use yiqi_search::{IndexEntry, SearchService};
 use crate::store::{HubStore, LogEntry};
-use serde::Deserialize;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::Instant;
@@ -75,33 +74,9 @@ fn replay(search: &SearchService, store: &HubStore) -> Result<(), String> {
     Ok(())
 }
 
-#[derive(Deserialize)]
-struct StoredEntry {
-    seq: u64,
-    received_at: String,
-    envelope: StoredEnvelope,
-}
-
-#[derive(Deserialize)]
-struct StoredEnvelope {
-    record: serde_json::Value,
-    signature: StoredSignature,
-}
-
-#[derive(Deserialize)]
-struct StoredSignature {
-    key: String,
-}
-
 /// The index entry of a stored log entry (written by the hub itself, so it parses).
 fn index_entry(entry: &LogEntry) -> Option<IndexEntry> {
-    let stored: StoredEntry = serde_json::from_slice(&entry.json)
+    IndexEntry::from_stored(&entry.json)
         .inspect_err(|e| tracing::error!(seq = entry.seq, error = %e, "unreadable log entry"))
-        .ok()?;
-    Some(IndexEntry {
-        seq: stored.seq,
-        received_at: stored.received_at,
-        key: stored.envelope.signature.key,
-        record: stored.envelope.record,
-    })
+        .ok()
 }

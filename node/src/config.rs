@@ -30,6 +30,10 @@ pub struct Config {
     /// sled page cache in MiB.
     #[serde(default = "default_cache_mb")]
     pub cache_capacity_mb: u64,
+    /// `HOST:PORT` on which `run` also serves search, statistics, records and pages (none by
+    /// default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
 }
 
 fn default_batch_size() -> usize {
@@ -52,6 +56,7 @@ impl Config {
             hub: hub.trim_end_matches('/').to_owned(),
             batch_size: DEFAULT_BATCH_SIZE,
             cache_capacity_mb: DEFAULT_CACHE_MB,
+            listen: None,
         };
         config.check()?;
         Ok(config)
@@ -76,6 +81,13 @@ impl Config {
             return Err(NodeError::Usage(format!(
                 "batch_size {} must be between 1 and {MAX_BATCH_SIZE}",
                 self.batch_size
+            )));
+        }
+        if let Some(listen) = &self.listen
+            && listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(NodeError::Usage(format!(
+                "listen {listen:?} must be an IP address and port, e.g. \"127.0.0.1:8080\""
             )));
         }
         if self.name.trim().is_empty() {
@@ -112,6 +124,11 @@ impl Folder {
 
     pub fn reports(&self) -> PathBuf {
         self.root.join("reports")
+    }
+
+    /// The search index a serving node keeps (derived from the store; rebuilt when missing).
+    pub fn index(&self) -> PathBuf {
+        self.root.join("index")
     }
 
     /// What `run` last reported of the node's status, for `status` while `run` holds the store.

@@ -11,6 +11,8 @@
 //! - [`catalog`]: importing into the own catalogue, versions, tombstones, the signed outbox.
 //! - [`publish`]: sending the outbox; [`backoff`]: retry timing; [`hub`]: reading from the hub.
 //! - [`sync`]: the verified mirror, quarantine and cursor; [`pins`]: key pinning.
+//! - [`serve`]: national search, statistics, records and pages from the verified mirror and the
+//!   own catalogue ([`Node::serve`], and inside [`Node::run`] with `listen`).
 //! - [`status`], [`export`], [`daemon`]: the remaining commands.
 //! - [`import`]: reading catalogue files.
 //! - [`tools`]: the stand-alone record tools (`keygen`, `sign`, `verify`, `validate`).
@@ -28,6 +30,7 @@ pub mod import;
 pub mod node;
 pub mod pins;
 pub mod publish;
+pub mod serve;
 pub mod status;
 pub mod sync;
 pub mod tools;

@@ -112,6 +112,13 @@ enum Command {
         #[arg(long, default_value = "60s", value_parser = parse_duration)]
         max_wait: Duration,
     },
+    /// Serve national search, statistics, records and pages from the verified mirror and the own
+    /// catalogue (no syncing) until SIGTERM or Ctrl-C.
+    Serve {
+        /// HOST:PORT, e.g. 127.0.0.1:8080 (port 0: any free port, printed on stdout).
+        #[arg(long)]
+        listen: String,
+    },
     /// Counts, cursor and hub reachability; rejected records and key changes.
     Status {
         #[arg(long)]
@@ -189,7 +196,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_log = if matches!(cli.command, Command::Run { .. }) {
+    let default_log = if matches!(cli.command, Command::Run { .. } | Command::Serve { .. }) {
         "info"
     } else {
         "warn"
@@ -309,6 +316,14 @@ fn run(cli: Cli) -> Result<(), NodeError> {
             };
             tracing::info!(region = node.region(), hub = %node.config().hub, "node running");
             runtime()?.block_on(node.run(&options, shutdown_signal()))?;
+        }
+        Command::Serve { listen } => {
+            let node = Node::open(&data)?;
+            let runtime = runtime()?;
+            runtime.block_on(async {
+                let listener = yiqi_node::serve::bind(&listen).await?;
+                node.serve(listener, shutdown_signal()).await
+            })?;
         }
         Command::Status { json } => {
             let node = match Node::open(&data) {

@@ -7,6 +7,7 @@ use crate::db::{self, N_CATALOG, N_MIRROR, N_OUTBOX, N_QUARANTINED, N_REJECTED, 
 use crate::error::NodeError;
 use crate::node::Node;
 use crate::node::now_rfc3339;
+use crate::serve::ServeStatus;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -51,6 +52,10 @@ pub struct Status {
     pub quarantined: u64,
     pub cursor: u64,
     pub hub: HubStatus,
+    /// While the node serves (`serve`, or `run` with `listen`): where, and the feed cursor its
+    /// search index is current to; `null` otherwise.
+    #[serde(default)]
+    pub serve: Option<ServeStatus>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -74,6 +79,7 @@ impl Node {
                 url: self.config.hub.clone(),
                 reachable: self.hub_reachable().await,
             },
+            serve: self.live_index().map(|index| index.status()),
         })
     }
 
@@ -135,6 +141,13 @@ impl Node {
         }
         let _ = writeln!(out, "quarantined {} feed entries", status.quarantined);
         let _ = writeln!(out, "cursor      {}", status.cursor);
+        if let Some(serve) = &status.serve {
+            let _ = writeln!(
+                out,
+                "serving     http://{} (search index at cursor {})",
+                serve.listen, serve.indexed_seq
+            );
+        }
         if status.rejected > 0 {
             let _ = writeln!(out, "rejected versions (first {LISTED}):");
             for r in self.rejected_records(LISTED)? {

@@ -10,10 +10,11 @@
 //! Fetching, checking and writing overlap: while page N is checked, page N+1 is being fetched
 //! and page N-1 written.
 
-use crate::db::{self, Db, Deltas, N_MIRROR, N_QUARANTINED, StoredEnvelope};
+use crate::db::{self, Db, Deltas, FeedPosition, N_MIRROR, N_QUARANTINED, StoredEnvelope};
 use crate::error::NodeError;
 use crate::node::Node;
 use crate::pins::{KeyBook, KeyChange, RegionList};
+use crate::serve::LiveIndex;
 use bytes::Bytes;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -107,16 +108,18 @@ struct Mirrored {
     version: u64,
     deleted: bool,
     canonical: Vec<u8>,
+    position: FeedPosition,
 }
 
-impl From<VerifiedEnvelope> for Mirrored {
-    fn from(verified: VerifiedEnvelope) -> Mirrored {
+impl Mirrored {
+    fn new(verified: VerifiedEnvelope, position: FeedPosition) -> Mirrored {
         Mirrored {
             region: verified.region,
             local_id: verified.local_id,
             version: verified.version,
             deleted: verified.deleted,
             canonical: verified.canonical,
+            position,
         }
     }
 }
@@ -192,9 +195,9 @@ impl Node {
             if let Some(previous) = writing.take() {
                 report.add(finish_write(previous).await?);
             }
-            let db = self.db.clone();
+            let (db, index) = (self.db.clone(), self.live_index());
             writing = Some(tokio::task::spawn_blocking(move || {
-                commit_page(&db, examined, cursor)
+                commit_page(&db, examined, cursor, index.as_deref())
             }));
             cursor = next;
             body = prefetch
@@ -306,7 +309,13 @@ fn examine_entry(raw: &RawValue, book: &KeyBook, own_region: &str) -> Outcome {
         }
     });
     match checked {
-        Ok(verified) => Outcome::Verified(verified.into()),
+        Ok(verified) => {
+            let position = FeedPosition {
+                seq: entry.seq,
+                received_at: entry.received_at.into_owned(),
+            };
+            Outcome::Verified(Mirrored::new(verified, position))
+        }
         Err(_) if own => Outcome::Own,
         Err(rejected) => {
             let reason = key_problem.unwrap_or(rejected.rejection.message);
@@ -346,8 +355,16 @@ struct PageStats {
     own: usize,
 }
 
-/// Writes one page's effects and the new cursor in one atomic batch, then flushes.
-fn commit_page(db: &Db, examined: Examined, cursor: u64) -> Result<PageStats, NodeError> {
+/// Writes one page's effects and the new cursor in one atomic batch, then flushes; a serving
+/// node's index then gets the versions the page applied.
+fn commit_page(
+    db: &Db,
+    examined: Examined,
+    cursor: u64,
+    index: Option<&LiveIndex>,
+) -> Result<PageStats, NodeError> {
+    let next = examined.next.max(cursor);
+    let mut applied = Vec::new();
     let mut batch = WriteBatch::default();
     let mut deltas = Deltas::default();
     let mut stats = PageStats::default();
@@ -377,6 +394,14 @@ fn commit_page(db: &Db, examined: Examined, cursor: u64) -> Result<PageStats, No
                     deleted: verified.deleted,
                     envelope: verified.canonical,
                 };
+                let position_key = db::position_key(&verified.region, &verified.local_id);
+                batch.put(position_key, verified.position.encode());
+                if index.is_some() {
+                    applied.push(crate::serve::entry_json(
+                        Some(&verified.position),
+                        &stored.envelope,
+                    ));
+                }
                 batch.put(key.clone(), stored.encode());
                 written.insert(key, (verified.version, verified.deleted));
                 stats.applied += 1;
@@ -391,9 +416,12 @@ fn commit_page(db: &Db, examined: Examined, cursor: u64) -> Result<PageStats, No
             }
         }
     }
-    Db::put_cursor(&mut batch, examined.next.max(cursor));
+    Db::put_cursor(&mut batch, next);
     db.commit(batch, &deltas)?;
     db.flush()?;
+    if let Some(index) = index {
+        index.apply_feed_page(&applied, next);
+    }
     tracing::debug!(
         cursor = examined.next,
         applied = stats.applied,

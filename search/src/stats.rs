@@ -257,6 +257,13 @@ impl StatsTable {
             return;
         }
         self.seq = seq;
+        self.put(record);
+    }
+
+    /// Replaces (or, for a tombstone, removes) the row of `record`'s id whatever the applied
+    /// seq: for records that change outside the log's order (see
+    /// [`crate::SearchService::apply_unsequenced`]).
+    pub fn put(&mut self, record: &Json) {
         let region = region_index(text(record, "/region"));
         let Some(local_id) = text(record, "/local_id") else {
             return;
