@@ -23,7 +23,7 @@ use std::time::Duration;
 use subtle::ConstantTimeEq;
 use tokio::sync::watch;
 use yiqi_search::SearchService;
-use yiqi_search::http::{self, ApiError, Catalogue, blocking, json_bytes};
+use yiqi_search::http::{self, ApiError, Catalogue, json_bytes};
 use yiqi_search::pages::ServedBy;
 
 /// Request limits (documented in docs/protocol.md#limits).
@@ -234,6 +234,13 @@ async fn revoke_key(
     let entry = blocking(move || Ok(registry.revoke(&region, &key)?)).await?;
     tracing::info!(region = %entry.region, "region key revoked");
     Ok(Json(serde_json::to_value(entry).expect("JSON")))
+}
+
+/// [`http::blocking`] for the hub's handlers, whose errors are [`AppError`]s.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, AppError> + Send + 'static,
+) -> Result<T, AppError> {
+    http::blocking(work).await
 }
 
 async fn post_records(State(state): State<Shared>, body: Body) -> Result<Response, AppError> {

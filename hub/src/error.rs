@@ -25,8 +25,6 @@ pub enum AppError {
     KeyInUse(String),
     #[error("{0}")]
     KeyRevoked(String),
-    #[error("the request took longer than {0} s")]
-    Timeout(u64),
     #[error("the hub is shutting down")]
     ShuttingDown,
     #[error("internal error: {0}")]
@@ -50,7 +48,6 @@ impl AppError {
             AppError::InvalidKey(_) => ErrorCode::InvalidKey,
             AppError::KeyInUse(_) => ErrorCode::KeyInUse,
             AppError::KeyRevoked(_) => ErrorCode::KeyRevoked,
-            AppError::Timeout(_) => ErrorCode::Timeout,
             AppError::ShuttingDown => ErrorCode::ShuttingDown,
             AppError::Internal(_) => ErrorCode::Internal,
             AppError::Shared(e) => e.code,

@@ -70,10 +70,6 @@ pub struct ServeStatus {
 }
 
 impl LiveIndex {
-    pub fn search(&self) -> &Arc<SearchService> {
-        &self.search
-    }
-
     /// The feed cursor the index is current to.
     pub fn indexed_seq(&self) -> u64 {
         self.indexed_cursor.load(Ordering::Acquire)
@@ -279,8 +275,8 @@ impl Node {
             let mut entries = Vec::with_capacity(chunk.len());
             for (_, id) in chunk {
                 let (mirror, position) = (
-                    self.db.get(&[db::MIRROR, id].concat())?,
-                    self.db.get(&[db::POSITION, id].concat())?,
+                    self.db.get(&[db::MIRROR, id.as_slice()].concat())?,
+                    self.db.get(&[db::POSITION, id.as_slice()].concat())?,
                 );
                 let (Some(mirror), Some(position)) = (mirror, position) else {
                     continue;
@@ -447,7 +443,7 @@ mod tests {
             .collect();
         let canonical: Vec<Vec<u8>> = envelopes
             .iter()
-            .map(|e| yiqi_schema::canonical::canonical_bytes(e).unwrap())
+            .map(|e| yiqi_schema::canonical::canonical_bytes(e))
             .collect();
         let entries: Vec<Value> = envelopes
             .iter()
@@ -511,7 +507,11 @@ mod tests {
         assert_eq!(json_of(&all)["total"], 3);
         assert_eq!(json_of(&all)["facets"]["region"], json!({"CN-BJ": 2, "CN-GS": 1}));
         let (_, tem) = get(&router, "/v1/search?q=TEM").await;
-        assert_eq!(json_of(&tem)["hits"][0]["local_id"], "A");
+        let tem = json_of(&tem);
+        let found = |hits: &Value, id: &str| hits.as_array().unwrap().iter().any(|h| h["local_id"] == id);
+        assert!(found(&tem["hits"], "A"), "{tem}");
+        let (_, centrifuge) = get(&router, "/v1/search?q=离心机").await;
+        assert_eq!(json_of(&centrifuge)["hits"][0]["local_id"], "B");
         let (_, stats) = get(&router, "/v1/stats").await;
         assert_eq!(json_of(&stats)["total"]["instruments"], 3);
 

@@ -361,7 +361,7 @@ fn commit_page(
     db: &Db,
     examined: Examined,
     cursor: u64,
-    index: Option<&LiveIndex>,
+    live_index: Option<&LiveIndex>,
 ) -> Result<PageStats, NodeError> {
     let next = examined.next.max(cursor);
     let mut applied = Vec::new();
@@ -396,7 +396,7 @@ fn commit_page(
                 };
                 let position_key = db::position_key(&verified.region, &verified.local_id);
                 batch.put(position_key, verified.position.encode());
-                if index.is_some() {
+                if live_index.is_some() {
                     applied.push(crate::serve::entry_json(
                         Some(&verified.position),
                         &stored.envelope,
@@ -419,8 +419,8 @@ fn commit_page(
     Db::put_cursor(&mut batch, next);
     db.commit(batch, &deltas)?;
     db.flush()?;
-    if let Some(index) = index {
-        index.apply_feed_page(&applied, next);
+    if let Some(live_index) = live_index {
+        live_index.apply_feed_page(&applied, next);
     }
     tracing::debug!(
         cursor = examined.next,
