@@ -191,8 +191,10 @@ fn pages_say_who_serves_them_and_how_fresh() {
         assert!(html.contains(text), "{text} missing from {html}");
     }
     let idle = ServedBy::Node {
+        region: "CN-GS".into(),
+        name: "甘肃省".into(),
+        mirror_seq: 812,
         synced_secs_ago: None,
-        ..node
     };
     assert!(not_found_page("x", &idle).into_string().contains("not synced by this process"));
 }
