@@ -91,7 +91,11 @@ impl Catalogue for AppState {
         let Some(current) = self.store.current(&id).map_err(ApiError::internal)? else {
             return Ok(None);
         };
-        match self.store.log_entry(current.seq).map_err(ApiError::internal)? {
+        match self
+            .store
+            .log_entry(current.seq)
+            .map_err(ApiError::internal)?
+        {
             Some(entry) => Ok(Some(entry.json)),
             None => Err(ApiError::internal(format!(
                 "log entry {} is missing",
@@ -104,7 +108,6 @@ impl Catalogue for AppState {
         ServedBy::Hub
     }
 }
-
 
 async fn healthz(State(state): State<Shared>) -> Json<Value> {
     Json(json!({
@@ -322,4 +325,3 @@ async fn get_feed(
     .await?;
     Ok(json_bytes(feed::page_json(&page)))
 }
-

@@ -6,11 +6,11 @@
 //! may overlap: `SearchService::apply` skips what it already has, so nothing is counted twice
 //! and nothing falls in between.
 
-use yiqi_search::{IndexEntry, SearchService};
 use crate::store::{HubStore, LogEntry};
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::Instant;
+use yiqi_search::{IndexEntry, SearchService};
 
 /// Log entries read per replay step.
 const REPLAY_CHUNK: usize = 5_000;

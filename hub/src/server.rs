@@ -5,7 +5,6 @@ use crate::config::Settings;
 use crate::indexer;
 use crate::ingest::{Writer, WriterOutputs};
 use crate::registry::Registry;
-use yiqi_search::SearchService;
 use crate::store::HubStore;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::future::Future;
@@ -14,6 +13,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use yiqi_search::SearchService;
 pub use yiqi_search::http::shutdown_signal;
 use yiqi_store::{KvStore, SledStore};
 

@@ -71,7 +71,7 @@ impl Node {
             stop.await;
             tracing::info!("stopping: finishing the current batch");
             let _ = stopping.send(true);
-            std::future::pending::<()>().await
+            std::future::pending::<()>().await;
         };
         tokio::select! {
             result = loops => result?,
@@ -151,7 +151,10 @@ impl Node {
 
 impl Node {
     /// Rewrites the status snapshot until stopped; a failure to write it is logged, not fatal.
-    pub(crate) async fn snapshot_loop(&self, mut stopped: watch::Receiver<bool>) -> Result<(), NodeError> {
+    pub(crate) async fn snapshot_loop(
+        &self,
+        mut stopped: watch::Receiver<bool>,
+    ) -> Result<(), NodeError> {
         while !*stopped.borrow() {
             if let Err(error) = self.write_snapshot().await {
                 tracing::warn!(%error, "status snapshot not written");
@@ -172,4 +175,3 @@ async fn rest(stopped: &mut watch::Receiver<bool>) {
         _ = stopped.changed() => {}
     }
 }
-

@@ -7,17 +7,17 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+use yiqi_gen::{GenerateOptions, generate, write_catalogue};
 use yiqi_node::catalog::{ImportRequest, error_line};
 use yiqi_node::config::registration_command;
 use yiqi_node::daemon::{LONG_POLL_SECS, RunOptions};
-use yiqi_search::http::shutdown_signal;
 use yiqi_node::export::ExportFormat;
-use yiqi_gen::{GenerateOptions, generate, write_catalogue};
 use yiqi_node::import::{Encoding, ImportOptions};
 use yiqi_node::publish::PublishOptions;
 use yiqi_node::status::Snapshot;
 use yiqi_node::sync::{DEFAULT_PAGE_SIZE, SyncOptions};
 use yiqi_node::{Node, NodeError, tools};
+use yiqi_search::http::shutdown_signal;
 
 #[derive(Parser)]
 #[command(

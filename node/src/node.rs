@@ -4,8 +4,8 @@
 use crate::config::{Config, Folder};
 use crate::db::Db;
 use crate::error::NodeError;
-use std::path::Path;
 use crate::serve::LiveIndex;
+use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use time::OffsetDateTime;

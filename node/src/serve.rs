@@ -195,11 +195,7 @@ impl Node {
 
     /// The current stored entry of `region/local_id`: the own catalogue's signed version for the
     /// node's region, the verified mirror copy otherwise; tombstones included.
-    pub fn stored_entry(
-        &self,
-        region: &str,
-        local_id: &str,
-    ) -> Result<Option<Vec<u8>>, NodeError> {
+    pub fn stored_entry(&self, region: &str, local_id: &str) -> Result<Option<Vec<u8>>, NodeError> {
         if region == self.config.region {
             let entry = self.catalog_entry(local_id)?;
             return Ok(entry.map(|e| entry_json(None, &e.stored.envelope)));
@@ -316,7 +312,7 @@ impl Node {
             stop.await;
             tracing::info!("stopping: finishing in-flight requests");
             let _ = stopping.send(true);
-            std::future::pending::<()>().await
+            std::future::pending::<()>().await;
         };
         tokio::select! {
             result = loops => result?,
@@ -443,7 +439,7 @@ mod tests {
             .collect();
         let canonical: Vec<Vec<u8>> = envelopes
             .iter()
-            .map(|e| yiqi_schema::canonical::canonical_bytes(e))
+            .map(yiqi_schema::canonical::canonical_bytes)
             .collect();
         let entries: Vec<Value> = envelopes
             .iter()
@@ -497,7 +493,12 @@ mod tests {
         let health = json_of(&health);
         assert_eq!(status, 200);
         assert_eq!(
-            (&health["role"], &health["region"], &health["mirror_seq"], &health["indexed_seq"]),
+            (
+                &health["role"],
+                &health["region"],
+                &health["mirror_seq"],
+                &health["indexed_seq"]
+            ),
             (&json!("node"), &json!("CN-GS"), &json!(2), &json!(2))
         );
         assert_eq!(health["hub"], "unreachable", "not probed yet");
@@ -505,10 +506,14 @@ mod tests {
         // The mirror and the own catalogue are searched together; the thesaurus applies.
         let (_, all) = get(&router, "/v1/search?limit=0").await;
         assert_eq!(json_of(&all)["total"], 3);
-        assert_eq!(json_of(&all)["facets"]["region"], json!({"CN-BJ": 2, "CN-GS": 1}));
+        assert_eq!(
+            json_of(&all)["facets"]["region"],
+            json!({"CN-BJ": 2, "CN-GS": 1})
+        );
         let (_, tem) = get(&router, "/v1/search?q=TEM").await;
         let tem = json_of(&tem);
-        let found = |hits: &Value, id: &str| hits.as_array().unwrap().iter().any(|h| h["local_id"] == id);
+        let found =
+            |hits: &Value, id: &str| hits.as_array().unwrap().iter().any(|h| h["local_id"] == id);
         assert!(found(&tem["hits"], "A"), "{tem}");
         let (_, centrifuge) = get(&router, "/v1/search?q=离心机").await;
         assert_eq!(json_of(&centrifuge)["hits"][0]["local_id"], "B");
@@ -538,16 +543,30 @@ mod tests {
         assert_eq!(error["error"]["parameter"], "limit");
         assert_eq!(error["error"]["docs"], "docs/protocol.md#bad-parameter");
         let (status, missing) = get(&router, "/v1/records/CN-BJ/Z").await;
-        assert_eq!((status, json_of(&missing)["error"]["code"].clone()), (404, json!("not_found")));
-        assert_eq!(get(&router, "/v1/feed").await.0, 404, "a node serves no feed");
+        assert_eq!(
+            (status, json_of(&missing)["error"]["code"].clone()),
+            (404, json!("not_found"))
+        );
+        assert_eq!(
+            get(&router, "/v1/feed").await.0,
+            404,
+            "a node serves no feed"
+        );
 
         // Pages name the node and the mirror's position.
         let (status, page) = get(&router, "/instruments/CN-BJ/A").await;
         let page = String::from_utf8(page).unwrap();
         assert_eq!(status, 200);
-        assert!(page.contains("Served by CN-GS") && page.contains("镜像截至 seq 2"), "{page}");
+        assert!(
+            page.contains("Served by CN-GS") && page.contains("镜像截至 seq 2"),
+            "{page}"
+        );
         let (_, own_page) = get(&router, "/instruments/CN-GS/G1").await;
-        assert!(String::from_utf8(own_page).unwrap().contains("Own catalogue"));
+        assert!(
+            String::from_utf8(own_page)
+                .unwrap()
+                .contains("Own catalogue")
+        );
     }
 
     #[tokio::test]

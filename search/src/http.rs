@@ -179,7 +179,10 @@ pub fn read_routes<C: Catalogue>() -> Router<Arc<C>> {
         .route("/v1/search", get(search_api::<C>))
         .route("/v1/stats", get(stats_api::<C>))
         .route("/", get(search_html::<C>))
-        .route("/instruments/{region}/{local_id}", get(instrument_html::<C>))
+        .route(
+            "/instruments/{region}/{local_id}",
+            get(instrument_html::<C>),
+        )
         .route("/stats", get(stats_html::<C>))
 }
 

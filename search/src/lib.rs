@@ -7,13 +7,13 @@
 //! about 250 ms. docs/search.md describes the design, the API and the restart protocol.
 
 pub mod analysis;
-pub mod pages;
-pub mod priority;
 mod facets;
 pub mod fields;
-pub mod http;
 mod highlight;
+pub mod http;
+pub mod pages;
 pub mod params;
+pub mod priority;
 mod query;
 pub mod stats;
 pub mod thesaurus;
@@ -185,12 +185,9 @@ impl SearchService {
         let (index, reader, seq) = open_or_recreate(dir)?;
         let threads =
             std::thread::available_parallelism().map_or(1, |n| n.get().min(MAX_INDEXING_THREADS));
-        let writer = {
-            let index = index.clone();
-            priority::run_lowered(move || {
-                index.writer_with_num_threads(threads, threads * MEMORY_PER_THREAD)
-            })?
-        };
+        let writer = priority::run_lowered(move || {
+            index.writer_with_num_threads(threads, threads * MEMORY_PER_THREAD)
+        })?;
         let (_, fields) = fields::schema();
         let inner = Arc::new(Inner {
             fields,
@@ -514,7 +511,10 @@ fn collect(
             searcher,
             query,
             top.order_by((
-                (SortByStaticFastValue::<u64>::for_field("value"), Order::Desc),
+                (
+                    SortByStaticFastValue::<u64>::for_field("value"),
+                    Order::Desc,
+                ),
                 by_id,
             )),
         ),
@@ -522,7 +522,10 @@ fn collect(
             searcher,
             query,
             top.order_by((
-                (SortByStaticFastValue::<i64>::for_field("updated"), Order::Desc),
+                (
+                    SortByStaticFastValue::<i64>::for_field("updated"),
+                    Order::Desc,
+                ),
                 by_id,
             )),
         ),

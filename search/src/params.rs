@@ -206,7 +206,7 @@ impl SearchQuery {
             "sort" => self.sort = sort(value)?,
             "offset" => self.offset = non_empty(value).map_or(Ok(0), |v| number(name, v))?,
             "limit" => {
-                self.limit = non_empty(value).map_or(Ok(DEFAULT_LIMIT), |v| number(name, v))?
+                self.limit = non_empty(value).map_or(Ok(DEFAULT_LIMIT), |v| number(name, v))?;
             }
             _ => return Err(ParamError::new(name, "unknown parameter")),
         }

@@ -448,8 +448,7 @@ fn service_is_send_and_sync() {
 }
 
 fn shared_sample_service() -> &'static SearchService {
-    static SERVICE: OnceLock<(tempfile::TempDir, SearchService)> =
-        OnceLock::new();
+    static SERVICE: OnceLock<(tempfile::TempDir, SearchService)> = OnceLock::new();
     &SERVICE.get_or_init(sample_service).1
 }
 

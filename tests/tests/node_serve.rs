@@ -91,7 +91,9 @@ async fn federation() -> Setup {
         let file = root.join(format!("{region}.ndjson"));
         let (count, seed) = (count.to_string(), (seed + 7).to_string());
         let file_arg = file.to_str().unwrap();
-        node.ok(&["generate", "--region", region, "--count", &count, "--seed", &seed, "--out", file_arg]);
+        node.ok(&[
+            "generate", "--region", region, "--count", &count, "--seed", &seed, "--out", file_arg,
+        ]);
         node.ok(&["import", file_arg]);
         node.ok(&["publish"]);
         nodes.insert(region, node);
@@ -189,7 +191,10 @@ async fn every_node_answers_national_search_as_the_hub_does_and_without_it() {
     let csv = "/v1/stats?group_by=region&format=csv";
     let hub_csv = bytes(&http, &format!("{hub}{csv}")).await;
     for region in serving.keys() {
-        assert_eq!(bytes(&http, &format!("{}{csv}", url(region))).await, hub_csv);
+        assert_eq!(
+            bytes(&http, &format!("{}{csv}", url(region))).await,
+            hub_csv
+        );
     }
 
     // Records: a mirrored record is served with the hub's bytes; the node's own record with its
@@ -204,7 +209,10 @@ async fn every_node_answers_national_search_as_the_hub_does_and_without_it() {
             assert_eq!(status, 200, "{region} serves {path}");
             if record_region == *region {
                 let own: Value = serde_json::from_slice(&at_node).unwrap();
-                assert_eq!(own["envelope"], hub_entry["envelope"], "{region}: own {path}");
+                assert_eq!(
+                    own["envelope"], hub_entry["envelope"],
+                    "{region}: own {path}"
+                );
                 assert!(own["seq"].is_null() && own["received_at"].is_null());
             } else {
                 assert_eq!(at_node, at_hub, "{region} serves {path} with other bytes");
@@ -216,7 +224,8 @@ async fn every_node_answers_national_search_as_the_hub_does_and_without_it() {
     assert_eq!(missing.1["error"]["code"], "not_found");
 
     // Pages say who serves them.
-    let page = String::from_utf8(bytes(&http, &format!("{}/?q=显微镜", url("CN-GS"))).await.1).unwrap();
+    let page =
+        String::from_utf8(bytes(&http, &format!("{}/?q=显微镜", url("CN-GS"))).await.1).unwrap();
     assert!(page.contains("Served by CN-GS"), "{page}");
     assert!(page.contains("镜像截至 seq"));
     let hub_page = String::from_utf8(bytes(&http, &format!("{hub}/stats")).await.1).unwrap();
@@ -244,7 +253,10 @@ async fn every_node_answers_national_search_as_the_hub_does_and_without_it() {
         }
         for (query, at_hub) in queries.iter().zip(&expected) {
             let at_node = answer(&http, &url(region), query).await;
-            assert_eq!(&at_node, at_hub, "{region} answers {query} differently without the hub");
+            assert_eq!(
+                &at_node, at_hub,
+                "{region} answers {query} differently without the hub"
+            );
         }
     }
 }
@@ -268,7 +280,9 @@ async fn run_with_listen_serves_and_indexes_what_sync_applies() {
     let beijing = &setup.nodes["CN-BJ"];
     let more = beijing.data.join("more.ndjson");
     let more_arg = more.to_str().unwrap();
-    beijing.ok(&["generate", "--region", "CN-BJ", "--count", "350", "--seed", "7", "--out", more_arg]);
+    beijing.ok(&[
+        "generate", "--region", "CN-BJ", "--count", "350", "--seed", "7", "--out", more_arg,
+    ]);
     beijing.ok(&["import", more_arg]);
     beijing.ok(&["publish"]);
     let beijing_live = beijing.status()["catalog"].as_u64().unwrap();
@@ -279,12 +293,21 @@ async fn run_with_listen_serves_and_indexes_what_sync_applies() {
         if body["total"].as_u64() == Some(expected) {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "Gansu indexed {body}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Gansu indexed {body}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     hub_searchable(&http, &hub, expected).await;
-    for query in ["/v1/search?region=CN-BJ&sort=value_desc", "/v1/stats?group_by=region"] {
-        assert_eq!(answer(&http, &url, query).await, answer(&http, &hub, query).await);
+    for query in [
+        "/v1/search?region=CN-BJ&sort=value_desc",
+        "/v1/stats?group_by=region",
+    ] {
+        assert_eq!(
+            answer(&http, &url, query).await,
+            answer(&http, &hub, query).await
+        );
     }
     // status --json reads the snapshot `run` writes: it names the address and the index.
     let deadline = tokio::time::Instant::now() + DEADLINE;
@@ -295,7 +318,10 @@ async fn run_with_listen_serves_and_indexes_what_sync_applies() {
             assert!(serve["indexed_seq"].as_u64() > Some(0));
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no serve in {status}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no serve in {status}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }

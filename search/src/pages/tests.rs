@@ -168,13 +168,20 @@ fn stats_page_draws_svg_charts_and_links_csv() {
         rows: vec![],
         total: Figures::default(),
     };
-    assert!(stats_page(&empty, &empty, &ServedBy::Hub).into_string().contains("<svg"));
+    assert!(
+        stats_page(&empty, &empty, &ServedBy::Hub)
+            .into_string()
+            .contains("<svg")
+    );
 }
 
 #[test]
 fn pages_say_who_serves_them_and_how_fresh() {
     let hub = not_found_page("x", &ServedBy::Hub);
-    assert!(hub.into_string().contains("国家枢纽 <span class=\"en\">National hub</span>"));
+    assert!(
+        hub.into_string()
+            .contains("国家枢纽 <span class=\"en\">National hub</span>")
+    );
     let node = ServedBy::Node {
         region: "CN-GS".into(),
         name: "甘肃省".into(),
@@ -196,5 +203,9 @@ fn pages_say_who_serves_them_and_how_fresh() {
         mirror_seq: 812,
         synced_secs_ago: None,
     };
-    assert!(not_found_page("x", &idle).into_string().contains("not synced by this process"));
+    assert!(
+        not_found_page("x", &idle)
+            .into_string()
+            .contains("not synced by this process")
+    );
 }
