@@ -51,7 +51,12 @@ impl TestHub {
         }
     }
 
-    pub(crate) async fn call(&self, method: Method, uri: &str, body: Vec<u8>) -> (StatusCode, Value) {
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        body: Vec<u8>,
+    ) -> (StatusCode, Value) {
         let request = Request::builder().method(method).uri(uri);
         let response = self
             .router

@@ -3,7 +3,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use yiqi_search::http::{ApiError, ErrorCode, status_of};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -17,54 +17,53 @@ pub enum AppError {
     BadParameter { parameter: String, message: String },
     #[error("{0}")]
     BadCosignature(String),
-    #[error("the request took longer than {0} s")]
-    Timeout(u64),
     #[error("the hub is shutting down")]
     ShuttingDown,
     #[error("internal error: {0}")]
     Internal(String),
+    /// An error of the routes and helpers the hub shares with the nodes, passed on as it is.
+    #[error(transparent)]
+    Shared(#[from] ApiError),
 }
 
 impl AppError {
-    /// The stable code clients match on.
-    pub fn code(&self) -> &'static str {
+    /// The stable code clients match on; its status comes from the shared table
+    /// ([`yiqi_schema::protocol::ApiErrorCode`]).
+    pub fn code(&self) -> ErrorCode {
         match self {
-            AppError::MalformedJson(_) => "malformed_json",
-            AppError::TooLarge(_) => "too_large",
-            AppError::NotFound(_) => "not_found",
-            AppError::BadParameter { .. } => "bad_parameter",
-            AppError::BadCosignature(_) => "bad_cosignature",
-            AppError::Timeout(_) => "timeout",
-            AppError::ShuttingDown => "shutting_down",
-            AppError::Internal(_) => "internal",
+            AppError::MalformedJson(_) => ErrorCode::MalformedJson,
+            AppError::TooLarge(_) => ErrorCode::TooLarge,
+            AppError::NotFound(_) => ErrorCode::NotFound,
+            AppError::BadParameter { .. } => ErrorCode::BadParameter,
+            AppError::BadCosignature(_) => ErrorCode::BadCosignature,
+            AppError::ShuttingDown => ErrorCode::ShuttingDown,
+            AppError::Internal(_) => ErrorCode::Internal,
+            AppError::Shared(e) => e.code,
         }
     }
 
     pub fn status(&self) -> StatusCode {
-        match self {
-            AppError::MalformedJson(_)
-            | AppError::BadParameter { .. }
-            | AppError::BadCosignature(_) => StatusCode::BAD_REQUEST,
-            AppError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
-            AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
-            AppError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        status_of(self.code())
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> ApiError {
+        let (code, message) = (e.code(), e.to_string());
+        match e {
+            AppError::Shared(shared) => shared,
+            AppError::BadParameter { parameter, .. } => ApiError {
+                parameter: Some(parameter),
+                ..ApiError::new(code, message)
+            },
+            _ => ApiError::new(code, message),
         }
     }
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let mut error = json!({
-            "code": self.code(),
-            "message": self.to_string(),
-            "docs": format!("docs/protocol.md#{}", self.code().replace('_', "-")),
-        });
-        if let AppError::BadParameter { parameter, .. } = &self {
-            error["parameter"] = parameter.clone().into();
-        }
-        (self.status(), axum::Json(json!({ "error": error }))).into_response()
+        ApiError::from(self).into_response()
     }
 }
 

@@ -7,12 +7,9 @@
 //! and nothing falls in between.
 
 use crate::store::{HubStore, LogEntry};
-use serde::Deserialize;
-use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::Instant;
-use yiqi_schema::validate::is_key_record;
 use yiqi_search::{IndexEntry, SearchService};
 
 /// Log entries read per replay step.
@@ -77,51 +74,9 @@ fn replay(search: &SearchService, store: &HubStore) -> Result<(), String> {
     Ok(())
 }
 
-#[derive(Deserialize)]
-struct StoredEntry {
-    seq: u64,
-    received_at: String,
-    envelope: StoredEnvelope,
-}
-
-#[derive(Deserialize)]
-struct StoredEnvelope {
-    record: Value,
-    signature: StoredSignature,
-}
-
-#[derive(Deserialize)]
-struct StoredSignature {
-    key: String,
-}
-
 /// The index entry of a stored log entry (written by the hub itself, so it parses).
 fn index_entry(entry: &LogEntry) -> Option<IndexEntry> {
-    let stored: StoredEntry = serde_json::from_slice(&entry.json)
+    IndexEntry::from_stored(&entry.json)
         .inspect_err(|e| tracing::error!(seq = entry.seq, error = %e, "unreadable log entry"))
-        .ok()?;
-    Some(entry_for_index(
-        stored.seq,
-        stored.received_at,
-        stored.envelope.signature.key,
-        stored.envelope.record,
-    ))
-}
-
-/// What the search index receives for an accepted version. Key records are not instruments: one
-/// reaches the index as the removal of a document that never existed (`{region, local_id,
-/// deleted}`), which adds nothing and only moves the index's seq on, so `indexed_seq` still
-/// reaches `last_seq`.
-pub fn entry_for_index(seq: u64, received_at: String, key: String, record: Value) -> IndexEntry {
-    let record = if is_key_record(&record) {
-        json!({"region": record["region"], "local_id": record["local_id"], "deleted": true})
-    } else {
-        record
-    };
-    IndexEntry {
-        seq,
-        received_at,
-        key,
-        record,
-    }
+        .ok()
 }

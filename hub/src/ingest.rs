@@ -15,7 +15,6 @@
 //! the writer places earlier cannot sign anything placed after it, whatever the check phase saw.
 
 use crate::clock::now_rfc3339;
-use crate::indexer::entry_for_index;
 use crate::registry::Registry;
 use crate::store::{HubStore, NewVersion, StoredVersion, feed_entry_json};
 use rayon::prelude::*;
@@ -369,7 +368,7 @@ impl WriterState {
             leaf_hash: yiqi_tlog::leaf_hash(&verified.canonical),
         });
         if self.outputs.committed.is_some() {
-            group.committed.push(entry_for_index(
+            group.committed.push(IndexEntry::new(
                 seq,
                 group.received_at.clone(),
                 verified.envelope.signature.key,

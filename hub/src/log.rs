@@ -10,7 +10,6 @@
 //! (`log-checkpoint`), so that a store restored from an older copy is caught at start: nodes
 //! that saw the newer checkpoint would detect the rollback, so the hub refuses to serve it.
 
-use yiqi_schema::protocol::keys::KeyStatus;
 use crate::clock::now_rfc3339;
 use crate::registry::Registry;
 use crate::store::{HubStore, envelope_bytes, tree_error};
@@ -20,6 +19,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::watch;
 use yiqi_schema::keys::{SecretKey, parse_public_key, read_secret_key, write_secret_key};
+use yiqi_schema::protocol::keys::KeyStatus;
 use yiqi_schema::protocol::log::witness_verifier;
 use yiqi_store::StorageError;
 use yiqi_tlog::{
@@ -183,7 +183,9 @@ impl Log {
             .collect();
         attach_signatures(&signed.note, &lines)
             .map(Some)
-            .map_err(|e| StorageError::Corrupt(format!("stored cosignatures of size {}: {e}", signed.size)))
+            .map_err(|e| {
+                StorageError::Corrupt(format!("stored cosignatures of size {}: {e}", signed.size))
+            })
     }
 
     /// Signs the tree of `size` leaves (all committed), stores the note, then replaces the
@@ -192,7 +194,9 @@ impl Log {
         let root = tree_hash(size, &self.store).map_err(tree_error)?;
         let checkpoint = Checkpoint::new(self.origin(), size, root)
             .and_then(|checkpoint| self.signer.sign(&checkpoint))
-            .map_err(|e| StorageError::Other(format!("signing the checkpoint of size {size}: {e}")))?;
+            .map_err(|e| {
+                StorageError::Other(format!("signing the checkpoint of size {size}: {e}"))
+            })?;
         self.store.put_checkpoint(size, &checkpoint)?;
         write_file_atomically(&self.checkpoint_file, &checkpoint)?;
         *self.latest.write().expect("lock") = Signed {
@@ -678,7 +682,8 @@ mod tests {
     }
 
     fn open(store: &HubStore, settings: LogSettings) -> Result<Log, String> {
-        let root = yiqi_schema::keys::public_key_text(&yiqi_schema::keys::generate().verifying_key());
+        let root =
+            yiqi_schema::keys::public_key_text(&yiqi_schema::keys::generate().verifying_key());
         let registry = Arc::new(Registry::load(&store, &root).unwrap());
         Log::open(store.clone(), registry, settings)
     }

@@ -1,14 +1,9 @@
-//! Query-string parsing shared by every endpoint: decoded pairs, strict about unknown names, so a
+//! Query-string checks of the hub's own endpoints (the feed, the admin API): decoded pairs, strict about unknown names, so a
 //! typo in a parameter is a clear 400 instead of a silently ignored filter.
 
 use crate::error::AppError;
 
-/// The decoded `name=value` pairs of a query string, in order.
-pub fn pairs(raw: Option<&str>) -> Vec<(String, String)> {
-    form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
-        .into_owned()
-        .collect()
-}
+pub use yiqi_search::params::pairs;
 
 /// Refuses any parameter not in `known`, and any given twice.
 pub fn only_known(pairs: &[(String, String)], known: &[&str]) -> Result<(), AppError> {

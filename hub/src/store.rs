@@ -75,17 +75,7 @@ pub struct NewVersion {
 /// The stored feed entry: `{"seq","leaf_index","received_at","envelope"}` with the canonical
 /// envelope bytes spliced in as they are. [`envelope_bytes`] reads them back.
 pub fn feed_entry_json(seq: u64, received_at: &str, envelope: &[u8]) -> Vec<u8> {
-    let leaf_index = seq - 1;
-    let mut json = Vec::with_capacity(envelope.len() + 96);
-    json.extend_from_slice(
-        format!(
-            "{{\"seq\":{seq},\"leaf_index\":{leaf_index},\"received_at\":\"{received_at}\",{ENVELOPE_MEMBER}"
-        )
-        .as_bytes(),
-    );
-    json.extend_from_slice(envelope);
-    json.push(b'}');
-    json
+    yiqi_schema::protocol::feed_entry_bytes(Some((seq, received_at)), envelope)
 }
 
 /// What precedes the envelope in a stored feed entry; nothing before it contains it (the other

@@ -41,6 +41,10 @@ pub struct Config {
     /// than half of the other regions with an active key).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub witness_quorum: Option<usize>,
+    /// `HOST:PORT` on which `run` also serves search, statistics, records and pages (none by
+    /// default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
 }
 
 fn default_batch_size() -> usize {
@@ -71,6 +75,7 @@ impl Config {
             cache_capacity_mb: DEFAULT_CACHE_MB,
             log_key: None,
             witness_quorum: None,
+            listen: None,
         };
         config.check()?;
         Ok(config)
@@ -99,6 +104,13 @@ impl Config {
         }
         keys::parse_public_key(&self.root_key)
             .map_err(|e| NodeError::Usage(format!("root_key {:?}: {e}", self.root_key)))?;
+        if let Some(listen) = &self.listen
+            && listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(NodeError::Usage(format!(
+                "listen {listen:?} must be an IP address and port, e.g. \"127.0.0.1:8080\""
+            )));
+        }
         if self.name.trim().is_empty() {
             return Err(NodeError::Usage("the platform name is empty".into()));
         }
@@ -137,6 +149,11 @@ impl Folder {
 
     pub fn reports(&self) -> PathBuf {
         self.root.join("reports")
+    }
+
+    /// The search index a serving node keeps (derived from the store; rebuilt when missing).
+    pub fn index(&self) -> PathBuf {
+        self.root.join("index")
     }
 
     /// What `run` last reported of the node's status, for `status` while `run` holds the store.

@@ -1,5 +1,8 @@
 //! `run`: publishing and syncing continuously until told to stop.
 //!
+//! With `listen` set in `config.toml`, `run` also serves the read routes ([`crate::serve`]): the
+//! index is brought up to the store before the loops start, then sync keeps it current.
+//!
 //! Two loops share the node: the publisher sends the outbox whenever it is not empty (woken at
 //! once by an in-process import, and checking every few seconds otherwise); the follower
 //! long-polls the feed. A third rewrites the status snapshot every [`SNAPSHOT_EVERY`], which
@@ -11,6 +14,7 @@
 use crate::error::NodeError;
 use crate::node::Node;
 use crate::publish::PublishOptions;
+use crate::serve;
 use crate::sync::SyncOptions;
 use std::future::Future;
 use std::time::Duration;
@@ -40,11 +44,30 @@ impl Node {
         stop: impl Future<Output = ()>,
     ) -> Result<(), NodeError> {
         let (stopping, stopped) = watch::channel(false);
+        let serving = match &self.config.listen {
+            Some(address) => {
+                let listener = serve::bind(address).await?;
+                let catalogue = self.start_serving(&listener).await?;
+                Some((listener, catalogue))
+            }
+            None => None,
+        };
+        let serve = async {
+            let Some((listener, catalogue)) = serving else {
+                return Ok(());
+            };
+            tokio::try_join!(
+                serve::serve_http(listener, catalogue, stopped.clone()),
+                self.probe_hub_loop(stopped.clone())
+            )
+            .map(|_| ())
+        };
         let loops = async {
             tokio::try_join!(
                 self.publish_loop(&options.publish, stopped.clone()),
                 self.sync_loop(&options.sync, stopped.clone()),
-                self.snapshot_loop(stopped.clone())
+                self.snapshot_loop(stopped.clone()),
+                serve
             )
         };
         let signal = async {
@@ -54,9 +77,10 @@ impl Node {
             std::future::pending::<()>().await;
         };
         tokio::select! {
-            result = loops => result.map(|_| ()),
-            () = signal => Ok(()),
-        }
+            result = loops => result?,
+            () = signal => unreachable!("the stop branch never completes"),
+        };
+        self.flush_index().await
     }
 
     async fn publish_loop(
@@ -104,6 +128,11 @@ impl Node {
                 outcome = self.sync(options) => outcome,
                 _ = stopped.changed() => break,
             };
+            if outcome.is_ok()
+                && let Some(index) = self.live_index()
+            {
+                index.note_synced();
+            }
             match outcome {
                 Ok(report) if report.applied + report.quarantined > 0 => tracing::info!(
                     applied = report.applied,
@@ -128,7 +157,10 @@ impl Node {
 
 impl Node {
     /// Rewrites the status snapshot until stopped; a failure to write it is logged, not fatal.
-    async fn snapshot_loop(&self, mut stopped: watch::Receiver<bool>) -> Result<(), NodeError> {
+    pub(crate) async fn snapshot_loop(
+        &self,
+        mut stopped: watch::Receiver<bool>,
+    ) -> Result<(), NodeError> {
         while !*stopped.borrow() {
             if let Err(error) = self.write_snapshot().await {
                 tracing::warn!(%error, "status snapshot not written");

@@ -13,6 +13,8 @@
 //! - `n/{name}` → counters (u64 BE); `s/cursor` → the feed cursor (u64 BE); `s/frontier` → the
 //!   right edge of the log's tree as the node recomputed it; `s/log` → the last log state
 //!   (JSON); `s/alarm` → the standing alarm (JSON); `s/log-key` → the log key pinned on first use.
+//! - `f/{region}/{local_id}` → the feed position of that mirror copy: [`FeedPosition`], written
+//!   in the same batch, so the node serves the entry as the hub does (`seq`, `received_at`).
 //!
 //! Counts are kept as counters updated in the same batch as the entries they count, so `status`
 //! answers in constant time however large the mirror grows.
@@ -27,6 +29,7 @@ pub const CATALOG: &[u8] = b"c/";
 pub const OUTBOX: &[u8] = b"o/";
 pub const REJECTED: &[u8] = b"x/";
 pub const MIRROR: &[u8] = b"m/";
+pub const POSITION: &[u8] = b"f/";
 pub const QUARANTINE: &[u8] = b"q/";
 pub const KEYS: &[u8] = b"k/";
 pub const KEY_EVENTS: &[u8] = b"e/";
@@ -75,6 +78,35 @@ pub fn catalog_key(local_id: &str) -> Vec<u8> {
 
 pub fn mirror_key(region: &str, local_id: &str) -> Vec<u8> {
     [MIRROR, region.as_bytes(), b"/", local_id.as_bytes()].concat()
+}
+
+pub fn position_key(region: &str, local_id: &str) -> Vec<u8> {
+    [POSITION, region.as_bytes(), b"/", local_id.as_bytes()].concat()
+}
+
+/// Where a mirrored version stands in the hub's feed: its seq and when the hub received it.
+/// Metadata the hub asserts (the envelope is what the node verified); kept to answer
+/// `GET /v1/records/…` with the hub's bytes and to index the mirror in feed order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedPosition {
+    pub seq: u64,
+    /// RFC 3339, as the feed gave it.
+    pub received_at: String,
+}
+
+impl FeedPosition {
+    pub fn encode(&self) -> Vec<u8> {
+        [&self.seq.to_be_bytes()[..], self.received_at.as_bytes()].concat()
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<FeedPosition, StorageError> {
+        let seq = u64_at(bytes, 0).ok_or_else(|| corrupt("feed position"))?;
+        let received_at = std::str::from_utf8(&bytes[8..]).map_err(|_| corrupt("feed position"))?;
+        Ok(FeedPosition {
+            seq,
+            received_at: received_at.to_owned(),
+        })
+    }
 }
 
 /// A signed envelope as the node keeps it: its version, whether it is a tombstone, and the

@@ -53,6 +53,13 @@ impl NodeError {
     }
 }
 
+impl From<yiqi_search::SearchError> for NodeError {
+    /// The search index's folder or files failed: an environment problem, like a failing store.
+    fn from(e: yiqi_search::SearchError) -> NodeError {
+        NodeError::Usage(e.to_string())
+    }
+}
+
 /// A stored value that does not decode: the store was damaged or written by something else.
 pub fn corrupt(what: &str) -> StorageError {
     StorageError::Corrupt(format!("{what} entry in the node store"))

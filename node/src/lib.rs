@@ -13,6 +13,8 @@
 //! - [`sync`]: the verified mirror, quarantine and cursor, proven against the hub's log;
 //!   [`keys`]: the key book from key records; [`log`]: checkpoints, proofs, witnessing, alarms;
 //!   [`audit`]: proving the node's view against the hub's current checkpoint.
+//! - [`serve`]: national search, statistics, records and pages from the verified mirror and the
+//!   own catalogue ([`Node::serve`], and inside [`Node::run`] with `listen`).
 //! - [`status`], [`export`], [`daemon`]: the remaining commands.
 //! - [`import`]: reading catalogue files.
 //! - [`tools`]: the stand-alone record tools (`keygen`, `sign`, `verify`, `validate`).
@@ -32,6 +34,7 @@ pub mod keys;
 pub mod log;
 pub mod node;
 pub mod publish;
+pub mod serve;
 pub mod status;
 pub mod sync;
 pub mod tools;

@@ -138,6 +138,13 @@ enum Command {
         #[arg(long)]
         clear_alarm: bool,
     },
+    /// Serve national search, statistics, records and pages from the verified mirror and the own
+    /// catalogue (no syncing) until SIGTERM or Ctrl-C.
+    Serve {
+        /// HOST:PORT, e.g. 127.0.0.1:8080 (port 0: any free port, printed on stdout).
+        #[arg(long)]
+        listen: String,
+    },
     /// Counts, cursor and hub reachability; rejected records and key changes.
     Status {
         #[arg(long)]
@@ -246,7 +253,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let default_log = if matches!(cli.command, Command::Run { .. }) {
+    let default_log = if matches!(cli.command, Command::Run { .. } | Command::Serve { .. }) {
         "info"
     } else {
         "warn"
@@ -415,6 +422,14 @@ fn run(cli: Cli) -> Result<(), NodeError> {
                     report.checkpoint_size, report.witnesses, report.quorum
                 )));
             }
+        }
+        Command::Serve { listen } => {
+            let node = Node::open(&data)?;
+            let runtime = runtime()?;
+            runtime.block_on(async {
+                let listener = yiqi_node::serve::bind(&listen).await?;
+                node.serve(listener, shutdown_signal()).await
+            })?;
         }
         Command::Status { json } => {
             let node = match Node::open(&data) {

@@ -4,8 +4,9 @@
 use crate::config::{Config, Folder};
 use crate::db::Db;
 use crate::error::NodeError;
+use crate::serve::LiveIndex;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -28,6 +29,8 @@ pub struct Node {
     pub(crate) outbox_filled: Arc<Notify>,
     /// Imports allocate outbox sequence numbers; two at once in one process would collide.
     pub(crate) import_lock: Arc<Mutex<()>>,
+    /// The search index, once this node serves: sync hands it what each page applied.
+    pub(crate) live_index: Arc<OnceLock<Arc<LiveIndex>>>,
 }
 
 /// What `init` created.
@@ -114,6 +117,7 @@ impl Node {
             folder,
             outbox_filled: Arc::new(Notify::new()),
             import_lock: Arc::new(Mutex::new(())),
+            live_index: Arc::new(OnceLock::new()),
         }
     }
 

@@ -8,6 +8,7 @@ use crate::error::NodeError;
 use crate::log::LogStatus;
 use crate::node::Node;
 use crate::node::now_rfc3339;
+use crate::serve::ServeStatus;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -54,6 +55,10 @@ pub struct Status {
     pub hub: HubStatus,
     /// The last checkpoint the node verified, its witnesses, finality and any alarm.
     pub log: LogStatus,
+    /// While the node serves (`serve`, or `run` with `listen`): where, and the feed cursor its
+    /// search index is current to; `null` otherwise.
+    #[serde(default)]
+    pub serve: Option<ServeStatus>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -78,6 +83,7 @@ impl Node {
                 reachable: self.hub_reachable().await,
             },
             log: self.log_status()?,
+            serve: self.live_index().map(|index| index.status()),
         })
     }
 
@@ -157,6 +163,13 @@ impl Node {
             if let Some(evidence) = &alarm.evidence {
                 let _ = writeln!(out, "            evidence in {evidence}");
             }
+        }
+        if let Some(serve) = &status.serve {
+            let _ = writeln!(
+                out,
+                "serving     http://{} (search index at cursor {})",
+                serve.listen, serve.indexed_seq
+            );
         }
         if status.rejected > 0 {
             let _ = writeln!(out, "rejected versions (first {LISTED}):");

@@ -18,12 +18,15 @@
 //! Entries beyond the checkpoint wait for the next one. At the end the node cosigns the
 //! checkpoint as its region's witness and records how many other regions have cosigned it.
 
-use crate::db::{self, Db, Deltas, N_KEY_EVENTS, N_MIRROR, N_QUARANTINED, StoredEnvelope};
+use crate::db::{
+    self, Db, Deltas, FeedPosition, N_KEY_EVENTS, N_MIRROR, N_QUARANTINED, StoredEnvelope,
+};
 use crate::error::NodeError;
 use crate::keys::{KeyBook, KeyChange, from_json, json_bytes};
 use crate::log::{Accepted, AlarmKind, Broken, LogStatus, proof_json};
 use crate::node::{Node, now_rfc3339};
 use crate::publish::Receipt;
+use crate::serve::LiveIndex;
 use bytes::Bytes;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -149,16 +152,19 @@ struct Mirrored {
     version: u64,
     deleted: bool,
     canonical: Vec<u8>,
+    /// Where the hub's feed has it: a serving node answers with the hub's entry bytes.
+    position: FeedPosition,
 }
 
-impl From<VerifiedEnvelope> for Mirrored {
-    fn from(verified: VerifiedEnvelope) -> Mirrored {
+impl Mirrored {
+    fn new(verified: VerifiedEnvelope, position: FeedPosition) -> Mirrored {
         Mirrored {
             region: verified.region,
             local_id: verified.local_id,
             version: verified.version,
             deleted: verified.deleted,
             canonical: verified.canonical,
+            position,
         }
     }
 }
@@ -221,7 +227,9 @@ impl Node {
         // of the feed for the next sync.
         let deadline = tokio::time::Instant::now() + CHECKPOINT_WAIT;
         while tokio::time::Instant::now() < deadline
-            && self.feed_beyond(accepted.checkpoint.size(), 0, options).await?
+            && self
+                .feed_beyond(accepted.checkpoint.size(), 0, options)
+                .await?
         {
             tokio::time::sleep(CHECKPOINT_POLL).await;
             accepted = self.accept_checkpoint(&log, options.max_wait).await?;
@@ -250,10 +258,11 @@ impl Node {
             report
                 .key_changes
                 .extend(examined.key_changes.iter().cloned());
-            let db = self.db.clone();
-            let stats = tokio::task::spawn_blocking(move || commit_page(&db, examined))
-                .await
-                .map_err(|e| NodeError::Invalid(format!("writing a feed page: {e}")))??;
+            let (db, index) = (self.db.clone(), self.live_index());
+            let stats =
+                tokio::task::spawn_blocking(move || commit_page(&db, examined, index.as_deref()))
+                    .await
+                    .map_err(|e| NodeError::Invalid(format!("writing a feed page: {e}")))??;
             report.add(stats);
             if let Some(prefetch) = prefetch {
                 body = Some(
@@ -584,7 +593,13 @@ fn check_mirrored(entry: &FeedEntry, raw: &RawValue, book: &KeyBook) -> Outcome 
         }
     });
     match checked {
-        Ok(verified) => Outcome::Verified(verified.into()),
+        Ok(verified) => {
+            let position = FeedPosition {
+                seq: entry.seq,
+                received_at: entry.received_at.clone().into_owned(),
+            };
+            Outcome::Verified(Mirrored::new(verified, position))
+        }
         Err(rejected) => {
             let reason = key_problem.unwrap_or(rejected.rejection.message);
             quarantine(entry, rejected.rejection.code.as_str(), reason, raw)
@@ -613,6 +628,8 @@ struct MirrorWriter<'a> {
     batch: WriteBatch,
     deltas: Deltas,
     written: HashMap<Vec<u8>, (u64, bool)>,
+    /// The entries staged for a serving node's index (`None` when the node does not serve).
+    for_index: Option<Vec<Vec<u8>>>,
 }
 
 impl MirrorWriter<'_> {
@@ -639,6 +656,14 @@ impl MirrorWriter<'_> {
             deleted: verified.deleted,
             envelope: verified.canonical,
         };
+        let position_key = db::position_key(&verified.region, &verified.local_id);
+        self.batch.put(position_key, verified.position.encode());
+        if let Some(entries) = &mut self.for_index {
+            entries.push(crate::serve::entry_json(
+                Some(&verified.position),
+                &stored.envelope,
+            ));
+        }
         self.batch.put(key.clone(), stored.encode());
         self.written
             .insert(key, (verified.version, verified.deleted));
@@ -647,13 +672,18 @@ impl MirrorWriter<'_> {
 }
 
 /// Writes one page's effects, the key book, the frontier and the cursor in one atomic batch,
-/// then flushes.
-fn commit_page(db: &Db, examined: Examined) -> Result<PageStats, NodeError> {
+/// then flushes; a serving node's index then gets the versions the page applied.
+fn commit_page(
+    db: &Db,
+    examined: Examined,
+    live_index: Option<&LiveIndex>,
+) -> Result<PageStats, NodeError> {
     let mut writer = MirrorWriter {
         db,
         batch: WriteBatch::default(),
         deltas: Deltas::default(),
         written: HashMap::new(),
+        for_index: live_index.map(|_| Vec::new()),
     };
     let mut stats = PageStats::default();
     for (offset, outcome) in examined.outcomes.into_iter().enumerate() {
@@ -694,6 +724,9 @@ fn commit_page(db: &Db, examined: Examined) -> Result<PageStats, NodeError> {
     Db::put_cursor(&mut writer.batch, frontier.size());
     db.commit(writer.batch, &writer.deltas)?;
     db.flush()?;
+    if let (Some(index), Some(entries)) = (live_index, &writer.for_index) {
+        index.apply_feed_page(entries, frontier.size());
+    }
     tracing::debug!(
         cursor = frontier.size(),
         applied = stats.applied,

@@ -101,7 +101,7 @@ pub fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let words = |positions: bool| text_options(JIEBA, positions);
     let fields = Fields {
-        id: b.add_text_field("id", STRING),
+        id: b.add_text_field("id", STRING | FAST),
         region: b.add_text_field("region", STRING | STORED),
         local_id: b.add_text_field("local_id", STORED),
         category: b.add_text_field("category", STORED),

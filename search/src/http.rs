@@ -1,5 +1,327 @@
 //! What the hub and a serving node share over HTTP: the read-only API and pages over a
-//! [`SearchService`](crate::SearchService), and the process plumbing around it.
+//! [`SearchService`], the error body every endpoint answers with, the request plumbing (request
+//! ids, tracing, latency metrics, timeouts, fallbacks) and the stop signal.
+//!
+//! A host implements [`Catalogue`] (its stored entries, who it is, how fresh) and merges
+//! [`read_routes`] into its router; [`finish`] adds the shared fallbacks and layers. The hub and
+//! every node therefore answer `/v1/search`, `/v1/stats`, `/v1/records/{region}/{local_id}`, `/`,
+//! `/instruments/…` and `/stats` with the same parameters, fields, error codes and page layout.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{MatchedPath, Path, RawQuery, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::Deserialize;
+
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::pages::{self, InstrumentView, ServedBy};
+use crate::params::{GroupBy, ParamError, SearchQuery, StatsFormat, StatsQuery, pairs};
+use crate::{SearchError, SearchResponse, SearchService, StatsResponse};
+
+/// The request-level error codes: one table (code, status, documentation anchor) in
+/// [`yiqi_schema::protocol`], shared with every other party.
+pub use yiqi_schema::protocol::ApiErrorCode as ErrorCode;
+
+/// The HTTP status of a code.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
+/// An error answer: `{"error": {"code", "message", "docs", "parameter"?}}` with the code's status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// The query parameter at fault, for `bad_parameter`.
+    pub parameter: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            code,
+            message: message.into(),
+            parameter: None,
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(ErrorCode::NotFound, message)
+    }
+
+    pub fn internal(message: impl std::fmt::Display) -> ApiError {
+        ApiError::new(ErrorCode::Internal, format!("internal error: {message}"))
+    }
+
+    pub fn timeout(limit: Duration) -> ApiError {
+        ApiError::new(
+            ErrorCode::Timeout,
+            format!("the request took longer than {} s", limit.as_secs()),
+        )
+    }
+
+    /// `bad_parameter`; the message should start with the parameter's name.
+    pub fn bad_parameter(parameter: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            parameter: Some(parameter.to_owned()),
+            ..ApiError::new(ErrorCode::BadParameter, message)
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.code.body(self.message, self.parameter);
+        (status_of(self.code), axum::Json(body)).into_response()
+    }
+}
+
+impl From<ParamError> for ApiError {
+    fn from(e: ParamError) -> Self {
+        ApiError::bad_parameter(&e.parameter, e.to_string())
+    }
+}
+
+impl From<SearchError> for ApiError {
+    fn from(e: SearchError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+/// What a host serves the read routes from.
+pub trait Catalogue: Send + Sync + 'static {
+    /// The index and statistics of the current records.
+    fn search(&self) -> &Arc<SearchService>;
+
+    /// The current stored entry of `region/local_id` (a tombstone included) as
+    /// `GET /v1/records/{region}/{local_id}` answers it: `{"seq","received_at","envelope"}`,
+    /// the envelope in the canonical form that was verified. Blocking (a store read).
+    fn stored_entry(&self, region: &str, local_id: &str) -> Result<Option<Vec<u8>>, ApiError>;
+
+    /// Who serves, and how fresh the data is, for the pages.
+    fn served_by(&self) -> ServedBy;
+}
+
+/// The read-only routes, over any host state that is a [`Catalogue`].
+pub fn read_routes<C: Catalogue>() -> Router<Arc<C>> {
+    Router::new()
+        .route("/v1/records/{region}/{local_id}", get(get_record::<C>))
+        .route("/v1/search", get(search_api::<C>))
+        .route("/v1/stats", get(stats_api::<C>))
+        .route("/", get(search_html::<C>))
+        .route(
+            "/instruments/{region}/{local_id}",
+            get(instrument_html::<C>),
+        )
+        .route("/stats", get(stats_html::<C>))
+}
+
+/// The fallbacks (404 `not_found`, 405 `bad_parameter` on `method`) and the layers every yiqi
+/// server runs: a per-request time limit, latency metrics, and a request id (`x-request-id`,
+/// taken from the client or made up, echoed back) on every log line of the request.
+pub fn finish<S: Clone + Send + Sync + 'static>(router: Router<S>, timeout: Duration) -> Router<S> {
+    let request_id = header::HeaderName::from_static("x-request-id");
+    router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(move |req, next| {
+            with_timeout(req, next, timeout)
+        }))
+        .layer(middleware::from_fn(record_latency))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                    let id = req
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", id, method = %req.method(), uri = %req.uri())
+                }))
+                .layer(PropagateRequestIdLayer::new(request_id)),
+        )
+}
+
+async fn with_timeout(req: Request, next: Next, limit: Duration) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::timeout(limit).into_response(),
+    }
+}
+
+async fn record_latency(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().to_string();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    metrics::histogram!("yiqi_http_request_duration_seconds", "method" => method, "route" => route,
+        "status" => response.status().as_u16().to_string())
+    .record(started.elapsed().as_secs_f64());
+    response
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint")
+}
+
+async fn method_not_allowed() -> Response {
+    let mut response =
+        ApiError::bad_parameter("method", "method not allowed on this endpoint").into_response();
+    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    response
+}
+
+/// Runs store or index work on a blocking thread.
+pub async fn blocking<T: Send + 'static, E: From<ApiError> + Send + 'static>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, E> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| E::from(ApiError::internal(e)))?
+}
+
+/// A response with a body that is already JSON.
+pub fn json_bytes(bytes: Vec<u8>) -> Response {
+    let mut response = Response::new(Body::from(bytes));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn record_id(region: &str, local_id: &str) -> String {
+    format!("{region}/{local_id}")
+}
+
+async fn stored_entry<C: Catalogue>(
+    host: &Arc<C>,
+    region: String,
+    local_id: String,
+) -> Result<Option<Vec<u8>>, ApiError> {
+    let host = host.clone();
+    blocking(move || host.stored_entry(&region, &local_id)).await
+}
+
+async fn get_record<C: Catalogue>(
+    State(host): State<Arc<C>>,
+    Path((region, local_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let id = record_id(&region, &local_id);
+    match stored_entry(&host, region, local_id).await? {
+        Some(entry) => Ok(json_bytes(entry)),
+        None => Err(ApiError::not_found(format!("no record {id}"))),
+    }
+}
+
+/// Runs a checked search on a blocking thread (tantivy work is CPU-bound).
+async fn run_search<C: Catalogue>(
+    host: &Arc<C>,
+    query: SearchQuery,
+) -> Result<SearchResponse, ApiError> {
+    let search = host.search().clone();
+    blocking(move || Ok(search.search(&query)?)).await
+}
+
+async fn run_stats<C: Catalogue>(
+    host: &Arc<C>,
+    query: StatsQuery,
+) -> Result<StatsResponse, ApiError> {
+    let search = host.search().clone();
+    blocking(move || Ok(search.stats(&query)?)).await
+}
+
+async fn search_api<C: Catalogue>(
+    State(host): State<Arc<C>>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let query = SearchQuery::from_params(&pairs(raw.as_deref()))?;
+    Ok(axum::Json(run_search(&host, query).await?).into_response())
+}
+
+async fn stats_api<C: Catalogue>(
+    State(host): State<Arc<C>>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let query = StatsQuery::from_params(&pairs(raw.as_deref()))?;
+    let csv = query.format == StatsFormat::Csv;
+    let stats = run_stats(&host, query).await?;
+    if !csv {
+        return Ok(axum::Json(stats).into_response());
+    }
+    let file = format!("attachment; filename=\"yiqi-stats-{}.csv\"", stats.group_by);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, file),
+        ],
+        stats.to_csv(),
+    )
+        .into_response())
+}
+
+async fn search_html<C: Catalogue>(
+    State(host): State<Arc<C>>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let params = pairs(raw.as_deref());
+    let result = match SearchQuery::from_params(&params) {
+        Ok(query) => Ok(run_search(&host, query).await?),
+        Err(e) => Err(e),
+    };
+    Ok(pages::search_page(&params, result, &host.served_by()).into_response())
+}
+
+/// A stored entry as the instrument page reads it.
+#[derive(Deserialize)]
+struct StoredEntry {
+    seq: Option<u64>,
+    received_at: Option<String>,
+    envelope: serde_json::Value,
+}
+
+async fn instrument_html<C: Catalogue>(
+    State(host): State<Arc<C>>,
+    Path((region, local_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let id = record_id(&region, &local_id);
+    let served = host.served_by();
+    let Some(entry) = stored_entry(&host, region, local_id).await? else {
+        let page = pages::not_found_page(&id, &served);
+        return Ok((StatusCode::NOT_FOUND, page).into_response());
+    };
+    let stored: StoredEntry = serde_json::from_slice(&entry).map_err(ApiError::internal)?;
+    let view = InstrumentView {
+        seq: stored.seq,
+        received_at: stored.received_at,
+        envelope: stored.envelope,
+    };
+    Ok(pages::instrument_page(&view, &served).into_response())
+}
+
+async fn stats_html<C: Catalogue>(State(host): State<Arc<C>>) -> Result<Response, ApiError> {
+    let by = |group_by| StatsQuery {
+        group_by,
+        ..StatsQuery::default()
+    };
+    let by_region = run_stats(&host, by(GroupBy::Region)).await?;
+    let by_category = run_stats(&host, by(GroupBy::Category)).await?;
+    Ok(pages::stats_page(&by_region, &by_category, &host.served_by()).into_response())
+}
 
 /// Completes on SIGTERM or Ctrl-C: the stop signal of every yiqi server.
 pub async fn shutdown_signal() {

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use tantivy::collector::sort_key::{SortBySimilarityScore, SortByStaticFastValue, SortByString};
 use tantivy::collector::{Collector, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::Query;
@@ -60,6 +61,67 @@ pub struct IndexEntry {
     pub key: String,
     /// The signed record; a tombstone has `"deleted": true`.
     pub record: serde_json::Value,
+}
+
+impl IndexEntry {
+    /// What the index receives for an accepted version. Key records are not instruments: one
+    /// reaches the index as the removal of a document that never existed (`{region, local_id,
+    /// deleted}`), which adds nothing and only moves the index's seq on, so `indexed_seq` still
+    /// reaches the log's last seq.
+    pub fn new(
+        seq: u64,
+        received_at: String,
+        key: String,
+        record: serde_json::Value,
+    ) -> IndexEntry {
+        let record = if yiqi_schema::validate::is_key_record(&record) {
+            serde_json::json!({
+                "region": record["region"],
+                "local_id": record["local_id"],
+                "deleted": true,
+            })
+        } else {
+            record
+        };
+        IndexEntry {
+            seq,
+            received_at,
+            key,
+            record,
+        }
+    }
+
+    /// The index entry of a stored entry `{"seq","received_at","envelope"}` as
+    /// `GET /v1/records/{region}/{local_id}` serves it: the hub's log entries, a node's mirrored
+    /// entries. A node's own record has `null` for both (it holds no feed position for it); it
+    /// is applied with [`SearchService::apply_unsequenced`], which does not read them.
+    pub fn from_stored(bytes: &[u8]) -> Result<IndexEntry, serde_json::Error> {
+        let stored: StoredEntry = serde_json::from_slice(bytes)?;
+        Ok(IndexEntry::new(
+            stored.seq.unwrap_or(0),
+            stored.received_at.unwrap_or_default(),
+            stored.envelope.signature.key,
+            stored.envelope.record,
+        ))
+    }
+}
+
+#[derive(serde::Deserialize)]
+struct StoredEntry {
+    seq: Option<u64>,
+    received_at: Option<String>,
+    envelope: StoredEnvelope,
+}
+
+#[derive(serde::Deserialize)]
+struct StoredEnvelope {
+    record: serde_json::Value,
+    signature: StoredSignature,
+}
+
+#[derive(serde::Deserialize)]
+struct StoredSignature {
+    key: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -195,7 +257,7 @@ impl SearchService {
     /// Applies accepted versions in seq order: a newer version replaces the document of the
     /// same record, a tombstone deletes it. Entries already applied are skipped (idempotent).
     pub fn apply(&self, entries: &[IndexEntry]) -> Result<(), SearchError> {
-        self.inner.index(entries)?;
+        self.inner.index(entries, Sequenced::Yes)?;
         let mut table = self
             .inner
             .table
@@ -203,6 +265,24 @@ impl SearchService {
             .unwrap_or_else(PoisonError::into_inner);
         for entry in entries {
             table.apply(entry.seq, &entry.record);
+        }
+        Ok(())
+    }
+
+    /// Applies versions that change outside the log's order: a node's own catalogue, which the
+    /// node holds before (and whether or not) the hub logs it, so it has no feed seq. Each entry
+    /// replaces the document and statistics row of its record (a tombstone removes them)
+    /// whatever its seq, and [`SearchService::indexed_seq`] does not move. Applying the same
+    /// entries again changes nothing.
+    pub fn apply_unsequenced(&self, entries: &[IndexEntry]) -> Result<(), SearchError> {
+        self.inner.index(entries, Sequenced::No)?;
+        let mut table = self
+            .inner
+            .table
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        for entry in entries {
+            table.put(&entry.record);
         }
         Ok(())
     }
@@ -308,7 +388,8 @@ fn payload_seq(payload: &str) -> Option<u64> {
 }
 
 /// Raised whenever documents are analysed differently (tokenizers, tagging) under the same schema.
-const ANALYSIS_VERSION: u32 = 1;
+/// 2: the id is a fast column (the tie-break of every order).
+const ANALYSIS_VERSION: u32 = 2;
 
 /// Identifies how documents are analysed beyond the schema: the thesaurus tags records at index
 /// time, so an index built with another thesaurus or [`ANALYSIS_VERSION`] is outdated and is
@@ -321,14 +402,23 @@ fn analysis_fingerprint() -> &'static str {
     })
 }
 
+/// Whether entries carry log seqs, which order them and make applying idempotent.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sequenced {
+    Yes,
+    No,
+}
+
 impl Inner {
-    fn index(&self, entries: &[IndexEntry]) -> Result<(), SearchError> {
+    fn index(&self, entries: &[IndexEntry], sequenced: Sequenced) -> Result<(), SearchError> {
         let mut w = lock(&self.writer);
         for entry in entries {
-            if entry.seq <= w.applied_seq {
-                continue;
+            if sequenced == Sequenced::Yes {
+                if entry.seq <= w.applied_seq {
+                    continue;
+                }
+                w.applied_seq = entry.seq;
             }
-            w.applied_seq = entry.seq;
             let Some(id) = fields::record_id(&entry.record) else {
                 tracing::warn!(
                     seq = entry.seq,
@@ -421,6 +511,10 @@ fn commit_loop(inner: &Inner, stop: &(Mutex<bool>, Condvar)) {
 
 /// The page of hits (addresses in order) and the facet counts of all matches, in one pass.
 ///
+/// Equal sort keys are ordered by record id: tantivy would otherwise order them by segment and
+/// document number, which differ between two indexes of the same records (the hub's and a
+/// node's) and even between restarts of one.
+///
 /// (Two passes, counting without scores and ranking with tantivy's block-max WAND, measured
 /// slower: the scores of a broad query's matches are too even for WAND to skip blocks.)
 fn collect(
@@ -433,17 +527,34 @@ fn collect(
         return Ok((Vec::new(), searcher.search(query, &FacetCollector)?));
     }
     let top = TopDocs::with_limit(request.limit).and_offset(request.offset);
+    let by_id = (SortByString::for_field("id"), Order::Asc);
     match request.sort {
-        Sort::Relevance if has_text => page(searcher, query, top.order_by_score()),
+        Sort::Relevance if has_text => page(
+            searcher,
+            query,
+            top.order_by(((SortBySimilarityScore, Order::Desc), by_id)),
+        ),
         Sort::ValueDesc => page(
             searcher,
             query,
-            top.order_by_fast_field::<u64>("value", Order::Desc),
+            top.order_by((
+                (
+                    SortByStaticFastValue::<u64>::for_field("value"),
+                    Order::Desc,
+                ),
+                by_id,
+            )),
         ),
         Sort::Relevance | Sort::UpdatedDesc => page(
             searcher,
             query,
-            top.order_by_fast_field::<i64>("updated", Order::Desc),
+            top.order_by((
+                (
+                    SortByStaticFastValue::<i64>::for_field("updated"),
+                    Order::Desc,
+                ),
+                by_id,
+            )),
         ),
     }
 }

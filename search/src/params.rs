@@ -20,6 +20,14 @@ impl ParamError {
     }
 }
 
+/// The decoded `name=value` pairs of a query string, in order: what every endpoint of the hub
+/// and the nodes checks its parameters from.
+pub fn pairs(raw: Option<&str>) -> Vec<(String, String)> {
+    form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
 /// Longest accepted `q`, in characters.
 pub const MAX_QUERY_CHARS: usize = 200;
 /// Default and largest `limit`.

@@ -262,6 +262,13 @@ impl StatsTable {
             return;
         }
         self.seq = seq;
+        self.put(record);
+    }
+
+    /// Replaces (or, for a tombstone, removes) the row of `record`'s id whatever the applied
+    /// seq: for records that change outside the log's order (see
+    /// [`crate::SearchService::apply_unsequenced`]).
+    pub fn put(&mut self, record: &Json) {
         let region = region_index(text(record, "/region"));
         let Some(local_id) = text(record, "/local_id") else {
             return;
@@ -588,13 +595,22 @@ mod tests {
             1,
             &record("A", json!({"institution": {"name": "大学, \"甲\""}})),
         );
-        table.apply(2, &record("B", json!({"institution": {"name": "=HYPERLINK(\"x\")"}})));
+        table.apply(
+            2,
+            &record("B", json!({"institution": {"name": "=HYPERLINK(\"x\")"}})),
+        );
         let csv = table.query(&by(GroupBy::Institution)).to_csv();
         let lines: Vec<&str> = csv.split("\r\n").collect();
         assert!(lines[0].starts_with("\u{feff}代码 Code,名称 Name,仪器数 Instruments,"));
         assert!(!lines[0].contains("original_value_cny"));
-        assert!(lines.contains(&"\"'=HYPERLINK(\"\"x\"\")\",\"'=HYPERLINK(\"\"x\"\")\",1,12800000,1,1,1,1620,310,0,0"));
-        assert!(lines.contains(&"\"大学, \"\"甲\"\"\",\"大学, \"\"甲\"\"\",1,12800000,1,1,1,1620,310,0,0"));
+        assert!(lines.contains(
+            &"\"'=HYPERLINK(\"\"x\"\")\",\"'=HYPERLINK(\"\"x\"\")\",1,12800000,1,1,1,1620,310,0,0"
+        ));
+        assert!(
+            lines.contains(
+                &"\"大学, \"\"甲\"\"\",\"大学, \"\"甲\"\"\",1,12800000,1,1,1,1620,310,0,0"
+            )
+        );
         assert_eq!(lines[3], "total,合计 Total,2,25600000,2,1,2,3240,620,0,0");
         assert_eq!(lines[4], "");
     }

@@ -3,6 +3,7 @@
 
 use crate::process::{Lines, binary, terminate};
 use serde_json::Value;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 
@@ -95,6 +96,43 @@ impl NodeCli {
             .collect()
     }
 
+    /// Starts `serve --listen 127.0.0.1:0` and waits until it announces its address.
+    pub fn serve(&self) -> Running {
+        self.start_listening(&["serve", "--listen", "127.0.0.1:0"])
+    }
+
+    /// Starts a command that prints `yiqi-node serving on http://ADDR` once it answers, and
+    /// waits for that line (`serve`, or `run` with `listen` configured).
+    pub fn start_listening(&self, args: &[&str]) -> Running {
+        let mut child = self
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("yiqi-node starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let url = loop {
+            match lines.next() {
+                Some(Ok(line)) => {
+                    if let Some(url) = line.strip_prefix("yiqi-node serving on ") {
+                        break url.to_owned();
+                    }
+                }
+                _ => {
+                    let status = child.wait();
+                    panic!("yiqi-node {args:?} exited before serving: {status:?}");
+                }
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Running {
+            child,
+            url: Some(url),
+        }
+    }
+
     /// Starts any command in the background; killed when the handle drops.
     pub fn spawn(&self, args: &[&str]) -> Running {
         let child = self
@@ -103,7 +141,7 @@ impl NodeCli {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("yiqi-node starts");
-        Running { child }
+        Running { child, url: None }
     }
 
     /// Starts a command in the background with `RUST_LOG=filter`; its log lines (stderr) can be
@@ -117,13 +155,15 @@ impl NodeCli {
             .spawn()
             .expect("yiqi-node starts");
         let log = Lines::of(child.stderr.take().expect("stderr is piped"));
-        (Running { child }, log)
+        (Running { child, url: None }, log)
     }
 }
 
 /// A `yiqi-node` command running in the background.
 pub struct Running {
     child: Child,
+    /// `http://ADDR` of a command that serves.
+    pub url: Option<String>,
 }
 
 impl Running {

@@ -47,7 +47,10 @@ async fn an_altered_log_is_refused_until_a_new_origin_is_started() {
     let client = HubClient::new(&hub.url);
     let key = generate();
     let public_key = public_key_text(&key.verifying_key());
-    assert_eq!(client.register("CN-GS", &public_key).await.unwrap(), "accepted");
+    assert_eq!(
+        client.register("CN-GS", &public_key).await.unwrap(),
+        "accepted"
+    );
     let (status, _) = client
         .publish(&signed_batch(&key, "CN-GS", "LOG-", 0..3, 1))
         .await
@@ -126,4 +129,3 @@ async fn a_store_restored_from_an_older_copy_is_refused() {
     let hub = HubProcess::start_with(dir.path(), "127.0.0.1:0", &["--new-log-origin"]);
     checkpoint_of_size(&HubClient::new(&hub.url), 3).await;
 }
-

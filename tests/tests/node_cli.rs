@@ -33,7 +33,9 @@ impl Operator {
         let dir = tempfile::tempdir().unwrap();
         let cli = NodeCli::new(&dir.path().join("node"));
         let root = test_root_public();
-        let out = cli.ok(&["init", "--region", region, "--hub", hub_url, "--root", &root]);
+        let out = cli.ok(&[
+            "init", "--region", region, "--hub", hub_url, "--root", &root,
+        ]);
         assert!(
             out.contains("yiqi-node key-record --signer root.pem"),
             "{out}"

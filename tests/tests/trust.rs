@@ -48,7 +48,10 @@ async fn wait_for_checkpoint(client: &HubClient) {
         if note.lines().nth(1) == Some(health["last_seq"].to_string().as_str()) {
             return;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no checkpoint of the whole log: {note}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no checkpoint of the whole log: {note}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -85,7 +88,10 @@ async fn a_key_minted_under_another_root_reaches_no_mirror() {
         .key_record("CN-BJ", &public(&minted), KeyStatus::Active, &hostile_root)
         .await
         .unwrap();
-    assert_eq!(admitted["status"], "accepted", "the hostile hub admits its own key");
+    assert_eq!(
+        admitted["status"], "accepted",
+        "the hostile hub admits its own key"
+    );
     publish(&client, &minted, "CN-BJ", "FORGED-", 3).await;
     wait_for_checkpoint(&client).await;
 
@@ -93,10 +99,16 @@ async fn a_key_minted_under_another_root_reaches_no_mirror() {
     let gs = node(nodes.path(), "CN-GS", &hub.url);
     let ran = gs.run(&["sync"]);
     assert_eq!(ran.code, Some(0), "{}\n{}", ran.stdout, ran.stderr);
-    assert!(gs.export(Some("CN-BJ")).is_empty(), "nothing of the minted key is mirrored");
+    assert!(
+        gs.export(Some("CN-BJ")).is_empty(),
+        "nothing of the minted key is mirrored"
+    );
     assert_eq!(gs.run(&["show", "CN-BJ/FORGED-0"]).code, Some(1));
     let status = gs.status();
-    assert_eq!(status["quarantined"], 4, "the key record and its three records: {status}");
+    assert_eq!(
+        status["quarantined"], 4,
+        "the key record and its three records: {status}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,7 +118,10 @@ async fn a_hub_restored_from_an_older_copy_is_caught_as_a_rollback() {
     let mut hub = HubProcess::start(dir.path());
     let client = HubClient::new(&hub.url);
     let gs_key = generate();
-    assert_eq!(client.register("CN-GS", &public(&gs_key)).await.unwrap(), "accepted");
+    assert_eq!(
+        client.register("CN-GS", &public(&gs_key)).await.unwrap(),
+        "accepted"
+    );
     publish(&client, &gs_key, "CN-GS", "OLD-", 3).await;
     wait_for_checkpoint(&client).await;
     assert!(hub.terminate().success());
@@ -126,10 +141,21 @@ async fn a_hub_restored_from_an_older_copy_is_caught_as_a_rollback() {
     copy_folder(backup.path(), dir.path());
     let _hub = HubProcess::start_on(dir.path(), &address);
     let audit = bj.run(&["audit"]);
-    assert_eq!(audit.code, BROKEN_PROMISE, "{}\n{}", audit.stdout, audit.stderr);
+    assert_eq!(
+        audit.code, BROKEN_PROMISE,
+        "{}\n{}",
+        audit.stdout, audit.stderr
+    );
     assert_eq!(bj.run(&["sync"]).code, BROKEN_PROMISE);
     assert_eq!(alarm_kind(&bj), "rollback");
-    assert!(bj.data.join("evidence").read_dir().unwrap().next().is_some());
+    assert!(
+        bj.data
+            .join("evidence")
+            .read_dir()
+            .unwrap()
+            .next()
+            .is_some()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,7 +165,10 @@ async fn two_hubs_from_one_folder_that_diverge_are_caught_as_a_fork() {
     let mut hub_a = HubProcess::start(first.path());
     let client_a = HubClient::new(&hub_a.url);
     let gs_key = generate();
-    assert_eq!(client_a.register("CN-GS", &public(&gs_key)).await.unwrap(), "accepted");
+    assert_eq!(
+        client_a.register("CN-GS", &public(&gs_key)).await.unwrap(),
+        "accepted"
+    );
     publish(&client_a, &gs_key, "CN-GS", "SHARED-", 3).await;
     wait_for_checkpoint(&client_a).await;
     assert!(hub_a.terminate().success());
@@ -165,7 +194,14 @@ async fn two_hubs_from_one_folder_that_diverge_are_caught_as_a_fork() {
     let ran = bj.run(&["sync"]);
     assert_eq!(ran.code, BROKEN_PROMISE, "{}\n{}", ran.stdout, ran.stderr);
     assert_eq!(alarm_kind(&bj), "fork");
-    assert!(bj.data.join("evidence").read_dir().unwrap().next().is_some());
+    assert!(
+        bj.data
+            .join("evidence")
+            .read_dir()
+            .unwrap()
+            .next()
+            .is_some()
+    );
     assert_eq!(bj.run(&["audit"]).code, BROKEN_PROMISE);
     assert!(
         bj.export(Some("CN-GS"))

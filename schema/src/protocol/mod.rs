@@ -110,6 +110,25 @@ pub struct FeedEntry<'a> {
     pub envelope: &'a RawValue,
 }
 
+/// The bytes of a feed entry as the hub stores and serves it (and as a serving node answers
+/// `GET /v1/records/…`): `{"seq","leaf_index","received_at","envelope"}`, the envelope's bytes as
+/// they are. A node's own record holds no feed position (`None`): its members are `null`.
+pub fn feed_entry_bytes(position: Option<(u64, &str)>, envelope: &[u8]) -> Vec<u8> {
+    let head = match position {
+        Some((seq, received_at)) => format!(
+            "{{\"seq\":{seq},\"leaf_index\":{},\"received_at\":{},\"envelope\":",
+            seq.saturating_sub(1),
+            serde_json::Value::from(received_at)
+        ),
+        None => "{\"seq\":null,\"leaf_index\":null,\"received_at\":null,\"envelope\":".to_owned(),
+    };
+    let mut out = Vec::with_capacity(head.len() + envelope.len() + 1);
+    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(envelope);
+    out.push(b'}');
+    out
+}
+
 /// `GET /healthz` of the hub.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Health {
@@ -144,13 +163,9 @@ pub struct ErrorDetail {
 pub enum ApiErrorCode {
     MalformedJson,
     TooLarge,
-    Unauthorized,
     NotFound,
     BadParameter,
-    InvalidRegion,
-    InvalidKey,
-    KeyInUse,
-    KeyRevoked,
+    BadCosignature,
     Timeout,
     ShuttingDown,
     Internal,
@@ -158,16 +173,12 @@ pub enum ApiErrorCode {
 
 impl ApiErrorCode {
     /// `(code, name, HTTP status)`: the table docs/protocol.md mirrors.
-    const TABLE: [(ApiErrorCode, &'static str, u16); 12] = [
+    const TABLE: [(ApiErrorCode, &'static str, u16); 8] = [
         (ApiErrorCode::MalformedJson, "malformed_json", 400),
         (ApiErrorCode::TooLarge, "too_large", 413),
-        (ApiErrorCode::Unauthorized, "unauthorized", 401),
         (ApiErrorCode::NotFound, "not_found", 404),
         (ApiErrorCode::BadParameter, "bad_parameter", 400),
-        (ApiErrorCode::InvalidRegion, "invalid_region", 400),
-        (ApiErrorCode::InvalidKey, "invalid_key", 400),
-        (ApiErrorCode::KeyInUse, "key_in_use", 409),
-        (ApiErrorCode::KeyRevoked, "key_revoked", 409),
+        (ApiErrorCode::BadCosignature, "bad_cosignature", 400),
         (ApiErrorCode::Timeout, "timeout", 408),
         (ApiErrorCode::ShuttingDown, "shutting_down", 503),
         (ApiErrorCode::Internal, "internal", 500),
@@ -227,6 +238,19 @@ mod tests {
         let text = r#"{"seq":7,"received_at":"2026-01-01T00:00:00Z","envelope":{"b":1,"a":2}}"#;
         let entry: FeedEntry = serde_json::from_str(text).unwrap();
         assert_eq!((entry.seq, entry.envelope.get()), (7, r#"{"b":1,"a":2}"#));
+    }
+
+    #[test]
+    fn feed_entry_bytes_parse_as_feed_entries() {
+        let bytes = feed_entry_bytes(Some((3, "2026-01-01T00:00:00Z")), br#"{"a":1}"#);
+        assert_eq!(
+            std::str::from_utf8(&bytes).unwrap(),
+            r#"{"seq":3,"leaf_index":2,"received_at":"2026-01-01T00:00:00Z","envelope":{"a":1}}"#
+        );
+        let entry: FeedEntry = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!((entry.seq, entry.envelope.get()), (3, r#"{"a":1}"#));
+        let own = feed_entry_bytes(None, b"{}");
+        assert!(own.starts_with(br#"{"seq":null,"leaf_index":null"#));
     }
 
     #[test]

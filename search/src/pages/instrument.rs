@@ -5,18 +5,19 @@ use serde_json::Value as Json;
 use yiqi_schema::{classification, regions};
 
 use super::labels::{FIELDS, enum_label};
-use super::layout::{label, page, thousands, yuan};
+use super::layout::{ServedBy, label, page, thousands, yuan};
 
-/// A current record as the hub stores it.
+/// A current record as it is stored: the entry `GET /v1/records/{region}/{local_id}` answers.
 pub struct InstrumentView {
     /// `{"record", "signature": {"alg", "key", "value"}}`.
     pub envelope: Json,
-    pub seq: u64,
-    pub received_at: String,
+    /// The feed position; `None` for a node's own record, which it holds before any feed.
+    pub seq: Option<u64>,
+    pub received_at: Option<String>,
 }
 
 /// The page of one instrument.
-pub fn instrument_page(view: &InstrumentView) -> Markup {
+pub fn instrument_page(view: &InstrumentView, served: &ServedBy) -> Markup {
     let record = &view.envelope["record"];
     let name = record
         .get("name")
@@ -38,7 +39,7 @@ pub fn instrument_page(view: &InstrumentView) -> Markup {
         h2 { (label("来源与签名", "Provenance")) }
         (provenance(view))
     };
-    page(name, body)
+    page(name, served, body)
 }
 
 fn field_label(path: &str) -> Markup {
@@ -130,6 +131,9 @@ fn contact(record: &Json) -> Markup {
     }
 }
 
+/// What a node shows for the feed position of its own record, which it holds from its catalogue.
+const OWN_RECORD: &str = "本平台目录 Own catalogue";
+
 fn provenance(view: &InstrumentView) -> Markup {
     let record = &view.envelope["record"];
     let signature = &view.envelope["signature"];
@@ -146,8 +150,8 @@ fn provenance(view: &InstrumentView) -> Markup {
             dt { (label("签名算法", "Signature algorithm")) } dd { (text(&signature["alg"])) }
             dt { (label("签名公钥", "Signing key")) } dd { code { (text(&signature["key"])) } }
             dt { (label("签名", "Signature")) } dd { code { (text(&signature["value"])) } }
-            dt { (label("接收时间", "Received at")) } dd { (view.received_at) }
-            dt { (label("序号", "Sequence")) } dd { (view.seq) }
+            dt { (label("接收时间", "Received at")) } dd { (view.received_at.as_deref().unwrap_or(OWN_RECORD)) }
+            dt { (label("序号", "Sequence")) } dd { (view.seq.map_or_else(|| OWN_RECORD.to_owned(), |seq| seq.to_string())) }
         }
     }
 }

@@ -50,11 +50,51 @@ svg rect.bar{fill:#2f7fc1}
 table{border-collapse:collapse;background:#fff;font-size:.88rem;width:100%}
 th,td{border:1px solid #e1e4e8;padding:.3rem .5rem;text-align:right}
 th:first-child,td:first-child{text-align:left}
+.served{color:#556;font-size:.85rem;margin:.2rem 0 .6rem}
 footer{color:#889;font-size:.8rem;text-align:center;padding:1rem}
 "#;
 
+/// Who serves a page, and how fresh its data is: every page says it under the header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServedBy {
+    /// The national hub, which answers from its own log.
+    Hub,
+    /// A regional node, which answers from its verified mirror and its own catalogue.
+    Node {
+        region: String,
+        /// The platform's name, e.g. 甘肃省.
+        name: String,
+        /// The feed position the mirror holds everything up to.
+        mirror_seq: u64,
+        /// Seconds since the last completed sync; `None` when this process has not synced.
+        synced_secs_ago: Option<u64>,
+    },
+}
+
+/// The "served by" line.
+fn served_by_line(served: &ServedBy) -> Markup {
+    match served {
+        ServedBy::Hub => html! { p.served { "国家枢纽 " span.en { "National hub" } } },
+        ServedBy::Node {
+            region,
+            name,
+            mirror_seq,
+            synced_secs_ago,
+        } => html! {
+            p.served {
+                "由 " (name) " (" (region) ") 平台提供 · " span.en { "Served by " (region) }
+                " · 镜像截至 seq " (mirror_seq)
+                @match synced_secs_ago {
+                    Some(secs) => { "，" (secs) " 秒前 " span.en { "mirror as of seq " (mirror_seq) ", " (secs) " s ago" } }
+                    None => { "，本进程未同步 " span.en { "mirror as of seq " (mirror_seq) ", not synced by this process" } }
+                }
+            }
+        },
+    }
+}
+
 /// A complete page.
-pub fn page(title: &str, body: Markup) -> Markup {
+pub fn page(title: &str, served: &ServedBy, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="zh-CN" {
@@ -72,7 +112,7 @@ pub fn page(title: &str, body: Markup) -> Markup {
                         a href="/stats" { "统计 Statistics" }
                     }
                 }
-                main { (body) }
+                main { (served_by_line(served)) (body) }
                 footer { "各地区平台签名发布，国家枢纽验证汇总 · Records signed by regional platforms, verified by the national hub" }
             }
         }

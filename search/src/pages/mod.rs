@@ -10,13 +10,15 @@ mod stats;
 use maud::{Markup, html};
 
 pub use instrument::{InstrumentView, instrument_page};
+pub use layout::ServedBy;
 pub use search::search_page;
 pub use stats::stats_page;
 
 /// The 404 page: `what` was not found.
-pub fn not_found_page(what: &str) -> Markup {
+pub fn not_found_page(what: &str, served: &ServedBy) -> Markup {
     layout::page(
         "未找到 Not found",
+        served,
         html! {
             h1 { (layout::label("未找到", "Not found")) }
             p { "没有找到 " code { (what) } "。" " Nothing was found at this address." }

@@ -6,7 +6,7 @@ use maud::{Markup, PreEscaped, html};
 use yiqi_schema::{classification, regions};
 
 use super::labels::{enum_label, sharing_label};
-use super::layout::{label, page, query_string, yuan};
+use super::layout::{ServedBy, label, page, query_string, yuan};
 use crate::params::{SearchQuery, Sort};
 use crate::{Hit, ParamError, SearchResponse};
 
@@ -26,6 +26,7 @@ const FILTERS: [&str; 8] = [
 pub fn search_page(
     params: &[(String, String)],
     result: Result<SearchResponse, ParamError>,
+    served: &ServedBy,
 ) -> Markup {
     let query = SearchQuery::from_params(params).unwrap_or_default();
     let current = query.to_params();
@@ -42,7 +43,7 @@ pub fn search_page(
             Ok(response) => (results(&current, &query, response)),
         }
     };
-    page(&title, body)
+    page(&title, served, body)
 }
 
 fn form(params: &[(String, String)], query: &SearchQuery) -> Markup {

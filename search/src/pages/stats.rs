@@ -2,7 +2,7 @@
 
 use maud::{Markup, html};
 
-use super::layout::{label, page, percent, thousands, yuan, yuan_short};
+use super::layout::{ServedBy, label, page, percent, thousands, yuan, yuan_short};
 use crate::stats::{FIGURE_LABELS, FIGURE_NAMES, IDLE_RUN_HOURS};
 use crate::{StatsResponse, StatsRow};
 
@@ -12,7 +12,11 @@ const VALUE_WIDTH: u32 = 90;
 const ROW_HEIGHT: u32 = 20;
 
 /// The dashboard from the statistics grouped by region and by top-level category.
-pub fn stats_page(by_region: &StatsResponse, by_category: &StatsResponse) -> Markup {
+pub fn stats_page(
+    by_region: &StatsResponse,
+    by_category: &StatsResponse,
+    served: &ServedBy,
+) -> Markup {
     let total = &by_region.total;
     let instruments = |row: &StatsRow| u128::from(row.figures.instruments);
     let value = |row: &StatsRow| row.figures.original_value_cny;
@@ -43,7 +47,7 @@ pub fn stats_page(by_region: &StatsResponse, by_category: &StatsResponse) -> Mar
         }
         (table(by_category, "category"))
     };
-    page("统计 Statistics", body)
+    page("统计 Statistics", served, body)
 }
 
 fn card(title: Markup, value: String) -> Markup {

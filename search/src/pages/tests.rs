@@ -44,7 +44,7 @@ fn response(n: usize, total: u64) -> SearchResponse {
 #[test]
 fn search_page_has_the_form_hits_facets_and_paging() {
     let p = params(&[("q", "透射"), ("region", "CN-GS"), ("limit", "2")]);
-    let html = search_page(&p, Ok(response(2, 5))).into_string();
+    let html = search_page(&p, Ok(response(2, 5)), &ServedBy::Hub).into_string();
     assert!(
         html.contains(r#"<form class="search" method="get" action="/""#),
         "{html}"
@@ -71,7 +71,7 @@ fn search_page_has_the_form_hits_facets_and_paging() {
 fn search_page_shows_parameter_errors() {
     let p = params(&[("q", "x"), ("sort", "bad")]);
     let error = ParamError::new("sort", "must be relevance, value_desc or updated_desc");
-    let html = search_page(&p, Err(error)).into_string();
+    let html = search_page(&p, Err(error), &ServedBy::Hub).into_string();
     assert!(html.contains("<code>sort</code>"));
     assert!(html.contains(r#"name="q""#));
 }
@@ -80,10 +80,10 @@ fn search_page_shows_parameter_errors() {
 fn instrument_page_shows_every_field_and_provenance() {
     let view = InstrumentView {
         envelope: json!({"record": sample_record(), "signature": {"alg": "Ed25519", "key": "KEY-b64url", "value": "SIG"}}),
-        seq: 42,
-        received_at: "2026-03-01T08:00:01Z".into(),
+        seq: Some(42),
+        received_at: Some("2026-03-01T08:00:01Z".into()),
     };
-    let html = instrument_page(&view).into_string();
+    let html = instrument_page(&view, &ServedBy::Hub).into_string();
     for text in [
         "场发射透射电子显微镜",
         "Talos F200X",
@@ -128,7 +128,7 @@ fn instrument_page_shows_every_field_and_provenance() {
 
 #[test]
 fn not_found_page_names_what() {
-    let html = not_found_page("/instruments/CN-GS/<x>").into_string();
+    let html = not_found_page("/instruments/CN-GS/<x>", &ServedBy::Hub).into_string();
     assert!(html.contains("/instruments/CN-GS/&lt;x&gt;"));
     assert!(html.contains("未找到"));
 }
@@ -157,7 +157,7 @@ fn stats_page_draws_svg_charts_and_links_csv() {
         rows: vec![row("010000", "分析仪器")],
         total: figures.clone(),
     };
-    let html = stats_page(&by_region, &by_category).into_string();
+    let html = stats_page(&by_region, &by_category, &ServedBy::Hub).into_string();
     assert_eq!(html.matches("<svg").count(), 4);
     assert!(html.contains("<rect class=\"bar\""));
     assert!(html.contains("/v1/stats?group_by=region&amp;format=csv"));
@@ -168,5 +168,44 @@ fn stats_page_draws_svg_charts_and_links_csv() {
         rows: vec![],
         total: Figures::default(),
     };
-    assert!(stats_page(&empty, &empty).into_string().contains("<svg"));
+    assert!(
+        stats_page(&empty, &empty, &ServedBy::Hub)
+            .into_string()
+            .contains("<svg")
+    );
+}
+
+#[test]
+fn pages_say_who_serves_them_and_how_fresh() {
+    let hub = not_found_page("x", &ServedBy::Hub);
+    assert!(
+        hub.into_string()
+            .contains("国家枢纽 <span class=\"en\">National hub</span>")
+    );
+    let node = ServedBy::Node {
+        region: "CN-GS".into(),
+        name: "甘肃省".into(),
+        mirror_seq: 812,
+        synced_secs_ago: Some(3),
+    };
+    let html = not_found_page("x", &node).into_string();
+    for text in [
+        "由 甘肃省 (CN-GS) 平台提供",
+        "Served by CN-GS",
+        "镜像截至 seq 812，3 秒前",
+        "mirror as of seq 812, 3 s ago",
+    ] {
+        assert!(html.contains(text), "{text} missing from {html}");
+    }
+    let idle = ServedBy::Node {
+        region: "CN-GS".into(),
+        name: "甘肃省".into(),
+        mirror_seq: 812,
+        synced_secs_ago: None,
+    };
+    assert!(
+        not_found_page("x", &idle)
+            .into_string()
+            .contains("not synced by this process")
+    );
 }
