@@ -243,9 +243,27 @@ async fn get_json<T: serde::de::DeserializeOwned>(url: &str) -> Result<T, String
         .map_err(|e| format!("{url}: {e}"))
 }
 
-/// The log's size and how many regions hold an active key.
+/// The signed log's size, how many regions' witnesses cosigned it, and how many regions hold an
+/// active key.
 async fn print_log_summary(url: &str) -> Result<(), String> {
-    let health: Value = get_json(&format!("{url}/healthz")).await?;
+    let note = http()
+        .get(format!("{url}/v1/log/checkpoint"))
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| format!("{url}: {e}"))?
+        .text()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    let size: u64 = note
+        .lines()
+        .nth(1)
+        .and_then(|line| line.parse().ok())
+        .unwrap_or_default();
+    let witnesses = note
+        .lines()
+        .filter(|line| line.starts_with("— yiqi-witness/"))
+        .count();
     let regions: RegionList = get_json(&format!("{url}/v1/regions")).await?;
     let active = regions
         .regions
@@ -253,8 +271,9 @@ async fn print_log_summary(url: &str) -> Result<(), String> {
         .filter(|r| r.keys.iter().any(|k| k.status == KeyStatus::Active))
         .count();
     println!(
-        "log: {} entries; {active} regions with an active key",
-        grouped(health["last_seq"].as_u64().unwrap_or_default())
+        "log: checkpoint of {} entries cosigned by {witnesses} regions' witnesses; {active} regions \
+         with an active key",
+        grouped(size)
     );
     Ok(())
 }
