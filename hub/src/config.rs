@@ -106,7 +106,6 @@ impl Settings {
                     .request_timeout_secs
                     .or(file.request_timeout_secs)
                     .map_or(defaults.request_timeout, Duration::from_secs),
-                ..defaults
             },
             cache_capacity_bytes: args
                 .cache_capacity_mb

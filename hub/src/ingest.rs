@@ -14,16 +14,15 @@
 //! with the group's accepted key records applied (its overlay). So a key revoked by a record that
 //! the writer places earlier cannot sign anything placed after it, whatever the check phase saw.
 
-use crate::clock::now_rfc3339;
 use crate::registry::Registry;
 use crate::store::{HubStore, NewVersion, StoredVersion, feed_entry_json};
 use rayon::prelude::*;
-use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, watch};
 use yiqi_schema::envelope::{RecordRef, RejectedEnvelope, unknown_key};
 use yiqi_schema::protocol::keys::{KeyBook, KeyRecord, LogPosition};
+use yiqi_schema::protocol::time::now_rfc3339;
 use yiqi_schema::{ErrorCode, Rejection, VerifiedEnvelope, check_envelope_with};
 use yiqi_search::IndexEntry;
 use yiqi_store::StorageError;
@@ -31,28 +30,10 @@ use yiqi_store::StorageError;
 /// Largest number of records the writer folds into one group commit.
 const MAX_GROUP_RECORDS: usize = 8_000;
 
-/// A record's outcome, as `POST /v1/records` reports it.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct RecordResult {
-    pub id: Option<String>,
-    pub version: Option<u64>,
-    pub status: Status,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub seq: Option<u64>,
-    /// The transparency-log leaf of the stored version (seq − 1).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub leaf_index: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<Rejection>,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    Accepted,
-    Duplicate,
-    Rejected,
-}
+/// A record's outcome, as `POST /v1/records` reports it: the protocol's type, which the nodes
+/// read back.
+pub use yiqi_schema::protocol::PublishResult as RecordResult;
+pub use yiqi_schema::protocol::PublishStatus as Status;
 
 type Checked = Result<VerifiedEnvelope, RejectedEnvelope>;
 

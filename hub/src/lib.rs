@@ -20,7 +20,6 @@
 pub mod api;
 #[cfg(test)]
 mod api_tests;
-pub mod clock;
 pub mod config;
 pub mod error;
 pub mod feed;

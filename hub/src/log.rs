@@ -10,7 +10,6 @@
 //! (`log-checkpoint`), so that a store restored from an older copy is caught at start: nodes
 //! that saw the newer checkpoint would detect the rollback, so the hub refuses to serve it.
 
-use crate::clock::now_rfc3339;
 use crate::registry::Registry;
 use crate::store::{HubStore, envelope_bytes, tree_error};
 use std::io::Write;
@@ -21,6 +20,7 @@ use tokio::sync::watch;
 use yiqi_schema::keys::{SecretKey, parse_public_key, read_secret_key, write_secret_key};
 use yiqi_schema::protocol::keys::KeyStatus;
 use yiqi_schema::protocol::log::witness_verifier;
+use yiqi_schema::protocol::time::now_rfc3339;
 use yiqi_store::StorageError;
 use yiqi_tlog::{
     Checkpoint, CheckpointError, HashBatch, LogSigner, LogVerifier, WitnessVerifier,
@@ -684,7 +684,7 @@ mod tests {
     fn open(store: &HubStore, settings: LogSettings) -> Result<Log, String> {
         let root =
             yiqi_schema::keys::public_key_text(&yiqi_schema::keys::generate().verifying_key());
-        let registry = Arc::new(Registry::load(&store, &root).unwrap());
+        let registry = Arc::new(Registry::load(store, &root).unwrap());
         Log::open(store.clone(), registry, settings)
     }
 

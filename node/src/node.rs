@@ -8,8 +8,6 @@ use crate::serve::LiveIndex;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use tokio::sync::Notify;
 use yiqi_schema::keys::{SecretKey, public_key_text};
 use yiqi_schema::protocol::keys::{KeyStatus, key_record};
@@ -178,15 +176,7 @@ pub(crate) fn http_client() -> reqwest::Client {
         .unwrap_or_default()
 }
 
-/// Now as the protocol writes timestamps: RFC 3339, UTC, millisecond precision, `Z`.
-pub fn now_rfc3339() -> String {
-    let now = OffsetDateTime::now_utc();
-    let millis = now.replace_nanosecond(u32::from(now.millisecond()) * 1_000_000);
-    millis
-        .unwrap_or(now)
-        .format(&Rfc3339)
-        .unwrap_or_else(|_| "1970-01-01T00:00:00Z".into())
-}
+pub use yiqi_schema::protocol::time::now_rfc3339;
 
 #[cfg(test)]
 mod tests {

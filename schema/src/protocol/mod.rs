@@ -73,6 +73,9 @@ pub struct PublishResult {
     /// The log seq of the stored version (accepted: the new one; duplicate: the existing one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
+    /// Its transparency-log leaf (seq − 1): the receipt a node keeps and `audit` proves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaf_index: Option<u64>,
     /// The rejection, for `rejected`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<Rejection>,
@@ -81,7 +84,7 @@ pub struct PublishResult {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum PublishStatus {
-    /// Stored as a new version; it will appear in the feed at `seq`.
+    /// Stored as a new version; it appears in the feed at `seq`.
     Accepted,
     /// This exact content is already stored (a re-send, or an older identical version).
     Duplicate,

@@ -221,7 +221,7 @@ fn split_and_attach() {
         .verifier_key();
     let log = yiqi_tlog::LogVerifier::from_vkey(&vkey).unwrap();
     let (_, others) = open_checkpoint(&updated, &log).unwrap();
-    assert_eq!(others, [c2.clone(), c1_later.clone()]);
+    assert_eq!(others, [c2, c1_later]);
     assert_eq!(
         verify_cosignature(&others[1], &body, &w1.verifier()),
         Ok(TIME + 60)
