@@ -7,11 +7,11 @@ use std::collections::BTreeMap;
 use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, StrColumn};
 use tantivy::{DocId, Score, SegmentOrdinal, SegmentReader};
+use yiqi_schema::protocol::labels::SHARING_MODE;
 use yiqi_schema::regions;
 
 use super::Facets;
 use super::fields::{self, FACET_CODES, NO_CODE, PROVINCE};
-use super::params::SHARING_MODES;
 
 /// The facets of all matches and their number.
 #[derive(Debug, Default)]
@@ -119,10 +119,11 @@ impl SegmentCollector for SegmentFacets {
     fn harvest(self) -> FacetCounts {
         let [regions, tops, sharing] = &self.counts;
         let region_codes: Vec<&str> = regions::REGIONS.iter().map(|r| r.0).collect();
+        let sharing_codes: Vec<&str> = SHARING_MODE.codes().collect();
         let facets = Facets {
             region: named(regions, &region_codes),
             category: named(tops, fields::top_level_codes()),
-            sharing: named(sharing, &SHARING_MODES),
+            sharing: named(sharing, &sharing_codes),
             province: self.province.map(provinces).unwrap_or_default(),
         };
         FacetCounts {

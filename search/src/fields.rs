@@ -10,10 +10,10 @@ use tantivy::schema::{
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use yiqi_schema::protocol::labels::SHARING_MODE;
 use yiqi_schema::{classification, regions};
 
 use super::analysis::{CHARS, JIEBA};
-use super::params::SHARING_MODES;
 use super::thesaurus::{self, normalize};
 
 /// Tantivy's analyzer that keeps a value as one token.
@@ -72,15 +72,14 @@ pub const PROVINCE: &str = "province";
 pub const NO_CODE: u64 = 0xFF;
 
 /// The index of a record's region (in `REGIONS`), top-level class (in [`top_level_codes`]) and
-/// sharing mode (in `SHARING_MODES`), one byte each (bits 0, 8, 16); [`NO_CODE`] when absent.
+/// sharing mode (its schema position), one byte each (bits 0, 8, 16); [`NO_CODE`] when absent.
 pub fn facet_codes(record: &Json) -> u64 {
     let index = |found: Option<usize>| found.map_or(NO_CODE, |i| i as u64);
     let region = text(record, "/region");
     let region = index(regions::REGIONS.iter().position(|r| Some(r.0) == region));
     let top = text(record, "/category").and_then(classification::top_level);
     let top = index(top.and_then(|t| top_level_codes().iter().position(|c| *c == t.code)));
-    let sharing = text(record, "/sharing/mode");
-    let sharing = index(SHARING_MODES.iter().position(|m| Some(*m) == sharing));
+    let sharing = index(text(record, "/sharing/mode").and_then(|m| SHARING_MODE.position(m)));
     region | top << 8 | sharing << 16
 }
 

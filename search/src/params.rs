@@ -1,6 +1,7 @@
 //! Query-string parameters of `/v1/search` and `/v1/stats`, checked into typed queries.
 
 use serde::Serialize;
+use yiqi_schema::protocol::labels::{self, Enumeration};
 use yiqi_schema::{classification, regions};
 
 /// A parameter the hub answers with 400 `bad_parameter`.
@@ -37,17 +38,6 @@ pub const MAX_LIMIT: usize = 100;
 pub const MAX_WINDOW: usize = 10_000;
 /// Longest accepted `province` or `city`, as in the record schema.
 const MAX_PLACE_CHARS: usize = 50;
-
-pub const SHARING_MODES: [&str; 3] = ["external", "internal", "none"];
-pub const STATUSES: [&str; 7] = [
-    "normal",
-    "occasional_fault",
-    "frequent_fault",
-    "awaiting_repair",
-    "awaiting_disposal",
-    "standby",
-    "remote_service",
-];
 
 /// The order of hits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -153,14 +143,15 @@ fn region(value: &str) -> Result<Option<String>, ParamError> {
     Ok(Some(value.to_string()))
 }
 
-fn one_of(name: &str, value: &str, allowed: &[&str]) -> Result<Option<String>, ParamError> {
+fn one_of(name: &str, value: &str, allowed: &Enumeration) -> Result<Option<String>, ParamError> {
     let Some(value) = non_empty(value) else {
         return Ok(None);
     };
-    if !allowed.contains(&value) {
+    if !allowed.contains(value) {
+        let codes: Vec<&str> = allowed.codes().collect();
         return Err(ParamError::new(
             name,
-            format!("must be one of {}", allowed.join(", ")),
+            format!("must be one of {}", codes.join(", ")),
         ));
     }
     Ok(Some(value.to_string()))
@@ -199,8 +190,8 @@ impl SearchQuery {
             "category" => self.category = category(value)?,
             "province" => self.province = place(name, value)?,
             "city" => self.city = place(name, value)?,
-            "sharing" => self.sharing = one_of(name, value, &SHARING_MODES)?,
-            "status" => self.status = one_of(name, value, &STATUSES)?,
+            "sharing" => self.sharing = one_of(name, value, &labels::SHARING_MODE)?,
+            "status" => self.status = one_of(name, value, &labels::STATUS)?,
             "min_value" => self.min_value = optional_number(name, value)?,
             "max_value" => self.max_value = optional_number(name, value)?,
             "sort" => self.sort = sort(value)?,

@@ -7,11 +7,12 @@ use std::sync::Arc;
 
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value as Json;
+use yiqi_schema::protocol::labels::{CARRIER_TYPE, Enumeration, SHARING_MODE, STATUS};
 use yiqi_schema::spreadsheet::{UTF8_BOM, push_text_field};
 use yiqi_schema::{classification, regions};
 
 use super::fields::text;
-use super::params::{GroupBy, SHARING_MODES, STATUSES, StatsQuery};
+use super::params::{GroupBy, StatsQuery};
 
 /// An instrument is idle when its reported yearly run hours (`usage.run_hours`) are below this.
 pub const IDLE_RUN_HOURS: u32 = 200;
@@ -19,25 +20,8 @@ pub const IDLE_RUN_HOURS: u32 = 200;
 /// The key of records without a value for the grouping (no carrier, status or usage year).
 pub const UNKNOWN_KEY: &str = "unknown";
 const UNKNOWN: u32 = u32::MAX;
-
-pub const CARRIER_TYPES: [(&str, &str); 6] = [
-    ("facility", "大型科研设施"),
-    ("instrument_center", "分析测试中心"),
-    ("state_key_lab", "国家重点实验室"),
-    ("engineering_center", "工程技术研究中心"),
-    ("biobank", "生物样本库"),
-    ("other", "其他"),
-];
-pub const SHARING_LABELS: [&str; 3] = ["对外共享", "内部共享", "不共享"];
-pub const STATUS_LABELS: [&str; 7] = [
-    "正常",
-    "偶有故障",
-    "故障频繁",
-    "待修",
-    "待报废",
-    "闲置",
-    "远程服务",
-];
+/// The schema position of `sharing.mode` external (a test checks it against the labels).
+const EXTERNAL: u32 = 0;
 
 /// The figures of one group (or of all records).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -223,9 +207,10 @@ pub struct StatsTable {
     names: Interner,
 }
 
-fn position(list: &[&str], value: Option<&str>) -> u32 {
+/// The schema position of an enumerated value, [`UNKNOWN`] when absent or not a code.
+fn position(enumeration: &Enumeration, value: Option<&str>) -> u32 {
     value
-        .and_then(|v| list.iter().position(|x| *x == v))
+        .and_then(|v| enumeration.position(v))
         .map_or(UNKNOWN, |i| i as u32)
 }
 
@@ -293,12 +278,9 @@ impl StatsTable {
             province,
             institution,
             carrier,
-            carrier_type: CARRIER_TYPES
-                .iter()
-                .position(|c| Some(c.0) == text(record, "/carrier/type"))
-                .map_or(UNKNOWN, |i| i as u32),
-            sharing: position(&SHARING_MODES, text(record, "/sharing/mode")),
-            status: position(&STATUSES, text(record, "/status")),
+            carrier_type: position(&CARRIER_TYPE, text(record, "/carrier/type")),
+            sharing: position(&SHARING_MODE, text(record, "/sharing/mode")),
+            status: position(&STATUS, text(record, "/status")),
             year: small(record, "/usage/year").unwrap_or(UNKNOWN),
             value: record.get("original_value_cny").and_then(Json::as_u64),
             run_hours: small(record, "/usage/run_hours"),
@@ -351,15 +333,9 @@ impl StatsTable {
         let pair: Option<(&str, &str)> = match group_by {
             GroupBy::Region => regions::REGIONS.get(i).map(|r| (r.0, r.1)),
             GroupBy::Category => classification::all().get(i).map(|c| (c.code, c.name_zh)),
-            GroupBy::CarrierType => CARRIER_TYPES.get(i).copied(),
-            GroupBy::Sharing => SHARING_MODES
-                .get(i)
-                .zip(SHARING_LABELS.get(i))
-                .map(|(k, l)| (*k, *l)),
-            GroupBy::Status => STATUSES
-                .get(i)
-                .zip(STATUS_LABELS.get(i))
-                .map(|(k, l)| (*k, *l)),
+            GroupBy::CarrierType => code_label(&CARRIER_TYPE, i),
+            GroupBy::Sharing => code_label(&SHARING_MODE, i),
+            GroupBy::Status => code_label(&STATUS, i),
             GroupBy::Year if key != UNKNOWN => return (key.to_string(), key.to_string()),
             GroupBy::Province | GroupBy::Institution if key != UNKNOWN => {
                 let name = self.names.name(key);
@@ -370,6 +346,11 @@ impl StatsTable {
         let (key, label) = pair.unwrap_or((UNKNOWN_KEY, "未知"));
         (key.to_string(), label.to_string())
     }
+}
+
+/// The code and Chinese label of the value at schema position `i`.
+fn code_label(enumeration: &Enumeration, i: usize) -> Option<(&'static str, &'static str)> {
+    enumeration.values.get(i).map(|l| (l.code, l.zh))
 }
 
 fn group_key(group_by: GroupBy, row: &Row) -> u32 {
@@ -427,7 +408,7 @@ impl Accumulator {
             Some(value) => f.original_value_cny += u128::from(value),
             None => f.value_unknown += 1,
         }
-        f.externally_shared += u64::from(row.sharing == 0);
+        f.externally_shared += u64::from(row.sharing == EXTERNAL);
         f.run_hours += u64::from(row.run_hours.unwrap_or(0));
         f.external_service_hours += u64::from(row.external_hours);
         f.idle += u64::from(row.run_hours.is_some_and(|h| h < IDLE_RUN_HOURS));
@@ -454,6 +435,11 @@ mod tests {
     use crate::params::StatsFormat;
     use serde_json::json;
     use yiqi_schema::testing::sample_record;
+
+    #[test]
+    fn external_is_the_schema_position_of_external_sharing() {
+        assert_eq!(SHARING_MODE.position("external"), Some(EXTERNAL as usize));
+    }
 
     fn record(local_id: &str, patch: Json) -> Json {
         let mut record = sample_record();

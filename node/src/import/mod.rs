@@ -31,6 +31,7 @@ pub use text::Encoding;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use yiqi_schema::protocol::labels::SHARING_MODE;
 use yiqi_schema::regions;
 
 /// What the `import` command passes to the reader.
@@ -205,10 +206,12 @@ fn check_options(options: &ImportOptions) -> Result<(), ImportError> {
         )));
     }
     if let Some(mode) = &options.sharing_mode
-        && !["external", "internal", "none"].contains(&mode.as_str())
+        && !SHARING_MODE.contains(mode)
     {
+        let codes: Vec<&str> = SHARING_MODE.codes().collect();
         return Err(ImportError::InvalidOption(format!(
-            "--sharing-mode {mode:?}: use external, internal or none"
+            "--sharing-mode {mode:?}: use one of {}",
+            codes.join(", ")
         )));
     }
     if options

@@ -17,6 +17,7 @@ use super::{Format, ImportError, ImportOptions, ParsedCatalogue};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::OnceLock;
+use yiqi_schema::protocol::labels;
 
 /// The template's sheet; other workbooks are read from their first sheet.
 pub const SHEET_NAME: &str = "大型科研仪器";
@@ -27,12 +28,17 @@ const GROUP_LABELS: [&str; 3] = ["仪器基本信息", "联系人信息", "海�
 /// The two columns that identify the header row.
 const KEY_HEADERS: [&str; 2] = ["仪器编号", "仪器设备名称"];
 
-/// One column of the template: its header (then accepted aliases), field, kind and value map.
+/// One column of the template: its header (then accepted aliases), field, kind and the
+/// template's own spellings of the field's enumerated values.
+///
+/// A column of an enumerated field ([`labels::of_field`]) accepts the template's spellings
+/// (`aliases`) and, for every code they do not name, the code's canonical Chinese label: the
+/// template writes 闲置 as we do, but 外部共享 where we write 对外共享.
 struct Column {
     headers: &'static [&'static str],
     field: &'static str,
     kind: ValueKind,
-    values: &'static [(&'static str, &'static str)],
+    aliases: &'static [(&'static str, &'static str)],
 }
 
 const fn column(headers: &'static [&'static str], field: &'static str, kind: ValueKind) -> Column {
@@ -40,7 +46,7 @@ const fn column(headers: &'static [&'static str], field: &'static str, kind: Val
         headers,
         field,
         kind,
-        values: &[],
+        aliases: &[],
     }
 }
 
@@ -48,13 +54,13 @@ const fn enumerated(
     headers: &'static [&'static str],
     field: &'static str,
     kind: ValueKind,
-    values: &'static [(&'static str, &'static str)],
+    aliases: &'static [(&'static str, &'static str)],
 ) -> Column {
     Column {
         headers,
         field,
         kind,
-        values,
+        aliases,
     }
 }
 
@@ -72,15 +78,8 @@ const CARRIER_TYPES: &[(&str, &str)] = &[
     ("其他", "other"),
 ];
 
-const SOURCES: &[(&str, &str)] = &[
-    ("购置", "purchased"),
-    ("研制", "developed"),
-    ("赠送", "donated"),
-    ("捐赠", "donated"),
-    ("其他", "other"),
-];
-
-const INSTRUMENT_TYPES: &[(&str, &str)] = &[("通用", "general"), ("专用", "special")];
+/// 捐赠 is our label of `donated`, accepted beside the template's 赠送.
+const SOURCES: &[(&str, &str)] = &[("赠送", "donated"), ("捐赠", "donated")];
 
 const FUNDING: &[(&str, &str)] = &[
     ("中央财政资金", "central"),
@@ -90,21 +89,7 @@ const FUNDING: &[(&str, &str)] = &[
     ("其他", "other"),
 ];
 
-const SHARING_MODES: &[(&str, &str)] = &[
-    ("外部共享", "external"),
-    ("内部共享", "internal"),
-    ("不共享", "none"),
-];
-
-const STATUSES: &[(&str, &str)] = &[
-    ("正常", "normal"),
-    ("偶有故障", "occasional_fault"),
-    ("故障频繁", "frequent_fault"),
-    ("待修", "awaiting_repair"),
-    ("待报废", "awaiting_disposal"),
-    ("闲置", "standby"),
-    ("远程服务", "remote_service"),
-];
+const SHARING_MODES: &[(&str, &str)] = &[("外部共享", "external")];
 
 /// The 40 template columns in template order, then the optional ones.
 const COLUMNS: &[Column] = &[
@@ -144,12 +129,7 @@ const COLUMNS: &[Column] = &[
     column(&["产地国别"], "country_of_origin", ValueKind::Country),
     column(&["生产制造商"], "manufacturer", ValueKind::Text),
     column(&["建账日期"], "commissioned_on", ValueKind::Date),
-    enumerated(
-        &["仪器设备类别"],
-        "instrument_type",
-        ValueKind::Text,
-        INSTRUMENT_TYPES,
-    ),
+    column(&["仪器设备类别"], "instrument_type", ValueKind::Text),
     column(&["规格型号"], "model", ValueKind::Text),
     column(&["主要技术指标"], "specs", ValueKind::Text),
     column(&["主要功能"], "functions", ValueKind::Text),
@@ -212,7 +192,7 @@ const COLUMNS: &[Column] = &[
         ValueKind::Text,
         SHARING_MODES,
     ),
-    enumerated(&["运行状态"], "status", ValueKind::Text, STATUSES),
+    column(&["运行状态"], "status", ValueKind::Text),
 ];
 
 /// Where the picture column puts a bare file name (the template asks for one; it is no URL).
@@ -224,17 +204,10 @@ fn rules_by_header() -> &'static HashMap<&'static str, ColumnRule> {
     RULES.get_or_init(|| {
         let mut rules = HashMap::new();
         for column in COLUMNS {
-            let values = (!column.values.is_empty()).then(|| {
-                column
-                    .values
-                    .iter()
-                    .map(|(from, to)| ((*from).to_owned(), (*to).to_owned()))
-                    .collect::<ValueMap>()
-            });
             let rule = ColumnRule {
                 field: column.field.to_owned(),
                 kind: column.kind,
-                values,
+                values: value_map(column),
             };
             for header in column.headers {
                 rules.insert(*header, rule.clone());
@@ -242,6 +215,23 @@ fn rules_by_header() -> &'static HashMap<&'static str, ColumnRule> {
         }
         rules
     })
+}
+
+/// The spellings a column of an enumerated field accepts, and the code of each (see [`Column`]).
+fn value_map(column: &Column) -> Option<ValueMap> {
+    let enumeration = labels::of_field(column.field)?;
+    let aliased = |code: &str| column.aliases.iter().any(|(_, to)| *to == code);
+    let canonical = enumeration
+        .values
+        .iter()
+        .filter(|label| !aliased(label.code))
+        .map(|label| (label.zh, label.code));
+    let spellings = column.aliases.iter().copied().chain(canonical);
+    Some(
+        spellings
+            .map(|(from, to)| (from.to_owned(), to.to_owned()))
+            .collect(),
+    )
 }
 
 /// A header without annotations in (full-width or ASCII) brackets, nested or not, white space
@@ -450,6 +440,35 @@ mod tests {
             }
         }
         assert_eq!(COLUMNS.len(), 44);
+    }
+
+    #[test]
+    fn every_template_spelling_names_a_code_of_its_field() {
+        for column in COLUMNS.iter().filter(|c| !c.aliases.is_empty()) {
+            let enumeration = labels::of_field(column.field).expect(column.field);
+            for (spelling, code) in column.aliases {
+                assert!(enumeration.contains(code), "{spelling} → {code}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_code_of_an_enumerated_column_has_a_spelling() {
+        let rules = rules_by_header();
+        for enumeration in labels::ENUMERATIONS {
+            for field in enumeration.fields {
+                let column = COLUMNS.iter().find(|c| c.field == *field).expect(field);
+                let values = rules[column.headers[0]].values.as_ref().expect(field);
+                for code in enumeration.codes() {
+                    assert!(values.values().any(|to| to == code), "{field}: {code}");
+                }
+            }
+        }
+        let sharing = rules["共享模式"].values.as_ref().unwrap();
+        assert_eq!(
+            sharing.keys().collect::<Vec<_>>(),
+            ["不共享", "内部共享", "外部共享"]
+        );
     }
 
     #[test]

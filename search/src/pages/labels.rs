@@ -1,7 +1,7 @@
-//! Chinese and English labels of record fields and of their enumerated values.
+//! Chinese and English labels of record fields; the labels of their enumerated values are
+//! `yiqi_schema::protocol::labels`.
 
-use crate::params::{SHARING_MODES, STATUSES};
-use crate::stats::{CARRIER_TYPES, SHARING_LABELS, STATUS_LABELS};
+use yiqi_schema::protocol::labels;
 
 /// `(path, Chinese, English)` for every field of the record schema, in display order.
 pub const FIELDS: [(&str, &str, &str); 49] = [
@@ -64,44 +64,10 @@ pub const FIELDS: [(&str, &str, &str); 49] = [
     ("deleted", "已删除", "Deleted"),
 ];
 
-const SOURCES: [(&str, &str); 4] = [
-    ("purchased", "购置"),
-    ("developed", "研制"),
-    ("donated", "捐赠"),
-    ("other", "其他"),
-];
-const TYPES: [(&str, &str); 2] = [("general", "通用"), ("special", "专用")];
-const FUNDING: [(&str, &str); 4] = [
-    ("central", "中央财政"),
-    ("local", "地方财政"),
-    ("own", "单位自筹"),
-    ("other", "其他"),
-];
-
-/// The Chinese label of a sharing mode.
-pub fn sharing_label(mode: &str) -> &str {
-    SHARING_MODES
-        .iter()
-        .position(|m| *m == mode)
-        .and_then(|i| SHARING_LABELS.get(i).copied())
-        .unwrap_or(mode)
-}
-
-/// The Chinese label of an enumerated value of the field at `path`, or the value itself.
+/// The Chinese label of an enumerated value of the field at `path`, or the value itself (for a
+/// field without an enumeration, or a value this build does not know).
 pub fn enum_label<'a>(path: &str, value: &'a str) -> &'a str {
-    let pairs: Vec<(&str, &str)> = match path {
-        "sharing.mode" | "sharing" => return sharing_label(value),
-        "status" => STATUSES.iter().copied().zip(STATUS_LABELS).collect(),
-        "carrier.type" => CARRIER_TYPES.to_vec(),
-        "source" => SOURCES.to_vec(),
-        "instrument_type" => TYPES.to_vec(),
-        "funding" => FUNDING.to_vec(),
-        _ => return value,
-    };
-    pairs
-        .into_iter()
-        .find(|(k, _)| *k == value)
-        .map_or(value, |(_, label)| label)
+    labels::of_field(path).map_or(value, |enumeration| enumeration.zh(value))
 }
 
 #[cfg(test)]
@@ -110,7 +76,7 @@ mod tests {
 
     #[test]
     fn labels() {
-        assert_eq!(sharing_label("external"), "对外共享");
+        assert_eq!(enum_label("sharing.mode", "external"), "对外共享");
         assert_eq!(enum_label("status", "standby"), "闲置");
         assert_eq!(enum_label("funding", "central"), "中央财政");
         assert_eq!(enum_label("carrier.type", "biobank"), "生物样本库");

@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use maud::{Markup, PreEscaped, html};
+use yiqi_schema::protocol::labels::{SHARING_MODE, STATUS};
 use yiqi_schema::{classification, regions};
 
-use super::labels::{enum_label, sharing_label};
 use super::layout::{ServedBy, label, page, query_string, yuan};
 use crate::params::{SearchQuery, Sort};
 use crate::{Hit, ParamError, SearchResponse};
@@ -124,8 +124,8 @@ fn filter_value_label(name: &str, value: &str) -> String {
         "region" => regions::name_zh(value).unwrap_or(value).to_string(),
         "category" => classification::get(value)
             .map_or(value.to_string(), |c| format!("{} {}", c.code, c.name_zh)),
-        "sharing" => sharing_label(value).to_string(),
-        "status" => enum_label("status", value).to_string(),
+        "sharing" => SHARING_MODE.zh(value).to_string(),
+        "status" => STATUS.zh(value).to_string(),
         "min_value" => format!("原值 ≥ {}", yuan(value.parse().unwrap_or(0))),
         "max_value" => format!("原值 ≤ {}", yuan(value.parse().unwrap_or(0))),
         _ => value.to_string(),
@@ -140,7 +140,7 @@ fn facets(current: &[(String, String)], response: &SearchResponse) -> Markup {
     html! {
         (facet(current, "region", label("地区", "Region"), &f.region, &region_name))
         (facet(current, "category", label("类别", "Category"), &f.category, &class_name))
-        (facet(current, "sharing", label("共享方式", "Sharing"), &f.sharing, &|v: &str| sharing_label(v).to_string()))
+        (facet(current, "sharing", label("共享方式", "Sharing"), &f.sharing, &|v: &str| SHARING_MODE.zh(v).to_string()))
         (facet(current, "province", label("省份", "Province"), &f.province, &|v: &str| v.to_string()))
     }
 }
@@ -188,7 +188,7 @@ fn hit_item(hit: &Hit) -> Markup {
             }
             p.meta {
                 (hit.institution) " · " (hit.city) " · " (regions::name_zh(&hit.region).unwrap_or(&hit.region))
-                " · " (hit.category_name) " · " (sharing_label(&hit.sharing))
+                " · " (hit.category_name) " · " (SHARING_MODE.zh(&hit.sharing))
                 @if let Some(value) = hit.original_value_cny { " · 原值 " (yuan(value.into())) }
             }
         }
