@@ -70,16 +70,7 @@ impl Node {
                 serve
             )
         };
-        let signal = async {
-            stop.await;
-            tracing::info!("stopping: finishing the current batch");
-            let _ = stopping.send(true);
-            std::future::pending::<()>().await;
-        };
-        tokio::select! {
-            result = loops => result?,
-            () = signal => unreachable!("the stop branch never completes"),
-        };
+        until_stopped(loops, stop, stopping, "finishing the current batch").await?;
         self.flush_index().await
     }
 
@@ -183,5 +174,25 @@ async fn pause(stopped: &mut watch::Receiver<bool>, how_long: Duration) {
     tokio::select! {
         () = tokio::time::sleep(how_long) => {}
         _ = stopped.changed() => {}
+    }
+}
+
+/// Runs `loops` until `stop` completes, then tells them (through `stopping`) to finish what they
+/// are doing, and returns once they have: the stop sequence of `run` and `serve`.
+pub(crate) async fn until_stopped<T>(
+    loops: impl Future<Output = Result<T, NodeError>>,
+    stop: impl Future<Output = ()>,
+    stopping: watch::Sender<bool>,
+    finishing: &str,
+) -> Result<T, NodeError> {
+    let signal = async {
+        stop.await;
+        tracing::info!("stopping: {finishing}");
+        let _ = stopping.send(true);
+        std::future::pending::<()>().await;
+    };
+    tokio::select! {
+        result = loops => result,
+        () = signal => unreachable!("the stop branch never completes"),
     }
 }

@@ -297,16 +297,7 @@ impl Node {
                 self.snapshot_loop(stopped.clone())
             )
         };
-        let signal = async {
-            stop.await;
-            tracing::info!("stopping: finishing in-flight requests");
-            let _ = stopping.send(true);
-            std::future::pending::<()>().await;
-        };
-        tokio::select! {
-            result = loops => result?,
-            () = signal => unreachable!("the stop branch never completes"),
-        };
+        crate::daemon::until_stopped(loops, stop, stopping, "finishing in-flight requests").await?;
         self.flush_index().await
     }
 

@@ -56,6 +56,22 @@ async fn wait_for_checkpoint(client: &HubClient) {
     }
 }
 
+/// A hub on `dir` that admitted a CN-GS key and accepted three of its records (ids `prefix`0…2)
+/// under a signed checkpoint, then stopped (SIGTERM); the key.
+async fn stopped_hub_with_records(dir: &Path, prefix: &str) -> (HubProcess, SecretKey) {
+    let mut hub = HubProcess::start(dir);
+    let client = HubClient::new(&hub.url);
+    let gs_key = generate();
+    assert_eq!(
+        client.register("CN-GS", &public(&gs_key)).await.unwrap(),
+        "accepted"
+    );
+    publish(&client, &gs_key, "CN-GS", prefix, 3).await;
+    wait_for_checkpoint(&client).await;
+    assert!(hub.terminate().success());
+    (hub, gs_key)
+}
+
 /// A node of `region` in `dir`, pinned to the test root, following `hub`.
 fn node(dir: &Path, region: &str, hub: &str) -> NodeCli {
     let node = NodeCli::new(&dir.join(region));
@@ -115,17 +131,9 @@ async fn a_key_minted_under_another_root_reaches_no_mirror() {
 async fn a_hub_restored_from_an_older_copy_is_caught_as_a_rollback() {
     let dir = tempfile::tempdir().unwrap();
     let backup = tempfile::tempdir().unwrap();
-    let mut hub = HubProcess::start(dir.path());
-    let client = HubClient::new(&hub.url);
-    let gs_key = generate();
-    assert_eq!(
-        client.register("CN-GS", &public(&gs_key)).await.unwrap(),
-        "accepted"
-    );
-    publish(&client, &gs_key, "CN-GS", "OLD-", 3).await;
-    wait_for_checkpoint(&client).await;
-    assert!(hub.terminate().success());
+    let (mut hub, gs_key) = stopped_hub_with_records(dir.path(), "OLD-").await;
     copy_folder(dir.path(), backup.path());
+    let client = HubClient::new(&hub.url);
 
     hub = HubProcess::start_on(dir.path(), hub.url.trim_start_matches("http://"));
     publish(&client, &gs_key, "CN-GS", "NEW-", 3).await;
@@ -162,16 +170,7 @@ async fn a_hub_restored_from_an_older_copy_is_caught_as_a_rollback() {
 async fn two_hubs_from_one_folder_that_diverge_are_caught_as_a_fork() {
     let first = tempfile::tempdir().unwrap();
     let second = tempfile::tempdir().unwrap();
-    let mut hub_a = HubProcess::start(first.path());
-    let client_a = HubClient::new(&hub_a.url);
-    let gs_key = generate();
-    assert_eq!(
-        client_a.register("CN-GS", &public(&gs_key)).await.unwrap(),
-        "accepted"
-    );
-    publish(&client_a, &gs_key, "CN-GS", "SHARED-", 3).await;
-    wait_for_checkpoint(&client_a).await;
-    assert!(hub_a.terminate().success());
+    let (_, gs_key) = stopped_hub_with_records(first.path(), "SHARED-").await;
     copy_folder(first.path(), second.path());
 
     let hub_a = HubProcess::start(first.path());
