@@ -24,6 +24,7 @@ use yiqi_hub::config::{ServeArgs, Settings};
 use yiqi_hub::server::Hub;
 use yiqi_node::Node;
 use yiqi_node::catalog::ImportRequest;
+use yiqi_node::config::Config;
 use yiqi_node::publish::PublishOptions;
 use yiqi_node::sync::SyncOptions;
 use yiqi_node::tools;
@@ -133,6 +134,9 @@ async fn run(data: &Path, mut settings: Settings, root: &SecretKey) -> Result<()
     let started = Instant::now();
     settings.data = data.join("hub");
     let hub = Hub::open(&settings)?;
+    // The national office hands every node the log's verifier key with the root key; the demo is
+    // the national office here, so its nodes pin it instead of trusting it on first use.
+    let log_key = hub.state.log.verifier_key();
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|e| format!("listen on {}: {e}", settings.listen))?;
@@ -151,6 +155,7 @@ async fn run(data: &Path, mut settings: Settings, root: &SecretKey) -> Result<()
             plan.region,
             &url,
             &settings.root_key,
+            &log_key,
         )?;
         admit(&url, root, &node).await?;
         nodes.push((plan, node));
@@ -189,11 +194,20 @@ async fn finish_all(mut tasks: JoinSet<Result<(), String>>) -> Result<(), String
     Ok(())
 }
 
-/// Opens the node of `region` in `dir`, creating it on first start. A restarted demo may listen
-/// elsewhere: the node talks to this run's hub without its configuration being rewritten.
-fn open_node(dir: &Path, region: &str, url: &str, root_key: &str) -> Result<Node, String> {
+/// Opens the node of `region` in `dir`, creating it on first start with the root and log keys
+/// pinned. A restarted demo may listen elsewhere: the node talks to this run's hub without its
+/// configuration being rewritten.
+fn open_node(
+    dir: &Path,
+    region: &str,
+    url: &str,
+    root_key: &str,
+    log_key: &str,
+) -> Result<Node, String> {
     if !dir.join("config.toml").exists() {
-        Node::init(dir, region, url, None, root_key).map_err(|e| e.to_string())?;
+        let mut config = Config::new(region, url, None, root_key).map_err(|e| e.to_string())?;
+        config.log_key = Some(log_key.to_owned());
+        Node::create(dir, config).map_err(|e| e.to_string())?;
     }
     Node::open(dir)
         .and_then(|node| node.with_hub(url))
