@@ -31,10 +31,12 @@ use bytes::Bytes;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::time::Duration;
+// Feed pages and entries as the hub serves them; the envelope stays raw so its exact bytes are
+// hashed and checked.
+use yiqi_schema::protocol::{FeedEntry, FeedPage};
 use yiqi_schema::{VerifiedEnvelope, check_envelope};
 use yiqi_store::WriteBatch;
 use yiqi_tlog::{Frontier, leaf_hash, verify_consistency};
@@ -89,23 +91,6 @@ pub struct SyncReport {
     pub log: LogStatus,
     /// The feed holds entries beyond the checkpoint; they wait for the hub's next checkpoint.
     pub waiting: bool,
-}
-
-/// A feed entry as the hub serves it; the envelope stays raw so its exact bytes are hashed and
-/// checked.
-#[derive(Deserialize)]
-struct FeedEntry<'a> {
-    seq: u64,
-    #[serde(borrow)]
-    received_at: Cow<'a, str>,
-    #[serde(borrow)]
-    envelope: &'a RawValue,
-}
-
-#[derive(Deserialize)]
-struct FeedPage<'a> {
-    #[serde(borrow)]
-    entries: Vec<&'a RawValue>,
 }
 
 /// The few record fields read before any check: which kind, whose, which version.
