@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+use yiqi_schema::protocol::Health;
 use yiqi_schema::protocol::keys::RegionList;
 use yiqi_search::SearchService;
 use yiqi_search::http::{self, ApiError, Catalogue, json_bytes};
@@ -103,12 +104,12 @@ impl Catalogue for AppState {
     }
 }
 
-async fn healthz(State(state): State<Shared>) -> Json<Value> {
-    Json(json!({
-        "status": "ok",
-        "last_seq": *state.last_seq.borrow(),
-        "indexed_seq": state.search.indexed_seq(),
-    }))
+async fn healthz(State(state): State<Shared>) -> Json<Health> {
+    Json(Health {
+        status: "ok".into(),
+        last_seq: *state.last_seq.borrow(),
+        indexed_seq: state.search.indexed_seq(),
+    })
 }
 
 async fn metrics_text(State(state): State<Shared>) -> Response {
