@@ -21,7 +21,10 @@ pub mod thesaurus;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
+use std::sync::{
+    Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError, RwLock, RwLockReadGuard,
+    RwLockWriteGuard,
+};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -240,12 +243,7 @@ impl SearchService {
     /// and the hub replays everything; entries at or below [`SearchService::persisted_seq`]
     /// then only rebuild the statistics (cheap) and are not indexed again.
     pub fn indexed_seq(&self) -> u64 {
-        let table = self
-            .inner
-            .table
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .seq();
+        let table = self.inner.table().seq();
         table.min(self.inner.index_seq.load(Ordering::Acquire))
     }
 
@@ -258,11 +256,7 @@ impl SearchService {
     /// same record, a tombstone deletes it. Entries already applied are skipped (idempotent).
     pub fn apply(&self, entries: &[IndexEntry]) -> Result<(), SearchError> {
         self.inner.index(entries, Sequenced::Yes)?;
-        let mut table = self
-            .inner
-            .table
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut table = self.inner.table_mut();
         for entry in entries {
             table.apply(entry.seq, &entry.record);
         }
@@ -276,11 +270,7 @@ impl SearchService {
     /// entries again changes nothing.
     pub fn apply_unsequenced(&self, entries: &[IndexEntry]) -> Result<(), SearchError> {
         self.inner.index(entries, Sequenced::No)?;
-        let mut table = self
-            .inner
-            .table
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut table = self.inner.table_mut();
         for entry in entries {
             table.put(&entry.record);
         }
@@ -324,12 +314,7 @@ impl SearchService {
 
     /// Inventory statistics of the current records.
     pub fn stats(&self, query: &StatsQuery) -> Result<StatsResponse, SearchError> {
-        let table = self
-            .inner
-            .table
-            .read()
-            .unwrap_or_else(PoisonError::into_inner);
-        Ok(table.query(query))
+        Ok(self.inner.table().query(query))
     }
 }
 
@@ -410,6 +395,16 @@ enum Sequenced {
 }
 
 impl Inner {
+    /// The statistics for reading (a panic elsewhere never makes them unreadable: they hold no
+    /// invariant a half-done update could break beyond a count).
+    fn table(&self) -> RwLockReadGuard<'_, StatsTable> {
+        self.table.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn table_mut(&self) -> RwLockWriteGuard<'_, StatsTable> {
+        self.table.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn index(&self, entries: &[IndexEntry], sequenced: Sequenced) -> Result<(), SearchError> {
         let mut w = lock(&self.writer);
         for entry in entries {

@@ -86,11 +86,11 @@ fn repoint(node: &NodeCli, from: &str, to: &str) {
     std::fs::write(&path, text.replace(from, to)).unwrap();
 }
 
-fn alarm_kind(node: &NodeCli) -> String {
-    node.status()["log"]["alarm"]["kind"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
+/// The node stands in an alarm of `kind` and kept its evidence.
+fn assert_alarm(node: &NodeCli, kind: &str) {
+    assert_eq!(node.status()["log"]["alarm"]["kind"], kind);
+    let evidence = node.data.join("evidence").read_dir().unwrap().next();
+    assert!(evidence.is_some(), "the evidence of the {kind} is kept");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,15 +155,7 @@ async fn a_hub_restored_from_an_older_copy_is_caught_as_a_rollback() {
         audit.stdout, audit.stderr
     );
     assert_eq!(bj.run(&["sync"]).code, BROKEN_PROMISE);
-    assert_eq!(alarm_kind(&bj), "rollback");
-    assert!(
-        bj.data
-            .join("evidence")
-            .read_dir()
-            .unwrap()
-            .next()
-            .is_some()
-    );
+    assert_alarm(&bj, "rollback");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,15 +184,7 @@ async fn two_hubs_from_one_folder_that_diverge_are_caught_as_a_fork() {
     repoint(&bj, &hub_a.url, &hub_b.url);
     let ran = bj.run(&["sync"]);
     assert_eq!(ran.code, BROKEN_PROMISE, "{}\n{}", ran.stdout, ran.stderr);
-    assert_eq!(alarm_kind(&bj), "fork");
-    assert!(
-        bj.data
-            .join("evidence")
-            .read_dir()
-            .unwrap()
-            .next()
-            .is_some()
-    );
+    assert_alarm(&bj, "fork");
     assert_eq!(bj.run(&["audit"]).code, BROKEN_PROMISE);
     assert!(
         bj.export(Some("CN-GS"))
