@@ -24,6 +24,7 @@ use tokio::sync::watch;
 use yiqi_schema::protocol::Health;
 use yiqi_schema::protocol::keys::RegionList;
 use yiqi_search::SearchService;
+use yiqi_search::connections::ConnectionLimits;
 use yiqi_search::http::{self, ApiError, Catalogue, json_bytes};
 use yiqi_search::pages::ServedBy;
 
@@ -33,6 +34,10 @@ pub struct Limits {
     pub max_body_bytes: usize,
     pub max_batch_records: usize,
     pub request_timeout: Duration,
+    /// Most open connections (lowered at start to fit the descriptor limit).
+    pub max_connections: usize,
+    /// Deadline for a request's head, from the connection's opening or its previous answer.
+    pub header_read_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -41,7 +46,18 @@ impl Default for Limits {
             max_body_bytes: 16 << 20,
             max_batch_records: 1_000,
             request_timeout: Duration::from_secs(60),
+            max_connections: ConnectionLimits::DEFAULT_MAX_CONNECTIONS,
+            header_read_timeout: ConnectionLimits::DEFAULT_HEADER_READ_TIMEOUT,
         }
+    }
+}
+
+impl Limits {
+    /// The connection limits to serve with; raises the open-file limit to fit them.
+    pub fn connections(&self) -> ConnectionLimits {
+        // A stop waits for in-flight requests, which the request timeout bounds.
+        let drain = self.request_timeout + Duration::from_secs(1);
+        ConnectionLimits::fitted(self.max_connections, self.header_read_timeout, drain)
     }
 }
 

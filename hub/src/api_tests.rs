@@ -606,3 +606,37 @@ async fn health_and_metrics() {
     assert!(text.contains("yiqi_records_accepted_total"), "{text}");
     assert!(text.contains("yiqi_http_request_duration_seconds"));
 }
+
+#[tokio::test]
+async fn a_feed_page_ends_before_its_byte_bound_and_next_continues_without_a_gap() {
+    let hub = TestHub::new();
+    let key = generate();
+    hub.register("CN-GS", &key).await;
+    let envelopes: Vec<Value> = (1..=3)
+        .map(|i| signed(record(&format!("GS-{i}"), 1, "透射电子显微镜"), &key))
+        .collect();
+    hub.publish(&envelopes).await;
+    let store = &hub.hub.state.store;
+    let query = |after| crate::feed::FeedQuery {
+        after,
+        limit: 100,
+        region: None,
+        exclude_region: None,
+        wait: std::time::Duration::ZERO,
+    };
+    // A bound smaller than any entry: one entry a page, in order, none skipped.
+    let mut seqs = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = crate::feed::read_page_within(store, &query(after), 1).unwrap();
+        if page.entries.is_empty() {
+            break;
+        }
+        assert_eq!(page.entries.len(), 1);
+        after = page.next;
+        seqs.push(after);
+    }
+    assert_eq!(seqs, vec![1, 2, 3, 4]);
+    let whole = crate::feed::read_page(store, &query(0)).unwrap();
+    assert_eq!(whole.entries.len(), 4);
+}

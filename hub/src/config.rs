@@ -16,6 +16,8 @@ pub struct FileConfig {
     pub max_body_bytes: Option<usize>,
     pub max_batch_records: Option<usize>,
     pub request_timeout_secs: Option<u64>,
+    pub max_connections: Option<usize>,
+    pub header_read_timeout_secs: Option<u64>,
     pub cache_capacity_mb: Option<u64>,
     pub log_origin: Option<String>,
     pub root_key: Option<String>,
@@ -45,6 +47,14 @@ pub struct ServeArgs {
     /// Longest a request may take, in seconds (default 60).
     #[arg(long, env = "YIQI_REQUEST_TIMEOUT_SECS")]
     pub request_timeout_secs: Option<u64>,
+    /// Most connections open at once (default 8192, lowered to fit the open-file limit);
+    /// beyond it a new connection is answered 503 `overloaded` and closed.
+    #[arg(long, env = "YIQI_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds a client may take to send a request's head, counted from connecting or from
+    /// the previous answer (so also the idle keep-alive timeout; default 10).
+    #[arg(long, env = "YIQI_HEADER_READ_TIMEOUT_SECS")]
+    pub header_read_timeout_secs: Option<u64>,
     /// sled page cache, in MiB (default 256).
     #[arg(long, env = "YIQI_CACHE_CAPACITY_MB")]
     pub cache_capacity_mb: Option<u64>,
@@ -106,6 +116,14 @@ impl Settings {
                     .request_timeout_secs
                     .or(file.request_timeout_secs)
                     .map_or(defaults.request_timeout, Duration::from_secs),
+                max_connections: args
+                    .max_connections
+                    .or(file.max_connections)
+                    .unwrap_or(defaults.max_connections),
+                header_read_timeout: args
+                    .header_read_timeout_secs
+                    .or(file.header_read_timeout_secs)
+                    .map_or(defaults.header_read_timeout, Duration::from_secs),
             },
             cache_capacity_bytes: args
                 .cache_capacity_mb

@@ -11,6 +11,9 @@ pub const MAX_LIMIT: u64 = 5_000;
 /// Entries one filtered request may scan before it answers (bounds the work of a filter that
 /// matches nothing); `next` then lets the client continue from where the scan stopped.
 const MAX_SCAN: usize = 100_000;
+/// Most entry bytes one page carries (a page holds at least one entry): nodes refuse answers
+/// over 64 MiB as a hub fault, so a page stays well under that whatever the records' sizes.
+pub const MAX_PAGE_BYTES: usize = 32 << 20;
 /// Longest long-poll a client may ask for.
 pub const MAX_WAIT_SECS: u64 = 30;
 
@@ -39,19 +42,33 @@ impl FeedQuery {
 
 /// Reads one page without waiting.
 pub fn read_page(store: &HubStore, query: &FeedQuery) -> Result<FeedPage, AppError> {
+    read_page_within(store, query, MAX_PAGE_BYTES)
+}
+
+/// Reads one page of at most `max_bytes` of entries (at least one entry).
+pub(crate) fn read_page_within(
+    store: &HubStore,
+    query: &FeedQuery,
+    max_bytes: usize,
+) -> Result<FeedPage, AppError> {
     let mut page = FeedPage {
         entries: Vec::new(),
         next: query.after,
     };
-    let mut scanned = 0;
+    let (mut scanned, mut bytes) = (0, 0);
     while page.entries.len() < query.limit && scanned < MAX_SCAN {
         let chunk = store.log_after(page.next, query.limit.max(256))?;
         let Some(last) = chunk.last() else { break };
         let last_seq = last.seq;
         for entry in chunk {
+            let admitted = query.admits(&entry);
+            if admitted && !page.entries.is_empty() && bytes + entry.json.len() > max_bytes {
+                return Ok(page);
+            }
             scanned += 1;
             page.next = entry.seq;
-            if query.admits(&entry) {
+            if admitted {
+                bytes += entry.json.len();
                 page.entries.push(entry.json);
                 if page.entries.len() == query.limit {
                     break;

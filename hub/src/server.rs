@@ -14,6 +14,7 @@ use std::sync::{Arc, OnceLock};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use yiqi_search::SearchService;
+use yiqi_search::connections;
 pub use yiqi_search::http::shutdown_signal;
 use yiqi_store::{KvStore, SledStore, StorageError};
 
@@ -123,9 +124,13 @@ impl Hub {
             tracing::info!("shutting down: finishing in-flight requests");
             stopping.stop_accepting();
         };
-        axum::serve(listener, app(hub.state.clone()))
-            .with_graceful_shutdown(stop)
-            .await?;
+        let connections = hub.state.limits.connections();
+        tracing::info!(
+            max_connections = connections.max_connections,
+            header_read_timeout_secs = connections.header_read_timeout.as_secs(),
+            "connection limits"
+        );
+        connections::serve(listener, app(hub.state.clone()), &connections, stop).await?;
         let (store, search) = (hub.state.store.clone(), hub.state.search.clone());
         tokio::task::spawn_blocking(move || {
             store.flush().map_err(std::io::Error::other)?;

@@ -465,7 +465,7 @@ impl Node {
             Ok(response) if response.status().is_success() => {}
             Ok(response) => {
                 let status = response.status();
-                let text = response.text().await.unwrap_or_default();
+                let text = crate::hub::refusal_text(response).await;
                 tracing::warn!(size = checkpoint.size(), %status, %text, "the hub refused this node's cosignature");
             }
             Err(e) => {

@@ -10,6 +10,7 @@ use crate::backoff::{self, Backoff};
 use crate::config::MAX_BATCH_SIZE;
 use crate::db::{self, Deltas, N_OUTBOX, N_REJECTED};
 use crate::error::NodeError;
+use crate::hub::BodyError;
 use crate::node::Node;
 use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -225,10 +226,13 @@ impl Node {
             .map_err(|e| transient(format!("no answer: {e}"), None))?;
         let status = response.status();
         let retry_after = backoff::retry_after(response.headers());
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| transient(format!("answer cut off: {e}"), None))?;
+        let body = match crate::hub::read_bounded(response, crate::hub::MAX_ANSWER_BYTES).await {
+            Ok(body) => body,
+            Err(too_large @ BodyError::TooLarge { .. }) => {
+                return Err(Failure::Refused(too_large.to_string()));
+            }
+            Err(cut) => return Err(transient(cut.to_string(), None)),
+        };
         if status == StatusCode::OK {
             let parsed: BatchResponse = serde_json::from_slice(&body)
                 .map_err(|e| Failure::Refused(format!("unreadable answer: {e}")))?;

@@ -30,6 +30,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use yiqi_search::connections::{self, ConnectionLimits};
 use yiqi_search::http::{self, ApiError, Catalogue};
 use yiqi_search::pages::ServedBy;
 use yiqi_search::{IndexEntry, SearchService};
@@ -362,6 +363,9 @@ impl Node {
     }
 }
 
+/// How long a stop waits for in-flight requests (bounded by the request timeout).
+const DRAIN: Duration = Duration::from_secs(REQUEST_TIMEOUT.as_secs() + 1);
+
 /// Serves `catalogue` on `listener` until stopped, then lets in-flight requests finish.
 pub(crate) async fn serve_http(
     listener: TcpListener,
@@ -375,8 +379,12 @@ pub(crate) async fn serve_http(
             }
         }
     };
-    axum::serve(listener, router(catalogue))
-        .with_graceful_shutdown(stop)
+    let limits = ConnectionLimits::fitted(
+        ConnectionLimits::DEFAULT_MAX_CONNECTIONS,
+        ConnectionLimits::DEFAULT_HEADER_READ_TIMEOUT,
+        DRAIN,
+    );
+    connections::serve(listener, router(catalogue), &limits, stop)
         .await
         .map_err(|e| NodeError::Usage(format!("serving: {e}")))
 }

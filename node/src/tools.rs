@@ -103,9 +103,10 @@ pub async fn post_envelope(hub: &str, envelope: &Value) -> Result<Value, NodeErr
         .await
         .map_err(|e| failed(format!("no answer: {e}")))?;
     let status = response.status();
-    let body: Value = response
-        .json()
+    let body = crate::hub::read_bounded(response, crate::hub::MAX_ANSWER_BYTES)
         .await
+        .map_err(|e| failed(format!("{status}: {e}")))?;
+    let body: Value = serde_json::from_slice(&body)
         .map_err(|e| failed(format!("{status}: unreadable answer: {e}")))?;
     match body["results"].get(0) {
         Some(result) if status.is_success() => Ok(result.clone()),

@@ -10,7 +10,7 @@
 //! - [`canonical`]: RFC 8785 bytes.
 //! - [`envelope`]: signing, and [`envelope::check_envelope`], the one ordered check of an envelope.
 //! - [`validate`]: the embedded JSON Schema and the rules it cannot express.
-//! - [`rejection`]: the stable error codes.
+//! - [`rejection`]: the stable error codes; [`echo`]: client input quoted in errors, bounded.
 //! - [`keys`]: public keys in base64url, secret keys in PKCS#8 PEM.
 //! - [`protocol`]: wire types and rules the hub and nodes share, e.g. [`protocol::keys::KeyBook`]
 //!   (region keys from key records, and who may sign what).
@@ -19,6 +19,7 @@
 
 pub mod canonical;
 pub mod classification;
+pub mod echo;
 pub mod envelope;
 pub mod ijson;
 pub mod keys;

@@ -3,7 +3,12 @@
 //! The codes are part of the protocol (docs/protocol.md, "Error codes"); clients match on them,
 //! so a code is never renamed or reused.
 
+use crate::echo;
 use crate::validate::Violation;
+
+/// Most violations one `schema_violation` lists: a record with a million bad members must not
+/// draw a million-line answer.
+pub const MAX_VIOLATIONS: usize = 20;
 use serde::{Deserialize, Serialize};
 
 /// The record-level error codes, in the order the checks run.
@@ -69,10 +74,11 @@ pub struct Rejection {
 }
 
 impl Rejection {
+    /// Its message is cut to [`echo::MAX_ECHO_CHARS`]: messages quote client input.
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Rejection {
         Rejection {
             code,
-            message: message.into(),
+            message: echo::cut(message.into()),
             pointer: None,
             violations: Vec::new(),
         }
@@ -80,21 +86,27 @@ impl Rejection {
 
     pub fn at(code: ErrorCode, message: impl Into<String>, pointer: &str) -> Rejection {
         Rejection {
-            pointer: Some(pointer.to_owned()),
+            pointer: Some(echo::cut(pointer.to_owned())),
             ..Rejection::new(code, message)
         }
     }
 
-    /// A `schema_violation` listing every violation, with pointers made envelope-relative.
+    /// A `schema_violation` listing the violations (at most [`MAX_VIOLATIONS`]; the message says
+    /// how many more), with pointers made envelope-relative.
     pub fn schema(violations: Vec<Violation>) -> Rejection {
+        let total = violations.len();
         let violations: Vec<Violation> = violations
             .into_iter()
-            .map(|v| Violation {
-                pointer: format!("/record{}", v.pointer),
-                message: v.message,
+            .take(MAX_VIOLATIONS)
+            .map(|v| {
+                Violation {
+                    pointer: format!("/record{}", v.pointer),
+                    message: v.message,
+                }
+                .bounded()
             })
             .collect();
-        let more = match violations.len() {
+        let more = match total {
             0 | 1 => String::new(),
             n => format!(" (and {} more)", n - 1),
         };

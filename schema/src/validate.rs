@@ -20,9 +20,6 @@ pub const SCHEMA_JSON: &str = include_str!("../instrument.schema.json");
 /// Largest canonical size of the `ext` object, in bytes.
 pub const MAX_EXT_BYTES: usize = 4096;
 
-/// Longest message a violation carries, in characters.
-const MAX_MESSAGE_CHARS: usize = 300;
-
 /// One reason a record is invalid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Violation {
@@ -188,12 +185,13 @@ fn enum_len(options: &Value) -> usize {
 }
 
 impl Violation {
-    fn bounded(mut self) -> Self {
-        if self.message.chars().count() > MAX_MESSAGE_CHARS {
-            self.message = self.message.chars().take(MAX_MESSAGE_CHARS).collect();
-            self.message.push('…');
+    /// The violation with its message and pointer cut to [`crate::echo::MAX_ECHO_CHARS`]: both
+    /// can quote the client's member names and values.
+    pub fn bounded(self) -> Self {
+        Violation {
+            pointer: crate::echo::cut(self.pointer),
+            message: crate::echo::cut(self.message),
         }
-        self
     }
 }
 
@@ -317,7 +315,7 @@ mod tests {
         r["name"] = json!("仪".repeat(100_000));
         let v = validate_record(&r).unwrap_err();
         assert_eq!(v[0].pointer, "/name");
-        assert!(v[0].message.chars().count() <= MAX_MESSAGE_CHARS + 1);
+        assert!(v[0].message.chars().count() <= crate::echo::MAX_ECHO_CHARS + 1);
     }
 
     #[test]

@@ -171,12 +171,14 @@ pub enum ApiErrorCode {
     BadCosignature,
     Timeout,
     ShuttingDown,
+    /// Every connection slot is taken: the server answers this at accept and closes.
+    Overloaded,
     Internal,
 }
 
 impl ApiErrorCode {
     /// `(code, name, HTTP status)`: the table docs/protocol.md mirrors.
-    const TABLE: [(ApiErrorCode, &'static str, u16); 8] = [
+    const TABLE: [(ApiErrorCode, &'static str, u16); 9] = [
         (ApiErrorCode::MalformedJson, "malformed_json", 400),
         (ApiErrorCode::TooLarge, "too_large", 413),
         (ApiErrorCode::NotFound, "not_found", 404),
@@ -184,6 +186,7 @@ impl ApiErrorCode {
         (ApiErrorCode::BadCosignature, "bad_cosignature", 400),
         (ApiErrorCode::Timeout, "timeout", 408),
         (ApiErrorCode::ShuttingDown, "shutting_down", 503),
+        (ApiErrorCode::Overloaded, "overloaded", 503),
         (ApiErrorCode::Internal, "internal", 500),
     ];
 
@@ -202,14 +205,16 @@ impl ApiErrorCode {
         self.row().2
     }
 
-    /// The error body for this code.
+    /// The error body for this code. The message and parameter are cut to
+    /// [`crate::echo::MAX_ECHO_CHARS`] (they may quote the request), so an error answer stays
+    /// under a few kilobytes whatever the request was.
     pub fn body(self, message: String, parameter: Option<String>) -> ErrorBody {
         ErrorBody {
             error: ErrorDetail {
                 code: self.as_str().to_owned(),
-                message,
+                message: crate::echo::cut(message),
                 docs: docs_anchor(self.as_str()),
-                parameter,
+                parameter: parameter.map(crate::echo::cut),
             },
         }
     }

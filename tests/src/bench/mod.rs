@@ -7,6 +7,7 @@ pub mod ingest;
 pub mod load;
 pub mod profile;
 pub mod search;
+pub mod soak;
 pub mod sync;
 
 use serde_json::{Map, Value};

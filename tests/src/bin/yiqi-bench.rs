@@ -11,7 +11,8 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use yiqi_tests::bench::{catalogue, ingest, profile, search, sync};
+use std::time::Duration;
+use yiqi_tests::bench::{catalogue, ingest, profile, search, soak, sync};
 
 #[derive(Parser)]
 #[command(name = "yiqi-bench", about = "yiqi benchmarks")]
@@ -75,6 +76,25 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Three nodes publishing and syncing, searches, and the hub SIGKILLed every few minutes:
+    /// nothing acknowledged lost, the feed gapless, every mirror equal to the hub, memory flat.
+    Soak {
+        #[arg(long, default_value_t = 30.0)]
+        minutes: f64,
+        /// Minutes between SIGKILLs of the hub.
+        #[arg(long, default_value_t = 5.0)]
+        kill_every: f64,
+        /// Records per second the three nodes import and publish together.
+        #[arg(long, default_value_t = 500.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 50.0)]
+        search_rate: f64,
+        /// Seconds between a node's syncs.
+        #[arg(long, default_value_t = 5)]
+        sync_every: u64,
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// A node's catalogue work without the network: generating catalogues, reading an NRII CSV.
     Catalogue {
         /// Rows of the NRII CSV read.
@@ -133,6 +153,25 @@ fn main() -> ExitCode {
             json,
         }),
         Command::Catalogue { rows, json } => catalogue::run(&catalogue::Options { rows, json }),
+        Command::Soak {
+            minutes,
+            kill_every,
+            rate,
+            search_rate,
+            sync_every,
+            json,
+        } => soak::run(&soak::Options {
+            duration: Duration::from_secs_f64(minutes * 60.0),
+            kill_every: Duration::from_secs_f64(kill_every * 60.0),
+            rate,
+            search_rate,
+            sync_every: Duration::from_secs(sync_every),
+            json,
+        })
+        .and_then(|outcome| match outcome.sound() {
+            true => Ok(()),
+            false => Err(format!("the soak found faults: {outcome:?}")),
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
