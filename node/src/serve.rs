@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use yiqi_search::http::{self, ApiError, Catalogue};
+use yiqi_search::oai::{EntryPage, OaiSettings};
 use yiqi_search::pages::ServedBy;
 use yiqi_search::{IndexEntry, SearchService};
 
@@ -130,6 +131,7 @@ pub fn entry_json(position: Option<&FeedPosition>, envelope: &[u8]) -> Vec<u8> {
 pub struct NodeCatalogue {
     node: Node,
     index: Arc<LiveIndex>,
+    oai: OaiSettings,
 }
 
 impl Catalogue for NodeCatalogue {
@@ -150,6 +152,21 @@ impl Catalogue for NodeCatalogue {
             mirror_seq: self.index.indexed_seq(),
             synced_secs_ago: self.index.synced_secs_ago(),
         }
+    }
+
+    fn entries_after(&self, after: Option<&str>, limit: usize) -> Result<EntryPage, ApiError> {
+        self.node
+            .entries_after(after, limit)
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::bad_parameter("after", "after: not a position of this node"))
+    }
+
+    fn earliest_datestamp(&self) -> Result<Option<String>, ApiError> {
+        self.node.earliest_datestamp().map_err(ApiError::internal)
+    }
+
+    fn oai_settings(&self) -> &OaiSettings {
+        &self.oai
     }
 }
 
@@ -226,9 +243,15 @@ impl Node {
         self.live_index
             .set(index.clone())
             .map_err(|_| NodeError::Usage("this node already serves an index".into()))?;
+        let oai = OaiSettings::configured(
+            self.config.oai_repository_id.clone(),
+            self.config.oai_admin_email.clone(),
+        )
+        .map_err(NodeError::Usage)?;
         Ok(Arc::new(NodeCatalogue {
             node: self.clone(),
             index,
+            oai,
         }))
     }
 

@@ -11,6 +11,7 @@ mod facets;
 pub mod fields;
 mod highlight;
 pub mod http;
+pub mod oai;
 pub mod pages;
 pub mod params;
 pub mod priority;
