@@ -24,6 +24,7 @@ use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::discovery;
 use crate::oai::{self, EntryPage, OaiSettings};
 use crate::pages::{self, InstrumentView, ServedBy};
 use crate::params::{GroupBy, ParamError, SearchQuery, StatsFormat, StatsQuery, pairs};
@@ -141,6 +142,10 @@ pub fn read_routes<C: Catalogue>() -> Router<Arc<C>> {
         .route("/stats", get(stats_html::<C>))
         .route("/oai", get(oai::get::<C>).post(oai::post::<C>))
         .route(oai::YIQI_SCHEMA_PATH, get(oai::yiqi_schema))
+        .route(
+            discovery::API_CATALOG_PATH,
+            get(discovery::api_catalog::<C>),
+        )
 }
 
 /// The fallbacks (404 `not_found`, 405 `bad_parameter` on `method`) and the layers every yiqi

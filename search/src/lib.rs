@@ -7,6 +7,7 @@
 //! about 250 ms. docs/search.md describes the design, the API and the restart protocol.
 
 pub mod analysis;
+pub mod discovery;
 mod facets;
 pub mod fields;
 mod highlight;

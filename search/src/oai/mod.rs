@@ -165,7 +165,7 @@ async fn answer<C: Catalogue>(
 }
 
 /// `http://{Host}`: where the request was sent, for the base URL and the links in records.
-fn origin(headers: &HeaderMap) -> String {
+pub fn origin(headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())

@@ -412,3 +412,57 @@ fn settings_are_checked() {
             .contains("address")
     );
 }
+
+#[tokio::test]
+async fn the_home_page_and_the_api_catalog_advertise_oai_and_the_feed() {
+    let host = Arc::new(catalogue(1));
+    let request = |uri: &str| {
+        Request::get(uri)
+            .header(header::HOST, "hub.test")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let router = read_routes::<Memory>().with_state(host.clone());
+    let home = router.clone().oneshot(request("/")).await.unwrap();
+    let home = home.into_body().collect().await.unwrap().to_bytes();
+    let home = String::from_utf8_lossy(&home);
+    for link in [
+        "<link rel=\"api-catalog\" href=\"/.well-known/api-catalog\">",
+        "type=\"text/xml\" title=\"OAI-PMH 2.0 repository (oai_dc, datacite, yiqi)\" href=\"/oai\">",
+        "href=\"/v1/feed\">",
+    ] {
+        assert!(home.contains(link), "{link} in {home}");
+    }
+    let catalog = router
+        .oneshot(request("/.well-known/api-catalog"))
+        .await
+        .unwrap();
+    assert_eq!(catalog.status(), StatusCode::OK);
+    assert!(
+        catalog.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("application/linkset+json")
+    );
+    let body = catalog.into_body().collect().await.unwrap().to_bytes();
+    let linkset: Value = serde_json::from_slice(&body).unwrap();
+    let catalogue = &linkset["linkset"][0];
+    assert_eq!(
+        catalogue["anchor"],
+        "http://hub.test/.well-known/api-catalog"
+    );
+    let hrefs: Vec<&str> = catalogue["item"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["href"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        hrefs,
+        [
+            "http://hub.test/oai",
+            "http://hub.test/v1/search",
+            "http://hub.test/v1/feed"
+        ]
+    );
+}
