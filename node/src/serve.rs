@@ -560,6 +560,63 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_node_is_an_oai_repository_of_its_mirror_and_catalogue() {
+        let (hub, _, root) = hub_with_beijing().await;
+        let node = pinned("CN-GS", &hub, &root);
+        let dir = tempfile::tempdir().unwrap();
+        let file = ndjson(dir.path(), "own.ndjson", &[row("G1", "扫描电子显微镜")]);
+        node.import(&ImportRequest::new(file), &indicatif::ProgressBar::hidden())
+            .unwrap();
+        node.sync(&SyncOptions::default()).await.unwrap();
+
+        // Stepping one entry at a time crosses from the mirror to the catalogue and ends.
+        let (mut after, mut ids) = (None, Vec::new());
+        loop {
+            let page = node.entries_after(after.as_deref(), 1).unwrap().unwrap();
+            ids.extend(page.entries.iter().map(|e| e.position.clone()));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert!(
+            ids.contains(&"m:CN-BJ/A".to_owned()) && ids.contains(&"m:CN-BJ/B".to_owned()),
+            "{ids:?}"
+        );
+        assert_eq!(ids.last().map(String::as_str), Some("c:G1"), "{ids:?}");
+        assert!(node.entries_after(Some("x:1"), 10).unwrap().is_none());
+
+        let catalogue = node
+            .open_index(&dir.path().join("index"), "127.0.0.1:0")
+            .unwrap();
+        let router = router(catalogue);
+        let (status, xml) = get(
+            &router,
+            "/oai?verb=ListIdentifiers&metadataPrefix=datacite&set=kind:instrument",
+        )
+        .await;
+        let xml = String::from_utf8(xml).unwrap();
+        assert_eq!(status, 200);
+        for id in ["oai:yiqi:CN-BJ/A", "oai:yiqi:CN-BJ/B", "oai:yiqi:CN-GS/G1"] {
+            assert!(
+                xml.contains(&format!("<identifier>{id}</identifier>")),
+                "{id} in {xml}"
+            );
+        }
+        let received = &RECEIVED[..19];
+        assert!(
+            xml.contains(&format!("<datestamp>{received}Z</datestamp>")),
+            "{xml}"
+        );
+        let (_, identify) = get(&router, "/oai?verb=Identify").await;
+        let identify = String::from_utf8(identify).unwrap();
+        assert!(
+            identify.contains("<deletedRecord>persistent</deletedRecord>"),
+            "{identify}"
+        );
+    }
+
+    #[tokio::test]
     async fn a_reopened_index_is_brought_up_to_the_store() {
         let (hub, _, root) = hub_with_beijing().await;
         let dir = tempfile::tempdir().unwrap();
