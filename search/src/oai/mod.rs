@@ -260,7 +260,7 @@ impl<C: Catalogue + ?Sized> Repository<'_, C> {
         let earliest = self
             .host
             .earliest_datestamp()
-            .map_err(internal)?
+            .map_err(Failure::Host)?
             .and_then(|at| datestamp::of_rfc3339(&at))
             .unwrap_or_else(datestamp::now);
         let settings = self.settings();
@@ -287,7 +287,10 @@ impl<C: Catalogue + ?Sized> Repository<'_, C> {
         let repository = &self.settings().repository_identifier;
         let (region, local_id) =
             item::parse_identifier(identifier, repository).ok_or_else(missing)?;
-        let entry = self.host.stored_entry(region, local_id).map_err(internal)?;
+        let entry = self
+            .host
+            .stored_entry(region, local_id)
+            .map_err(Failure::Host)?;
         Ok(entry.and_then(|e| Item::parse(&e)).ok_or_else(missing)?)
     }
 
@@ -442,7 +445,7 @@ impl<C: Catalogue + ?Sized> Repository<'_, C> {
                         "the resumption token points nowhere in this repository: start the list \
                          again",
                     )),
-                    _ => internal(e),
+                    _ => Failure::Host(e),
                 })?;
             for entry in step.entries {
                 let Some(item) = Item::parse(&entry.entry) else {
@@ -540,26 +543,5 @@ impl From<OaiError> for Failure {
     }
 }
 
-fn internal(e: ApiError) -> Failure {
-    Failure::Host(e)
-}
-
 #[cfg(test)]
 mod tests;
-
-impl Token {
-    fn selection(&self) -> Selection {
-        let bound = |datestamp: &Option<String>| {
-            datestamp.clone().map(|datestamp| datestamp::Bound {
-                datestamp,
-                granularity: datestamp::Granularity::Seconds,
-            })
-        };
-        Selection {
-            metadata_prefix: self.prefix.clone(),
-            from: bound(&self.from),
-            until: bound(&self.until),
-            set: self.set.clone(),
-        }
-    }
-}

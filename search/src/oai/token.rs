@@ -6,6 +6,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
+use super::datestamp::{Bound, Granularity};
 use super::request::{ErrorCode, OaiError, Selection};
 
 /// The continuation of a list.
@@ -64,6 +65,23 @@ impl Token {
         }
         Ok(token)
     }
+
+    /// The selection the list was started with (`from` and `until` as the datestamps they
+    /// stood for).
+    pub fn selection(&self) -> Selection {
+        let bound = |datestamp: &Option<String>| {
+            datestamp.clone().map(|datestamp| Bound {
+                datestamp,
+                granularity: Granularity::Seconds,
+            })
+        };
+        Selection {
+            metadata_prefix: self.prefix.clone(),
+            from: bound(&self.from),
+            until: bound(&self.until),
+            set: self.set.clone(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -82,6 +100,9 @@ mod tests {
         let token = Token::new("ListRecords", &selection, "42".into(), 250, 1000);
         let text = token.encode();
         assert_eq!(Token::decode(&text, "ListRecords").unwrap(), token);
+        let resumed = token.selection();
+        assert_eq!(resumed.set, selection.set);
+        assert_eq!(resumed.from.unwrap().datestamp, "2026-01-01T00:00:00Z");
         for (bad, verb) in [
             (text.as_str(), "ListIdentifiers"),
             ("not base64!", "ListRecords"),
