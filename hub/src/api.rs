@@ -26,6 +26,7 @@ use yiqi_schema::protocol::keys::RegionList;
 use yiqi_search::SearchService;
 use yiqi_search::connections::ConnectionLimits;
 use yiqi_search::http::{self, ApiError, Catalogue, json_bytes};
+use yiqi_search::oai::{EntryPage, OaiSettings};
 use yiqi_search::pages::ServedBy;
 
 /// Request limits (documented in docs/protocol.md#limits).
@@ -72,6 +73,7 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub search: Arc<SearchService>,
     pub log: Arc<crate::log::Log>,
+    pub oai: OaiSettings,
 }
 
 type Shared = Arc<AppState>;
@@ -117,6 +119,18 @@ impl Catalogue for AppState {
 
     fn served_by(&self) -> ServedBy {
         ServedBy::Hub
+    }
+
+    fn entries_after(&self, after: Option<&str>, limit: usize) -> Result<EntryPage, ApiError> {
+        crate::harvest::entries_after(&self.store, after, limit)
+    }
+
+    fn earliest_datestamp(&self) -> Result<Option<String>, ApiError> {
+        crate::harvest::earliest_datestamp(&self.store)
+    }
+
+    fn oai_settings(&self) -> &OaiSettings {
+        &self.oai
     }
 }
 

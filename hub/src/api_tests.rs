@@ -14,6 +14,7 @@ use yiqi_schema::keys::{generate, public_key_text};
 use yiqi_schema::protocol::keys::{KeyStatus, key_record};
 use yiqi_schema::sign;
 use yiqi_schema::testing::sample_record;
+use yiqi_search::oai::OaiSettings;
 use yiqi_store::MemoryStore;
 
 pub(crate) struct TestHub {
@@ -41,7 +42,15 @@ impl TestHub {
             checkpoint_file: search_dir.path().join("log-checkpoint"),
             new_origin: false,
         };
-        let hub = Hub::with_store(kv.clone(), search_dir.path(), &root_text, limits, log).unwrap();
+        let hub = Hub::with_store(
+            kv.clone(),
+            search_dir.path(),
+            &root_text,
+            limits,
+            log,
+            OaiSettings::default(),
+        )
+        .unwrap();
         TestHub {
             router: app(hub.state.clone()),
             hub,

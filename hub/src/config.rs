@@ -6,6 +6,7 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use yiqi_search::oai::OaiSettings;
 
 /// What a `--config` TOML file may set (all optional; unknown keys are an error).
 #[derive(Debug, Default, Deserialize)]
@@ -21,6 +22,8 @@ pub struct FileConfig {
     pub cache_capacity_mb: Option<u64>,
     pub log_origin: Option<String>,
     pub root_key: Option<String>,
+    pub oai_repository_id: Option<String>,
+    pub oai_admin_email: Option<String>,
 }
 
 /// Values given on the command line or in the environment (they win over the file).
@@ -68,6 +71,14 @@ pub struct ServeArgs {
     /// environment or the file.
     #[arg(long)]
     pub new_log_origin: bool,
+    /// The OAI-PMH repository identifier, the `{repository}` in item identifiers
+    /// `oai:{repository}:{region}/{local_id}` (default `yiqi`; e.g. `hub.example.org`). Keep it
+    /// fixed: harvesters key their copies by identifier.
+    #[arg(long, env = "YIQI_OAI_REPOSITORY_ID")]
+    pub oai_repository_id: Option<String>,
+    /// The address OAI-PMH `Identify` gives harvesters to write to.
+    #[arg(long, env = "YIQI_OAI_ADMIN_EMAIL")]
+    pub oai_admin_email: Option<String>,
 }
 
 /// The resolved settings the hub runs with.
@@ -81,6 +92,7 @@ pub struct Settings {
     pub cache_capacity_bytes: u64,
     pub log_origin: String,
     pub new_log_origin: bool,
+    pub oai: OaiSettings,
 }
 
 impl Settings {
@@ -135,6 +147,10 @@ impl Settings {
                 .or(file.log_origin)
                 .unwrap_or_else(|| crate::log::DEFAULT_LOG_ORIGIN.into()),
             new_log_origin: args.new_log_origin,
+            oai: OaiSettings::configured(
+                args.oai_repository_id.or(file.oai_repository_id),
+                args.oai_admin_email.or(file.oai_admin_email),
+            )?,
         })
     }
 }
@@ -182,6 +198,7 @@ mod tests {
         assert_eq!(settings.limits.max_batch_records, 20);
         assert_eq!(settings.limits.max_body_bytes, 16 << 20);
         assert_eq!(settings.log_origin, "a.example/log");
+        assert_eq!(settings.oai, OaiSettings::default());
         std::fs::write(&path, "listne = \"x\"\n").unwrap();
         let typo = ServeArgs {
             config: Some(path),

@@ -9,7 +9,7 @@
 //! - [`api`]: `fn app(state) -> Router` and the handlers; [`error`]: `AppError`, the codes.
 //! - [`split`]: cutting a batch body into per-record bytes without parsing it whole.
 //! - [`ingest`]: parallel checks, then the single writer with group commit.
-//! - [`feed`]: the change feed and long-polling.
+//! - [`feed`]: the change feed and long-polling; [`harvest`]: the entries OAI-PMH lists read.
 //! - [`indexer`]: replaying the log into the search index ([`yiqi_search`]), then following
 //!   commits.
 //! - [`registry`]: regions and their keys.
@@ -23,6 +23,7 @@ mod api_tests;
 pub mod config;
 pub mod error;
 pub mod feed;
+pub mod harvest;
 pub mod indexer;
 pub mod ingest;
 pub mod log;

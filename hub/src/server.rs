@@ -16,6 +16,7 @@ use tokio::sync::watch;
 use yiqi_search::SearchService;
 use yiqi_search::connections;
 pub use yiqi_search::http::shutdown_signal;
+use yiqi_search::oai::OaiSettings;
 use yiqi_store::{KvStore, SledStore, StorageError};
 
 /// A hub ready to serve: its state and the handle to tell long-polls to stop.
@@ -60,6 +61,7 @@ impl Hub {
             &settings.root_key,
             settings.limits.clone(),
             log,
+            settings.oai.clone(),
         )
     }
 
@@ -73,6 +75,7 @@ impl Hub {
         root_key: &str,
         limits: Limits,
         log: LogSettings,
+        oai: OaiSettings,
     ) -> Result<Hub, String> {
         let store = HubStore::new(kv);
         let registry = Arc::new(Registry::load(&store, root_key).map_err(|e| e.to_string())?);
@@ -100,6 +103,7 @@ impl Hub {
             metrics: metrics_handle(),
             search,
             log,
+            oai,
         });
         Ok(Hub { state, shutdown })
     }

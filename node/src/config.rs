@@ -45,6 +45,13 @@ pub struct Config {
     /// default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen: Option<String>,
+    /// The OAI-PMH repository identifier this node answers `/oai` with when it serves (default
+    /// `yiqi`, the hub's default, so that an item has one identifier wherever it is harvested).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oai_repository_id: Option<String>,
+    /// The address OAI-PMH `Identify` gives harvesters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oai_admin_email: Option<String>,
 }
 
 fn default_batch_size() -> usize {
@@ -76,6 +83,8 @@ impl Config {
             log_key: None,
             witness_quorum: None,
             listen: None,
+            oai_repository_id: None,
+            oai_admin_email: None,
         };
         config.check()?;
         Ok(config)
@@ -111,6 +120,11 @@ impl Config {
                 "listen {listen:?} must be an IP address and port, e.g. \"127.0.0.1:8080\""
             )));
         }
+        yiqi_search::oai::OaiSettings::configured(
+            self.oai_repository_id.clone(),
+            self.oai_admin_email.clone(),
+        )
+        .map_err(NodeError::Usage)?;
         if self.name.trim().is_empty() {
             return Err(NodeError::Usage("the platform name is empty".into()));
         }

@@ -28,6 +28,7 @@ pub mod daemon;
 pub mod db;
 pub mod error;
 pub mod export;
+pub mod harvest;
 pub mod hub;
 pub mod import;
 pub mod keys;

@@ -32,6 +32,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use yiqi_search::connections::{self, ConnectionLimits};
 use yiqi_search::http::{self, ApiError, Catalogue};
+use yiqi_search::oai::{EntryPage, OaiSettings};
 use yiqi_search::pages::ServedBy;
 use yiqi_search::{IndexEntry, SearchService};
 
@@ -131,6 +132,7 @@ pub fn entry_json(position: Option<&FeedPosition>, envelope: &[u8]) -> Vec<u8> {
 pub struct NodeCatalogue {
     node: Node,
     index: Arc<LiveIndex>,
+    oai: OaiSettings,
 }
 
 impl Catalogue for NodeCatalogue {
@@ -151,6 +153,21 @@ impl Catalogue for NodeCatalogue {
             mirror_seq: self.index.indexed_seq(),
             synced_secs_ago: self.index.synced_secs_ago(),
         }
+    }
+
+    fn entries_after(&self, after: Option<&str>, limit: usize) -> Result<EntryPage, ApiError> {
+        self.node
+            .entries_after(after, limit)
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| ApiError::bad_parameter("after", "after: not a position of this node"))
+    }
+
+    fn earliest_datestamp(&self) -> Result<Option<String>, ApiError> {
+        self.node.earliest_datestamp().map_err(ApiError::internal)
+    }
+
+    fn oai_settings(&self) -> &OaiSettings {
+        &self.oai
     }
 }
 
@@ -227,9 +244,15 @@ impl Node {
         self.live_index
             .set(index.clone())
             .map_err(|_| NodeError::Usage("this node already serves an index".into()))?;
+        let oai = OaiSettings::configured(
+            self.config.oai_repository_id.clone(),
+            self.config.oai_admin_email.clone(),
+        )
+        .map_err(NodeError::Usage)?;
         Ok(Arc::new(NodeCatalogue {
             node: self.clone(),
             index,
+            oai,
         }))
     }
 
@@ -541,6 +564,63 @@ mod tests {
             String::from_utf8(own_page)
                 .unwrap()
                 .contains("Own catalogue")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_node_is_an_oai_repository_of_its_mirror_and_catalogue() {
+        let (hub, _, root) = hub_with_beijing().await;
+        let node = pinned("CN-GS", &hub, &root);
+        let dir = tempfile::tempdir().unwrap();
+        let file = ndjson(dir.path(), "own.ndjson", &[row("G1", "扫描电子显微镜")]);
+        node.import(&ImportRequest::new(file), &indicatif::ProgressBar::hidden())
+            .unwrap();
+        node.sync(&SyncOptions::default()).await.unwrap();
+
+        // Stepping one entry at a time crosses from the mirror to the catalogue and ends.
+        let (mut after, mut ids) = (None, Vec::new());
+        loop {
+            let page = node.entries_after(after.as_deref(), 1).unwrap().unwrap();
+            ids.extend(page.entries.iter().map(|e| e.position.clone()));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert!(
+            ids.contains(&"m:CN-BJ/A".to_owned()) && ids.contains(&"m:CN-BJ/B".to_owned()),
+            "{ids:?}"
+        );
+        assert_eq!(ids.last().map(String::as_str), Some("c:G1"), "{ids:?}");
+        assert!(node.entries_after(Some("x:1"), 10).unwrap().is_none());
+
+        let catalogue = node
+            .open_index(&dir.path().join("index"), "127.0.0.1:0")
+            .unwrap();
+        let router = router(catalogue);
+        let (status, xml) = get(
+            &router,
+            "/oai?verb=ListIdentifiers&metadataPrefix=datacite&set=kind:instrument",
+        )
+        .await;
+        let xml = String::from_utf8(xml).unwrap();
+        assert_eq!(status, 200);
+        for id in ["oai:yiqi:CN-BJ/A", "oai:yiqi:CN-BJ/B", "oai:yiqi:CN-GS/G1"] {
+            assert!(
+                xml.contains(&format!("<identifier>{id}</identifier>")),
+                "{id} in {xml}"
+            );
+        }
+        let received = &RECEIVED[..19];
+        assert!(
+            xml.contains(&format!("<datestamp>{received}Z</datestamp>")),
+            "{xml}"
+        );
+        let (_, identify) = get(&router, "/oai?verb=Identify").await;
+        let identify = String::from_utf8(identify).unwrap();
+        assert!(
+            identify.contains("<deletedRecord>persistent</deletedRecord>"),
+            "{identify}"
         );
     }
 

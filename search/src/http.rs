@@ -5,7 +5,8 @@
 //! A host implements [`Catalogue`] (its stored entries, who it is, how fresh) and merges
 //! [`read_routes`] into its router; [`finish`] adds the shared fallbacks and layers. The hub and
 //! every node therefore answer `/v1/search`, `/v1/stats`, `/v1/records/{region}/{local_id}`, `/`,
-//! `/instruments/…` and `/stats` with the same parameters, fields, error codes and page layout.
+//! `/instruments/…`, `/stats` and OAI-PMH at `/oai` with the same parameters, fields, error codes
+//! and page layout.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,6 +24,8 @@ use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
+use crate::discovery;
+use crate::oai::{self, EntryPage, OaiSettings};
 use crate::pages::{self, InstrumentView, ServedBy};
 use crate::params::{GroupBy, ParamError, SearchQuery, StatsFormat, StatsQuery, pairs};
 use crate::{SearchError, SearchResponse, SearchService, StatsResponse};
@@ -110,6 +113,19 @@ pub trait Catalogue: Send + Sync + 'static {
 
     /// Who serves, and how fresh the data is, for the pages.
     fn served_by(&self) -> ServedBy;
+
+    /// Up to `limit` stored entries after the position `after` (`None`: from the first), as
+    /// [`Catalogue::stored_entry`] answers them: each record's current entry (tombstones
+    /// included) once, in an order that survives restarts, each with its position. An `after`
+    /// the host never gave out is `bad_parameter`. Blocking. Feeds OAI-PMH lists.
+    fn entries_after(&self, after: Option<&str>, limit: usize) -> Result<EntryPage, ApiError>;
+
+    /// A time no stored entry's datestamp is earlier than (RFC 3339), `None` when empty.
+    /// Blocking.
+    fn earliest_datestamp(&self) -> Result<Option<String>, ApiError>;
+
+    /// How the host presents itself to OAI-PMH harvesters.
+    fn oai_settings(&self) -> &OaiSettings;
 }
 
 /// The read-only routes, over any host state that is a [`Catalogue`].
@@ -124,6 +140,12 @@ pub fn read_routes<C: Catalogue>() -> Router<Arc<C>> {
             get(instrument_html::<C>),
         )
         .route("/stats", get(stats_html::<C>))
+        .route("/oai", get(oai::get::<C>).post(oai::post::<C>))
+        .route(oai::YIQI_SCHEMA_PATH, get(oai::yiqi_schema))
+        .route(
+            discovery::API_CATALOG_PATH,
+            get(discovery::api_catalog::<C>),
+        )
 }
 
 /// The fallbacks (404 `not_found`, 405 `bad_parameter` on `method`) and the layers every yiqi

@@ -8,10 +8,12 @@
 
 pub mod analysis;
 pub mod connections;
+pub mod discovery;
 mod facets;
 pub mod fields;
 mod highlight;
 pub mod http;
+pub mod oai;
 pub mod pages;
 pub mod params;
 pub mod priority;

@@ -102,6 +102,10 @@ pub fn page(title: &str, served: &ServedBy, body: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " · 全国科研仪器共享 yiqi" }
+                link rel="api-catalog" href=(crate::discovery::API_CATALOG_PATH);
+                @for interface in crate::discovery::interfaces(served) {
+                    link rel="alternate" type=(interface.media_type) title=(interface.title) href=(interface.path);
+                }
                 style { (PreEscaped(CSS)) }
             }
             body {
