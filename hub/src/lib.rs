@@ -32,6 +32,8 @@ pub mod log_api;
 mod log_api_tests;
 pub mod params;
 pub mod registry;
+#[cfg(test)]
+mod search_api_tests;
 pub mod server;
 pub mod split;
 pub mod store;

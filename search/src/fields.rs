@@ -1,9 +1,11 @@
 //! The tantivy schema of the national index and the document built from a record.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::OnceLock;
 
 use serde_json::Value as Json;
+use sha2::{Digest, Sha256};
 use tantivy::TantivyDocument;
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions,
@@ -14,6 +16,7 @@ use yiqi_schema::protocol::labels::SHARING_MODE;
 use yiqi_schema::{classification, regions};
 
 use super::analysis::{CHARS, JIEBA};
+use super::places;
 use super::thesaurus::{self, normalize};
 
 /// Tantivy's analyzer that keeps a value as one token.
@@ -40,6 +43,8 @@ pub struct Fields {
     pub value: Field,
     /// `updated_at` in Unix nanoseconds.
     pub updated: Field,
+    /// The order of equally ranked hits ([`tie_rank`]).
+    pub tie_rank: Field,
     /// Word fields (jieba): names, organisation and place, description.
     pub words_name: Field,
     pub words_org: Field,
@@ -51,6 +56,8 @@ pub struct Fields {
     pub tags_name: Field,
     pub tags_org: Field,
     pub tags_body: Field,
+    /// The record's numbers, exactly ([`identifiers`]).
+    pub ids: Field,
     /// Stored texts shown in hits and used for highlights.
     pub name: Field,
     pub name_en: Field,
@@ -100,18 +107,19 @@ pub fn schema() -> (Schema, Fields) {
     let mut b = Schema::builder();
     let words = |positions: bool| text_options(JIEBA, positions);
     let fields = Fields {
-        id: b.add_text_field("id", STRING | FAST),
+        id: b.add_text_field("id", STRING),
         region: b.add_text_field("region", STRING | STORED),
         local_id: b.add_text_field("local_id", STORED),
         category: b.add_text_field("category", STORED),
         category_path: b.add_text_field("category_path", STRING),
         facet_codes: b.add_u64_field(FACET_CODES, FAST),
-        province: b.add_text_field(PROVINCE, STRING | FAST),
+        province: b.add_text_field(PROVINCE, STRING | FAST | STORED),
         city: b.add_text_field("city", STRING | STORED),
         sharing: b.add_text_field("sharing", STRING | STORED),
-        status: b.add_text_field("status", STRING),
+        status: b.add_text_field("status", STRING | STORED),
         value: b.add_u64_field("value", INDEXED | FAST | STORED),
         updated: b.add_i64_field("updated", FAST),
+        tie_rank: b.add_u64_field(TIE_RANK, FAST),
         words_name: b.add_text_field("words_name", words(false)),
         words_org: b.add_text_field("words_org", words(false)),
         words_body: b.add_text_field("words_body", words(false)),
@@ -119,6 +127,7 @@ pub fn schema() -> (Schema, Fields) {
         tags_name: b.add_text_field("tags_name", text_options(RAW, false)),
         tags_org: b.add_text_field("tags_org", text_options(RAW, false)),
         tags_body: b.add_text_field("tags_body", text_options(RAW, false)),
+        ids: b.add_text_field("ids", text_options(RAW, false)),
         name: b.add_text_field("name", STORED),
         name_en: b.add_text_field("name_en", STORED),
         keywords: b.add_text_field("keywords", STORED),
@@ -144,6 +153,58 @@ fn text_options(analyzer: &str, positions: bool) -> TextOptions {
             .set_tokenizer(analyzer)
             .set_index_option(record),
     )
+}
+
+/// The numbers a record is searched by exactly, normalized as query text is (lower case, ASCII
+/// width): its local id (the platform's instrument number, GS-0001), `region/local_id`, and the
+/// platform's other numbers in `ext` (single-word strings such as an asset number).
+pub fn identifiers(record: &Json) -> Vec<String> {
+    let mut out: Vec<String> = record_id(record).into_iter().collect();
+    out.extend(text(record, "/local_id").map(str::to_string));
+    let ext = record
+        .get("ext")
+        .and_then(Json::as_object)
+        .into_iter()
+        .flatten();
+    let numbers = ext.filter_map(|(_, value)| value.as_str()).filter(|value| {
+        value.len() <= MAX_IDENTIFIER_BYTES && !value.contains(char::is_whitespace)
+    });
+    out.extend(numbers.map(str::to_string));
+    out.iter().map(|id| normalize(id)).collect()
+}
+
+/// Longest `ext` string taken for a number.
+const MAX_IDENTIFIER_BYTES: usize = 64;
+
+/// The fast field that orders equally ranked hits.
+pub const TIE_RANK: &str = "tie_rank";
+
+/// The order of hits that rank equally (same score, value or update time), highest first: the
+/// record's quality points ([`quality`]) in the top byte, then a hash of its id. The hash is
+/// stable (the same on the hub and every node, before and after a restart) and unrelated to the
+/// region, so a page of equally relevant hits mixes regions instead of listing one region's ids
+/// in alphabetical order. One u64 column read per compared hit.
+pub fn tie_rank(id: &str, record: &Json) -> u64 {
+    let digest = Sha256::digest(id.as_bytes());
+    let mut hash = [0u8; 8];
+    hash.copy_from_slice(&digest[..8]);
+    u64::from(quality(record)) << 56 | u64::from_be_bytes(hash) >> 8
+}
+
+/// Static quality points of a record (0–3), what a researcher can act on: shared externally,
+/// bookable with a contact, and in recent use (usage reported for the year of its last update or
+/// the year before). Taken from the record alone, so every index agrees.
+pub fn quality(record: &Json) -> u8 {
+    let external = text(record, "/sharing/mode") == Some("external");
+    let bookable =
+        text(record, "/sharing/booking_url").is_some() && record.get("contact").is_some();
+    let updated_year = text(record, "/updated_at")
+        .and_then(|t| t.get(..4))
+        .and_then(|y| y.parse::<u64>().ok());
+    let usage_year = record.pointer("/usage/year").and_then(Json::as_u64);
+    let recently_used =
+        matches!((usage_year, updated_year), (Some(used), Some(updated)) if used + 1 >= updated);
+    u8::from(external) + u8::from(bookable) + u8::from(recently_used)
 }
 
 /// The id a record is indexed under: `region/local_id`.
@@ -192,6 +253,7 @@ impl Fields {
         doc.add_text(self.id, id);
         self.add_keys(&mut doc, record);
         self.add_numbers(&mut doc, record);
+        self.add_tie_rank(&mut doc, id, record);
         self.add_stored(&mut doc, record);
         self.add_words(&mut doc, record);
         doc
@@ -212,6 +274,9 @@ impl Fields {
             }
         }
         doc.add_u64(self.facet_codes, facet_codes(record));
+        for id in identifiers(record) {
+            doc.add_text(self.ids, id);
+        }
         let Some(code) = text(record, "/category") else {
             return;
         };
@@ -228,6 +293,10 @@ impl Fields {
         if let Some(nanos) = updated_nanos(record) {
             doc.add_i64(self.updated, nanos);
         }
+    }
+
+    fn add_tie_rank(&self, doc: &mut TantivyDocument, id: &str, record: &Json) {
+        doc.add_u64(self.tie_rank, tie_rank(id, record));
     }
 
     fn add_stored(&self, doc: &mut TantivyDocument, record: &Json) {
@@ -258,7 +327,8 @@ impl Fields {
             .into_iter()
             .filter_map(|p| text(record, p));
         let names: Vec<&str> = names.chain(texts(record, "keywords")).collect();
-        let org = org_texts(record);
+        let org_texts = org_texts(record);
+        let org: Vec<&str> = org_texts.iter().map(AsRef::as_ref).collect();
         let body: Vec<&str> = ["/specs", "/functions", "/service_content"]
             .into_iter()
             .filter_map(|p| text(record, p))
@@ -285,8 +355,9 @@ impl Fields {
     }
 }
 
-/// Manufacturer, model, institution, carrier, place and the category's names (with ancestors).
-fn org_texts(record: &Json) -> Vec<&str> {
+/// Manufacturer, model, institution, carrier, place (also in English and pinyin) and the
+/// category's names (with ancestors).
+fn org_texts(record: &Json) -> Vec<Cow<'_, str>> {
     let pointers = [
         "/manufacturer",
         "/model",
@@ -297,15 +368,17 @@ fn org_texts(record: &Json) -> Vec<&str> {
         "/location/city",
         "/location/district",
     ];
-    let mut out: Vec<&str> = pointers
+    let mut out: Vec<Cow<'_, str>> = pointers
         .into_iter()
         .filter_map(|p| text(record, p))
+        .map(Cow::Borrowed)
         .collect();
     let code = text(record, "/category").unwrap_or_default();
     let names = category_path(code)
         .into_iter()
         .filter_map(classification::get);
-    out.extend(names.map(|class| class.name_zh));
+    out.extend(names.map(|class| Cow::Borrowed(class.name_zh)));
+    out.extend(places::latin_names(record).into_iter().map(Cow::Owned));
     out
 }
 
@@ -326,6 +399,8 @@ mod tests {
         let record = sample_record();
         assert_eq!(record_id(&record).unwrap(), "CN-GS/GS-0001");
         assert!(updated_nanos(&record).unwrap() > 0);
-        assert!(org_texts(&record).contains(&"分析仪器"));
+        let org = org_texts(&record);
+        assert!(org.iter().any(|t| t == "分析仪器"));
+        assert!(org.iter().any(|t| t == "lanzhou") && org.iter().any(|t| t == "Gansu"));
     }
 }

@@ -133,6 +133,7 @@ pub fn read_routes<C: Catalogue>() -> Router<Arc<C>> {
     Router::new()
         .route("/v1/records/{region}/{local_id}", get(get_record::<C>))
         .route("/v1/search", get(search_api::<C>))
+        .route("/v1/search/export", get(crate::export::export_api::<C>))
         .route("/v1/stats", get(stats_api::<C>))
         .route("/", get(search_html::<C>))
         .route(
@@ -316,10 +317,14 @@ struct StoredEntry {
     envelope: serde_json::Value,
 }
 
+/// An instrument's page; the query string is the search it was found with (for the back link),
+/// ignored when it is not a valid search.
 async fn instrument_html<C: Catalogue>(
     State(host): State<Arc<C>>,
     Path((region, local_id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
+    let from = SearchQuery::from_params(&pairs(raw.as_deref())).unwrap_or_default();
     let id = record_id(&region, &local_id);
     let served = host.served_by();
     let Some(entry) = stored_entry(&host, region, local_id).await? else {
@@ -332,17 +337,27 @@ async fn instrument_html<C: Catalogue>(
         received_at: stored.received_at,
         envelope: stored.envelope,
     };
-    Ok(pages::instrument_page(&view, &served).into_response())
+    Ok(pages::instrument_page(&view, &from, &served).into_response())
 }
 
-async fn stats_html<C: Catalogue>(State(host): State<Arc<C>>) -> Result<Response, ApiError> {
+/// The dashboard; `region` and `category` (as `/v1/stats` takes them) limit it.
+async fn stats_html<C: Catalogue>(
+    State(host): State<Arc<C>>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
+    let requested = StatsQuery::from_params(&pairs(raw.as_deref()))?;
+    let filter = StatsQuery {
+        region: requested.region,
+        category: requested.category,
+        ..StatsQuery::default()
+    };
     let by = |group_by| StatsQuery {
         group_by,
-        ..StatsQuery::default()
+        ..filter.clone()
     };
     let by_region = run_stats(&host, by(GroupBy::Region)).await?;
     let by_category = run_stats(&host, by(GroupBy::Category)).await?;
-    Ok(pages::stats_page(&by_region, &by_category, &host.served_by()).into_response())
+    Ok(pages::stats_page(&by_region, &by_category, &filter, &host.served_by()).into_response())
 }
 
 /// Completes on SIGTERM or Ctrl-C: the stop signal of every yiqi server.

@@ -9,6 +9,7 @@
 pub mod analysis;
 pub mod connections;
 pub mod discovery;
+pub mod export;
 mod facets;
 pub mod fields;
 mod highlight;
@@ -16,9 +17,11 @@ pub mod http;
 pub mod oai;
 pub mod pages;
 pub mod params;
+mod places;
 pub mod priority;
 mod query;
 pub mod stats;
+mod suggest;
 pub mod thesaurus;
 
 use std::collections::BTreeMap;
@@ -33,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tantivy::collector::sort_key::{SortBySimilarityScore, SortByStaticFastValue, SortByString};
+use tantivy::collector::sort_key::{SortBySimilarityScore, SortByStaticFastValue};
 use tantivy::collector::{Collector, TopDocs};
 use tantivy::directory::MmapDirectory;
 use tantivy::query::Query;
@@ -147,6 +150,8 @@ pub struct SearchResponse {
     pub took_ms: u64,
     pub hits: Vec<Hit>,
     pub facets: Facets,
+    /// For a `q` that finds nothing: corrected queries ("did you mean"), best first; else empty.
+    pub suggestions: Vec<String>,
 }
 
 /// One record found.
@@ -307,11 +312,17 @@ impl SearchService {
                 Ok(fields.hit(&doc, highlighter.as_mut()))
             })
             .collect::<Result<Vec<Hit>, SearchError>>()?;
+        let suggestions = if counts.total == 0 && !query.q.is_empty() {
+            suggest::suggestions(fields, &searcher, &query.q)
+        } else {
+            Vec::new()
+        };
         Ok(SearchResponse {
             total: counts.total,
             took_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             hits,
             facets: counts.facets,
+            suggestions,
         })
     }
 
@@ -376,8 +387,8 @@ fn payload_seq(payload: &str) -> Option<u64> {
 }
 
 /// Raised whenever documents are analysed differently (tokenizers, tagging) under the same schema.
-/// 2: the id is a fast column (the tie-break of every order).
-const ANALYSIS_VERSION: u32 = 2;
+/// 3: the tie rank (quality points and a hash of the id) orders equal hits.
+const ANALYSIS_VERSION: u32 = 3;
 
 /// Identifies how documents are analysed beyond the schema: the thesaurus tags records at index
 /// time, so an index built with another thesaurus or [`ANALYSIS_VERSION`] is outdated and is
@@ -509,9 +520,10 @@ fn commit_loop(inner: &Inner, stop: &(Mutex<bool>, Condvar)) {
 
 /// The page of hits (addresses in order) and the facet counts of all matches, in one pass.
 ///
-/// Equal sort keys are ordered by record id: tantivy would otherwise order them by segment and
-/// document number, which differ between two indexes of the same records (the hub's and a
-/// node's) and even between restarts of one.
+/// Equal sort keys are ordered by the records' tie rank ([`fields::tie_rank`]: quality points,
+/// then a hash of the id): tantivy would otherwise order them by segment and document number,
+/// which differ between two indexes of the same records (the hub's and a node's) and even
+/// between restarts of one, and a page of equally relevant hits would be one region's.
 ///
 /// (Two passes, counting without scores and ranking with tantivy's block-max WAND, measured
 /// slower: the scores of a broad query's matches are too even for WAND to skip blocks.)
@@ -525,12 +537,15 @@ fn collect(
         return Ok((Vec::new(), searcher.search(query, &FacetCollector)?));
     }
     let top = TopDocs::with_limit(request.limit).and_offset(request.offset);
-    let by_id = (SortByString::for_field("id"), Order::Asc);
+    let tie_break = (
+        SortByStaticFastValue::<u64>::for_field(fields::TIE_RANK),
+        Order::Desc,
+    );
     match request.sort {
         Sort::Relevance if has_text => page(
             searcher,
             query,
-            top.order_by(((SortBySimilarityScore, Order::Desc), by_id)),
+            top.order_by(((SortBySimilarityScore, Order::Desc), tie_break)),
         ),
         Sort::ValueDesc => page(
             searcher,
@@ -540,7 +555,7 @@ fn collect(
                     SortByStaticFastValue::<u64>::for_field("value"),
                     Order::Desc,
                 ),
-                by_id,
+                tie_break,
             )),
         ),
         Sort::Relevance | Sort::UpdatedDesc => page(
@@ -551,7 +566,7 @@ fn collect(
                     SortByStaticFastValue::<i64>::for_field("updated"),
                     Order::Desc,
                 ),
-                by_id,
+                tie_break,
             )),
         ),
     }

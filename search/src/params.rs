@@ -343,6 +343,8 @@ pub struct StatsQuery {
     pub group_by: GroupBy,
     /// Only the records of this region.
     pub region: Option<String>,
+    /// Only the records of this class of the classification (any level; descendants included).
+    pub category: Option<String>,
     pub format: StatsFormat,
 }
 
@@ -356,6 +358,7 @@ impl StatsQuery {
             match name.as_str() {
                 "group_by" => query.group_by = group_by(value)?,
                 "region" => query.region = region(value)?,
+                "category" => query.category = category(value)?,
                 "format" => query.format = format(value)?,
                 _ => return Err(ParamError::new(name, "unknown parameter")),
             }
@@ -478,9 +481,11 @@ mod tests {
         let query = StatsQuery::from_params(&params(&[
             ("group_by", "year"),
             ("region", "CN-BJ"),
+            ("category", "010100"),
             ("format", "csv"),
         ]))
         .unwrap();
+        assert_eq!(query.category.as_deref(), Some("010100"));
         assert_eq!(query.group_by, GroupBy::Year);
         assert_eq!(query.format, StatsFormat::Csv);
         assert_eq!(
@@ -495,6 +500,7 @@ mod tests {
         assert_eq!(bad(&[("group_by", "colour")]), "group_by");
         assert_eq!(bad(&[("format", "xml")]), "format");
         assert_eq!(bad(&[("region", "XX")]), "region");
+        assert_eq!(bad(&[("category", "999999")]), "category");
         assert_eq!(bad(&[("q", "x")]), "q");
     }
 }

@@ -30,6 +30,8 @@ const NAME_BOOST: f32 = 3.0;
 const ORG_BOOST: f32 = 1.5;
 const BODY_BOOST: f32 = 1.0;
 const CHAR_FALLBACK_BOOST: f32 = 0.3;
+/// A word that is a record's number (GS-0001) names that record: above any text match.
+const IDENTIFIER_BOOST: f32 = 20.0;
 
 /// The tokens a query searched for, for highlighting.
 #[derive(Debug, Default)]
@@ -79,7 +81,6 @@ fn filters(fields: &Fields, query: &SearchQuery) -> Vec<Box<dyn Query>> {
         (fields.region, &query.region),
         (fields.category_path, &query.category),
         (fields.province, &query.province),
-        (fields.city, &query.city),
         (fields.sharing, &query.sharing),
         (fields.status, &query.status),
     ];
@@ -87,6 +88,9 @@ fn filters(fields: &Fields, query: &SearchQuery) -> Vec<Box<dyn Query>> {
         .into_iter()
         .filter_map(|(field, value)| value.as_deref().map(|v| key_term(field, v)))
         .collect();
+    if let Some(city) = &query.city {
+        out.push(prefix_of(fields.city, city));
+    }
     if query.min_value.is_some() || query.max_value.is_some() {
         let bound = |v: Option<u64>| {
             v.map_or(Bound::Unbounded, |v| {
@@ -101,6 +105,16 @@ fn filters(fields: &Fields, query: &SearchQuery) -> Vec<Box<dyn Query>> {
     out.into_iter()
         .map(|filter| Box::new(ConstScoreQuery::new(filter, 0.0)) as Box<dyn Query>)
         .collect()
+}
+
+/// The values of a raw field that start with `prefix` (兰州 finds 兰州市): a range of the
+/// field's terms, from the prefix to the prefix followed by the last code point.
+fn prefix_of(field: Field, prefix: &str) -> Box<dyn Query> {
+    let upper = format!("{prefix}{}", char::MAX);
+    Box::new(RangeQuery::new(
+        Bound::Included(Term::from_field_text(field, prefix)),
+        Bound::Included(Term::from_field_text(field, &upper)),
+    ))
 }
 
 fn key_term(field: Field, value: &str) -> Box<dyn Query> {
@@ -208,7 +222,18 @@ impl Builder<'_> {
                 CHAR_FALLBACK_BOOST,
             )
         });
-        let matches = union(fallback.into_iter().chain(in_fields).collect());
+        // A record's number, exactly (the normalized word is how it was indexed).
+        let identifier = boost(
+            self.filtered(vec![scored_term(self.fields.ids, text)]),
+            IDENTIFIER_BOOST,
+        );
+        let matches = union(
+            fallback
+                .into_iter()
+                .chain(in_fields)
+                .chain([identifier])
+                .collect(),
+        );
         // One jieba word in the names is already the exact phrase (boost 3); several need their
         // characters in a row.
         let phrase = (words.len() > 1).then(|| {

@@ -185,6 +185,8 @@ impl Interner {
 #[derive(Debug, Clone, Copy)]
 struct Row {
     region: u32,
+    /// The position of the record's class in the classification (any level).
+    class: u32,
     top_category: u32,
     province: u32,
     institution: u32,
@@ -225,6 +227,19 @@ fn top_index(code: Option<&str>) -> u32 {
     let top = code.and_then(classification::top_level);
     top.and_then(|t| classification::all().iter().position(|c| c.code == t.code))
         .map_or(UNKNOWN, |i| i as u32)
+}
+
+fn class_index(code: Option<&str>) -> u32 {
+    code.and_then(|code| classification::all().iter().position(|c| c.code == code))
+        .map_or(UNKNOWN, |i| i as u32)
+}
+
+/// Which classes (by position in the classification) lie at or under `code`.
+fn classes_under(code: &str) -> Vec<bool> {
+    classification::all()
+        .iter()
+        .map(|class| super::fields::category_path(class.code).contains(&code))
+        .collect()
 }
 
 fn small(record: &Json, pointer: &str) -> Option<u32> {
@@ -274,6 +289,7 @@ impl StatsTable {
         let carrier = name("/carrier/name");
         Row {
             region,
+            class: class_index(text(record, "/category")),
             top_category: top_index(text(record, "/category")),
             province,
             institution,
@@ -291,12 +307,18 @@ impl StatsTable {
     /// The statistics for a query: rows by instruments (descending), then key.
     pub fn query(&self, query: &StatsQuery) -> StatsResponse {
         let region = query.region.as_deref().map(|r| region_index(Some(r)));
+        let classes = query.category.as_deref().map(classes_under);
+        let in_category = |row: &Row| {
+            classes
+                .as_ref()
+                .is_none_or(|under| under.get(row.class as usize).copied().unwrap_or(false))
+        };
         let mut groups: IdMap<Accumulator> = IdMap::default();
         let mut total = Accumulator::default();
         for row in self
             .rows
             .values()
-            .filter(|r| region.is_none_or(|g| r.region == g))
+            .filter(|r| region.is_none_or(|g| r.region == g) && in_category(r))
         {
             groups
                 .entry(group_key(query.group_by, row))
@@ -454,6 +476,7 @@ mod tests {
         StatsQuery {
             group_by,
             region: None,
+            category: None,
             format: StatsFormat::Json,
         }
     }
@@ -564,6 +587,19 @@ mod tests {
             ..by(GroupBy::Category)
         });
         assert_eq!(filtered.total.instruments, 1);
+        for (code, instruments) in [("020101", 1), ("020000", 1), ("010000", 2), ("030000", 0)] {
+            let in_class = table.query(&StatsQuery {
+                category: Some(code.into()),
+                ..by(GroupBy::Region)
+            });
+            assert_eq!(in_class.total.instruments, instruments, "{code}");
+        }
+        let beijing_analytical = table.query(&StatsQuery {
+            region: Some("CN-BJ".into()),
+            category: Some("010000".into()),
+            ..by(GroupBy::Region)
+        });
+        assert_eq!(beijing_analytical.total.instruments, 1);
         for group_by in crate::params::GROUP_BYS {
             let stats = table.query(&by(group_by));
             let sum: u64 = stats.rows.iter().map(|r| r.figures.instruments).sum();

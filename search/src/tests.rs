@@ -3,6 +3,7 @@
 use super::*;
 use proptest::prelude::*;
 use serde_json::{Value as Json, json};
+use std::collections::BTreeSet;
 use yiqi_schema::testing::sample_record;
 
 fn rec(region: &str, local_id: &str, name: &str, category: &str) -> Json {
@@ -279,6 +280,73 @@ fn sorting() {
     );
 }
 
+/// Equally relevant hits from two regions, alike but for their ids.
+fn equally_relevant_records() -> Vec<Json> {
+    let mut records = Vec::new();
+    for i in 0..15 {
+        records.push(rec(
+            "CN-SC",
+            &format!("SC-{i:02}"),
+            "透射电子显微镜",
+            "990000",
+        ));
+        records.push(rec(
+            "CN-BJ",
+            &format!("BJ-{i:02}"),
+            "透射电子显微镜",
+            "990000",
+        ));
+    }
+    records
+}
+
+#[test]
+fn a_page_of_equally_relevant_hits_mixes_regions() {
+    let (_dir, service) = service_with(equally_relevant_records());
+    for sort in ["relevance", "updated_desc"] {
+        let page = service
+            .search(&query(&[("q", "TEM"), ("sort", sort), ("limit", "10")]))
+            .unwrap();
+        assert_eq!(page.total, 30);
+        let regions: BTreeSet<&str> = page.hits.iter().map(|h| h.region.as_str()).collect();
+        assert_eq!(
+            regions.len(),
+            2,
+            "{sort}: one region's page: {:?}",
+            page.hits
+        );
+    }
+}
+
+#[test]
+fn ties_put_bookable_shared_and_recently_used_instruments_first() {
+    let mut records = equally_relevant_records();
+    let best = json!({"sharing": {"mode": "external", "booking_url": "https://example.org/b"},
+        "contact": {"name": "王老师"}, "usage": {"year": 2025, "run_hours": 900}});
+    records.push(with(
+        rec("CN-GS", "GS-BEST", "透射电子显微镜", "990000"),
+        best,
+    ));
+    let (_dir, service) = service_with(records);
+    assert_eq!(ids(&service, &[("q", "TEM")])[0], "GS-BEST");
+    let plain = rec("CN-GS", "X", "x", "990000");
+    assert_eq!(fields::quality(&plain), 1, "externally shared");
+    let stale = with(
+        plain.clone(),
+        json!({"usage": {"year": 2023, "run_hours": 900}}),
+    );
+    assert_eq!(
+        fields::quality(&stale),
+        1,
+        "usage two years before the update is not recent"
+    );
+    assert_eq!(
+        fields::tie_rank("CN-GS/X", &plain),
+        fields::tie_rank("CN-GS/X", &plain),
+        "stable"
+    );
+}
+
 #[test]
 fn paging() {
     let (_dir, service) = sample_service();
@@ -491,4 +559,128 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn export_streams_every_match_in_chunks() {
+    let records: Vec<Json> = (0..150)
+        .map(|i| rec("CN-SC", &format!("SC-{i:03}"), "=透射电子显微镜", "990000"))
+        .chain([rec("CN-BJ", "BJ-X", "核磁共振波谱仪", "990000")])
+        .collect();
+    let (_dir, service) = service_with(records);
+    let tem = query(&[("q", "TEM")]);
+    let mut rows = Vec::new();
+    assert_eq!(
+        service
+            .export(&tem, |row| {
+                rows.push(row);
+                true
+            })
+            .unwrap(),
+        150
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r.region == "CN-SC" && r.page.starts_with("/instruments/CN-SC/"))
+    );
+    let mut seen = 0;
+    assert_eq!(
+        service
+            .export(&tem, |_| {
+                seen += 1;
+                seen < 10
+            })
+            .unwrap(),
+        9,
+        "the consumer stops it"
+    );
+
+    let mut csv = Vec::new();
+    export::write_chunks(&service, &tem, export::ExportFormat::Csv, |chunk| {
+        csv.extend(chunk);
+        true
+    })
+    .unwrap();
+    let csv = String::from_utf8(csv).unwrap();
+    assert!(csv.starts_with("\u{feff}地区 Region,本地编号 Local ID,仪器名称 Name"));
+    assert_eq!(csv.lines().count(), 151);
+    assert!(csv.contains(",'=透射电子显微镜,"), "formulas neutralised");
+
+    let mut ndjson = Vec::new();
+    let json_query = query(&[("region", "CN-BJ")]);
+    export::write_chunks(
+        &service,
+        &json_query,
+        export::ExportFormat::Ndjson,
+        |chunk| {
+            ndjson.extend(chunk);
+            true
+        },
+    )
+    .unwrap();
+    let line: Json = serde_json::from_slice(ndjson.strip_suffix(b"\n").unwrap()).unwrap();
+    assert_eq!(line["local_id"], "BJ-X");
+    assert_eq!(line["province"], "北京市");
+}
+
+#[test]
+fn city_filter_matches_a_prefix() {
+    let (_dir, service) = sample_service();
+    assert_eq!(ids(&service, &[("city", "兰州")]), ["GS-0001"]);
+    assert_eq!(ids(&service, &[("city", "兰州市")]), ["GS-0001"]);
+    assert!(ids(&service, &[("city", "州")]).is_empty());
+}
+
+#[test]
+fn numbers_find_their_record_exactly() {
+    let (_dir, service) = sample_service();
+    for number in ["GS-0001", "gs-0001", "CN-GS/GS-0001", "GS-2019-018"] {
+        assert_eq!(ids(&service, &[("q", number)]), ["GS-0001"], "{number}");
+    }
+    assert!(ids(&service, &[("q", "GS-0002")]).is_empty());
+}
+
+#[test]
+fn english_and_pinyin_place_names_match() {
+    let (_dir, service) = sample_service();
+    assert_eq!(ids(&service, &[("q", "Lanzhou")]), ["GS-0001"]);
+    assert_eq!(ids(&service, &[("q", "Gansu TEM")]), ["GS-0001"]);
+    let beijing = ids(&service, &[("q", "TEM Beijing")]);
+    assert_eq!(
+        beijing,
+        ["BJ-1", "BJ-2"],
+        "the TEM in Beijing first, then the preparation system for TEM samples"
+    );
+    let mut in_beijing = ids(&service, &[("q", "Beijing")]);
+    in_beijing.sort();
+    assert_eq!(in_beijing, ["BJ-1", "BJ-2", "JS-1"]);
+}
+
+#[test]
+fn a_query_that_finds_nothing_suggests_close_spellings() {
+    let (_dir, service) = sample_service();
+    let typo = service
+        .search(&query(&[("q", "NMR spectrometre")]))
+        .unwrap();
+    assert_eq!(typo.total, 0);
+    assert_eq!(typo.suggestions[0], "nmr spectrometer");
+    let corrected = service
+        .search(&query(&[("q", &typo.suggestions[0])]))
+        .unwrap();
+    assert_eq!(corrected.hits[0].local_id, "JS-1");
+    let chinese = service.search(&query(&[("q", "流式细胞议")])).unwrap();
+    assert!(
+        chinese.suggestions.contains(&"流式细胞仪".to_string()),
+        "{:?}",
+        chinese.suggestions
+    );
+    let found = service.search(&query(&[("q", "NMR")])).unwrap();
+    assert!(found.suggestions.is_empty());
+    assert!(
+        service
+            .search(&query(&[("q", "qqqqqqqqqq")]))
+            .unwrap()
+            .suggestions
+            .is_empty()
+    );
 }

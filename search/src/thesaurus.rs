@@ -183,6 +183,14 @@ impl Thesaurus {
     }
 
     /// The thesaurus terms in a normalized query, leftmost-longest and not overlapping.
+    /// Every term a query can name, normalized (for "did you mean").
+    pub fn terms(&self) -> impl Iterator<Item = &str> {
+        self.by_first_char
+            .values()
+            .flatten()
+            .map(|entry| entry.term.as_str())
+    }
+
     pub fn find(&self, query: &str) -> Vec<Found> {
         let mut found = Vec::new();
         let mut pos = 0;

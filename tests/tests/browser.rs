@@ -1,6 +1,7 @@
 //! The hub's pages in headless Chromium (Debian's `chromium` and `chromium-driver`), as a
-//! researcher and the national office use them: search, open a result, see the dashboard.
-//! Screenshots are kept in `target/test-artifacts/`.
+//! researcher and the national office use them: search, export the matches, open a result, see
+//! the dashboard. Every page is laid out at a phone's width (360 px) and a desktop's, and fails
+//! the test if it is wider than the window. Screenshots are kept in `target/test-artifacts/`.
 
 use fantoccini::{ClientBuilder, Locator};
 use serde_json::json;
@@ -37,6 +38,34 @@ fn artifacts() -> PathBuf {
     let dir = yiqi_tests::process::bin_dir().join("../test-artifacts");
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// The widths every page is checked at: a small phone and a desktop.
+const WIDTHS: [(u32, &str); 2] = [(360, "phone"), (1280, "desktop")];
+
+/// Lays the current page out at each of [`WIDTHS`], fails when the page is wider than the
+/// window (a horizontal scroll bar), and keeps a screenshot `{name}-{width}.png` of each.
+async fn check_layouts(browser: &fantoccini::Client, name: &str) {
+    for (width, label) in WIDTHS {
+        browser.set_window_size(width, 900).await.unwrap();
+        let sizes = browser
+            .execute(
+                "return [document.documentElement.scrollWidth, window.innerWidth];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let (page, window) = (sizes[0].as_u64().unwrap(), sizes[1].as_u64().unwrap());
+        assert!(
+            page <= window,
+            "{name} at {label} width: the page is {page} px wide in a {window} px window"
+        );
+        std::fs::write(
+            artifacts().join(format!("{name}-{label}.png")),
+            browser.screenshot().await.unwrap(),
+        )
+        .unwrap();
+    }
 }
 
 /// Whether the browser is installed; in CI its absence is a failure, elsewhere a notice.
@@ -153,11 +182,31 @@ async fn search_open_a_result_and_see_the_dashboard() {
     assert_eq!(first.text().await.unwrap(), "场发射透射电子显微镜");
     let highlighted = browser.find(Locator::Css("ol.hits em")).await.unwrap();
     assert!(!highlighted.text().await.unwrap().is_empty());
-    std::fs::write(
-        artifacts().join("search.png"),
-        browser.screenshot().await.unwrap(),
-    )
-    .unwrap();
+    // The facets fold behind a button above the results on a phone.
+    let facets = browser.find(Locator::Css("details.facets")).await.unwrap();
+    assert!(facets.attr("open").await.unwrap().is_none());
+    check_layouts(&browser, "search").await;
+
+    // The results page links the export of every match: a spreadsheet that opens in Chinese Excel.
+    let export = browser
+        .find(Locator::Css("a.export"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .expect("the export link has a target");
+    assert!(export.starts_with("/v1/search/export?") && export.contains("format=csv"));
+    let csv = reqwest::get(format!("{}{export}", hub.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.starts_with("\u{feff}地区 Region,"), "{csv}");
+    let listed = browser.find_all(Locator::Css("ol.hits li")).await.unwrap();
+    assert_eq!(csv.lines().count(), 1 + listed.len(), "every match: {csv}");
+    assert!(csv.contains(",LZU-TEM-01,场发射透射电子显微镜,"), "{csv}");
 
     // Open the result: every field and its provenance.
     first.click().await.unwrap();
@@ -181,11 +230,12 @@ async fn search_open_a_result_and_see_the_dashboard() {
         "the signing key is shown"
     );
     assert!(page.contains("兰州大学") && page.contains("tem@lzu.edu.cn"));
-    std::fs::write(
-        artifacts().join("instrument.png"),
-        browser.screenshot().await.unwrap(),
-    )
-    .unwrap();
+    let back = browser.find(Locator::Css("a.back")).await.unwrap();
+    assert!(
+        back.attr("href").await.unwrap().unwrap().contains("q="),
+        "the back link returns to the search"
+    );
+    check_layouts(&browser, "instrument").await;
 
     // The national dashboard draws its charts as SVG and offers the CSV.
     browser.goto(&format!("{}/stats", hub.url)).await.unwrap();
@@ -200,10 +250,14 @@ async fn search_open_a_result_and_see_the_dashboard() {
         .await
         .unwrap();
     assert!(csv.attr("href").await.unwrap().is_some());
-    std::fs::write(
-        artifacts().join("stats.png"),
-        browser.screenshot().await.unwrap(),
-    )
-    .unwrap();
+    check_layouts(&browser, "stats").await;
+
+    // One region's dashboard.
+    browser
+        .goto(&format!("{}/stats?region=CN-GS", hub.url))
+        .await
+        .unwrap();
+    let heading = browser.find(Locator::Css("h1")).await.unwrap();
+    assert!(heading.text().await.unwrap().starts_with("甘肃省"));
     browser.close().await.unwrap();
 }

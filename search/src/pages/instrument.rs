@@ -5,7 +5,8 @@ use serde_json::Value as Json;
 use yiqi_schema::{classification, regions};
 
 use super::labels::{FIELDS, enum_label};
-use super::layout::{ServedBy, label, page, thousands, yuan};
+use super::layout::{ServedBy, label, page, query_string, thousands, yuan};
+use crate::params::SearchQuery;
 
 /// A current record as it is stored: the entry `GET /v1/records/{region}/{local_id}` answers.
 pub struct InstrumentView {
@@ -16,8 +17,9 @@ pub struct InstrumentView {
     pub received_at: Option<String>,
 }
 
-/// The page of one instrument.
-pub fn instrument_page(view: &InstrumentView, served: &ServedBy) -> Markup {
+/// The page of one instrument; its back link returns to the search `from` (the parameters the
+/// hit's link carried).
+pub fn instrument_page(view: &InstrumentView, from: &SearchQuery, served: &ServedBy) -> Markup {
     let record = &view.envelope["record"];
     let name = record
         .get("name")
@@ -25,7 +27,7 @@ pub fn instrument_page(view: &InstrumentView, served: &ServedBy) -> Markup {
         .unwrap_or("仪器 Instrument");
     let deleted = record.get("deleted").and_then(Json::as_bool) == Some(true);
     let body = html! {
-        p { a href="/" { "← 检索 Search" } }
+        p { a.back href=(format!("/{}", query_string(&from.to_params()))) { "← 返回检索 Back to search" } }
         h1 { (name) @if let Some(en) = record.get("name_en").and_then(Json::as_str) { " " span.en { (en) } } }
         @if deleted { p.error { "此仪器已由发布地区删除。This instrument was deleted by its region." } }
         (contact(record))

@@ -9,7 +9,8 @@ header{background:#123a5c;color:#fff;padding:.6rem 1.2rem;display:flex;gap:1.5re
 header .brand{font-weight:700;font-size:1.1rem;color:#fff;text-decoration:none}
 header nav a{color:#cfe3f5;margin-right:1rem;text-decoration:none}
 header nav a:hover{color:#fff}
-main{max-width:1100px;margin:0 auto;padding:1rem 1.2rem 3rem}
+main{max-width:1100px;margin:0 auto;padding:1rem 1.2rem 3rem;overflow-wrap:break-word}
+@media(max-width:600px){main{padding:.6rem .7rem 2rem}header{padding:.5rem .7rem;gap:.3rem 1rem}}
 a{color:#0b5cad}
 h1{font-size:1.5rem;margin:.6rem 0}
 h2{font-size:1.15rem;margin:1.4rem 0 .5rem}
@@ -18,8 +19,14 @@ form.search{display:flex;gap:.5rem;flex-wrap:wrap;margin:.5rem 0 1rem}
 form.search input[name=q]{flex:1 1 20rem;padding:.5rem .7rem;font-size:1rem;border:1px solid #aab;border-radius:4px}
 form.search button,form.search select{padding:.45rem .8rem;font-size:.95rem;border:1px solid #aab;border-radius:4px;background:#fff}
 form.search button{background:#0b5cad;color:#fff;border-color:#0b5cad}
+form.search .fields{display:flex;gap:.5rem;flex-wrap:wrap;flex-basis:100%}
+form.search .fields>*{flex:1 1 8rem;min-width:0;padding:.4rem .6rem;font-size:.9rem;border:1px solid #aab;border-radius:4px;background:#fff}
+form.search select{max-width:100%}
 .layout{display:grid;grid-template-columns:230px 1fr;gap:1.5rem}
+.layout>*{min-width:0}
 @media(max-width:760px){.layout{grid-template-columns:1fr}}
+details.facets summary{cursor:pointer;display:inline-block;padding:.35rem .8rem;border:1px solid #aab;border-radius:4px;background:#fff}
+@media(min-width:761px){details.facets summary{display:none}details.facets::details-content{content-visibility:visible;display:block}}
 aside h3{font-size:.95rem;margin:1rem 0 .3rem}
 aside ul{list-style:none;margin:0;padding:0;max-height:16rem;overflow:auto}
 aside li{font-size:.9rem;padding:.05rem 0}
@@ -36,7 +43,8 @@ em{font-style:normal;background:#fff1a8;padding:0 1px}
 .pager{display:flex;gap:1rem;margin-top:1rem}
 dl.record{display:grid;grid-template-columns:minmax(10rem,16rem) 1fr;gap:.35rem 1rem;background:#fff;border:1px solid #e1e4e8;border-radius:5px;padding:1rem}
 dl.record dt{color:#445;font-weight:600}
-dl.record dd{margin:0;word-break:break-word}
+dl.record dd{margin:0}
+@media(max-width:600px){dl.record{grid-template-columns:1fr;gap:.1rem;padding:.7rem}dl.record dd{margin-bottom:.5rem}}
 code{font-size:.85em;word-break:break-all}
 .cards{display:flex;gap:1rem;flex-wrap:wrap}
 .card{background:#fff;border:1px solid #e1e4e8;border-radius:5px;padding:.7rem 1rem;min-width:11rem}
@@ -47,7 +55,9 @@ figure{margin:0;background:#fff;border:1px solid #e1e4e8;border-radius:5px;paddi
 figcaption{font-weight:600;margin-bottom:.3rem}
 svg text{font-size:11px;fill:#334}
 svg rect.bar{fill:#2f7fc1}
+.scroll{overflow-x:auto;max-width:100%}
 table{border-collapse:collapse;background:#fff;font-size:.88rem;width:100%}
+th{white-space:nowrap}
 th,td{border:1px solid #e1e4e8;padding:.3rem .5rem;text-align:right}
 th:first-child,td:first-child{text-align:left}
 .served{color:#556;font-size:.85rem;margin:.2rem 0 .6rem}

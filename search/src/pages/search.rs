@@ -7,10 +7,11 @@ use yiqi_schema::protocol::labels::{SHARING_MODE, STATUS};
 use yiqi_schema::{classification, regions};
 
 use super::layout::{ServedBy, label, page, query_string, yuan};
+use crate::export::{ExportFormat, ExportQuery};
 use crate::params::{SearchQuery, Sort};
 use crate::{Hit, ParamError, SearchResponse};
 
-/// Parameters the form carries as hidden fields so a new `q` keeps the chosen filters.
+/// The filters of a search: the form carries them so a new `q` keeps the chosen ones.
 const FILTERS: [&str; 8] = [
     "region",
     "category",
@@ -21,6 +22,9 @@ const FILTERS: [&str; 8] = [
     "min_value",
     "max_value",
 ];
+
+/// Filters the form shows as fields of their own; the others (chosen from facets) travel hidden.
+const FORM_FIELDS: [&str; 5] = ["category", "city", "status", "min_value", "max_value"];
 
 /// The search page for the request's parameters and the search result (or the parameter error).
 pub fn search_page(
@@ -59,7 +63,7 @@ fn form(params: &[(String, String)], query: &SearchQuery) -> Markup {
     html! {
         form.search method="get" action="/" role="search" {
             input type="search" name="q" value=(raw_q) placeholder="仪器名称、型号、单位… e.g. 透射电镜, TEM, 流式" aria-label="检索 Search";
-            @for (name, value) in query.to_params().iter().filter(|(k, _)| FILTERS.contains(&k.as_str())) {
+            @for (name, value) in query.to_params().iter().filter(|(k, _)| FILTERS.contains(&k.as_str()) && !FORM_FIELDS.contains(&k.as_str())) {
                 input type="hidden" name=(name) value=(value);
             }
             select name="sort" aria-label="排序 Sort" {
@@ -68,6 +72,39 @@ fn form(params: &[(String, String)], query: &SearchQuery) -> Markup {
                 }
             }
             button type="submit" { "检索 Search" }
+            (filter_fields(query))
+        }
+    }
+}
+
+/// Category, city (a prefix: 兰州 finds 兰州市), status and value range, as form fields.
+fn filter_fields(query: &SearchQuery) -> Markup {
+    let value = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let selected = query.category.as_deref();
+    // A deeper class chosen from a link stays selectable beside the top-level ones.
+    let deeper = selected
+        .and_then(classification::get)
+        .filter(|class| class.parent.is_some());
+    html! {
+        div.fields {
+            select name="category" aria-label="类别 Category" {
+                option value="" { "全部类别 All categories" }
+                @if let Some(class) = deeper {
+                    option value=(class.code) selected { (class.code) " " (class.name_zh) }
+                }
+                @for class in classification::all().iter().filter(|c| c.parent.is_none()) {
+                    option value=(class.code) selected[selected == Some(class.code)] { (class.code) " " (class.name_zh) }
+                }
+            }
+            input type="text" name="city" value=(query.city.clone().unwrap_or_default()) placeholder="城市 City，如 兰州" aria-label="城市 City" size="10";
+            select name="status" aria-label="运行状态 Status" {
+                option value="" { "全部状态 Any status" }
+                @for status in STATUS.values {
+                    option value=(status.code) selected[query.status.as_deref() == Some(status.code)] { (status.zh) " " (status.code) }
+                }
+            }
+            input type="number" name="min_value" min="0" value=(value(query.min_value)) placeholder="原值下限 Min ¥" aria-label="原值下限（元） Minimum value (CNY)";
+            input type="number" name="max_value" min="0" value=(value(query.max_value)) placeholder="原值上限 Max ¥" aria-label="原值上限（元） Maximum value (CNY)";
         }
     }
 }
@@ -76,13 +113,33 @@ fn results(current: &[(String, String)], query: &SearchQuery, response: &SearchR
     html! {
         (active_filters(current))
         div.layout {
-            aside { (facets(current, response)) }
+            aside {
+                details.facets {
+                    summary { "筛选 Filter results" }
+                    (facets(current, response))
+                }
+            }
             section {
-                p.meta { "共 " strong { (response.total) } " 台 instruments · " (response.took_ms) " ms" }
+                p.meta {
+                    "共 " strong { (response.total) } " 台 instruments · " (response.took_ms) " ms"
+                    @if response.total > 0 {
+                        " · " a.export href=(ExportQuery::link(query, ExportFormat::Csv)) download { "导出全部 CSV Export all (CSV)" }
+                        " · " a href=(ExportQuery::link(query, ExportFormat::Ndjson)) download { "NDJSON" }
+                    }
+                }
                 @if response.hits.is_empty() {
                     p { "没有找到匹配的仪器。No instruments found." }
                 }
-                ol.hits { @for hit in &response.hits { (hit_item(hit)) } }
+                @if !response.suggestions.is_empty() {
+                    p.suggestions {
+                        "您是不是要找 Did you mean: "
+                        @for (i, suggestion) in response.suggestions.iter().enumerate() {
+                            @if i > 0 { " · " }
+                            a href=(link_with(current, "q", Some(suggestion))) { (suggestion) }
+                        }
+                    }
+                }
+                ol.hits { @for hit in &response.hits { (hit_item(hit, current)) } }
                 (pager(current, query, response.total))
             }
         }
@@ -138,11 +195,22 @@ fn facets(current: &[(String, String)], response: &SearchResponse) -> Markup {
     let class_name =
         |code: &str| classification::get(code).map_or(code.to_string(), |c| c.name_zh.to_string());
     html! {
-        (facet(current, "region", label("地区", "Region"), &f.region, &region_name))
+        @if !region_is_province(f) {
+            (facet(current, "region", label("地区", "Region"), &f.region, &region_name))
+        }
         (facet(current, "category", label("类别", "Category"), &f.category, &class_name))
         (facet(current, "sharing", label("共享方式", "Sharing"), &f.sharing, &|v: &str| SHARING_MODE.zh(v).to_string()))
         (facet(current, "province", label("省份", "Province"), &f.province, &|v: &str| v.to_string()))
     }
+}
+
+/// Whether the region facet would list what the province facet lists (each region's records
+/// lie in its own province, as they do on most pages): then only the province is shown.
+fn region_is_province(facets: &crate::Facets) -> bool {
+    facets.region.len() == facets.province.len()
+        && facets.region.iter().all(|(code, n)| {
+            regions::name_zh(code).is_some_and(|name| facets.province.get(name) == Some(n))
+        })
 }
 
 fn facet(
@@ -173,11 +241,13 @@ fn facet(
     }
 }
 
-fn hit_item(hit: &Hit) -> Markup {
+/// A hit; its link carries the search's parameters, so the instrument page leads back to them.
+fn hit_item(hit: &Hit, current: &[(String, String)]) -> Markup {
     let href = format!(
-        "/instruments/{}/{}",
+        "/instruments/{}/{}{}",
         urlencoding::encode(&hit.region),
-        urlencoding::encode(&hit.local_id)
+        urlencoding::encode(&hit.local_id),
+        query_string(current)
     );
     html! {
         li {

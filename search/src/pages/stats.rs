@@ -3,18 +3,22 @@
 use maud::{Markup, html};
 
 use super::layout::{ServedBy, label, page, percent, thousands, yuan, yuan_short};
+use crate::params::StatsQuery;
 use crate::stats::{FIGURE_LABELS, FIGURE_NAMES, IDLE_RUN_HOURS};
 use crate::{StatsResponse, StatsRow};
+use yiqi_schema::{classification, regions};
 
 const CHART_WIDTH: u32 = 520;
 const LABEL_WIDTH: u32 = 130;
 const VALUE_WIDTH: u32 = 90;
 const ROW_HEIGHT: u32 = 20;
 
-/// The dashboard from the statistics grouped by region and by top-level category.
+/// The dashboard from the statistics grouped by region and by top-level category, of the
+/// records `filter` selects (its `region` and `category`).
 pub fn stats_page(
     by_region: &StatsResponse,
     by_category: &StatsResponse,
+    filter: &StatsQuery,
     served: &ServedBy,
 ) -> Markup {
     let total = &by_region.total;
@@ -22,7 +26,8 @@ pub fn stats_page(
     let value = |row: &StatsRow| row.figures.original_value_cny;
     let count_text = |v: u128| thousands(v);
     let body = html! {
-        h1 { (label("全国科研仪器统计", "National instrument statistics")) }
+        h1 { (heading(filter)) }
+        (filter_form(filter))
         div.cards {
             (card(label("仪器", "Instruments"), thousands(total.instruments.into())))
             (card(label("原值合计", "Original value"), yuan_short(total.original_value_cny)))
@@ -39,15 +44,54 @@ pub fn stats_page(
             (bar_chart("仪器数量 Instruments", &by_region.rows, &instruments, &count_text))
             (bar_chart("原值 Original value", &by_region.rows, &value, &yuan_short))
         }
-        (table(by_region, "region"))
+        (table(by_region, filter))
         h2 { (label("按仪器大类", "By top-level category")) }
         div.charts {
             (bar_chart("仪器数量 Instruments", &by_category.rows, &instruments, &count_text))
             (bar_chart("原值 Original value", &by_category.rows, &value, &yuan_short))
         }
-        (table(by_category, "category"))
+        (table(by_category, filter))
     };
     page("统计 Statistics", served, body)
+}
+
+/// "National", or the region and class the dashboard is limited to.
+fn heading(filter: &StatsQuery) -> Markup {
+    let region = filter
+        .region
+        .as_deref()
+        .and_then(|r| regions::REGIONS.iter().find(|x| x.0 == r));
+    let class = filter.category.as_deref().and_then(classification::get);
+    if region.is_none() && class.is_none() {
+        return label("全国科研仪器统计", "National instrument statistics");
+    }
+    let zh = [region.map(|r| r.1), class.map(|c| c.name_zh)];
+    let en = [region.map(|r| r.2), class.map(|c| c.code)];
+    let join =
+        |parts: [Option<&str>; 2]| parts.into_iter().flatten().collect::<Vec<_>>().join(" · ");
+    html! { (join(zh)) " 科研仪器统计 " span.en { (join(en)) " instrument statistics" } }
+}
+
+/// Choose a region and a top-level class; the dashboard, its tables and CSV follow.
+fn filter_form(filter: &StatsQuery) -> Markup {
+    let tops = classification::all().iter().filter(|c| c.parent.is_none());
+    html! {
+        form.search method="get" action="/stats" aria-label="筛选 Filter" {
+            select name="region" aria-label="地区 Region" {
+                option value="" { "全国 All regions" }
+                @for (code, zh, en) in regions::REGIONS {
+                    option value=(code) selected[filter.region.as_deref() == Some(code)] { (zh) " " (en) }
+                }
+            }
+            select name="category" aria-label="类别 Category" {
+                option value="" { "全部类别 All categories" }
+                @for class in tops {
+                    option value=(class.code) selected[filter.category.as_deref() == Some(class.code)] { (class.code) " " (class.name_zh) }
+                }
+            }
+            button type="submit" { "查看 Show" }
+        }
+    }
 }
 
 fn card(title: Markup, value: String) -> Markup {
@@ -83,11 +127,20 @@ fn bar_chart(
     }
 }
 
-fn table(stats: &StatsResponse, group_by: &str) -> Markup {
-    let csv = format!("/v1/stats?group_by={group_by}&format=csv");
+fn table(stats: &StatsResponse, filter: &StatsQuery) -> Markup {
+    let mut params = vec![("group_by", stats.group_by)];
+    params.extend(filter.region.as_deref().map(|r| ("region", r)));
+    params.extend(filter.category.as_deref().map(|c| ("category", c)));
+    params.push(("format", "csv"));
+    let csv = format!(
+        "/v1/stats?{}",
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish()
+    );
     html! {
         p { a href=(csv) download { "下载 CSV Download CSV" } }
-        table {
+        div.scroll { table {
             thead { tr { th { "名称 Name" } @for heading in FIGURE_LABELS { th { (heading) } } } }
             tbody {
                 @for row in &stats.rows {
@@ -95,7 +148,7 @@ fn table(stats: &StatsResponse, group_by: &str) -> Markup {
                 }
                 tr { td { strong { "合计 Total" } } (cells(stats.total.values())) }
             }
-        }
+        } }
     }
 }
 

@@ -1,5 +1,5 @@
 use super::*;
-use crate::params::ParamError;
+use crate::params::{ParamError, SearchQuery, StatsQuery};
 use crate::{Facets, Figures, Hit, SearchResponse, StatsResponse, StatsRow};
 use serde_json::json;
 use yiqi_schema::testing::sample_record;
@@ -38,6 +38,7 @@ fn response(n: usize, total: u64) -> SearchResponse {
         took_ms: 1,
         hits: (0..n).map(|i| hit(&format!("GS-{i}"))).collect(),
         facets,
+        suggestions: Vec::new(),
     }
 }
 
@@ -51,8 +52,36 @@ fn search_page_has_the_form_hits_facets_and_paging() {
     );
     assert!(html.contains(r#"name="q" value="透射""#));
     assert!(html.contains(r#"<input type="hidden" name="region" value="CN-GS">"#));
-    assert!(html.contains(r#"href="/instruments/CN-GS/GS-0""#));
-    assert!(html.contains(r#"href="/instruments/CN-GS/GS-1""#));
+    let back = "?q=%E9%80%8F%E5%B0%84&amp;region=CN-GS&amp;limit=2";
+    assert!(
+        html.contains(&format!(r#"href="/instruments/CN-GS/GS-0{back}""#)),
+        "hits carry the search: {html}"
+    );
+    assert!(html.contains(&format!(r#"href="/instruments/CN-GS/GS-1{back}""#)));
+    assert!(
+        html.contains(
+            r#"href="/v1/search/export?q=%E9%80%8F%E5%B0%84&amp;region=CN-GS&amp;format=csv""#
+        ),
+        "the export link: every match of the search"
+    );
+    for field in [
+        r#"name="category""#,
+        r#"name="city""#,
+        r#"name="status""#,
+        r#"name="min_value""#,
+        r#"name="max_value""#,
+    ] {
+        assert!(html.contains(field), "{field} in the form");
+    }
+    assert!(
+        html.contains(r#"<details class="facets"><summary>"#),
+        "facets fold"
+    );
+    assert!(
+        !html.contains("<h3>地区"),
+        "the region facet repeats the province facet"
+    );
+    assert!(html.contains("<h3>省份"));
     assert!(
         html.contains("<em>透射</em>电子显微镜 &lt;x&gt;"),
         "highlight rendered as HTML"
@@ -65,6 +94,44 @@ fn search_page_has_the_form_hits_facets_and_paging() {
     assert!(html.contains("分析仪器"));
     assert!(html.contains("offset=2"), "next page link");
     assert!(html.contains("检索 Search"));
+}
+
+#[test]
+fn region_facet_stays_when_it_differs_from_province_and_suggestions_link() {
+    let mut result = response(0, 0);
+    result.facets.region.insert("CN-BJ".into(), 1);
+    result.suggestions = vec!["spectrometer".into()];
+    let p = params(&[("q", "spectrometre")]);
+    let html = search_page(&p, Ok(result), &ServedBy::Hub).into_string();
+    assert!(html.contains("<h3>地区"), "{html}");
+    assert!(html.contains("Did you mean"));
+    assert!(html.contains(r#"href="/?q=spectrometer""#), "{html}");
+}
+
+#[test]
+fn stats_page_for_one_region_and_class() {
+    let stats = StatsResponse {
+        group_by: "region",
+        rows: vec![],
+        total: Figures::default(),
+    };
+    let filter = StatsQuery {
+        region: Some("CN-GS".into()),
+        category: Some("010000".into()),
+        ..StatsQuery::default()
+    };
+    let html = stats_page(&stats, &stats, &filter, &ServedBy::Hub).into_string();
+    assert!(html.contains("甘肃省 · 分析仪器 科研仪器统计"), "{html}");
+    assert!(html.contains(r#"<option value="CN-GS" selected>"#));
+    assert!(
+        html.contains(
+            "/v1/stats?group_by=region&amp;region=CN-GS&amp;category=010000&amp;format=csv"
+        )
+    );
+    assert!(
+        html.contains(r#"<div class="scroll"><table>"#),
+        "tables scroll in their box"
+    );
 }
 
 #[test]
@@ -83,7 +150,17 @@ fn instrument_page_shows_every_field_and_provenance() {
         seq: Some(42),
         received_at: Some("2026-03-01T08:00:01Z".into()),
     };
-    let html = instrument_page(&view, &ServedBy::Hub).into_string();
+    let from = SearchQuery {
+        q: "透射 电镜".into(),
+        region: Some("CN-GS".into()),
+        offset: 20,
+        ..SearchQuery::default()
+    };
+    let html = instrument_page(&view, &from, &ServedBy::Hub).into_string();
+    assert!(
+        html.contains(r#"class="back" href="/?q=%E9%80%8F%E5%B0%84%20%E7%94%B5%E9%95%9C&amp;region=CN-GS&amp;offset=20""#),
+        "the back link keeps the search"
+    );
     for text in [
         "场发射透射电子显微镜",
         "Talos F200X",
@@ -157,7 +234,13 @@ fn stats_page_draws_svg_charts_and_links_csv() {
         rows: vec![row("010000", "分析仪器")],
         total: figures.clone(),
     };
-    let html = stats_page(&by_region, &by_category, &ServedBy::Hub).into_string();
+    let html = stats_page(
+        &by_region,
+        &by_category,
+        &StatsQuery::default(),
+        &ServedBy::Hub,
+    )
+    .into_string();
     assert_eq!(html.matches("<svg").count(), 4);
     assert!(html.contains("<rect class=\"bar\""));
     assert!(html.contains("/v1/stats?group_by=region&amp;format=csv"));
@@ -169,7 +252,7 @@ fn stats_page_draws_svg_charts_and_links_csv() {
         total: Figures::default(),
     };
     assert!(
-        stats_page(&empty, &empty, &ServedBy::Hub)
+        stats_page(&empty, &empty, &StatsQuery::default(), &ServedBy::Hub)
             .into_string()
             .contains("<svg")
     );

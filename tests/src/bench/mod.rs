@@ -6,6 +6,7 @@ pub mod fts5;
 pub mod ingest;
 pub mod load;
 pub mod profile;
+pub mod quality;
 pub mod search;
 pub mod soak;
 pub mod sync;

@@ -12,7 +12,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use yiqi_tests::bench::{catalogue, ingest, profile, search, soak, sync};
+use yiqi_tests::bench::{catalogue, ingest, profile, quality, search, soak, sync};
 
 #[derive(Parser)]
 #[command(name = "yiqi-bench", about = "yiqi benchmarks")]
@@ -61,6 +61,11 @@ enum Command {
         /// A query to profile instead of the benchmark's, as a URL query string (repeatable).
         #[arg(long = "query")]
         queries: Vec<String>,
+    },
+    /// Precision and recall of search on the query set of docs/search.md, in process.
+    SearchQuality {
+        #[arg(long, default_value_t = 20_000)]
+        records: usize,
     },
     /// Arrival latency between regions' mirrors, and a new node's catch-up against verification.
     Sync {
@@ -141,6 +146,7 @@ fn main() -> ExitCode {
             rounds,
             queries,
         }),
+        Command::SearchQuality { records } => quality::run(&quality::Options { records }),
         Command::Sync {
             records,
             rate,
