@@ -159,31 +159,35 @@ pub const CSV_HEADER: [&str; 16] = [
     "详情页 Page",
 ];
 
+/// An optional text as a cell: empty when absent.
+fn opt(value: &Option<String>) -> &str {
+    value.as_deref().unwrap_or_default()
+}
+
 impl ExportRow {
     fn push_csv(&self, out: &mut String) {
-        let opt = |value: &Option<String>| value.clone().unwrap_or_default();
         let texts = [
-            self.region.clone(),
-            self.local_id.clone(),
-            self.name.clone(),
+            self.region.as_str(),
+            &self.local_id,
+            &self.name,
             opt(&self.name_en),
-            self.category.clone(),
-            self.category_name.clone(),
+            &self.category,
+            &self.category_name,
             opt(&self.model),
             opt(&self.manufacturer),
-            self.institution.clone(),
+            &self.institution,
             opt(&self.carrier),
             opt(&self.province),
             opt(&self.city),
         ];
-        for text in &texts {
+        for text in texts {
             push_text_field(out, text);
             out.push(',');
         }
         if let Some(value) = self.original_value_cny {
             out.push_str(&value.to_string());
         }
-        for text in [&self.sharing, &opt(&self.status), &self.page] {
+        for text in [self.sharing.as_str(), opt(&self.status), &self.page] {
             out.push(',');
             push_text_field(out, text);
         }
