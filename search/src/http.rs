@@ -124,6 +124,7 @@ pub fn read_routes<C: Catalogue>() -> Router<Arc<C>> {
             get(instrument_html::<C>),
         )
         .route("/stats", get(stats_html::<C>))
+        .merge(crate::utilisation::routes::<C>())
 }
 
 /// The fallbacks (404 `not_found`, 405 `bad_parameter` on `method`) and the layers every yiqi
