@@ -34,3 +34,5 @@ pub mod registry;
 pub mod server;
 pub mod split;
 pub mod store;
+#[cfg(test)]
+mod utilisation_tests;
