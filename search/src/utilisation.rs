@@ -394,7 +394,7 @@ impl UtilisationTable {
                 voucher_amount_cny: sums.voucher,
             })
             .collect();
-        rows.sort_by(|a, b| b.services.cmp(&a.services));
+        rows.sort_by_key(|r| std::cmp::Reverse(r.services));
         FlowsResponse { year, rows }
     }
 
@@ -532,7 +532,7 @@ pub struct Hours(pub u64);
 
 impl Serialize for Hours {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        if self.0 % 100 == 0 {
+        if self.0.is_multiple_of(100) {
             serializer.serialize_u64(self.0 / 100)
         } else {
             serializer.serialize_f64(self.0 as f64 / 100.0)

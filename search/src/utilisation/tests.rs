@@ -41,7 +41,7 @@ fn service(
     if let Some(client_region) = client_region {
         record["client_institution"] = json!({"name": "客户", "region": client_region});
     }
-    if n % 3 == 0 {
+    if n.is_multiple_of(3) {
         record["voucher"] = json!({"amount_cny": centi});
     }
     record
