@@ -301,6 +301,7 @@ async fn instrument_html<C: Catalogue>(
 ) -> Result<Response, ApiError> {
     let id = record_id(&region, &local_id);
     let served = host.served_by();
+    let utilisation = host.search().instrument_utilisation(&region, &local_id);
     let Some(entry) = stored_entry(&host, region, local_id).await? else {
         let page = pages::not_found_page(&id, &served);
         return Ok((StatusCode::NOT_FOUND, page).into_response());
@@ -310,6 +311,7 @@ async fn instrument_html<C: Catalogue>(
         seq: stored.seq,
         received_at: stored.received_at,
         envelope: stored.envelope,
+        utilisation,
     };
     Ok(pages::instrument_page(&view, &served).into_response())
 }
