@@ -8,6 +8,7 @@ pub mod load;
 pub mod profile;
 pub mod search;
 pub mod sync;
+pub mod utilisation;
 
 use serde_json::{Map, Value};
 use std::path::Path;
