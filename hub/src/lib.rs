@@ -37,3 +37,5 @@ mod search_api_tests;
 pub mod server;
 pub mod split;
 pub mod store;
+#[cfg(test)]
+mod utilisation_tests;

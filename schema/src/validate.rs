@@ -1,7 +1,8 @@
-//! Validation of a record (instrument, tombstone or region key) against the embedded JSON Schema
-//! and the rules JSON Schema cannot express: the size of `ext`, and for key records that
+//! Validation of a record (instrument, service, tombstone or region key) against the embedded JSON
+//! Schema and the rules JSON Schema cannot express: the size of `ext`; for key records that
 //! `local_id` equals `key`, that the key is an Ed25519 curve point, and that a key is never
-//! deleted (it is revoked).
+//! deleted (it is revoked); for service records that the service ends no earlier than it starts
+//! and lasted at least its hours.
 //!
 //! Every violation carries the JSON Pointer of the offending field, so a platform operator can
 //! find it in their own export. Messages are bounded in length: a 10 MB string must not come back
@@ -86,7 +87,57 @@ fn rule_violations(record: &Value) -> Vec<Violation> {
     if is_key_record(record) {
         violations.extend(key_record_violations(record));
     }
+    if is_service_record(record) {
+        violations.extend(service_violations(record));
+    }
     violations
+}
+
+/// Whether a record claims to be a service record (`"kind": "service"`).
+pub fn is_service_record(record: &Value) -> bool {
+    record.get("kind").and_then(Value::as_str) == Some("service")
+}
+
+/// A service's own rules: its span is not negative, its hours fit in the span, and hours have
+/// at most two decimals (so the statistics add them exactly, in hundredths).
+fn service_violations(record: &Value) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    let time = |name: &str| {
+        record
+            .get(name)
+            .and_then(Value::as_str)
+            .and_then(crate::protocol::time::parse_rfc3339)
+    };
+    let hours = record.get("hours").and_then(Value::as_f64);
+    if let (Some(started), Some(ended)) = (time("started_at"), time("ended_at")) {
+        let span_hours = (ended - started).as_seconds_f64() / 3600.0;
+        if span_hours < 0.0 {
+            violations.push(Violation {
+                pointer: "/ended_at".into(),
+                message: "a service cannot end before it started (started_at)".into(),
+            });
+        } else if let Some(hours) = hours.filter(|h| *h > span_hours + 1e-9) {
+            violations.push(Violation {
+                pointer: "/hours".into(),
+                message: format!(
+                    "{hours} hours do not fit between started_at and ended_at ({span_hours:.2} hours)"
+                ),
+            });
+        }
+    }
+    if let Some(hours) = hours.filter(|h| centi_hours(*h).is_none()) {
+        violations.push(Violation {
+            pointer: "/hours".into(),
+            message: format!("{hours}: hours have at most two decimals"),
+        });
+    }
+    violations
+}
+
+/// Hours in hundredths, when `hours` is a non-negative number with at most two decimals.
+pub fn centi_hours(hours: f64) -> Option<u64> {
+    let centi = (hours * 100.0).round();
+    ((hours * 100.0 - centi).abs() < 1e-6 && (0.0..=1e15).contains(&centi)).then_some(centi as u64)
 }
 
 /// A key record's own rules: `local_id` is the key itself (so a key has one record, and its
@@ -307,6 +358,63 @@ mod tests {
                 "/version"
             ]
         );
+    }
+
+    fn service() -> Value {
+        json!({"kind":"service","region":"CN-BJ","local_id":"S-1","version":1,
+               "updated_at":"2026-01-01T00:00:00Z","instrument":"BJ-0001",
+               "started_at":"2025-03-04T09:00:00+08:00","ended_at":"2025-03-04T17:00:00+08:00",
+               "hours":8,"modes":["commissioned"],"client":"external","purpose":"research",
+               "amount_cny":2400,
+               "client_institution":{"name":"天津大学","code":"12120000401359321Q",
+                                     "region":"CN-TJ","type":"university"},
+               "voucher":{"program":"首都科技创新券","id":"V-1","amount_cny":1200},
+               "rating":"very_satisfied","content":"TEM 成像","project":"催化剂表征",
+               "funding":["nsfc"],"subjects":["材料科学"],"on_site":true})
+    }
+
+    #[test]
+    fn a_service_record_is_valid_and_strict() {
+        validate_record(&service()).unwrap();
+        let mut personal = service();
+        personal["applicant"] = json!("张三");
+        personal["client_institution"]["phone"] = json!("13800000000");
+        assert_eq!(
+            pointers(&personal),
+            ["/applicant", "/client_institution/phone"]
+        );
+        let mut missing = service();
+        missing.as_object_mut().unwrap().remove("client");
+        missing["modes"] = json!(["borrowed"]);
+        assert_eq!(pointers(&missing), ["/client", "/modes/0"]);
+    }
+
+    #[test]
+    fn a_service_ends_after_it_starts_and_its_hours_fit() {
+        let mut backwards = service();
+        backwards["ended_at"] = json!("2025-03-04T08:00:00+08:00");
+        assert_eq!(pointers(&backwards), ["/ended_at"]);
+        let mut too_long = service();
+        too_long["hours"] = json!(8.5);
+        assert_eq!(pointers(&too_long), ["/hours"]);
+        // The same instant in another offset: 01:00Z is 09:00+08:00, so 8 hours still fit.
+        let mut offsets = service();
+        offsets["started_at"] = json!("2025-03-04T01:00:00Z");
+        validate_record(&offsets).unwrap();
+        let mut fine = service();
+        fine["hours"] = json!(7.25);
+        validate_record(&fine).unwrap();
+        fine["hours"] = json!(7.255);
+        assert_eq!(pointers(&fine), ["/hours"]);
+        fine["started_at"] = json!("2025-03-04 09:00");
+        assert_eq!(pointers(&fine), ["/hours", "/started_at", "/started_at"]);
+    }
+
+    #[test]
+    fn a_service_tombstone_is_a_tombstone() {
+        let t = json!({"kind":"service","region":"CN-BJ","local_id":"S-1","version":2,
+                       "updated_at":"2026-01-01T00:00:00Z","deleted":true});
+        validate_record(&t).unwrap();
     }
 
     #[test]

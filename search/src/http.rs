@@ -147,6 +147,7 @@ pub fn read_routes<C: Catalogue>() -> Router<Arc<C>> {
             discovery::API_CATALOG_PATH,
             get(discovery::api_catalog::<C>),
         )
+        .merge(crate::utilisation::routes::<C>())
 }
 
 /// The fallbacks (404 `not_found`, 405 `bad_parameter` on `method`) and the layers every yiqi
@@ -327,6 +328,7 @@ async fn instrument_html<C: Catalogue>(
     let from = SearchQuery::from_params(&pairs(raw.as_deref())).unwrap_or_default();
     let id = record_id(&region, &local_id);
     let served = host.served_by();
+    let utilisation = host.search().instrument_utilisation(&region, &local_id);
     let Some(entry) = stored_entry(&host, region, local_id).await? else {
         let page = pages::not_found_page(&id, &served);
         return Ok((StatusCode::NOT_FOUND, page).into_response());
@@ -336,6 +338,7 @@ async fn instrument_html<C: Catalogue>(
         seq: stored.seq,
         received_at: stored.received_at,
         envelope: stored.envelope,
+        utilisation,
     };
     Ok(pages::instrument_page(&view, &from, &served).into_response())
 }

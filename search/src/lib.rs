@@ -23,6 +23,7 @@ mod query;
 pub mod stats;
 mod suggest;
 pub mod thesaurus;
+pub mod utilisation;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -39,7 +40,7 @@ use sha2::{Digest, Sha256};
 use tantivy::collector::sort_key::{SortBySimilarityScore, SortByStaticFastValue};
 use tantivy::collector::{Collector, TopDocs};
 use tantivy::directory::MmapDirectory;
-use tantivy::query::Query;
+use tantivy::query::{BooleanQuery, Occur, Query, TermSetQuery};
 use tantivy::schema::Value;
 use tantivy::{
     DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, Searcher, TantivyDocument,
@@ -53,6 +54,9 @@ use highlight::Highlighter;
 pub use params::{GroupBy, ParamError, SearchQuery, Sort, StatsFormat, StatsQuery};
 use stats::StatsTable;
 pub use stats::{Figures, IDLE_RUN_HOURS, StatsResponse, StatsRow};
+use utilisation::{
+    FlowsResponse, InstrumentUtilisation, UtilisationQuery, UtilisationResponse, UtilisationTable,
+};
 
 /// How often the committer looks for applied but uncommitted entries.
 const COMMIT_INTERVAL: Duration = Duration::from_millis(250);
@@ -196,6 +200,7 @@ struct Inner {
     /// Highest seq in the committed index (the commit payload).
     persisted_seq: AtomicU64,
     table: RwLock<StatsTable>,
+    utilisation: RwLock<UtilisationTable>,
 }
 
 struct Writer {
@@ -238,6 +243,7 @@ impl SearchService {
             index_seq: AtomicU64::new(seq),
             persisted_seq: AtomicU64::new(seq),
             table: RwLock::new(StatsTable::default()),
+            utilisation: RwLock::new(UtilisationTable::default()),
         });
         let committer = Committer::start(inner.clone());
         Ok(SearchService {
@@ -252,7 +258,10 @@ impl SearchService {
     /// then only rebuild the statistics (cheap) and are not indexed again.
     pub fn indexed_seq(&self) -> u64 {
         let table = self.inner.table().seq();
-        table.min(self.inner.index_seq.load(Ordering::Acquire))
+        let utilisation = self.inner.utilisation().seq();
+        table
+            .min(utilisation)
+            .min(self.inner.index_seq.load(Ordering::Acquire))
     }
 
     /// The highest seq in the committed index (kept in the tantivy commit payload).
@@ -265,8 +274,10 @@ impl SearchService {
     pub fn apply(&self, entries: &[IndexEntry]) -> Result<(), SearchError> {
         self.inner.index(entries, Sequenced::Yes)?;
         let mut table = self.inner.table_mut();
+        let mut utilisation = self.inner.utilisation_mut();
         for entry in entries {
             table.apply(entry.seq, &entry.record);
+            utilisation.apply(entry.seq, &entry.record);
         }
         Ok(())
     }
@@ -279,8 +290,10 @@ impl SearchService {
     pub fn apply_unsequenced(&self, entries: &[IndexEntry]) -> Result<(), SearchError> {
         self.inner.index(entries, Sequenced::No)?;
         let mut table = self.inner.table_mut();
+        let mut utilisation = self.inner.utilisation_mut();
         for entry in entries {
             table.put(&entry.record);
+            utilisation.put(&entry.record);
         }
         Ok(())
     }
@@ -302,6 +315,10 @@ impl SearchService {
             searcher.doc_freq(&term).is_ok_and(|n| n > 0)
         };
         let (tantivy_query, terms) = query::build(fields, query, &known_name_word);
+        let tantivy_query = match query.idle {
+            Some(year) => self.only_idle(tantivy_query, year, query.idle_below),
+            None => tantivy_query,
+        };
         let (addresses, counts) =
             collect(&searcher, tantivy_query.as_ref(), query, terms.is_some())?;
         let mut highlighter = terms.as_ref().map(Highlighter::new);
@@ -326,9 +343,45 @@ impl SearchService {
         })
     }
 
+    /// `query` restricted to the instruments idle in `year` (the utilisation table knows them;
+    /// the index does not, since a year's usage may come from an older version).
+    fn only_idle(&self, query: Box<dyn Query>, year: u16, idle_below: u32) -> Box<dyn Query> {
+        let ids = self.inner.utilisation().idle_ids(year, idle_below);
+        let field = self.inner.fields.id;
+        let idle = TermSetQuery::new(ids.iter().map(|id| Term::from_field_text(field, id)));
+        Box::new(BooleanQuery::new(vec![
+            (Occur::Must, query),
+            (Occur::Must, Box::new(idle)),
+        ]))
+    }
+
     /// Inventory statistics of the current records.
     pub fn stats(&self, query: &StatsQuery) -> Result<StatsResponse, SearchError> {
         Ok(self.inner.table().query(query))
+    }
+
+    /// Utilisation of a year (`/v1/utilisation`).
+    pub fn utilisation(&self, query: &UtilisationQuery) -> UtilisationResponse {
+        self.inner.utilisation().utilisation(query)
+    }
+
+    /// The years with usage or services, newest first (the utilisation page's selector).
+    pub fn utilisation_years(&self) -> Vec<u16> {
+        self.inner.utilisation().years()
+    }
+
+    /// Service flows between regions in a year (`/v1/flows`).
+    pub fn flows(&self, year: u16) -> FlowsResponse {
+        self.inner.utilisation().flows(year)
+    }
+
+    /// One instrument's usage by year and services, for its page.
+    pub fn instrument_utilisation(
+        &self,
+        region: &str,
+        local_id: &str,
+    ) -> Option<InstrumentUtilisation> {
+        self.inner.utilisation().instrument(region, local_id)
     }
 }
 
@@ -401,6 +454,14 @@ fn analysis_fingerprint() -> &'static str {
     })
 }
 
+/// Whether a record is a live instrument (the index's and the inventory's documents): not a
+/// tombstone, not a service record. A service that takes over an id removes the instrument of
+/// that id, as any newer version replaces the older.
+fn is_current_instrument(record: &serde_json::Value) -> bool {
+    record.get("deleted").and_then(serde_json::Value::as_bool) != Some(true)
+        && !yiqi_schema::validate::is_service_record(record)
+}
+
 /// Whether entries carry log seqs, which order them and make applying idempotent.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Sequenced {
@@ -417,6 +478,18 @@ impl Inner {
 
     fn table_mut(&self) -> RwLockWriteGuard<'_, StatsTable> {
         self.table.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn utilisation(&self) -> RwLockReadGuard<'_, UtilisationTable> {
+        self.utilisation
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn utilisation_mut(&self) -> RwLockWriteGuard<'_, UtilisationTable> {
+        self.utilisation
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn index(&self, entries: &[IndexEntry], sequenced: Sequenced) -> Result<(), SearchError> {
@@ -437,12 +510,7 @@ impl Inner {
             };
             w.writer
                 .delete_term(Term::from_field_text(self.fields.id, &id));
-            if entry
-                .record
-                .get("deleted")
-                .and_then(serde_json::Value::as_bool)
-                != Some(true)
-            {
+            if is_current_instrument(&entry.record) {
                 w.writer
                     .add_document(self.fields.document(&id, &entry.record))?;
             }

@@ -81,6 +81,10 @@ pub struct SearchQuery {
     pub status: Option<String>,
     pub min_value: Option<u64>,
     pub max_value: Option<u64>,
+    /// Only instruments idle in this year: reporting run hours for it under `idle_below`.
+    pub idle: Option<u16>,
+    /// The idle threshold of `idle`, in run hours a year.
+    pub idle_below: u32,
     pub sort: Sort,
     pub offset: usize,
     pub limit: usize,
@@ -98,6 +102,8 @@ impl Default for SearchQuery {
             status: None,
             min_value: None,
             max_value: None,
+            idle: None,
+            idle_below: crate::utilisation::DEFAULT_IDLE_HOURS,
             sort: Sort::Relevance,
             offset: 0,
             limit: DEFAULT_LIMIT,
@@ -106,7 +112,7 @@ impl Default for SearchQuery {
 }
 
 /// Rejects a parameter given twice.
-fn once<'a>(seen: &mut Vec<&'a str>, name: &'a str) -> Result<(), ParamError> {
+pub(crate) fn once<'a>(seen: &mut Vec<&'a str>, name: &'a str) -> Result<(), ParamError> {
     if seen.contains(&name) {
         return Err(ParamError::new(name, "given more than once"));
     }
@@ -130,7 +136,7 @@ fn optional_number(name: &str, value: &str) -> Result<Option<u64>, ParamError> {
     non_empty(value).map(|v| number(name, v)).transpose()
 }
 
-fn region(value: &str) -> Result<Option<String>, ParamError> {
+pub(crate) fn region(value: &str) -> Result<Option<String>, ParamError> {
     let Some(value) = non_empty(value) else {
         return Ok(None);
     };
@@ -194,6 +200,12 @@ impl SearchQuery {
             "status" => self.status = one_of(name, value, &labels::STATUS)?,
             "min_value" => self.min_value = optional_number(name, value)?,
             "max_value" => self.max_value = optional_number(name, value)?,
+            "idle" => {
+                self.idle = non_empty(value)
+                    .map(crate::utilisation::year_param)
+                    .transpose()?;
+            }
+            "idle_below" => self.idle_below = crate::utilisation::idle_below(value)?,
             "sort" => self.sort = sort(value)?,
             "offset" => self.offset = non_empty(value).map_or(Ok(0), |v| number(name, v))?,
             "limit" => {
@@ -239,6 +251,12 @@ impl SearchQuery {
         push("status", self.status.clone());
         push("min_value", self.min_value.map(|v| v.to_string()));
         push("max_value", self.max_value.map(|v| v.to_string()));
+        push("idle", self.idle.map(|y| y.to_string()));
+        push(
+            "idle_below",
+            (self.idle_below != crate::utilisation::DEFAULT_IDLE_HOURS)
+                .then(|| self.idle_below.to_string()),
+        );
         push(
             "sort",
             (self.sort != Sort::Relevance).then(|| self.sort.as_str().to_string()),
@@ -265,7 +283,7 @@ fn checked_q(value: &str) -> Result<String, ParamError> {
     Ok(value.trim().to_string())
 }
 
-fn category(value: &str) -> Result<Option<String>, ParamError> {
+pub(crate) fn category(value: &str) -> Result<Option<String>, ParamError> {
     let Some(value) = non_empty(value) else {
         return Ok(None);
     };
@@ -380,7 +398,7 @@ fn group_by(value: &str) -> Result<GroupBy, ParamError> {
         })
 }
 
-fn format(value: &str) -> Result<StatsFormat, ParamError> {
+pub(crate) fn format(value: &str) -> Result<StatsFormat, ParamError> {
     match non_empty(value) {
         None | Some("json") => Ok(StatsFormat::Json),
         Some("csv") => Ok(StatsFormat::Csv),

@@ -159,13 +159,13 @@ fn csv_line(out: &mut String, key: &str, label: &str, figures: &Figures) {
 
 /// Strings seen in records (institution, carrier and province names), as small integers.
 #[derive(Default)]
-struct Interner {
+pub(crate) struct Interner {
     ids: HashMap<Arc<str>, u32>,
     names: Vec<Arc<str>>,
 }
 
 impl Interner {
-    fn id(&mut self, name: &str) -> u32 {
+    pub(crate) fn id(&mut self, name: &str) -> u32 {
         if let Some(&id) = self.ids.get(name) {
             return id;
         }
@@ -176,7 +176,7 @@ impl Interner {
         id
     }
 
-    fn name(&self, id: u32) -> &str {
+    pub(crate) fn name(&self, id: u32) -> &str {
         self.names.get(id as usize).map_or(UNKNOWN_KEY, |n| n)
     }
 }
@@ -274,7 +274,7 @@ impl StatsTable {
             return;
         };
         let key = (region, Box::from(local_id));
-        if record.get("deleted").and_then(Json::as_bool) == Some(true) {
+        if !crate::is_current_instrument(record) {
             self.rows.remove(&key);
         } else {
             let row = self.row(region, record);

@@ -131,6 +131,121 @@ pub const FUNDING: Enumeration = Enumeration {
     ],
 };
 
+/// `modes[]` of a service (服务方式).
+pub const SERVICE_MODE: Enumeration = Enumeration {
+    def: "service_mode",
+    fields: &["modes"],
+    values: &[
+        label("occupancy", "占用共享", "occupancy (client operates)"),
+        label("technical", "技术共享", "technical service"),
+        label("commissioned", "委托共享", "commissioned testing"),
+        label("remote", "远程共享", "remote service"),
+        label("other", "其他", "other"),
+    ],
+};
+
+/// `client` of a service (服务对象).
+pub const SERVICE_CLIENT: Enumeration = Enumeration {
+    def: "service_client",
+    fields: &["client"],
+    values: &[
+        label("internal", "内部用户", "internal user"),
+        label("external", "外部用户", "external user"),
+    ],
+};
+
+/// `purpose` of a service (服务类型).
+pub const SERVICE_PURPOSE: Enumeration = Enumeration {
+    def: "service_purpose",
+    fields: &["purpose"],
+    values: &[
+        label("research", "科学研究", "research"),
+        label("development", "科技开发", "technology development"),
+        label("teaching", "教学", "teaching"),
+        label("other", "其他", "other"),
+    ],
+};
+
+/// `rating` of a service (用户评价及意见).
+pub const SERVICE_RATING: Enumeration = Enumeration {
+    def: "service_rating",
+    fields: &["rating"],
+    values: &[
+        label("very_satisfied", "非常满意", "very satisfied"),
+        label("satisfied", "基本满意", "satisfied"),
+        label("fair", "一般", "fair"),
+        label("dissatisfied", "不满意", "dissatisfied"),
+        label("very_poor", "极差", "very poor"),
+    ],
+};
+
+/// `client_institution.type` of a service (服务对象单位类型).
+pub const CLIENT_TYPE: Enumeration = Enumeration {
+    def: "client_type",
+    fields: &["client_institution.type"],
+    values: &[
+        label("university", "高校", "university"),
+        label("institute", "科研院所", "research institute"),
+        label("enterprise", "企业", "enterprise"),
+        label("sme", "中小企业", "small or medium enterprise"),
+        label("government", "政府机构", "government body"),
+        label("other", "其他", "other"),
+    ],
+};
+
+/// `funding[]` of a service: the 17 national sources of the served project (服务经费来源).
+pub const SERVICE_FUNDING: Enumeration = Enumeration {
+    def: "service_funding",
+    fields: &["funding"],
+    values: &[
+        label(
+            "national_major_project",
+            "国家重大科技专项",
+            "national major S&T project",
+        ),
+        label(
+            "nsfc",
+            "国家自然科学基金",
+            "National Natural Science Foundation",
+        ),
+        label("program_863", "863计划", "863 Program"),
+        label(
+            "key_technologies_program",
+            "国家科技支撑（攻关）计划",
+            "Key Technologies R&D Program",
+        ),
+        label("torch_program", "火炬计划", "Torch Program"),
+        label("spark_program", "星火计划", "Spark Program"),
+        label("program_973", "973计划", "973 Program"),
+        label("project_211", "211工程", "Project 211"),
+        label("project_985", "985工程", "Project 985"),
+        label(
+            "public_welfare_research",
+            "公益性行业科研专项",
+            "public welfare research project",
+        ),
+        label("nssf", "国家社会科学基金", "National Social Science Fund"),
+        label(
+            "basic_work_program",
+            "国家科技基础性工作专项",
+            "national basic S&T work project",
+        ),
+        label(
+            "platform_program",
+            "科技基础条件平台专项",
+            "S&T platform project",
+        ),
+        label(
+            "other_central",
+            "除上述计划外由中央政府部门下达",
+            "other central government project",
+        ),
+        label("local_program", "地方科技计划项目", "local S&T programme"),
+        label("other", "其他", "other"),
+        label("none", "无", "none"),
+    ],
+};
+
 /// Every enumeration of the instrument record.
 pub const ENUMERATIONS: [&Enumeration; 6] = [
     &SHARING_MODE,
@@ -141,7 +256,17 @@ pub const ENUMERATIONS: [&Enumeration; 6] = [
     &FUNDING,
 ];
 
-/// The enumeration a record field (dotted path) takes its values from.
+/// Every enumeration of the service record.
+pub const SERVICE_ENUMERATIONS: [&Enumeration; 6] = [
+    &SERVICE_MODE,
+    &SERVICE_CLIENT,
+    &SERVICE_PURPOSE,
+    &SERVICE_RATING,
+    &CLIENT_TYPE,
+    &SERVICE_FUNDING,
+];
+
+/// The enumeration an instrument record field (dotted path) takes its values from.
 pub fn of_field(field: &str) -> Option<&'static Enumeration> {
     ENUMERATIONS.into_iter().find(|e| e.fields.contains(&field))
 }
@@ -153,7 +278,7 @@ mod tests {
     #[test]
     fn every_enumeration_is_the_schema_definition_of_the_same_name() {
         let schema = crate::validate::schema_value();
-        for enumeration in ENUMERATIONS {
+        for enumeration in ENUMERATIONS.iter().chain(&SERVICE_ENUMERATIONS) {
             let listed: Vec<&str> = schema["$defs"][enumeration.def]["enum"]
                 .as_array()
                 .unwrap_or_else(|| panic!("$defs/{} has no enum", enumeration.def))
@@ -174,7 +299,11 @@ mod tests {
             .map(|(name, _)| name.as_str())
             .filter(|name| !matches!(*name, "region" | "category"))
             .collect();
-        let labelled: Vec<&str> = ENUMERATIONS.iter().map(|e| e.def).collect();
+        let labelled: Vec<&str> = ENUMERATIONS
+            .iter()
+            .chain(&SERVICE_ENUMERATIONS)
+            .map(|e| e.def)
+            .collect();
         for name in referenced {
             assert!(labelled.contains(&name), "$defs/{name} has no labels");
         }

@@ -7,6 +7,8 @@ use yiqi_schema::{classification, regions};
 use super::labels::{FIELDS, enum_label};
 use super::layout::{ServedBy, label, page, query_string, thousands, yuan};
 use crate::params::SearchQuery;
+use crate::utilisation::InstrumentUtilisation;
+use yiqi_schema::protocol::labels::{SERVICE_CLIENT, SERVICE_PURPOSE};
 
 /// A current record as it is stored: the entry `GET /v1/records/{region}/{local_id}` answers.
 pub struct InstrumentView {
@@ -15,6 +17,8 @@ pub struct InstrumentView {
     /// The feed position; `None` for a node's own record, which it holds before any feed.
     pub seq: Option<u64>,
     pub received_at: Option<String>,
+    /// Its usage by year and services, when the statistics know any.
+    pub utilisation: Option<InstrumentUtilisation>,
 }
 
 /// The page of one instrument; its back link returns to the search `from` (the parameters the
@@ -38,10 +42,37 @@ pub fn instrument_page(view: &InstrumentView, from: &SearchQuery, served: &Serve
                 dd { (render_value(&path, value)) }
             }
         }
+        @if let Some(utilisation) = &view.utilisation { (utilisation_section(utilisation)) }
         h2 { (label("来源与签名", "Provenance")) }
         (provenance(view))
     };
     page(name, served, body)
+}
+
+/// Run hours per year and services by purpose and client (counts and hours only: nothing of a
+/// service's client is shown beyond its kind).
+fn utilisation_section(utilisation: &InstrumentUtilisation) -> Markup {
+    html! {
+        @if !utilisation.usage.is_empty() {
+            h2 { (label("历年运行机时", "Run hours by year")) }
+            div style="overflow-x:auto" { table {
+                thead { tr { th { "年份 Year" } th { "年运行机时 Run hours" } th { "年对外服务机时 External service hours" } } }
+                tbody { @for u in &utilisation.usage {
+                    tr { td { (u.year) } td { (thousands(u.run_hours.into())) } td { (thousands(u.external_service_hours.into())) } }
+                } }
+            } }
+        }
+        @if !utilisation.services.is_empty() {
+            h2 { (label("服务记录", "Services")) }
+            div style="overflow-x:auto" { table {
+                thead { tr { th { "年份 Year" } th { "服务类型 Purpose" } th { "服务对象 Client" } th { "次数 Services" } th { "机时 Hours" } } }
+                tbody { @for g in &utilisation.services {
+                    tr { td { (g.year) } td { (SERVICE_PURPOSE.zh(g.purpose)) } td { (SERVICE_CLIENT.zh(g.client)) }
+                         td { (thousands(g.services.into())) } td { (g.hours) } }
+                } }
+            } }
+        }
+    }
 }
 
 fn field_label(path: &str) -> Markup {

@@ -124,6 +124,7 @@ pub fn page(title: &str, served: &ServedBy, body: Markup) -> Markup {
                     nav {
                         a href="/" { "检索 Search" }
                         a href="/stats" { "统计 Statistics" }
+                        a href="/utilisation" { "利用 Utilisation" }
                     }
                 }
                 main { (served_by_line(served)) (body) }

@@ -6,6 +6,7 @@ mod labels;
 mod layout;
 mod search;
 mod stats;
+mod utilisation;
 
 use maud::{Markup, html};
 
@@ -13,6 +14,7 @@ pub use instrument::{InstrumentView, instrument_page};
 pub use layout::ServedBy;
 pub use search::search_page;
 pub use stats::stats_page;
+pub use utilisation::{UtilisationView, utilisation_page};
 
 /// The 404 page: `what` was not found.
 pub fn not_found_page(what: &str, served: &ServedBy) -> Markup {

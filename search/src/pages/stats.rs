@@ -32,12 +32,13 @@ pub fn stats_page(
             (card(label("仪器", "Instruments"), thousands(total.instruments.into())))
             (card(label("原值合计", "Original value"), yuan_short(total.original_value_cny)))
             (card(label("对外共享", "Externally shared"), percent(total.externally_shared, total.instruments)))
-            (card(label("闲置仪器", "Idle"), format!("{} ({})", thousands(total.idle.into()), percent(total.idle, total.instruments))))
+            (card(label("年运行不足机时线", "Idle by run hours"), format!("{} ({})", thousands(total.idle.into()), percent(total.idle, total.instruments))))
             (card(label("单位", "Institutions"), thousands(total.institutions.into())))
         }
         p.meta {
-            "闲置：上报年运行机时低于 " (IDLE_RUN_HOURS) " 小时；未上报机时的仪器不计。"
-            " Idle: reported run hours under " (IDLE_RUN_HOURS) " h/year; instruments without usage are not counted."
+            "年运行不足机时线：上报年运行机时低于 " (IDLE_RUN_HOURS) " 小时；未上报机时的仪器不计；不同于平台自报的运行状态“闲置”。"
+            " Idle by run hours: reported run hours under " (IDLE_RUN_HOURS) " h/year; instruments without usage are not counted; not the status standby (闲置) a platform reports. "
+            a href="/utilisation" { "按年份 By year →" }
         }
         h2 { (label("按地区", "By region")) }
         div.charts {

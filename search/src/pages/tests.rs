@@ -149,6 +149,20 @@ fn instrument_page_shows_every_field_and_provenance() {
         envelope: json!({"record": sample_record(), "signature": {"alg": "Ed25519", "key": "KEY-b64url", "value": "SIG"}}),
         seq: Some(42),
         received_at: Some("2026-03-01T08:00:01Z".into()),
+        utilisation: Some(crate::utilisation::InstrumentUtilisation {
+            usage: vec![crate::utilisation::YearUsage {
+                year: 2024,
+                run_hours: 1234,
+                external_service_hours: 56,
+            }],
+            services: vec![crate::utilisation::ServiceGroup {
+                year: 2025,
+                purpose: "teaching",
+                client: "external",
+                services: 7,
+                hours: crate::utilisation::Hours(1250),
+            }],
+        }),
     };
     let from = SearchQuery {
         q: "透射 电镜".into(),
@@ -161,6 +175,9 @@ fn instrument_page_shows_every_field_and_provenance() {
         html.contains(r#"class="back" href="/?q=%E9%80%8F%E5%B0%84%20%E7%94%B5%E9%95%9C&amp;region=CN-GS&amp;offset=20""#),
         "the back link keeps the search"
     );
+    for text in ["历年运行机时", "1,234", "教学", "外部用户", "12.5"] {
+        assert!(html.contains(text), "{text} missing");
+    }
     for text in [
         "场发射透射电子显微镜",
         "Talos F200X",

@@ -26,7 +26,7 @@ pub struct Options {
 }
 
 /// Per-record rates of each unavoidable step, one core each.
-struct Components {
+pub(super) struct Components {
     verify: f64,
     canonicalise: f64,
     validate: f64,
@@ -34,7 +34,7 @@ struct Components {
 }
 
 impl Components {
-    fn limit(&self, cores: usize) -> f64 {
+    pub(super) fn limit(&self, cores: usize) -> f64 {
         let seconds_per_record =
             1.0 / self.verify + 1.0 / self.canonicalise + 1.0 / self.validate + 1.0 / self.store;
         cores as f64 / seconds_per_record
@@ -58,7 +58,7 @@ pub fn run(options: &Options) -> Result<(), String> {
     report(options, &components, rate, bytes_on_disk)
 }
 
-fn measure_components(sample: &[Value]) -> Result<Components, String> {
+pub(super) fn measure_components(sample: &[Value]) -> Result<Components, String> {
     let checks: Vec<(
         Vec<u8>,
         ed25519_dalek::VerifyingKey,

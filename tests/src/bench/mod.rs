@@ -10,6 +10,7 @@ pub mod quality;
 pub mod search;
 pub mod soak;
 pub mod sync;
+pub mod utilisation;
 
 use serde_json::{Map, Value};
 use std::path::Path;

@@ -12,7 +12,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use yiqi_tests::bench::{catalogue, ingest, profile, quality, search, soak, sync};
+use yiqi_tests::bench::{catalogue, ingest, profile, quality, search, soak, sync, utilisation};
 
 #[derive(Parser)]
 #[command(name = "yiqi-bench", about = "yiqi benchmarks")]
@@ -100,6 +100,21 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Utilisation at scale: service records ingested against the pipeline limit,
+    /// `/v1/utilisation` and `/v1/flows` latency, the hub's memory per service.
+    Utilisation {
+        #[arg(long, default_value_t = 200_000)]
+        instruments: usize,
+        #[arg(long, default_value_t = 2_000_000)]
+        services: usize,
+        /// The steady query rate latencies are measured at.
+        #[arg(long, default_value_t = 50.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// A node's catalogue work without the network: generating catalogues, reading an NRII CSV.
     Catalogue {
         /// Rows of the NRII CSV read.
@@ -154,6 +169,19 @@ fn main() -> ExitCode {
             json,
         } => sync::run(&sync::Options {
             records,
+            rate,
+            seconds,
+            json,
+        }),
+        Command::Utilisation {
+            instruments,
+            services,
+            rate,
+            seconds,
+            json,
+        } => utilisation::run(&utilisation::Options {
+            instruments,
+            services,
             rate,
             seconds,
             json,
