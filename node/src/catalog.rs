@@ -134,7 +134,7 @@ impl CatalogEntry {
 
 /// What happens to one record.
 #[derive(Debug, Clone, PartialEq)]
-enum Change {
+pub(crate) enum Change {
     /// New or changed content, to be signed at `version`.
     Write {
         local_id: String,
@@ -301,7 +301,11 @@ impl Node {
     }
 
     /// Signs and commits the planned changes in atomic batches, then flushes.
-    fn apply(&self, changes: Vec<Change>, progress: &ProgressBar) -> Result<(), NodeError> {
+    pub(crate) fn apply(
+        &self,
+        changes: Vec<Change>,
+        progress: &ProgressBar,
+    ) -> Result<(), NodeError> {
         let mut next_seq = self.db.counter(N_OUTBOX_SEQ)? + 1;
         let mut wrote_any = false;
         for chunk in changes.chunks(COMMIT_BATCH) {
@@ -375,9 +379,6 @@ impl Node {
 
     /// Writes `reports/import-<timestamp>.txt` when rows were rejected.
     fn write_report(&self, summary: &ImportSummary) -> Result<Option<PathBuf>, NodeError> {
-        let Some(dir) = self.folder.as_ref().map(Folder::reports) else {
-            return Ok(None);
-        };
         if summary.errors.is_empty() {
             return Ok(None);
         }
@@ -386,8 +387,21 @@ impl Node {
             text.push_str(&error_line(error));
             text.push('\n');
         }
+        self.write_report_file("import", &text)
+    }
+
+    /// Writes `reports/{what}-<timestamp>.txt` in the node folder (nothing for an in-memory
+    /// node); its path.
+    pub(crate) fn write_report_file(
+        &self,
+        what: &str,
+        text: &str,
+    ) -> Result<Option<PathBuf>, NodeError> {
+        let Some(dir) = self.folder.as_ref().map(Folder::reports) else {
+            return Ok(None);
+        };
         let stamp = now_rfc3339().replace([':', '-'], "");
-        let path = unused_path(&dir, &format!("import-{stamp}"));
+        let path = unused_path(&dir, &format!("{what}-{stamp}"));
         std::fs::create_dir_all(dir)
             .and_then(|()| std::fs::write(&path, text))
             .map_err(|e| NodeError::Usage(format!("{}: {e}", path.display())))?;
@@ -418,7 +432,12 @@ impl Node {
 }
 
 /// Adds one signed envelope to the outbox at `seq`, with its counters.
-fn stage_outbox(batch: &mut WriteBatch, deltas: &mut Deltas, seq: u64, envelope: Vec<u8>) {
+pub(crate) fn stage_outbox(
+    batch: &mut WriteBatch,
+    deltas: &mut Deltas,
+    seq: u64,
+    envelope: Vec<u8>,
+) {
     batch.put(db::seq_key(db::OUTBOX, seq), envelope);
     deltas.add(N_OUTBOX, 1);
     deltas.add(N_OUTBOX_SEQ, 1);
