@@ -366,13 +366,16 @@ async fn versions_refused_before_the_key_is_registered_are_held_and_sent_once_it
 
     // The daemon runs; the national office registers the key; the held versions go out alone.
     let key = gs.ok(&["pubkey"]);
-    let _daemon = gs.spawn(&["run"]);
+    let (_daemon, log) = gs.spawn_logged(&["run"], "yiqi_node=info");
     let registered = client.register("CN-GS", key.trim()).await;
     assert_eq!(registered.unwrap(), "accepted");
     assert!(
         client.wait_for_seq(1 + 3, DEADLINE).await,
         "the held versions never reached the hub"
     );
+    // Its log goes to a pipe here: plain text, no colour codes.
+    let line = log.wait_for("held versions sent again", DEADLINE).unwrap();
+    assert!(!line.contains('\x1b'), "{line:?}");
     let (code, body) = client.get("/v1/records/CN-GS/r2").await.unwrap();
     assert_eq!(code, 200, "{body}");
 }
