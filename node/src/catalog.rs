@@ -185,6 +185,15 @@ impl Node {
         request: &ImportRequest,
         progress: &ProgressBar,
     ) -> Result<ImportSummary, NodeError> {
+        if parsed.rows.is_empty() && parsed.errors.is_empty() {
+            // Exit 0 with "0 new" would look like success; a snapshot would delete everything.
+            return Err(NodeError::Invalid(format!(
+                "{} ({}) has no data rows: nothing was imported. Fill in the rows below the \
+                 header (or check that this is the right file)",
+                request.path.display(),
+                parsed.format
+            )));
+        }
         let _one_import = self.import_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut plan = self.plan(parsed.rows, parsed.errors, request.snapshot)?;
         plan.summary.file = request.path.display().to_string();
@@ -664,6 +673,21 @@ mod tests {
         let revived = import(&node, ndjson(dir.path(), "back", &rows[..1]), false).unwrap();
         assert_eq!(counts(&revived), [1, 0, 0, 0, 0]);
         assert_eq!(record(&node, "r0")["version"], 3);
+    }
+
+    #[test]
+    fn a_file_without_data_rows_is_an_error_and_deletes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = node("CN-GS");
+        import(&node, ndjson(dir.path(), "one", &[row("a", "一")]), false).unwrap();
+        let template = dir.path().join("empty.csv");
+        std::fs::write(&template, "仪器编号,仪器设备名称\n").unwrap();
+        let error = import(&node, template, true).unwrap_err();
+        assert!(
+            matches!(&error, NodeError::Invalid(m) if m.contains("NRII report template) has no data rows")),
+            "{error}"
+        );
+        assert_eq!(node.db.counter(N_CATALOG).unwrap(), 1);
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod collect;
 mod compound_file;
 mod convert;
 mod fields;
+mod guard;
 mod mapped;
 mod native;
 mod nrii;
@@ -188,7 +189,16 @@ pub fn read_catalogue(
         (Some(mapping), Encoding::Auto) => mapping.encoding(),
         (_, chosen) => chosen,
     };
-    let text = text::decode(&bytes, encoding)?;
+    let text = match text::decode(&bytes, encoding) {
+        Ok(text) => text,
+        Err(undecodable) if mapping.is_none() => {
+            // A file in a layout the node does not know would otherwise be reported as an
+            // encoding problem, sending the operator after the wrong fix.
+            recognise_layout(&bytes)?;
+            return Err(undecodable);
+        }
+        Err(undecodable) => return Err(undecodable),
+    };
     if let Some(mapping) = &mapping {
         return mapping.read(table::csv_rows(&text, mapping.delimiter())?, options);
     }
@@ -196,6 +206,32 @@ pub fn read_catalogue(
         Some('[' | '{') => native::read(&text, options),
         _ => nrii::read(table::csv_rows(&text, b',')?, options),
     }
+}
+
+/// Whether text that does not decode cleanly still looks like a layout read without a mapping
+/// (native JSON, or the NRII header in UTF-8 or GB18030); else the error saying it is neither.
+fn recognise_layout(bytes: &[u8]) -> Result<(), ImportError> {
+    let readings = [
+        String::from_utf8_lossy(bytes).into_owned(),
+        encoding_rs::GB18030.decode(bytes).0.into_owned(),
+    ];
+    let mut verdict = Ok(());
+    for text in readings {
+        let text = text.trim_start_matches('\u{feff}');
+        if text.trim_start().starts_with(['[', '{']) {
+            return Ok(());
+        }
+        verdict = table::csv_rows(text, b',').and_then(nrii::recognise);
+        if verdict.is_ok() {
+            return Ok(());
+        }
+    }
+    verdict.map_err(|why| {
+        ImportError::UnrecognisedHeader(format!(
+            "not a layout yiqi-node reads without a mapping (native JSON/NDJSON or the NRII \
+             template): {why}"
+        ))
+    })
 }
 
 fn check_options(options: &ImportOptions) -> Result<(), ImportError> {

@@ -266,6 +266,13 @@ pub fn read(rows: Vec<TableRow>, options: &ImportOptions) -> Result<ParsedCatalo
     Ok(collector.finish())
 }
 
+/// Whether `rows` start like the NRII template (its header, after the group row if any); the
+/// error says what was found instead.
+pub fn recognise(rows: Vec<TableRow>) -> Result<(), ImportError> {
+    let mut rows = rows.into_iter().filter(|row| !row.is_blank());
+    layout(&find_header(&mut rows)?).map(|_| ())
+}
+
 /// Skips the group row, if any, and returns the header row.
 fn find_header(rows: &mut impl Iterator<Item = TableRow>) -> Result<TableRow, ImportError> {
     for row in rows.by_ref() {
