@@ -15,6 +15,7 @@ use crate::db::{self, Deltas, N_CATALOG, N_OUTBOX, N_OUTBOX_SEQ, StoredEnvelope}
 use crate::error::{NodeError, corrupt};
 use crate::import::{self, ImportOptions, ImportedRow, ParsedCatalogue, RowError};
 use crate::node::{Node, now_rfc3339};
+use crate::row_report;
 use indicatif::ProgressBar;
 use rayon::prelude::*;
 use serde_json::{Map, Value, json};
@@ -71,8 +72,9 @@ pub struct ImportSummary {
     /// Rows refused, each listed in `errors` (a row may have several errors).
     pub rejected: usize,
     pub errors: Vec<RowError>,
-    /// The report file written for the rejected rows.
+    /// The report files written for the rejected rows: text, and CSV beside it.
     pub report: Option<PathBuf>,
+    pub report_csv: Option<PathBuf>,
 }
 
 impl ImportSummary {
@@ -96,16 +98,6 @@ impl fmt::Display for ImportSummary {
             self.rejected
         )
     }
-}
-
-/// `row R: POINTER: MESSAGE`, the line format of stderr and the report file.
-pub fn error_line(error: &RowError) -> String {
-    let pointer = if error.pointer.is_empty() {
-        "(record)"
-    } else {
-        &error.pointer
-    };
-    format!("row {}: {pointer}: {}", error.row, error.message)
 }
 
 /// A catalogue entry: the content hash that decides "changed", and the signed envelope.
@@ -202,7 +194,7 @@ impl Node {
         if !request.dry_run {
             progress.set_length(plan.changes.len() as u64);
             self.apply(plan.changes, progress)?;
-            plan.summary.report = self.write_report(&plan.summary)?;
+            self.write_reports(&mut plan.summary)?;
         }
         Ok(plan.summary)
     }
@@ -386,17 +378,20 @@ impl Node {
         )))
     }
 
-    /// Writes `reports/import-<timestamp>.txt` when rows were rejected.
-    fn write_report(&self, summary: &ImportSummary) -> Result<Option<PathBuf>, NodeError> {
+    /// Writes `reports/import-<timestamp>.txt` and `.csv` beside it when rows were rejected.
+    fn write_reports(&self, summary: &mut ImportSummary) -> Result<(), NodeError> {
         if summary.errors.is_empty() {
-            return Ok(None);
+            return Ok(());
         }
-        let mut text = format!("{summary}\n");
-        for error in &summary.errors {
-            text.push_str(&error_line(error));
-            text.push('\n');
+        let text = row_report::text(&summary.to_string(), &summary.errors);
+        summary.report = self.write_report_file("import", &text)?;
+        if let Some(path) = &summary.report {
+            let csv_path = path.with_extension("csv");
+            std::fs::write(&csv_path, row_report::csv(&summary.errors))
+                .map_err(|e| NodeError::io(csv_path.display(), e))?;
+            summary.report_csv = Some(csv_path);
         }
-        self.write_report_file("import", &text)
+        Ok(())
     }
 
     /// Writes `reports/{what}-<timestamp>.txt` in the node folder (nothing for an in-memory
@@ -495,6 +490,7 @@ fn row_content(row: ImportedRow) -> Result<(String, Map<String, Value>), RowErro
         local_id: None,
         pointer: "/local_id".into(),
         message: message.into(),
+        column: None,
     };
     let Value::Object(content) = row.content else {
         return Err(missing("the row did not convert to a record object"));
@@ -601,11 +597,8 @@ mod tests {
         .unwrap();
         assert_eq!(counts(&summary), [1, 0, 0, 0, 1]);
         assert_eq!(
-            error_line(&summary.errors[0])
-                .split(':')
-                .take(2)
-                .collect::<Vec<_>>(),
-            ["row 2", " /category"]
+            (summary.errors[0].row, summary.errors[0].pointer.as_str()),
+            (2, "/category")
         );
         assert!(!summary.nothing_imported());
         let mut only_bad = row("d", "坏");

@@ -18,7 +18,7 @@
 //!   own catalogue ([`Node::serve`], and inside [`Node::run`] with `listen`).
 //! - [`status`], [`export`], [`daemon`]: the remaining commands; [`control`]: running commands
 //!   for other processes while `run` or `serve` holds the folder.
-//! - [`import`]: reading catalogue files.
+//! - [`import`]: reading catalogue files; [`row_report`]: how rejected rows are reported.
 //! - [`tools`]: the stand-alone record tools (`keygen`, `sign`, `verify`, `validate`).
 //! - [`error`]: failures and their exit statuses.
 
@@ -39,6 +39,7 @@ pub mod keys;
 pub mod log;
 pub mod node;
 pub mod publish;
+pub mod row_report;
 pub mod serve;
 pub mod status;
 pub mod sync;

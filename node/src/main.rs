@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 use yiqi_gen::{GenerateOptions, generate, write_catalogue};
-use yiqi_node::catalog::{ImportRequest, error_line};
+use yiqi_node::catalog::ImportRequest;
 use yiqi_node::config::{Config, first_key_command};
 use yiqi_node::daemon::{LONG_POLL_SECS, RunOptions};
 use yiqi_node::export::ExportFormat;
@@ -690,11 +690,17 @@ fn import(
     progress.finish_and_clear();
     let summary = summary?;
     let stdout = |e| NodeError::io("stdout", e);
-    for error in &summary.errors {
-        writeln!(err, "{}", error_line(error)).map_err(stdout)?;
+    for line in yiqi_node::row_report::terminal_lines(&summary.errors) {
+        writeln!(err, "{line}").map_err(stdout)?;
     }
-    if let Some(report) = &summary.report {
-        writeln!(err, "rejected rows are listed in {}", report.display()).map_err(stdout)?;
+    if let (Some(text), Some(csv)) = (&summary.report, &summary.report_csv) {
+        writeln!(
+            err,
+            "rejected rows are listed in {} and {} (for a spreadsheet)",
+            text.display(),
+            csv.display()
+        )
+        .map_err(stdout)?;
     }
     let dry = if request.dry_run {
         " (dry run: nothing written)"

@@ -168,6 +168,19 @@ fn import_nrii_csv_in_utf8_with_bom_and_without_the_group_row() {
     assert_eq!(row_numbers(&parsed), [2, 3]);
     assert_eq!(parsed.rows[0].content["local_id"], "GS-0001");
     assert_eq!(parsed.errors.len(), 1);
+    // The error names the column as the file spells it, and the field in both languages.
+    assert_eq!(
+        parsed.errors[0].column.as_deref(),
+        Some("原值（单位万元、保留小数点后两位）")
+    );
+    let line = yiqi_node::row_report::error_line(&parsed.errors[0]);
+    assert!(
+        line.starts_with(
+            "row 4 第 4 行 (GS-0003) · column 列「原值（单位万元、保留小数点后两位）」 · field 字段 \
+             原值 Original value (CNY) (/original_value_cny): "
+        ),
+        "{line}"
+    );
 }
 
 #[test]

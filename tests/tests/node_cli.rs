@@ -379,3 +379,36 @@ async fn versions_refused_before_the_key_is_registered_are_held_and_sent_once_it
     let (code, body) = client.get("/v1/records/CN-GS/r2").await.unwrap();
     assert_eq!(code, 200, "{body}");
 }
+
+#[test]
+fn rejected_rows_are_reported_on_screen_and_as_a_spreadsheet() {
+    let gs = Operator::init("CN-GS", "http://127.0.0.1:9");
+    let mut bad = row("b", "坏");
+    bad["category"] = json!("=1+1");
+    let out = gs.run(&["import", &gs.file("f.ndjson", &[row("a", "一"), bad])]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("row 2 第 2 行 (b) · field 字段 仪器分类 Category (/category): "),
+        "{}",
+        out.stderr
+    );
+    let csv_path = out
+        .stderr
+        .split_whitespace()
+        .find(|word| word.ends_with(".csv"))
+        .expect("the CSV report is named");
+    let csv = std::fs::read_to_string(csv_path).unwrap();
+    assert!(csv.starts_with("\u{feff}行 Row,"), "{csv}");
+    assert!(csv.contains("2,b,,仪器分类,Category,/category,"), "{csv}");
+
+    let template = gs.dir.path().join("template.csv");
+    std::fs::write(&template, "仪器编号,仪器设备名称\n").unwrap();
+    let empty = gs.run(&["import", template.to_str().unwrap()]);
+    assert_eq!(empty.code, Some(1));
+    assert!(
+        empty.stderr.contains("has no data rows"),
+        "{}",
+        empty.stderr
+    );
+}

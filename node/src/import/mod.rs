@@ -110,6 +110,8 @@ pub struct RowError {
     /// JSON Pointer of the field; empty for the whole row.
     pub pointer: String,
     pub message: String,
+    /// The column the field came from, as the file's header spells it (tables only).
+    pub column: Option<String>,
 }
 
 impl fmt::Display for RowError {
@@ -127,12 +129,50 @@ impl fmt::Display for RowError {
     }
 }
 
+/// `(Chinese, English)` label of the field at a JSON Pointer (of its nearest labelled parent
+/// for a list item or an `ext` member); `None` for the whole row.
+pub fn field_label(pointer: &str) -> Option<(&'static str, &'static str)> {
+    let mut path: Vec<&str> = pointer.split('/').skip(1).collect();
+    while !path.is_empty() {
+        let dotted = path.join(".");
+        if let Some((_, zh, en)) = yiqi_search::pages::labels::FIELDS
+            .iter()
+            .find(|(field, _, _)| *field == dotted)
+        {
+            return Some((zh, en));
+        }
+        path.pop();
+    }
+    None
+}
+
+/// The JSON Pointer of a dotted field path (`location.city` → `/location/city`).
+fn pointer_of(field: &str) -> String {
+    format!("/{}", field.replace('.', "/"))
+}
+
 /// Everything read from one file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedCatalogue {
     pub format: Format,
     pub rows: Vec<ImportedRow>,
     pub errors: Vec<RowError>,
+}
+
+impl ParsedCatalogue {
+    /// Names in each error the column its field came from: `columns` holds `(dotted field,
+    /// header as the file spells it)` for every column of the table.
+    pub(crate) fn name_columns<'a>(&mut self, columns: impl Iterator<Item = (&'a str, String)>) {
+        let columns: Vec<(String, String)> = columns
+            .map(|(field, header)| (pointer_of(field), header))
+            .collect();
+        for error in &mut self.errors {
+            let column = columns.iter().find(|(pointer, _)| {
+                error.pointer == *pointer || error.pointer.starts_with(&format!("{pointer}/"))
+            });
+            error.column = column.map(|(_, header)| header.clone());
+        }
+    }
 }
 
 /// Why a whole file cannot be imported.
