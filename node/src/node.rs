@@ -182,8 +182,9 @@ impl Node {
 fn in_use_or(error: StorageError, dir: &Path) -> NodeError {
     match error {
         StorageError::Locked { .. } => NodeError::InUse(format!(
-            "the node folder {} is in use by another yiqi-node process (stop `yiqi-node run` \
-             before importing or publishing by hand)",
+            "the node folder {} is in use by another yiqi-node process: stop `yiqi-node run` \
+             (or `serve`) for this command; import, delete, show, export, rejected and \
+             republish run through it",
             dir.display()
         )),
         other => NodeError::Storage(other),
