@@ -15,6 +15,7 @@ use crate::db::{self, Deltas, N_CATALOG, N_OUTBOX, N_OUTBOX_SEQ, StoredEnvelope}
 use crate::error::{NodeError, corrupt};
 use crate::import::{self, ImportOptions, ImportedRow, ParsedCatalogue, RowError};
 use crate::node::{Node, now_rfc3339};
+use crate::row_report;
 use indicatif::ProgressBar;
 use rayon::prelude::*;
 use serde_json::{Map, Value, json};
@@ -71,8 +72,9 @@ pub struct ImportSummary {
     /// Rows refused, each listed in `errors` (a row may have several errors).
     pub rejected: usize,
     pub errors: Vec<RowError>,
-    /// The report file written for the rejected rows.
+    /// The report files written for the rejected rows: text, and CSV beside it.
     pub report: Option<PathBuf>,
+    pub report_csv: Option<PathBuf>,
 }
 
 impl ImportSummary {
@@ -96,16 +98,6 @@ impl fmt::Display for ImportSummary {
             self.rejected
         )
     }
-}
-
-/// `row R: POINTER: MESSAGE`, the line format of stderr and the report file.
-pub fn error_line(error: &RowError) -> String {
-    let pointer = if error.pointer.is_empty() {
-        "(record)"
-    } else {
-        &error.pointer
-    };
-    format!("row {}: {pointer}: {}", error.row, error.message)
 }
 
 /// A catalogue entry: the content hash that decides "changed", and the signed envelope.
@@ -134,7 +126,7 @@ impl CatalogEntry {
 
 /// What happens to one record.
 #[derive(Debug, Clone, PartialEq)]
-enum Change {
+pub(crate) enum Change {
     /// New or changed content, to be signed at `version`.
     Write {
         local_id: String,
@@ -185,6 +177,15 @@ impl Node {
         request: &ImportRequest,
         progress: &ProgressBar,
     ) -> Result<ImportSummary, NodeError> {
+        if parsed.rows.is_empty() && parsed.errors.is_empty() {
+            // Exit 0 with "0 new" would look like success; a snapshot would delete everything.
+            return Err(NodeError::Invalid(format!(
+                "{} ({}) has no data rows: nothing was imported. Fill in the rows below the \
+                 header (or check that this is the right file)",
+                request.path.display(),
+                parsed.format
+            )));
+        }
         let _one_import = self.import_lock.lock().unwrap_or_else(|p| p.into_inner());
         let mut plan = self.plan(parsed.rows, parsed.errors, request.snapshot)?;
         plan.summary.file = request.path.display().to_string();
@@ -193,7 +194,7 @@ impl Node {
         if !request.dry_run {
             progress.set_length(plan.changes.len() as u64);
             self.apply(plan.changes, progress)?;
-            plan.summary.report = self.write_report(&plan.summary)?;
+            self.write_reports(&mut plan.summary)?;
         }
         Ok(plan.summary)
     }
@@ -301,7 +302,11 @@ impl Node {
     }
 
     /// Signs and commits the planned changes in atomic batches, then flushes.
-    fn apply(&self, changes: Vec<Change>, progress: &ProgressBar) -> Result<(), NodeError> {
+    pub(crate) fn apply(
+        &self,
+        changes: Vec<Change>,
+        progress: &ProgressBar,
+    ) -> Result<(), NodeError> {
         let mut next_seq = self.db.counter(N_OUTBOX_SEQ)? + 1;
         let mut wrote_any = false;
         for chunk in changes.chunks(COMMIT_BATCH) {
@@ -373,21 +378,34 @@ impl Node {
         )))
     }
 
-    /// Writes `reports/import-<timestamp>.txt` when rows were rejected.
-    fn write_report(&self, summary: &ImportSummary) -> Result<Option<PathBuf>, NodeError> {
+    /// Writes `reports/import-<timestamp>.txt` and `.csv` beside it when rows were rejected.
+    fn write_reports(&self, summary: &mut ImportSummary) -> Result<(), NodeError> {
+        if summary.errors.is_empty() {
+            return Ok(());
+        }
+        let text = row_report::text(&summary.to_string(), &summary.errors);
+        summary.report = self.write_report_file("import", &text)?;
+        if let Some(path) = &summary.report {
+            let csv_path = path.with_extension("csv");
+            std::fs::write(&csv_path, row_report::csv(&summary.errors))
+                .map_err(|e| NodeError::io(csv_path.display(), e))?;
+            summary.report_csv = Some(csv_path);
+        }
+        Ok(())
+    }
+
+    /// Writes `reports/{what}-<timestamp>.txt` in the node folder (nothing for an in-memory
+    /// node); its path.
+    pub(crate) fn write_report_file(
+        &self,
+        what: &str,
+        text: &str,
+    ) -> Result<Option<PathBuf>, NodeError> {
         let Some(dir) = self.folder.as_ref().map(Folder::reports) else {
             return Ok(None);
         };
-        if summary.errors.is_empty() {
-            return Ok(None);
-        }
-        let mut text = format!("{summary}\n");
-        for error in &summary.errors {
-            text.push_str(&error_line(error));
-            text.push('\n');
-        }
         let stamp = now_rfc3339().replace([':', '-'], "");
-        let path = unused_path(&dir, &format!("import-{stamp}"));
+        let path = unused_path(&dir, &format!("{what}-{stamp}"));
         std::fs::create_dir_all(dir)
             .and_then(|()| std::fs::write(&path, text))
             .map_err(|e| NodeError::Usage(format!("{}: {e}", path.display())))?;
@@ -418,7 +436,12 @@ impl Node {
 }
 
 /// Adds one signed envelope to the outbox at `seq`, with its counters.
-fn stage_outbox(batch: &mut WriteBatch, deltas: &mut Deltas, seq: u64, envelope: Vec<u8>) {
+pub(crate) fn stage_outbox(
+    batch: &mut WriteBatch,
+    deltas: &mut Deltas,
+    seq: u64,
+    envelope: Vec<u8>,
+) {
     batch.put(db::seq_key(db::OUTBOX, seq), envelope);
     deltas.add(N_OUTBOX, 1);
     deltas.add(N_OUTBOX_SEQ, 1);
@@ -467,6 +490,7 @@ fn row_content(row: ImportedRow) -> Result<(String, Map<String, Value>), RowErro
         local_id: None,
         pointer: "/local_id".into(),
         message: message.into(),
+        column: None,
     };
     let Value::Object(content) = row.content else {
         return Err(missing("the row did not convert to a record object"));
@@ -573,11 +597,8 @@ mod tests {
         .unwrap();
         assert_eq!(counts(&summary), [1, 0, 0, 0, 1]);
         assert_eq!(
-            error_line(&summary.errors[0])
-                .split(':')
-                .take(2)
-                .collect::<Vec<_>>(),
-            ["row 2", " /category"]
+            (summary.errors[0].row, summary.errors[0].pointer.as_str()),
+            (2, "/category")
         );
         assert!(!summary.nothing_imported());
         let mut only_bad = row("d", "坏");
@@ -645,6 +666,21 @@ mod tests {
         let revived = import(&node, ndjson(dir.path(), "back", &rows[..1]), false).unwrap();
         assert_eq!(counts(&revived), [1, 0, 0, 0, 0]);
         assert_eq!(record(&node, "r0")["version"], 3);
+    }
+
+    #[test]
+    fn a_file_without_data_rows_is_an_error_and_deletes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = node("CN-GS");
+        import(&node, ndjson(dir.path(), "one", &[row("a", "一")]), false).unwrap();
+        let template = dir.path().join("empty.csv");
+        std::fs::write(&template, "仪器编号,仪器设备名称\n").unwrap();
+        let error = import(&node, template, true).unwrap_err();
+        assert!(
+            matches!(&error, NodeError::Invalid(m) if m.contains("NRII report template) has no data rows")),
+            "{error}"
+        );
+        assert_eq!(node.db.counter(N_CATALOG).unwrap(), 1);
     }
 
     #[test]

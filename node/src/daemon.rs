@@ -4,7 +4,8 @@
 //! index is brought up to the store before the loops start, then sync keeps it current.
 //!
 //! Two loops share the node: the publisher sends the outbox whenever it is not empty (woken at
-//! once by an in-process import, and checking every few seconds otherwise); the follower
+//! once by an in-process import, and checking every few seconds otherwise) and puts held versions
+//! whose cause may be gone back into it ([`crate::held::CureSchedule`]); the follower
 //! long-polls the feed. A third rewrites the status snapshot every [`SNAPSHOT_EVERY`], which
 //! `status` reads while `run` holds the store. When the hub is unreachable each loop logs it and tries again later,
 //! never giving up. On stop, a loop finishes the batch it is committing (commits have no await
@@ -12,6 +13,7 @@
 //! flushed and consistent when `run` returns.
 
 use crate::error::NodeError;
+use crate::held::CureSchedule;
 use crate::node::Node;
 use crate::publish::PublishOptions;
 use crate::serve;
@@ -67,6 +69,7 @@ impl Node {
                 self.publish_loop(&options.publish, stopped.clone()),
                 self.sync_loop(&options.sync, stopped.clone()),
                 self.snapshot_loop(stopped.clone()),
+                self.control_loop(stopped.clone()),
                 serve
             )
         };
@@ -79,7 +82,9 @@ impl Node {
         options: &PublishOptions,
         mut stopped: watch::Receiver<bool>,
     ) -> Result<(), NodeError> {
+        let mut cure = CureSchedule::default();
         while !*stopped.borrow() {
+            cure.tick(self)?;
             if self.db.counter(crate::db::N_OUTBOX)? == 0 {
                 tokio::select! {
                     () = self.outbox_filled.notified() => {}

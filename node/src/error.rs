@@ -42,13 +42,29 @@ impl NodeError {
     }
 
     pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(self.exit_status())
+    }
+
+    /// The command line's exit status for this error.
+    pub fn exit_status(&self) -> u8 {
         match self {
-            NodeError::Invalid(_) => ExitCode::from(1),
+            NodeError::Invalid(_) => 1,
             // A store that fails is an environment problem (disk full, folder damaged).
-            NodeError::Usage(_) | NodeError::InUse(_) | NodeError::Storage(_) => ExitCode::from(2),
-            NodeError::Hub(_) => ExitCode::from(3),
-            NodeError::Alarm(_) => ExitCode::from(4),
-            NodeError::NotFinal(_) => ExitCode::from(5),
+            NodeError::Usage(_) | NodeError::InUse(_) | NodeError::Storage(_) => 2,
+            NodeError::Hub(_) => 3,
+            NodeError::Alarm(_) => 4,
+            NodeError::NotFinal(_) => 5,
+        }
+    }
+
+    /// The error another process reported with exit status `status` (see [`crate::control`]).
+    pub fn from_exit_status(status: u8, message: String) -> NodeError {
+        match status {
+            1 => NodeError::Invalid(message),
+            3 => NodeError::Hub(message),
+            4 => NodeError::Alarm(message),
+            5 => NodeError::NotFinal(message),
+            _ => NodeError::Usage(message),
         }
     }
 }

@@ -8,15 +8,17 @@
 //!   method: [`Node::import`], [`Node::publish`], [`Node::sync`], [`Node::run`],
 //!   [`Node::status`], [`Node::show`], [`Node::export`].
 //! - [`config`]: the node folder, `config.toml` and the key; [`db`]: the store's key layout.
-//! - [`catalog`]: importing into the own catalogue, versions, tombstones, the signed outbox.
-//! - [`publish`]: sending the outbox; [`backoff`]: retry timing; [`hub`]: reading from the hub.
+//! - [`catalog`]: importing into the own catalogue, versions, tombstones, the signed outbox;
+//!   [`deletion`]: tombstoning single records.
+//! - [`publish`]: sending the outbox; [`held`]: versions the hub refused, held and sent again; [`backoff`]: retry timing; [`hub`]: reading from the hub.
 //! - [`sync`]: the verified mirror, quarantine and cursor, proven against the hub's log;
 //!   [`keys`]: the key book from key records; [`log`]: checkpoints, proofs, witnessing, alarms;
 //!   [`audit`]: proving the node's view against the hub's current checkpoint.
 //! - [`serve`]: national search, statistics, records and pages from the verified mirror and the
 //!   own catalogue ([`Node::serve`], and inside [`Node::run`] with `listen`).
-//! - [`status`], [`export`], [`daemon`]: the remaining commands.
-//! - [`import`]: reading catalogue files.
+//! - [`status`], [`export`], [`daemon`]: the remaining commands; [`control`]: running commands
+//!   for other processes while `run` or `serve` holds the folder.
+//! - [`import`]: reading catalogue files; [`row_report`]: how rejected rows are reported.
 //! - [`tools`]: the stand-alone record tools (`keygen`, `sign`, `verify`, `validate`).
 //! - [`error`]: failures and their exit statuses.
 
@@ -24,17 +26,21 @@ pub mod audit;
 pub mod backoff;
 pub mod catalog;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod db;
+pub mod deletion;
 pub mod error;
 pub mod export;
 pub mod harvest;
+pub mod held;
 pub mod hub;
 pub mod import;
 pub mod keys;
 pub mod log;
 pub mod node;
 pub mod publish;
+pub mod row_report;
 pub mod serve;
 pub mod status;
 pub mod sync;

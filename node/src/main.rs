@@ -4,11 +4,13 @@ use clap::builder::RangedU64ValueParser;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 use yiqi_gen::{GenerateOptions, generate, write_catalogue};
-use yiqi_node::catalog::{ImportRequest, error_line};
+use yiqi_node::catalog::ImportRequest;
 use yiqi_node::config::{Config, first_key_command};
 use yiqi_node::daemon::{LONG_POLL_SECS, RunOptions};
 use yiqi_node::export::ExportFormat;
@@ -16,7 +18,7 @@ use yiqi_node::import::{Encoding, ImportOptions};
 use yiqi_node::publish::PublishOptions;
 use yiqi_node::status::Snapshot;
 use yiqi_node::sync::{DEFAULT_PAGE_SIZE, SyncOptions};
-use yiqi_node::{Node, NodeError, tools};
+use yiqi_node::{Node, NodeError, control, tools};
 use yiqi_search::http::shutdown_signal;
 
 #[derive(Parser)]
@@ -72,7 +74,7 @@ enum Command {
     /// Every row is validated; a bad row is reported on stderr and in DATA/reports/ and the
     /// good rows go in. Exit 0 when the file was read, even with rejected rows; exit 1 when the
     /// file cannot be read, when no row is good, or when a snapshot would delete more than 20%
-    /// of the catalogue. Do not import while `yiqi-node run` uses the same folder.
+    /// of the catalogue. While `yiqi-node run` holds the folder, the import runs through it.
     Import {
         /// The catalogue file.
         file: PathBuf,
@@ -149,6 +151,31 @@ enum Command {
     Status {
         #[arg(long)]
         json: bool,
+    },
+    /// Delete instruments of the own catalogue: sign tombstones and put them into the outbox.
+    ///
+    /// Exit 1, deleting nothing, if an id is not in the catalogue.
+    Delete {
+        /// LOCAL_ID or REGION/LOCAL_ID of the own region.
+        #[arg(required = true)]
+        ids: Vec<String>,
+        /// Why (kept in DATA/reports/; a tombstone carries no text).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// List the versions the hub refused, why, and what happens next or what to fix.
+    ///
+    /// Versions refused for a cause that can go away (unknown_key: the region's key was not yet
+    /// registered) are held and sent again by `run`; the others need a corrected import.
+    Rejected {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put held versions back into the outbox (all when no ID is given); `publish` or `run`
+    /// sends them. A version the catalogue has replaced since is dropped.
+    Republish {
+        /// REGION/LOCAL_ID or LOCAL_ID, as `yiqi-node rejected` lists them.
+        ids: Vec<String>,
     },
     /// Print a stored envelope (own catalogue or mirror) as JSON.
     Show {
@@ -264,6 +291,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| default_log.into()),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only on a terminal: redirected logs stay plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -301,32 +330,12 @@ fn run(cli: Cli) -> Result<(), NodeError> {
             );
         }
         Command::Pubkey => println!("{}", Node::open(&data)?.public_key()),
-        Command::Import {
-            file,
-            snapshot,
-            mapping,
-            encoding,
-            institution,
-            sharing_mode,
-            dry_run,
-            allow_mass_delete,
-        } => {
-            let request = ImportRequest {
-                path: file,
-                options: ImportOptions {
-                    // Node::import always reads for the node's own region.
-                    region: String::new(),
-                    mapping,
-                    encoding,
-                    institution,
-                    sharing_mode,
-                },
-                snapshot,
-                allow_mass_delete,
-                dry_run,
-            };
-            import(&Node::open(&data)?, &request)?;
-        }
+        command @ (Command::Import { .. }
+        | Command::Delete { .. }
+        | Command::Show { .. }
+        | Command::Export { .. }
+        | Command::Rejected { .. }
+        | Command::Republish { .. }) => here_or_through_the_holder(&data, command)?,
         Command::Publish {
             batch_size,
             max_wait,
@@ -346,6 +355,16 @@ fn run(cli: Cli) -> Result<(), NodeError> {
                 report.resigned,
                 report.remaining
             );
+            let refused = node.held(usize::MAX)?;
+            if !refused.is_empty() {
+                let curable = refused.iter().filter(|h| h.curable).count();
+                eprintln!(
+                    "{} versions refused by the hub are held ({curable} will be sent again once \
+                     the cause is gone, {} need a fix): see `yiqi-node rejected`",
+                    refused.len(),
+                    refused.len() - curable
+                );
+            }
         }
         Command::Sync {
             max_wait,
@@ -382,7 +401,7 @@ fn run(cli: Cli) -> Result<(), NodeError> {
             );
         }
         Command::Run { max_wait } => {
-            let node = Node::open(&data)?;
+            let node = Node::open(&data)?.accepting_commands(Arc::new(forwarded));
             let options = RunOptions {
                 publish: PublishOptions {
                     batch_size: node.config().batch_size,
@@ -424,7 +443,7 @@ fn run(cli: Cli) -> Result<(), NodeError> {
             }
         }
         Command::Serve { listen } => {
-            let node = Node::open(&data)?;
+            let node = Node::open(&data)?.accepting_commands(Arc::new(forwarded));
             let runtime = runtime()?;
             runtime.block_on(async {
                 let listener = yiqi_node::serve::bind(&listen).await?;
@@ -443,14 +462,6 @@ fn run(cli: Cli) -> Result<(), NodeError> {
             } else {
                 print!("{}", runtime.block_on(node.status_text())?);
             }
-        }
-        Command::Show { id } => {
-            let envelope = Node::open(&data)?.show(&id)?;
-            println!("{}", to_json(&envelope)?);
-        }
-        Command::Export { region, format } => {
-            let node = Node::open(&data)?;
-            node.export(region.as_deref(), format, &mut std::io::stdout().lock())?;
         }
         Command::RotateKey => {
             let (old, new) = Node::rotate_key(&data)?;
@@ -538,24 +549,165 @@ fn run(cli: Cli) -> Result<(), NodeError> {
     Ok(())
 }
 
+/// Runs a command on the own catalogue: on the folder when it is free, else through the process
+/// that holds it (`run` or `serve`, over the control socket).
+fn here_or_through_the_holder(data: &Path, command: Command) -> Result<(), NodeError> {
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
+    match Node::open(data) {
+        Ok(node) => node_command(&node, command, &progress_bar(), &mut out, &mut err),
+        Err(in_use @ NodeError::InUse(_)) => {
+            let request = control::Request {
+                args: std::env::args_os()
+                    .skip(1)
+                    .map(|a| a.to_string_lossy().into_owned())
+                    .collect(),
+                cwd: std::env::current_dir().map_err(|e| NodeError::io("the current folder", e))?,
+            };
+            control::forward(data, &request, in_use, &mut out, &mut err)
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// A command another process forwarded to this one (which holds the folder): parsed like this
+/// process's own command line, paths taken relative to the sender's working directory.
+fn forwarded(
+    node: &Node,
+    request: control::Request,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), NodeError> {
+    let args = std::iter::once("yiqi-node".to_owned()).chain(request.args);
+    let cli = Cli::try_parse_from(args).map_err(|e| NodeError::Usage(e.to_string()))?;
+    let command = match cli.command {
+        Command::Import {
+            file,
+            snapshot,
+            mapping,
+            encoding,
+            institution,
+            sharing_mode,
+            dry_run,
+            allow_mass_delete,
+        } => Command::Import {
+            file: request.cwd.join(file),
+            mapping: mapping.map(|m| request.cwd.join(m)),
+            snapshot,
+            encoding,
+            institution,
+            sharing_mode,
+            dry_run,
+            allow_mass_delete,
+        },
+        other => other,
+    };
+    node_command(node, command, &ProgressBar::hidden(), out, err)
+}
+
+/// The commands on the own catalogue and store that also run for other processes.
+fn node_command(
+    node: &Node,
+    command: Command,
+    progress: &ProgressBar,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), NodeError> {
+    let stdout = |e| NodeError::io("stdout", e);
+    match command {
+        Command::Import {
+            file,
+            snapshot,
+            mapping,
+            encoding,
+            institution,
+            sharing_mode,
+            dry_run,
+            allow_mass_delete,
+        } => {
+            let request = ImportRequest {
+                path: file,
+                options: ImportOptions {
+                    // Node::import always reads for the node's own region.
+                    region: String::new(),
+                    mapping,
+                    encoding,
+                    institution,
+                    sharing_mode,
+                },
+                snapshot,
+                allow_mass_delete,
+                dry_run,
+            };
+            import(node, &request, progress, out, err)
+        }
+        Command::Delete { ids, reason } => {
+            let deletion = node.delete(&ids, reason.as_deref())?;
+            if let Some(report) = &deletion.report {
+                writeln!(err, "the reason is kept in {}", report.display()).map_err(stdout)?;
+            }
+            writeln!(out, "{deletion}").map_err(stdout)
+        }
+        Command::Rejected { json } => {
+            let held = node.held(usize::MAX)?;
+            if json {
+                writeln!(out, "{}", to_json(&held)?).map_err(stdout)
+            } else {
+                write!(out, "{}", held_text(&held)).map_err(stdout)
+            }
+        }
+        Command::Republish { ids } => {
+            let outcome = node.republish(&ids)?;
+            writeln!(
+                out,
+                "{} versions back in the outbox, {} dropped as replaced by a newer version; \
+                 `yiqi-node publish` (or a running `yiqi-node run`) sends them",
+                outcome.requeued, outcome.superseded
+            )
+            .map_err(stdout)
+        }
+        Command::Show { id } => writeln!(out, "{}", to_json(&node.show(&id)?)?).map_err(stdout),
+        Command::Export { region, format } => {
+            node.export(region.as_deref(), format, out)?;
+            out.flush().map_err(stdout)
+        }
+        _ => Err(NodeError::Usage(
+            "only import, delete, show, export, rejected and republish run through the node \
+             holding the folder"
+                .into(),
+        )),
+    }
+}
+
 /// `import`: row errors on stderr, the report path, the summary line; exit 1 if nothing was good.
-fn import(node: &Node, request: &ImportRequest) -> Result<(), NodeError> {
-    let progress = progress_bar();
-    let summary = node.import(request, &progress);
+fn import(
+    node: &Node,
+    request: &ImportRequest,
+    progress: &ProgressBar,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), NodeError> {
+    let summary = node.import(request, progress);
     progress.finish_and_clear();
     let summary = summary?;
-    for error in &summary.errors {
-        eprintln!("{}", error_line(error));
+    let stdout = |e| NodeError::io("stdout", e);
+    for line in yiqi_node::row_report::terminal_lines(&summary.errors) {
+        writeln!(err, "{line}").map_err(stdout)?;
     }
-    if let Some(report) = &summary.report {
-        eprintln!("rejected rows are listed in {}", report.display());
+    if let (Some(text), Some(csv)) = (&summary.report, &summary.report_csv) {
+        writeln!(
+            err,
+            "rejected rows are listed in {} and {} (for a spreadsheet)",
+            text.display(),
+            csv.display()
+        )
+        .map_err(stdout)?;
     }
     let dry = if request.dry_run {
         " (dry run: nothing written)"
     } else {
         ""
     };
-    println!("{summary}{dry}");
+    writeln!(out, "{summary}{dry}").map_err(stdout)?;
     if summary.nothing_imported() {
         return Err(NodeError::Invalid(format!(
             "no row of {} could be imported",
@@ -565,7 +717,36 @@ fn import(node: &Node, request: &ImportRequest) -> Result<(), NodeError> {
     Ok(())
 }
 
-/// A progress bar on a terminal, nothing otherwise (logs and pipes stay clean).
+/// `rejected` for a person: one block per held version, then the count.
+fn held_text(held: &[yiqi_node::held::Held]) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for h in held {
+        let version = h.version.map_or_else(|| "?".into(), |v| v.to_string());
+        let pointer = h
+            .pointer
+            .as_deref()
+            .map(|p| format!(" at {p}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{} v{version}: {}{pointer}: {}\n  {}",
+            h.id.as_deref().unwrap_or("?"),
+            h.code,
+            h.message,
+            h.next_step
+        );
+    }
+    let curable = held.iter().filter(|h| h.curable).count();
+    let _ = writeln!(
+        out,
+        "{} versions refused by the hub: {curable} held to be sent again, {} need a fix",
+        held.len(),
+        held.len() - curable
+    );
+    out
+}
+
 /// `status` while `yiqi-node run` holds the folder: what `run` last reported, said to be so on
 /// stderr; without a snapshot, the error that the folder is in use.
 fn print_running_status(
@@ -590,6 +771,7 @@ fn to_json(value: &impl serde::Serialize) -> Result<String, NodeError> {
     serde_json::to_string_pretty(value).map_err(|e| NodeError::Usage(e.to_string()))
 }
 
+/// A progress bar on a terminal, nothing otherwise (logs and pipes stay clean).
 fn progress_bar() -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();

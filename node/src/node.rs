@@ -2,13 +2,14 @@
 //! command line offers available as a library call (the hub's demo runs nodes in-process).
 
 use crate::config::{Config, Folder};
+use crate::control;
 use crate::db::Db;
 use crate::error::NodeError;
 use crate::serve::LiveIndex;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use yiqi_schema::keys::{SecretKey, public_key_text};
 use yiqi_schema::protocol::keys::{KeyStatus, key_record};
 use yiqi_schema::sign;
@@ -29,6 +30,9 @@ pub struct Node {
     pub(crate) import_lock: Arc<Mutex<()>>,
     /// The search index, once this node serves: sync hands it what each page applied.
     pub(crate) live_index: Arc<OnceLock<Arc<LiveIndex>>>,
+    /// Runs other processes' commands while `run` or `serve` holds the folder (the binary sets
+    /// it: see [`crate::control`]).
+    pub(crate) control: Option<control::Handler>,
 }
 
 /// What `init` created.
@@ -116,6 +120,7 @@ impl Node {
             outbox_filled: Arc::new(Notify::new()),
             import_lock: Arc::new(Mutex::new(())),
             live_index: Arc::new(OnceLock::new()),
+            control: None,
         }
     }
 
@@ -133,6 +138,26 @@ impl Node {
             ..Config::clone(&self.config)
         });
         Ok(self)
+    }
+
+    /// The same node answering other processes' commands with `handler` while it runs or
+    /// serves (over `DIR/control.sock`; see [`crate::control`]).
+    pub fn accepting_commands(mut self, handler: control::Handler) -> Node {
+        self.control = Some(handler);
+        self
+    }
+
+    /// Serves the control socket until stopped, when the node has a folder and a handler.
+    pub(crate) async fn control_loop(
+        &self,
+        stopped: watch::Receiver<bool>,
+    ) -> Result<(), NodeError> {
+        match (&self.control, &self.folder) {
+            (Some(handler), Some(folder)) => {
+                control::listen(self.clone(), handler.clone(), folder.root.clone(), stopped).await
+            }
+            _ => Ok(()),
+        }
     }
 
     pub fn config(&self) -> &Config {
@@ -157,8 +182,9 @@ impl Node {
 fn in_use_or(error: StorageError, dir: &Path) -> NodeError {
     match error {
         StorageError::Locked { .. } => NodeError::InUse(format!(
-            "the node folder {} is in use by another yiqi-node process (stop `yiqi-node run` \
-             before importing or publishing by hand)",
+            "the node folder {} is in use by another yiqi-node process: stop `yiqi-node run` \
+             (or `serve`) for this command; import, delete, show, export, rejected and \
+             republish run through it",
             dir.display()
         )),
         other => NodeError::Storage(other),

@@ -318,7 +318,8 @@ impl Node {
             tokio::try_join!(
                 serve_http(listener, catalogue, stopped.clone()),
                 self.probe_hub_loop(stopped.clone()),
-                self.snapshot_loop(stopped.clone())
+                self.snapshot_loop(stopped.clone()),
+                self.control_loop(stopped.clone())
             )
         };
         crate::daemon::until_stopped(loops, stop, stopping, "finishing in-flight requests").await?;

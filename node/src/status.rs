@@ -172,11 +172,19 @@ impl Node {
             );
         }
         if status.rejected > 0 {
-            let _ = writeln!(out, "rejected versions (first {LISTED}):");
+            let _ = writeln!(
+                out,
+                "rejected versions (first {LISTED}; `yiqi-node rejected` lists all and what to do):"
+            );
             for r in self.rejected_records(LISTED)? {
                 let id = r.id.as_deref().unwrap_or("?");
                 let version = r.version.map_or_else(|| "?".into(), |v| v.to_string());
-                let _ = writeln!(out, "  {id} v{version}: {}: {}", r.code, r.message);
+                let held = if crate::held::is_curable(&r.code) {
+                    " (held: sent again once the cause is gone)"
+                } else {
+                    ""
+                };
+                let _ = writeln!(out, "  {id} v{version}: {}: {}{held}", r.code, r.message);
             }
         }
         if status.quarantined > 0 {

@@ -115,8 +115,9 @@ fn import_st_andrews_register_through_the_uniquip_mapping() {
 
 #[test]
 fn import_st_andrews_register_is_not_gb18030() {
+    // The mapping states Windows-1252; an explicit --encoding wins over it.
     let path = fixture("st-andrews-equipment.csv");
-    let error = read_catalogue(&path, &st_andrews_options(Encoding::Auto)).unwrap_err();
+    let error = read_catalogue(&path, &st_andrews_options(Encoding::Gb18030)).unwrap_err();
     assert!(
         matches!(error, ImportError::Undecodable { line: 112, .. }),
         "{error}"
@@ -167,6 +168,19 @@ fn import_nrii_csv_in_utf8_with_bom_and_without_the_group_row() {
     assert_eq!(row_numbers(&parsed), [2, 3]);
     assert_eq!(parsed.rows[0].content["local_id"], "GS-0001");
     assert_eq!(parsed.errors.len(), 1);
+    // The error names the column as the file spells it, and the field in both languages.
+    assert_eq!(
+        parsed.errors[0].column.as_deref(),
+        Some("原值（单位万元、保留小数点后两位）")
+    );
+    let line = yiqi_node::row_report::error_line(&parsed.errors[0]);
+    assert!(
+        line.starts_with(
+            "row 4 第 4 行 (GS-0003) · column 列「原值（单位万元、保留小数点后两位）」 · field 字段 \
+             原值 Original value (CNY) (/original_value_cny): "
+        ),
+        "{line}"
+    );
 }
 
 #[test]
@@ -334,4 +348,33 @@ fn import_fifty_thousand_nrii_rows() {
         parsed.rows[49_999].content["original_value_cny"],
         49_990_000 + 99 * 100
     );
+}
+
+#[test]
+fn the_uniquip_mapping_states_its_encoding() {
+    let path = fixture("st-andrews-equipment.csv");
+    let stated = read_catalogue(&path, &st_andrews_options(Encoding::Auto)).unwrap();
+    let explicit = read_catalogue(&path, &st_andrews_options(Encoding::Windows1252)).unwrap();
+    assert_eq!(stated, explicit);
+    assert_eq!(stated.rows.len(), 577);
+}
+
+#[test]
+fn a_file_in_an_unknown_layout_says_so_before_any_encoding_complaint() {
+    // The Windows-1252 register without its mapping: neither UTF-8 nor GB18030, and not NRII.
+    let error = read_catalogue(&fixture("st-andrews-equipment.csv"), &options()).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        matches!(error, ImportError::UnrecognisedHeader(_)),
+        "{message}"
+    );
+    assert!(
+        message.contains("not the NRII template's header") && message.contains("--mapping"),
+        "{message}"
+    );
+    // The NRII header with a byte that decodes in no encoding still gets the encoding complaint.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write_temp(&dir, "bad.csv", b"\xD2\xC7\xC6\xF7\xB1\xE0\xBA\xC5,\xD2\xC7\xC6\xF7\xC9\xE8\xB1\xB8\xC3\xFB\xB3\xC6\nGS-1,\xFF\xFF\n");
+    let error = read_catalogue(&bad, &options()).unwrap_err();
+    assert!(matches!(error, ImportError::Undecodable { .. }), "{error}");
 }

@@ -13,7 +13,7 @@ use tempfile::TempDir;
 use yiqi_node::testing::row;
 use yiqi_schema::protocol::keys::KeyStatus;
 use yiqi_tests::client::HubClient;
-use yiqi_tests::node::NodeCli;
+use yiqi_tests::node::{NodeCli, Ran};
 use yiqi_tests::process::{HubProcess, poll_until, test_root, test_root_public};
 
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -111,12 +111,42 @@ async fn three_regions_converge_and_edits_and_deletes_follow() {
     sh.ok(&["import", &sh.file("sh.ndjson", &[row("s", "上海的仪器")])]);
     let (mut daemon, log) = sh.spawn_logged(&["run"], "yiqi_node=info");
     log.wait_for("published", DEADLINE).expect("run publishes");
-    let busy = sh.run(&["import", &sh.file("again.ndjson", &[])]);
-    assert_eq!(busy.code, Some(2));
+    // While `run` holds the folder, the catalogue commands go through it (relative paths are
+    // the operator's).
+    sh.file("more.ndjson", &[row("t", "上海的新仪器")]);
+    let through: Ran = sh
+        .command(&["import", "more.ndjson"])
+        .current_dir(sh.dir.path())
+        .output()
+        .unwrap()
+        .into();
+    assert_eq!(through.code, Some(0), "{}", through.stderr);
     assert!(
-        busy.stderr.contains("in use by another yiqi-node process"),
+        through.stdout.contains(": 1 new, 0 changed"),
         "{}",
-        busy.stderr
+        through.stdout
+    );
+    assert_eq!(sh.show("CN-SH/t")["record"]["name"], "上海的新仪器");
+    assert_eq!(sh.export(None).len(), 2);
+    let deleted = sh.run(&["delete", "CN-SH/t", "--reason", "试用记录"]);
+    assert_eq!(deleted.code, Some(0), "{}", deleted.stderr);
+    assert!(
+        deleted.stdout.contains("deleted 1 records"),
+        "{}",
+        deleted.stdout
+    );
+    assert!(
+        deleted.stderr.contains("the reason is kept in"),
+        "{}",
+        deleted.stderr
+    );
+    assert_eq!(sh.export(None).len(), 1);
+    let unknown = sh.run(&["show", "CN-SH/nope"]);
+    assert_eq!(unknown.code, Some(1), "{}", unknown.stderr);
+    assert_eq!(
+        sh.run(&["rotate-key"]).code,
+        Some(2),
+        "rotate-key still needs the folder"
     );
     log.wait_for("synced", DEADLINE).expect("run syncs");
     // While `run` holds the folder, `status` answers with what `run` last reported.
@@ -302,4 +332,83 @@ fn kill_when_logged(node: &NodeCli, args: &[&str], marker: &str) {
     log.wait_for(marker, DEADLINE)
         .unwrap_or_else(|| panic!("{args:?} never logged {marker:?}"));
     running.kill();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn versions_refused_before_the_key_is_registered_are_held_and_sent_once_it_is() {
+    let hub_data = tempfile::tempdir().unwrap();
+    let hub = HubProcess::start(hub_data.path());
+    let client = HubClient::new(&hub.url);
+    let gs = Operator::init("CN-GS", &hub.url);
+    gs.ok(&["import", &gs.file("f.ndjson", &rows("r", 3))]);
+    let early = gs.run(&["publish"]);
+    assert_eq!(early.code, Some(0), "{}", early.stderr);
+    assert!(
+        early
+            .stderr
+            .contains("3 versions refused by the hub are held")
+            && early.stderr.contains("yiqi-node rejected"),
+        "{}",
+        early.stderr
+    );
+    let held: Value = serde_json::from_str(&gs.ok(&["rejected", "--json"])).unwrap();
+    let held = held.as_array().unwrap();
+    assert_eq!(held.len(), 3);
+    assert!(
+        held.iter()
+            .all(|h| h["code"] == "unknown_key" && h["curable"] == true),
+        "{held:?}"
+    );
+    assert!(
+        gs.ok(&["rejected"])
+            .contains("yiqi-node republish CN-GS/r0")
+    );
+
+    // The daemon runs; the national office registers the key; the held versions go out alone.
+    let key = gs.ok(&["pubkey"]);
+    let (_daemon, log) = gs.spawn_logged(&["run"], "yiqi_node=info");
+    let registered = client.register("CN-GS", key.trim()).await;
+    assert_eq!(registered.unwrap(), "accepted");
+    assert!(
+        client.wait_for_seq(1 + 3, DEADLINE).await,
+        "the held versions never reached the hub"
+    );
+    // Its log goes to a pipe here: plain text, no colour codes.
+    let line = log.wait_for("held versions sent again", DEADLINE).unwrap();
+    assert!(!line.contains('\x1b'), "{line:?}");
+    let (code, body) = client.get("/v1/records/CN-GS/r2").await.unwrap();
+    assert_eq!(code, 200, "{body}");
+}
+
+#[test]
+fn rejected_rows_are_reported_on_screen_and_as_a_spreadsheet() {
+    let gs = Operator::init("CN-GS", "http://127.0.0.1:9");
+    let mut bad = row("b", "坏");
+    bad["category"] = json!("=1+1");
+    let out = gs.run(&["import", &gs.file("f.ndjson", &[row("a", "一"), bad])]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("row 2 第 2 行 (b) · field 字段 仪器分类 Category (/category): "),
+        "{}",
+        out.stderr
+    );
+    let csv_path = out
+        .stderr
+        .split_whitespace()
+        .find(|word| word.ends_with(".csv"))
+        .expect("the CSV report is named");
+    let csv = std::fs::read_to_string(csv_path).unwrap();
+    assert!(csv.starts_with("\u{feff}行 Row,"), "{csv}");
+    assert!(csv.contains("2,b,,仪器分类,Category,/category,"), "{csv}");
+
+    let template = gs.dir.path().join("template.csv");
+    std::fs::write(&template, "仪器编号,仪器设备名称\n").unwrap();
+    let empty = gs.run(&["import", template.to_str().unwrap()]);
+    assert_eq!(empty.code, Some(1));
+    assert!(
+        empty.stderr.contains("has no data rows"),
+        "{}",
+        empty.stderr
+    );
 }

@@ -81,6 +81,7 @@ impl<'a> Collector<'a> {
                     local_id: local_id.clone(),
                     pointer: p.pointer,
                     message: p.message,
+                    column: None,
                 }));
         }
     }
@@ -92,6 +93,7 @@ impl<'a> Collector<'a> {
             local_id: None,
             pointer: String::new(),
             message: message.into(),
+            column: None,
         });
     }
 

@@ -177,7 +177,18 @@ impl Mapping {
             let (record, problems) = self.convert_row(&row, &layout);
             collector.push(row.number, record, problems);
         }
-        Ok(collector.finish())
+        let mut parsed = collector.finish();
+        parsed.name_columns(
+            header
+                .cells
+                .iter()
+                .zip(&layout.slots)
+                .filter_map(|(cell, slot)| match slot {
+                    Slot::Fill(rule) => Some((rule.field.as_str(), header_name(cell))),
+                    _ => None,
+                }),
+        );
+        Ok(parsed)
     }
 
     fn layout(&self, header: &TableRow) -> Result<Layout<'_>, ImportError> {

@@ -21,6 +21,7 @@ mod collect;
 mod compound_file;
 mod convert;
 mod fields;
+mod guard;
 mod mapped;
 mod native;
 mod nrii;
@@ -109,6 +110,8 @@ pub struct RowError {
     /// JSON Pointer of the field; empty for the whole row.
     pub pointer: String,
     pub message: String,
+    /// The column the field came from, as the file's header spells it (tables only).
+    pub column: Option<String>,
 }
 
 impl fmt::Display for RowError {
@@ -126,12 +129,50 @@ impl fmt::Display for RowError {
     }
 }
 
+/// `(Chinese, English)` label of the field at a JSON Pointer (of its nearest labelled parent
+/// for a list item or an `ext` member); `None` for the whole row.
+pub fn field_label(pointer: &str) -> Option<(&'static str, &'static str)> {
+    let mut path: Vec<&str> = pointer.split('/').skip(1).collect();
+    while !path.is_empty() {
+        let dotted = path.join(".");
+        if let Some((_, zh, en)) = yiqi_search::pages::labels::FIELDS
+            .iter()
+            .find(|(field, _, _)| *field == dotted)
+        {
+            return Some((zh, en));
+        }
+        path.pop();
+    }
+    None
+}
+
+/// The JSON Pointer of a dotted field path (`location.city` → `/location/city`).
+fn pointer_of(field: &str) -> String {
+    format!("/{}", field.replace('.', "/"))
+}
+
 /// Everything read from one file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedCatalogue {
     pub format: Format,
     pub rows: Vec<ImportedRow>,
     pub errors: Vec<RowError>,
+}
+
+impl ParsedCatalogue {
+    /// Names in each error the column its field came from: `columns` holds `(dotted field,
+    /// header as the file spells it)` for every column of the table.
+    pub(crate) fn name_columns<'a>(&mut self, columns: impl Iterator<Item = (&'a str, String)>) {
+        let columns: Vec<(String, String)> = columns
+            .map(|(field, header)| (pointer_of(field), header))
+            .collect();
+        for error in &mut self.errors {
+            let column = columns.iter().find(|(pointer, _)| {
+                error.pointer == *pointer || error.pointer.starts_with(&format!("{pointer}/"))
+            });
+            error.column = column.map(|(_, header)| header.clone());
+        }
+    }
 }
 
 /// Why a whole file cannot be imported.
@@ -188,7 +229,16 @@ pub fn read_catalogue(
         (Some(mapping), Encoding::Auto) => mapping.encoding(),
         (_, chosen) => chosen,
     };
-    let text = text::decode(&bytes, encoding)?;
+    let text = match text::decode(&bytes, encoding) {
+        Ok(text) => text,
+        Err(undecodable) if mapping.is_none() => {
+            // A file in a layout the node does not know would otherwise be reported as an
+            // encoding problem, sending the operator after the wrong fix.
+            recognise_layout(&bytes)?;
+            return Err(undecodable);
+        }
+        Err(undecodable) => return Err(undecodable),
+    };
     if let Some(mapping) = &mapping {
         return mapping.read(table::csv_rows(&text, mapping.delimiter())?, options);
     }
@@ -196,6 +246,32 @@ pub fn read_catalogue(
         Some('[' | '{') => native::read(&text, options),
         _ => nrii::read(table::csv_rows(&text, b',')?, options),
     }
+}
+
+/// Whether text that does not decode cleanly still looks like a layout read without a mapping
+/// (native JSON, or the NRII header in UTF-8 or GB18030); else the error saying it is neither.
+fn recognise_layout(bytes: &[u8]) -> Result<(), ImportError> {
+    let readings = [
+        String::from_utf8_lossy(bytes).into_owned(),
+        encoding_rs::GB18030.decode(bytes).0.into_owned(),
+    ];
+    let mut verdict = Ok(());
+    for text in readings {
+        let text = text.trim_start_matches('\u{feff}');
+        if text.trim_start().starts_with(['[', '{']) {
+            return Ok(());
+        }
+        verdict = table::csv_rows(text, b',').and_then(nrii::recognise);
+        if verdict.is_ok() {
+            return Ok(());
+        }
+    }
+    verdict.map_err(|why| {
+        ImportError::UnrecognisedHeader(format!(
+            "not a layout yiqi-node reads without a mapping (native JSON/NDJSON or the NRII \
+             template): {why}"
+        ))
+    })
 }
 
 fn check_options(options: &ImportOptions) -> Result<(), ImportError> {

@@ -263,7 +263,18 @@ pub fn read(rows: Vec<TableRow>, options: &ImportOptions) -> Result<ParsedCatalo
         let (record, problems) = convert_row(&row, &layout);
         collector.push(row.number, record, problems);
     }
-    Ok(collector.finish())
+    let mut parsed = collector.finish();
+    parsed.name_columns(header.cells.iter().zip(&layout).filter_map(|(cell, rule)| {
+        rule.map(|rule| (rule.field.as_str(), header_text(cell).trim().to_owned()))
+    }));
+    Ok(parsed)
+}
+
+/// Whether `rows` start like the NRII template (its header, after the group row if any); the
+/// error says what was found instead.
+pub fn recognise(rows: Vec<TableRow>) -> Result<(), ImportError> {
+    let mut rows = rows.into_iter().filter(|row| !row.is_blank());
+    layout(&find_header(&mut rows)?).map(|_| ())
 }
 
 /// Skips the group row, if any, and returns the header row.

@@ -118,15 +118,27 @@ fn text_cell(text: &str) -> Cell {
 /// first sheet.
 pub fn sheet_rows(bytes: &[u8], preferred_sheet: &str) -> Result<Vec<TableRow>, ImportError> {
     // calamine 0.30 can panic on a damaged workbook (slice arithmetic in its XLS container
-    // reader); a broken upload must be an import error, not a crashed node.
-    std::panic::catch_unwind(|| read_sheet(bytes, preferred_sheet)).unwrap_or_else(|_| {
-        Err(ImportError::Spreadsheet(
-            "the workbook is damaged (the spreadsheet reader gave up)".into(),
-        ))
-    })
+    // reader); a broken upload must be a one-line import error, not a crashed node or a
+    // backtrace.
+    let mut reading = None;
+    super::guard::quietly(|| read_sheet(bytes, preferred_sheet, &mut reading)).unwrap_or_else(
+        |()| {
+            let place = reading.map_or_else(String::new, |sheet| format!(" in sheet {sheet}"));
+            Err(ImportError::Spreadsheet(format!(
+                "the workbook is damaged{place}: the spreadsheet reader could not read it; open \
+                 it in Excel or WPS, save it again as .xlsx and import that"
+            )))
+        },
+    )
 }
 
-fn read_sheet(bytes: &[u8], preferred_sheet: &str) -> Result<Vec<TableRow>, ImportError> {
+/// Reads the chosen sheet; `reading` names it as soon as it is chosen (for the error when the
+/// reader panics).
+fn read_sheet(
+    bytes: &[u8],
+    preferred_sheet: &str,
+    reading: &mut Option<String>,
+) -> Result<Vec<TableRow>, ImportError> {
     if bytes.starts_with(COMPOUND_FILE_MAGIC) {
         compound_file::check(bytes)
             .map_err(|why| ImportError::Spreadsheet(format!("a damaged .xls file: {why}")))?;
@@ -135,6 +147,7 @@ fn read_sheet(bytes: &[u8], preferred_sheet: &str) -> Result<Vec<TableRow>, Impo
     let mut workbook = open_workbook_auto_from_rs(Cursor::new(bytes))
         .map_err(|e| ImportError::Spreadsheet(e.to_string()))?;
     let sheet = choose_sheet(&workbook.sheet_names(), preferred_sheet)?;
+    *reading = Some(sheet.clone());
     match &mut workbook {
         Sheets::Xlsx(xlsx) => check_xlsx_extent(xlsx, &sheet)?,
         // The .xls cells were measured by compound_file::check.

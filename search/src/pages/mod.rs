@@ -2,7 +2,7 @@
 //! labels, usable without JavaScript, CSS inline.
 
 mod instrument;
-mod labels;
+pub mod labels;
 mod layout;
 mod search;
 mod stats;
