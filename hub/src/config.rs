@@ -20,6 +20,7 @@ pub struct FileConfig {
     pub max_connections: Option<usize>,
     pub header_read_timeout_secs: Option<u64>,
     pub cache_capacity_mb: Option<u64>,
+    pub storage_backend: Option<String>,
     pub log_origin: Option<String>,
     pub root_key: Option<String>,
     pub oai_repository_id: Option<String>,
@@ -61,6 +62,10 @@ pub struct ServeArgs {
     /// sled page cache, in MiB (default 256).
     #[arg(long, env = "YIQI_CACHE_CAPACITY_MB")]
     pub cache_capacity_mb: Option<u64>,
+    /// The embedded store: `sled` (default) or `redb`. Fixed for the life of a data folder (the
+    /// hub refuses a folder that holds the other one).
+    #[arg(long, env = "YIQI_STORAGE_BACKEND")]
+    pub storage_backend: Option<String>,
     /// The transparency log's origin, also its key's name (default `yiqi-hub/log`; set it to
     /// e.g. `hub.example.org/yiqi-log`). Fixed for the life of the log.
     #[arg(long, env = "YIQI_LOG_ORIGIN")]
@@ -90,6 +95,7 @@ pub struct Settings {
     pub root_key: String,
     pub limits: Limits,
     pub cache_capacity_bytes: u64,
+    pub storage_backend: yiqi_store::Backend,
     pub log_origin: String,
     pub new_log_origin: bool,
     pub oai: OaiSettings,
@@ -142,6 +148,10 @@ impl Settings {
                 .or(file.cache_capacity_mb)
                 .unwrap_or(256)
                 << 20,
+            storage_backend: args
+                .storage_backend
+                .or(file.storage_backend)
+                .map_or(Ok(yiqi_store::Backend::default()), |name| name.parse())?,
             log_origin: args
                 .log_origin
                 .or(file.log_origin)

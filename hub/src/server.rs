@@ -17,7 +17,7 @@ use yiqi_search::SearchService;
 use yiqi_search::connections;
 pub use yiqi_search::http::shutdown_signal;
 use yiqi_search::oai::OaiSettings;
-use yiqi_store::{KvStore, SledStore, StorageError};
+use yiqi_store::{KvStore, StorageError};
 
 /// A hub ready to serve: its state and the handle to tell long-polls to stop.
 pub struct Hub {
@@ -44,7 +44,9 @@ impl Hub {
     pub fn open(settings: &Settings) -> Result<Hub, String> {
         std::fs::create_dir_all(&settings.data)
             .map_err(|e| format!("{}: {e}", settings.data.display()))?;
-        let kv = SledStore::open(&settings.data.join("store"), settings.cache_capacity_bytes)
+        let kv = settings
+            .storage_backend
+            .open(&settings.data.join("store"), settings.cache_capacity_bytes)
             .map_err(|e| match e {
                 StorageError::Locked { .. } => format!("{e}: stop the other yiqi-hub first"),
                 other => other.to_string(),
@@ -56,7 +58,7 @@ impl Hub {
             new_origin: settings.new_log_origin,
         };
         Hub::with_store(
-            Arc::new(kv),
+            kv,
             &settings.data.join("search"),
             &settings.root_key,
             settings.limits.clone(),

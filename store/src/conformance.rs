@@ -6,9 +6,58 @@
 //!
 //! Each property gets a fresh, empty store from `make`. A property that does not hold panics
 //! with the property's name and what differed, as a test assertion does. What only a durable
-//! backend can show (surviving a reopen, refusing a second process) is tested by that backend.
+//! backend can show (surviving a reopen, refusing a second opener, reporting an unusable folder)
+//! is [`run_on_disk`], over stores a backend opens in folders.
 
-use crate::{KvStore, WriteBatch};
+use crate::{KvStore, StorageError, WriteBatch};
+use std::path::Path;
+
+/// Opens a durable store in a folder (creating it), as a backend's `open` does.
+pub type Open<'a> = &'a dyn Fn(&Path) -> Result<Box<dyn KvStore>, StorageError>;
+
+/// Runs the durable properties with stores opened by `open` in folders under `dir`.
+pub fn run_on_disk(dir: &Path, open: Open) {
+    flushed_writes_survive_a_reopen(&dir.join("reopen"), open);
+    a_second_opener_is_locked_out_and_the_first_keeps_working(&dir.join("lock"), open);
+    a_folder_that_cannot_be_created_is_an_io_error(dir, open);
+}
+
+/// What was flushed is there after the store is closed and opened again.
+pub fn flushed_writes_survive_a_reopen(folder: &Path, open: Open) {
+    {
+        let store = open(folder).unwrap();
+        let mut batch = WriteBatch::default();
+        batch.put(b"a/1".to_vec(), b"uno".to_vec());
+        store.apply(batch).unwrap();
+        store.flush().unwrap();
+    }
+    let reopened = open(folder).unwrap();
+    assert_eq!(reopened.get(b"a/1").unwrap().as_deref(), Some(&b"uno"[..]));
+    assert!(reopened.size_on_disk() > 0, "a durable store occupies disk");
+}
+
+/// One process per data folder: a second opener gets `Locked`, naming the folder and saying so.
+pub fn a_second_opener_is_locked_out_and_the_first_keeps_working(folder: &Path, open: Open) {
+    let first = open(folder).unwrap();
+    let second = open(folder).err();
+    assert!(
+        matches!(&second, Some(StorageError::Locked { path }) if path == folder),
+        "a second opener is locked out: {second:?}"
+    );
+    let message = second.map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("in use by another process"), "{message}");
+    first.flush().unwrap();
+    drop(first);
+    open(folder).unwrap();
+}
+
+/// A folder under a plain file cannot be made: an I/O error, not a panic or `Other`.
+pub fn a_folder_that_cannot_be_created_is_an_io_error(dir: &Path, open: Open) {
+    let file = dir.join("a-file");
+    std::fs::write(&file, b"not a folder").unwrap();
+    let error = open(&file.join("store")).err();
+    assert!(matches!(error, Some(StorageError::Io { .. })), "{error:?}");
+}
 
 /// Runs every property against fresh stores from `make`.
 pub fn run_all(make: impl Fn() -> Box<dyn KvStore>) {

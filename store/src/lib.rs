@@ -5,13 +5,16 @@
 //! Both need four things from storage: point reads, ordered range scans, atomic batches and a
 //! durable flush. [`KvStore`] is exactly that, so a backend can be swapped; every backend passes
 //! the same conformance suite ([`conformance`], public so that a backend outside this crate runs
-//! it too). sled is the embedded default; [`MemoryStore`] is for tests that do not need a disk.
+//! it too). sled is the embedded default, [`RedbStore`] the second embedded backend (selectable:
+//! see [`Backend`]); [`MemoryStore`] is for tests that do not need a disk.
 
 pub mod conformance;
 mod memory;
+mod redb_store;
 mod sled_store;
 
 pub use memory::MemoryStore;
+pub use redb_store::RedbStore;
 pub use sled_store::SledStore;
 
 use std::path::PathBuf;
@@ -80,4 +83,93 @@ pub trait KvStore: Send + Sync + 'static {
     fn flush(&self) -> Result<(), StorageError>;
     /// Bytes the store occupies on disk (0 in memory).
     fn size_on_disk(&self) -> u64;
+}
+
+/// The embedded backends a data folder can use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Backend {
+    #[default]
+    Sled,
+    Redb,
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(name: &str) -> Result<Backend, String> {
+        match name.trim() {
+            "sled" => Ok(Backend::Sled),
+            "redb" => Ok(Backend::Redb),
+            other => Err(format!("unknown storage backend {other:?}: sled or redb")),
+        }
+    }
+}
+
+impl Backend {
+    /// Opens (or creates) a store of this backend in the folder `path`; refuses a folder that
+    /// holds the other backend's store (`Other`, naming the backend to use), rather than starting
+    /// an empty store beside the data.
+    pub fn open(
+        self,
+        path: &std::path::Path,
+        cache_capacity_bytes: u64,
+    ) -> Result<Arc<dyn KvStore>, StorageError> {
+        for other in [Backend::Sled, Backend::Redb] {
+            if other != self && path.join(other.marker_file()).exists() {
+                return Err(StorageError::Other(format!(
+                    "{} holds a {} store, not {}: open it with the {} backend",
+                    path.display(),
+                    other.name(),
+                    self.name(),
+                    other.name()
+                )));
+            }
+        }
+        Ok(match self {
+            Backend::Sled => Arc::new(SledStore::open(path, cache_capacity_bytes)?),
+            Backend::Redb => Arc::new(RedbStore::open(path, cache_capacity_bytes)?),
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sled => "sled",
+            Backend::Redb => "redb",
+        }
+    }
+
+    /// The file whose presence shows a folder holds this backend's store.
+    fn marker_file(self) -> &'static str {
+        match self {
+            Backend::Sled => sled_store::LOCKED_FILE,
+            Backend::Redb => redb_store::FILE,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_holding_one_backend_is_refused_by_the_other_saying_which_to_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Backend::Sled.open(dir.path(), 8 << 20).unwrap();
+        store.flush().unwrap();
+        drop(store);
+        let refused = Backend::Redb.open(dir.path(), 8 << 20).err().unwrap();
+        assert!(
+            refused
+                .to_string()
+                .contains("open it with the sled backend"),
+            "{refused}"
+        );
+        Backend::Sled.open(dir.path(), 8 << 20).unwrap();
+        assert_eq!("redb".parse::<Backend>(), Ok(Backend::Redb));
+        assert!(
+            "lmdb"
+                .parse::<Backend>()
+                .unwrap_err()
+                .contains("sled or redb")
+        );
+    }
 }

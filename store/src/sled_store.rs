@@ -13,7 +13,7 @@ pub struct SledStore {
 }
 
 /// The file in a sled folder that sled locks while the database is open.
-const LOCKED_FILE: &str = "db";
+pub(crate) const LOCKED_FILE: &str = "db";
 
 impl SledStore {
     /// Opens (or creates) the database at `path` with an explicit page-cache size.
@@ -133,42 +133,10 @@ mod tests {
     }
 
     #[test]
-    fn flushed_writes_survive_a_reopen() {
+    fn passes_the_durable_properties() {
         let dir = tempfile::tempdir().unwrap();
-        {
-            let store = SledStore::open(dir.path(), 8 << 20).unwrap();
-            let mut batch = WriteBatch::default();
-            batch.put(b"a/1".to_vec(), b"uno".to_vec());
-            store.apply(batch).unwrap();
-            store.flush().unwrap();
-        }
-        let reopened = SledStore::open(dir.path(), 8 << 20).unwrap();
-        assert_eq!(reopened.get(b"a/1").unwrap().as_deref(), Some(&b"uno"[..]));
-        assert!(reopened.size_on_disk() > 0);
-    }
-
-    #[test]
-    fn a_second_opener_of_a_folder_gets_locked_and_the_first_keeps_working() {
-        let dir = tempfile::tempdir().unwrap();
-        let first = SledStore::open(dir.path(), 8 << 20).unwrap();
-        let second = SledStore::open(dir.path(), 8 << 20).err();
-        assert!(
-            matches!(&second, Some(StorageError::Locked { path }) if path == dir.path()),
-            "{second:?}"
-        );
-        let message = second.unwrap().to_string();
-        assert!(message.contains("in use by another process"), "{message}");
-        first.flush().unwrap();
-        drop(first);
-        SledStore::open(dir.path(), 8 << 20).unwrap();
-    }
-
-    #[test]
-    fn a_folder_that_cannot_be_created_is_an_io_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("a-file");
-        std::fs::write(&file, b"not a folder").unwrap();
-        let error = SledStore::open(&file.join("store"), 8 << 20).err();
-        assert!(matches!(error, Some(StorageError::Io { .. })), "{error:?}");
+        crate::conformance::run_on_disk(dir.path(), &|folder| {
+            Ok(Box::new(SledStore::open(folder, 8 << 20)?) as Box<dyn KvStore>)
+        });
     }
 }

@@ -28,8 +28,18 @@ fn remember(acks: &Acks, results: &Value) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_right_after_acknowledgements_loses_nothing() {
+    sigkill_loses_nothing(&[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_right_after_acknowledgements_loses_nothing_on_redb() {
+    sigkill_loses_nothing(&["--storage-backend", "redb"]).await;
+}
+
+/// Publishers acknowledged, the hub SIGKILLed, restarted with the same `backend` arguments.
+async fn sigkill_loses_nothing(backend: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
-    let mut hub = HubProcess::start(dir.path());
+    let mut hub = HubProcess::start_with(dir.path(), "127.0.0.1:0", backend);
     let client = HubClient::new(&hub.url);
     let key = generate();
     assert_eq!(
@@ -67,7 +77,7 @@ async fn sigkill_right_after_acknowledgements_loses_nothing() {
     let acknowledged = acks.lock().unwrap().clone();
     assert!(acknowledged.len() >= 1_500);
 
-    let hub = HubProcess::start(dir.path());
+    let hub = HubProcess::start_with(dir.path(), "127.0.0.1:0", backend);
     let client = HubClient::new(&hub.url);
     let feed = client.whole_feed().await.unwrap();
     let seqs: Vec<u64> = feed.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
