@@ -189,7 +189,7 @@ impl Node {
     }
 }
 
-fn record_of(stored: &StoredEnvelope) -> Result<Value, StorageError> {
+pub(crate) fn record_of(stored: &StoredEnvelope) -> Result<Value, StorageError> {
     let mut envelope: Value =
         serde_json::from_slice(&stored.envelope).map_err(|_| corrupt("envelope"))?;
     Ok(envelope["record"].take())

@@ -24,6 +24,7 @@ fn options() -> ImportOptions {
         encoding: Encoding::Auto,
         institution: Some("兰州大学".into()),
         sharing_mode: Some("external".into()),
+        ..ImportOptions::new("CN-GS")
     }
 }
 
