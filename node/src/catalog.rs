@@ -776,6 +776,16 @@ mod service_tests {
         assert_eq!(envelope["record"]["kind"], "service");
         assert_eq!(envelope["record"]["instrument"], "r1");
         assert!(!String::from_utf8_lossy(&entry.stored.envelope).contains("13800000000"));
+        // The NDJSON export carries the service; the CSV's instrument columns do not.
+        let exported = |format| {
+            let mut out = Vec::new();
+            let count = node.export(None, format, &mut out).unwrap();
+            (count, String::from_utf8(out).unwrap())
+        };
+        let (count, lines) = exported(crate::export::ExportFormat::Ndjson);
+        assert!(count == 6 && lines.contains("service.1"), "{lines}");
+        let (count, csv) = exported(crate::export::ExportFormat::Csv);
+        assert!(count == 5 && !csv.contains("service.1"), "{csv}");
         // An instrument snapshot lists instruments only: the service stays.
         let snapshot = ImportRequest {
             snapshot: true,
