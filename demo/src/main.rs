@@ -5,9 +5,12 @@
 //! (`root.pem`; a real federation keeps its root off the hub machine, see docs/operations.md),
 //! generates each region's catalogue, and runs each
 //! node's import, publish and sync — the same code paths as `yiqi-node import/publish/sync`,
-//! in-process, but always through the hub's HTTP API. It then prints the national table and keeps
-//! serving until Ctrl-C. A second start on the same folder reuses everything: unchanged
-//! catalogues publish nothing new.
+//! in-process, but always through the hub's HTTP API. Each region also gets a utilisation
+//! history (`yiqi_gen::history`): its idleness, the usage of the two years before the last for
+//! its first [`HISTORY_SAMPLE`] instruments, and a year of service records, imported as
+//! `yiqi-node import --kind service` does. It then prints the national table and a utilisation
+//! line per region and keeps serving until Ctrl-C. A second start on the same folder reuses
+//! everything: unchanged catalogues publish nothing new.
 
 use clap::Parser;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -19,12 +22,16 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
-use yiqi_gen::{GenerateOptions, generate, write_catalogue};
+use yiqi_gen::{
+    GenerateOptions, HistoryOptions, USAGE_YEAR, generate, services, shape_usage, usage_in_year,
+    write_catalogue,
+};
 use yiqi_hub::config::{ServeArgs, Settings};
 use yiqi_hub::server::Hub;
 use yiqi_node::Node;
 use yiqi_node::catalog::ImportRequest;
 use yiqi_node::config::Config;
+use yiqi_node::import::RecordKind;
 use yiqi_node::publish::PublishOptions;
 use yiqi_node::sync::SyncOptions;
 use yiqi_node::tools;
@@ -97,7 +104,17 @@ struct RegionPlan {
     carriers: Option<usize>,
     total_value_cny: u64,
     seed: u64,
+    /// Instruments made idle on top of the catalogue's own idle ones.
+    extra_idle_share: f64,
+    /// The working instruments' hours against the generator's.
+    run_factor: f64,
+    /// Service records of the last full year.
+    services: usize,
 }
+
+/// How many instruments of each region report the two years before the last as well (all of
+/// them would triple the demo's start for Beijing).
+const HISTORY_SAMPLE: usize = 2_000;
 
 /// Beijing's Capital S&T Platform (42,800 instruments in 908 labs and centres, 26.3 billion
 /// yuan), Gansu's platform (2,475 instruments of 228 units, 1.683 billion yuan), Sichuan's
@@ -110,6 +127,9 @@ static PLANS: [RegionPlan; 3] = [
         carriers: Some(908),
         total_value_cny: 26_300_000_000,
         seed: 1,
+        extra_idle_share: 0.0,
+        run_factor: 1.0,
+        services: 3_000,
     },
     RegionPlan {
         region: "CN-GS",
@@ -118,6 +138,9 @@ static PLANS: [RegionPlan; 3] = [
         carriers: None,
         total_value_cny: 1_683_000_000,
         seed: 2,
+        extra_idle_share: 0.08,
+        run_factor: 0.85,
+        services: 400,
     },
     RegionPlan {
         region: "CN-SC",
@@ -126,6 +149,10 @@ static PLANS: [RegionPlan; 3] = [
         carriers: None,
         total_value_cny: 4_000_000_000,
         seed: 3,
+        // Sichuan's platform exists because its instruments are used little and often idle.
+        extra_idle_share: 0.25,
+        run_factor: 0.6,
+        services: 600,
     },
 ];
 
@@ -175,6 +202,7 @@ async fn run(data: &Path, mut settings: Settings, root: &SecretKey) -> Result<()
     wait_until_indexed(&url).await?;
     progress.clear();
     print_national_table(&url).await?;
+    print_utilisation(&url).await?;
     print_log_summary(&url).await?;
     println!(
         "loaded in {:.1} s. Search: {url}/   Dashboard: {url}/stats   (Ctrl-C to stop)",
@@ -297,40 +325,46 @@ fn http() -> reqwest::Client {
     reqwest::Client::new()
 }
 
-/// Generates (once), imports and publishes one region's catalogue.
+/// Generates (once), imports and publishes one region's catalogue and its utilisation history.
 async fn load_region(
-    plan: &RegionPlan,
+    plan: &'static RegionPlan,
     node: &Node,
     data: &Path,
     progress: &Progress,
 ) -> Result<(), String> {
     let bar = progress.bar(plan.region);
-    let catalogue = data
-        .join("catalogues")
-        .join(format!("{}.ndjson", plan.region));
-    if !catalogue.exists() {
-        bar.set_message("generating the catalogue");
-        let options = GenerateOptions {
-            region: plan.region.to_owned(),
-            count: plan.count,
-            seed: plan.seed,
-            institutions: plan.institutions,
-            carriers: plan.carriers,
-            total_value_cny: Some(plan.total_value_cny),
-        };
-        let path = catalogue.clone();
-        tokio::task::spawn_blocking(move || write_generated(&options, &path))
+    let files = RegionFiles::new(data, plan.region);
+    // The earlier years go in before the catalogue, once: the catalogue's version is the latest.
+    let fresh = !files.catalogue.exists();
+    if fresh {
+        bar.set_message("generating the catalogue and its history");
+        let plan_files = files.clone();
+        tokio::task::spawn_blocking(move || write_generated(plan, &plan_files))
             .await
             .map_err(|e| e.to_string())??;
     }
-    bar.set_message("importing and signing");
-    let (importer, import_bar, request) =
-        (node.clone(), bar.clone(), ImportRequest::new(&catalogue));
-    let summary = tokio::task::spawn_blocking(move || importer.import(&request, &import_bar))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
-    progress.line(plan.region, &summary.to_string());
+    let mut imports = Vec::new();
+    if fresh {
+        imports.extend(
+            files
+                .earlier
+                .iter()
+                .map(|p| (p.clone(), RecordKind::Instrument)),
+        );
+    }
+    imports.push((files.catalogue.clone(), RecordKind::Instrument));
+    imports.push((files.services.clone(), RecordKind::Service));
+    for (path, kind) in imports {
+        bar.set_message(format!("importing and signing {}", file_name(&path)));
+        let mut request = ImportRequest::new(&path);
+        request.options.kind = kind;
+        let (importer, import_bar) = (node.clone(), bar.clone());
+        let summary = tokio::task::spawn_blocking(move || importer.import(&request, &import_bar))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        progress.line(plan.region, &summary.to_string());
+    }
     bar.set_message("publishing to the hub");
     let report = node
         .publish(&PublishOptions::default())
@@ -347,12 +381,63 @@ async fn load_region(
     Ok(())
 }
 
-fn write_generated(options: &GenerateOptions, path: &Path) -> Result<(), String> {
-    let records = generate(options).map_err(|e| e.to_string())?;
-    if let Some(dir) = path.parent() {
+/// The generated files of one region in `DATA/catalogues/`.
+#[derive(Clone)]
+struct RegionFiles {
+    catalogue: PathBuf,
+    /// The sample's records of the two years before [`USAGE_YEAR`], oldest first.
+    earlier: Vec<PathBuf>,
+    services: PathBuf,
+}
+
+impl RegionFiles {
+    fn new(data: &Path, region: &str) -> RegionFiles {
+        let dir = data.join("catalogues");
+        RegionFiles {
+            catalogue: dir.join(format!("{region}.ndjson")),
+            earlier: (1..=2)
+                .rev()
+                .map(|back| dir.join(format!("{region}-usage-{}.ndjson", USAGE_YEAR - back)))
+                .collect(),
+            services: dir.join(format!("{region}-services-{USAGE_YEAR}.ndjson")),
+        }
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+}
+
+/// Writes the region's files; the catalogue last, so that it marks a complete generation.
+fn write_generated(plan: &RegionPlan, files: &RegionFiles) -> Result<(), String> {
+    let options = GenerateOptions {
+        region: plan.region.to_owned(),
+        count: plan.count,
+        seed: plan.seed,
+        institutions: plan.institutions,
+        carriers: plan.carriers,
+        total_value_cny: Some(plan.total_value_cny),
+    };
+    let mut records = generate(&options).map_err(|e| e.to_string())?;
+    let history = HistoryOptions {
+        region: plan.region.to_owned(),
+        seed: plan.seed,
+        extra_idle_share: plan.extra_idle_share,
+        run_factor: plan.run_factor,
+        services: plan.services,
+    };
+    shape_usage(&mut records, &history);
+    if let Some(dir) = files.catalogue.parent() {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     }
-    write_catalogue(&records, path).map_err(|e| e.to_string())
+    let sample = &records[..records.len().min(HISTORY_SAMPLE)];
+    for (path, back) in files.earlier.iter().zip([2, 1]) {
+        let earlier = usage_in_year(sample, USAGE_YEAR - back, plan.seed);
+        write_catalogue(&earlier, path).map_err(|e| e.to_string())?;
+    }
+    write_catalogue(&services(&records, &history), &files.services).map_err(|e| e.to_string())?;
+    write_catalogue(&records, &files.catalogue).map_err(|e| e.to_string())
 }
 
 /// Pulls the other regions into the node's verified mirror.
@@ -472,6 +557,45 @@ async fn print_national_table(url: &str) -> Result<(), String> {
     }
     println!();
     Ok(())
+}
+
+/// One line per region from the hub's `/v1/utilisation` for the last full year.
+async fn print_utilisation(url: &str) -> Result<(), String> {
+    let body: Value = get_json(&format!(
+        "{url}/v1/utilisation?year={USAGE_YEAR}&group_by=region"
+    ))
+    .await?;
+    println!(
+        "utilisation in {USAGE_YEAR} (idle: under {} h):",
+        body["idle_threshold_hours"]
+    );
+    let rows = body["rows"].as_array().cloned().unwrap_or_default();
+    for row in rows.iter().chain(std::iter::once(&body["total"])) {
+        let number = |name: &str| row[name].as_u64().unwrap_or_default();
+        let reporting = number("reporting");
+        let per_instrument = number("run_hours").checked_div(reporting).unwrap_or(0);
+        println!(
+            "  {:<6} {:>6} h/instrument, {:>5.1}% idle ({} yuan idle), {} services, {} from \
+             other regions, {} yuan in vouchers",
+            row["key"].as_str().unwrap_or("total"),
+            grouped(per_instrument),
+            percent(number("idle"), reporting),
+            grouped(number("idle_value_cny")),
+            grouped(number("services")),
+            grouped(number("cross_region_services")),
+            grouped(number("voucher_amount_cny"))
+        );
+    }
+    println!();
+    Ok(())
+}
+
+fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
 }
 
 /// `1234567` → `1,234,567`.

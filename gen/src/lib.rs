@@ -10,7 +10,8 @@
 //! Layout: `tables` loads and checks the embedded data; `institutions`, `carriers` and
 //! `placement` decide who holds each instrument; `values` prices them; `record` writes each
 //! record with `contacts` and `credit_code`; `output` writes the file; `portable` holds the
-//! randomness and arithmetic.
+//! randomness and arithmetic; `history` adds a region's utilisation: idleness, earlier years'
+//! usage and a year of service records.
 //!
 //! The same options give the same records, byte for byte, on every machine: one ChaCha8 stream
 //! seeded from `--seed`, no hash-map order, and no floating-point function whose last bit
@@ -20,6 +21,7 @@
 mod carriers;
 mod contacts;
 mod credit_code;
+mod history;
 mod institutions;
 mod output;
 mod placement;
@@ -28,7 +30,9 @@ mod record;
 mod tables;
 mod values;
 
+pub use history::{HistoryOptions, services, shape_usage, usage_in_year};
 pub use output::write_catalogue;
+pub use record::USAGE_YEAR;
 
 use institutions::Institution;
 use placement::{Placement, seats_needed};

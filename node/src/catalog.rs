@@ -13,7 +13,11 @@
 use crate::config::Folder;
 use crate::db::{self, Deltas, N_CATALOG, N_OUTBOX, N_OUTBOX_SEQ, StoredEnvelope};
 use crate::error::{NodeError, corrupt};
-use crate::import::{self, ImportOptions, ImportedRow, ParsedCatalogue, RowError};
+use crate::export::record_of;
+use crate::import::{
+    self, ImportOptions, ImportedRow, Links, ParsedCatalogue, RecordKind, RowError,
+    SERVICE_ID_PREFIX,
+};
 use crate::node::{Node, now_rfc3339};
 use crate::row_report;
 use indicatif::ProgressBar;
@@ -24,7 +28,7 @@ use std::collections::HashSet;
 use std::fmt;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
-use std::sync::PoisonError;
+use std::sync::{Arc, PoisonError};
 use yiqi_schema::canonical::canonical_bytes;
 use yiqi_schema::{Envelope, sign};
 use yiqi_store::{StorageError, WriteBatch};
@@ -71,6 +75,8 @@ pub struct ImportSummary {
     pub deleted: usize,
     /// Rows refused, each listed in `errors` (a row may have several errors).
     pub rejected: usize,
+    /// Service rows whose applicant's name, phone or e-mail were dropped (never published).
+    pub personal_rows: usize,
     pub errors: Vec<RowError>,
     /// The report files written for the rejected rows: text, and CSV beside it.
     pub report: Option<PathBuf>,
@@ -96,7 +102,15 @@ impl fmt::Display for ImportSummary {
             self.unchanged,
             self.deleted,
             self.rejected
-        )
+        )?;
+        if self.personal_rows > 0 {
+            write!(
+                f,
+                "; personal data (applicant, phone, e-mail) dropped from {} rows",
+                self.personal_rows
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -160,8 +174,20 @@ impl Node {
         request: &ImportRequest,
         progress: &ProgressBar,
     ) -> Result<ImportSummary, NodeError> {
+        if request.options.kind == RecordKind::Service && request.snapshot {
+            return Err(NodeError::Invalid(
+                "--snapshot applies to the instrument catalogue; a service import adds and \
+                 updates services (leave out --snapshot)"
+                    .into(),
+            ));
+        }
+        let links = match request.options.kind {
+            RecordKind::Service => Some(Arc::new(self.service_links()?)),
+            RecordKind::Instrument => None,
+        };
         let options = ImportOptions {
             region: self.config.region.clone(),
+            links,
             ..request.options.clone()
         };
         let parsed = import::read_catalogue(&request.path, &options)
@@ -190,6 +216,7 @@ impl Node {
         let mut plan = self.plan(parsed.rows, parsed.errors, request.snapshot)?;
         plan.summary.file = request.path.display().to_string();
         plan.summary.format = parsed.format.to_string();
+        plan.summary.personal_rows = parsed.personal_rows;
         self.refuse_mass_delete(&plan.summary, request)?;
         if !request.dry_run {
             progress.set_length(plan.changes.len() as u64);
@@ -264,7 +291,9 @@ impl Node {
             let local_id = String::from_utf8_lossy(&key[db::CATALOG.len()..]);
             let (version, deleted) =
                 StoredEnvelope::decode_header(value.get(32..).unwrap_or_default())?;
-            if !deleted && !keep.contains(local_id.as_ref()) {
+            // Services are not part of the instrument catalogue a snapshot lists.
+            let service = local_id.starts_with(SERVICE_ID_PREFIX);
+            if !deleted && !service && !keep.contains(local_id.as_ref()) {
                 deletions.push(Change::Delete {
                     local_id: local_id.into_owned(),
                     version: version + 1,
@@ -291,6 +320,34 @@ impl Node {
              pass --allow-mass-delete",
             request.path.display()
         )))
+    }
+
+    /// The live own instruments and the mirror's institutions of other regions, which service
+    /// rows refer to.
+    fn service_links(&self) -> Result<Links, NodeError> {
+        let mut links = Links::default();
+        let own_region = self.config.region.clone();
+        self.db.for_each(db::CATALOG, 1_000, |_, value| {
+            let stored = StoredEnvelope::decode(value.get(32..).unwrap_or_default())?;
+            if !stored.deleted {
+                let record = record_of(&stored)?;
+                if record["kind"] == "instrument" {
+                    links.add_own_instrument(&record);
+                }
+            }
+            Ok(ControlFlow::Continue(()))
+        })?;
+        self.db.for_each(db::MIRROR, 1_000, |_, value| {
+            let stored = StoredEnvelope::decode(value)?;
+            if !stored.deleted {
+                let record = record_of(&stored)?;
+                if record["kind"] == "instrument" && record["region"] != own_region.as_str() {
+                    links.add_mirrored_institution(&record);
+                }
+            }
+            Ok(ControlFlow::Continue(()))
+        })?;
+        Ok(links)
     }
 
     /// The catalogue entry of one own record.
@@ -349,7 +406,7 @@ impl Node {
                 ..
             } => {
                 let mut record = content.clone();
-                record.insert("kind".into(), json!("instrument"));
+                record.insert("kind".into(), json!(kind_of(local_id)));
                 record.insert("region".into(), json!(region));
                 record.insert("version".into(), json!(version));
                 record.insert("updated_at".into(), json!(now));
@@ -465,9 +522,18 @@ fn stage(
     }
 }
 
+/// The kind of an own record: services are told by their id ([`SERVICE_ID_PREFIX`]).
+fn kind_of(local_id: &str) -> &'static str {
+    if local_id.starts_with(SERVICE_ID_PREFIX) {
+        RecordKind::Service.as_str()
+    } else {
+        RecordKind::Instrument.as_str()
+    }
+}
+
 /// The tombstone of a deleted record: exactly the six fields the schema allows.
 pub fn tombstone(region: &str, local_id: &str, version: u64, updated_at: &str) -> Value {
-    json!({"kind": "instrument", "region": region, "local_id": local_id, "version": version,
+    json!({"kind": kind_of(local_id), "region": region, "local_id": local_id, "version": version,
            "updated_at": updated_at, "deleted": true})
 }
 
@@ -693,5 +759,84 @@ mod tests {
         broken[0]["category"] = json!("nonsense");
         let summary = import(&node, ndjson(dir.path(), "broken", &broken), true).unwrap();
         assert_eq!(counts(&summary), [0, 0, 9, 0, 1]);
+    }
+}
+
+#[cfg(test)]
+mod service_tests {
+    use super::*;
+    use crate::testing::{ndjson, node, row};
+
+    fn services(node: &Node, path: PathBuf, snapshot: bool) -> Result<ImportSummary, NodeError> {
+        let mut request = ImportRequest {
+            snapshot,
+            ..ImportRequest::new(path)
+        };
+        request.options.kind = RecordKind::Service;
+        node.import(&request, &ProgressBar::hidden())
+    }
+
+    #[test]
+    fn services_link_to_instruments_and_survive_instrument_snapshots() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = node("CN-GS");
+        let instruments: Vec<Value> = (0..5).map(|i| row(&format!("r{i}"), "仪器")).collect();
+        node.import(
+            &ImportRequest::new(ndjson(dir.path(), "i", &instruments)),
+            &ProgressBar::hidden(),
+        )
+        .unwrap();
+        let csv = dir.path().join("fw.csv");
+        std::fs::write(
+            &csv,
+            "所在单位仪器编号,服务记录内部编号,服务开始时间,服务结束时间,服务机时,服务对象,申请人电话\n\
+             r1,1,2025/1/2 9,2025/1/2 11,2,外部用户,13800000000\n\
+             nope,2,2025/1/2 9,2025/1/2 11,2,外部用户,--\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            services(&node, csv.clone(), true),
+            Err(NodeError::Invalid(_))
+        ));
+        let summary = services(&node, csv, false).unwrap();
+        assert_eq!(
+            (summary.new, summary.rejected, summary.personal_rows),
+            (1, 1, 1)
+        );
+        assert!(
+            summary.to_string().ends_with("dropped from 1 rows"),
+            "{summary}"
+        );
+        let entry = node.catalog_entry("service.1").unwrap().unwrap();
+        let envelope: Value = serde_json::from_slice(&entry.stored.envelope).unwrap();
+        assert_eq!(envelope["record"]["kind"], "service");
+        assert_eq!(envelope["record"]["instrument"], "r1");
+        assert!(!String::from_utf8_lossy(&entry.stored.envelope).contains("13800000000"));
+        // The NDJSON export carries the service; the CSV's instrument columns do not.
+        let exported = |format| {
+            let mut out = Vec::new();
+            let count = node.export(None, format, &mut out).unwrap();
+            (count, String::from_utf8(out).unwrap())
+        };
+        let (count, lines) = exported(crate::export::ExportFormat::Ndjson);
+        assert!(count == 6 && lines.contains("service.1"), "{lines}");
+        let (count, csv) = exported(crate::export::ExportFormat::Csv);
+        assert!(count == 5 && !csv.contains("service.1"), "{csv}");
+        // An instrument snapshot lists instruments only: the service stays.
+        let snapshot = ImportRequest {
+            snapshot: true,
+            ..ImportRequest::new(ndjson(dir.path(), "all", &instruments))
+        };
+        let summary = node.import(&snapshot, &ProgressBar::hidden()).unwrap();
+        assert_eq!(summary.deleted, 0);
+        let mut stolen = row("service.9", "仪器");
+        stolen["local_id"] = json!("service.9");
+        let refused = node
+            .import(
+                &ImportRequest::new(ndjson(dir.path(), "s", &[stolen])),
+                &ProgressBar::hidden(),
+            )
+            .unwrap();
+        assert_eq!(refused.errors[0].pointer, "/local_id");
     }
 }

@@ -117,6 +117,12 @@ impl<'a> Sink<'a> {
         })
     }
 
+    /// Whether the record belongs in this export: the CSV's columns are the instrument's, so
+    /// services are only in the NDJSON export.
+    fn takes(&self, record: &Value) -> bool {
+        matches!(self, Sink::Ndjson(_)) || record["kind"] == "instrument"
+    }
+
     fn write(&mut self, record: &Value) -> Result<(), NodeError> {
         match self {
             Sink::Ndjson(out) => serde_json::to_writer(&mut **out, record)
@@ -171,7 +177,11 @@ impl Node {
             if stored.deleted {
                 return Ok(ControlFlow::Continue(()));
             }
-            match sink.write(&record_of(&stored)?) {
+            let record = record_of(&stored)?;
+            if !sink.takes(&record) {
+                return Ok(ControlFlow::Continue(()));
+            }
+            match sink.write(&record) {
                 Ok(()) => {
                     count += 1;
                     Ok(ControlFlow::Continue(()))
@@ -189,7 +199,7 @@ impl Node {
     }
 }
 
-fn record_of(stored: &StoredEnvelope) -> Result<Value, StorageError> {
+pub(crate) fn record_of(stored: &StoredEnvelope) -> Result<Value, StorageError> {
     let mut envelope: Value =
         serde_json::from_slice(&stored.envelope).map_err(|_| corrupt("envelope"))?;
     Ok(envelope["record"].take())

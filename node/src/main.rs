@@ -14,7 +14,7 @@ use yiqi_node::catalog::ImportRequest;
 use yiqi_node::config::{Config, first_key_command};
 use yiqi_node::daemon::{LONG_POLL_SECS, RunOptions};
 use yiqi_node::export::ExportFormat;
-use yiqi_node::import::{Encoding, ImportOptions};
+use yiqi_node::import::{Encoding, ImportOptions, RecordKind};
 use yiqi_node::publish::PublishOptions;
 use yiqi_node::status::Snapshot;
 use yiqi_node::sync::{DEFAULT_PAGE_SIZE, SyncOptions};
@@ -69,7 +69,8 @@ enum Command {
     },
     /// Print the node's public key (base64url).
     Pubkey,
-    /// Import a catalogue file (native JSON/NDJSON, the NRII template, or CSV with --mapping).
+    /// Import a catalogue file (native JSON/NDJSON, the NRII template, or CSV with --mapping),
+    /// or with --kind service the national service-record export (or native service records).
     ///
     /// Every row is validated; a bad row is reported on stderr and in DATA/reports/ and the
     /// good rows go in. Exit 0 when the file was read, even with rejected rows; exit 1 when the
@@ -78,6 +79,10 @@ enum Command {
     Import {
         /// The catalogue file.
         file: PathBuf,
+        /// What the file holds: instrument or service (service records, linked by
+        /// 所在单位仪器编号 to the instruments already imported).
+        #[arg(long, default_value = "instrument")]
+        kind: RecordKind,
         /// The file is the whole catalogue: records missing from it are deleted (tombstoned).
         #[arg(long)]
         snapshot: bool,
@@ -582,6 +587,7 @@ fn forwarded(
     let command = match cli.command {
         Command::Import {
             file,
+            kind,
             snapshot,
             mapping,
             encoding,
@@ -591,6 +597,7 @@ fn forwarded(
             allow_mass_delete,
         } => Command::Import {
             file: request.cwd.join(file),
+            kind,
             mapping: mapping.map(|m| request.cwd.join(m)),
             snapshot,
             encoding,
@@ -616,6 +623,7 @@ fn node_command(
     match command {
         Command::Import {
             file,
+            kind,
             snapshot,
             mapping,
             encoding,
@@ -633,6 +641,8 @@ fn node_command(
                     encoding,
                     institution,
                     sharing_mode,
+                    kind,
+                    links: None,
                 },
                 snapshot,
                 allow_mass_delete,

@@ -24,6 +24,7 @@ fn options() -> ImportOptions {
         encoding: Encoding::Auto,
         institution: Some("兰州大学".into()),
         sharing_mode: Some("external".into()),
+        ..ImportOptions::new("CN-GS")
     }
 }
 
@@ -377,4 +378,32 @@ fn a_file_in_an_unknown_layout_says_so_before_any_encoding_complaint() {
     let bad = write_temp(&dir, "bad.csv", b"\xD2\xC7\xC6\xF7\xB1\xE0\xBA\xC5,\xD2\xC7\xC6\xF7\xC9\xE8\xB1\xB8\xC3\xFB\xB3\xC6\nGS-1,\xFF\xFF\n");
     let error = read_catalogue(&bad, &options()).unwrap_err();
     assert!(matches!(error, ImportError::Undecodable { .. }), "{error}");
+}
+
+#[test]
+fn reads_a_service_export_workbook_with_typed_cells() {
+    let mut links = yiqi_node::import::Links::default();
+    links.add_own_instrument(&serde_json::json!({"local_id": "BJ-1",
+        "ext": {"asset_number": "ZC-001"}}));
+    let options = ImportOptions {
+        kind: yiqi_node::import::RecordKind::Service,
+        links: Some(std::sync::Arc::new(links)),
+        ..ImportOptions::new("CN-BJ")
+    };
+    let parsed = read_catalogue(&fixture("service-export.xlsx"), &options).unwrap();
+    assert_eq!(parsed.format, Format::ServiceExport);
+    assert_eq!(parsed.personal_rows, 1);
+    assert_eq!(parsed.rows.len(), 1, "{:?}", parsed.errors);
+    let service = &parsed.rows[0].content;
+    assert_eq!(service["local_id"], "service.FW001");
+    assert_eq!(service["instrument"], "BJ-1");
+    assert_eq!(service["started_at"], "2025-03-04T09:00:00+08:00");
+    assert_eq!(service["ended_at"], "2025-03-04T17:00:00+08:00");
+    assert_eq!(service["amount_cny"], 2400);
+    assert!(!service.to_string().contains("13800000000"));
+    let errors: Vec<String> = parsed.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with("row 4 (service.FW002): /instrument: 所在单位仪器编号 \"ZC-404\"")
+    );
 }

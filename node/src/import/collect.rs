@@ -1,9 +1,10 @@
-//! The last step every format shares: fill the `--institution` and `--sharing-mode` defaults,
+//! The last step every format shares: fill the `--institution` and `--sharing-mode` defaults
+//! (instruments only),
 //! refuse a second occurrence of a local_id, validate against the schema and sort each row into
 //! the good rows or the errors.
 
-use super::fields;
-use super::{Format, ImportOptions, ImportedRow, ParsedCatalogue, RowError};
+use super::{Format, ImportOptions, ImportedRow, ParsedCatalogue, RecordKind, RowError};
+use super::{fields, service};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -48,6 +49,7 @@ impl<'a> Collector<'a> {
                 format,
                 rows: Vec::new(),
                 errors: Vec::new(),
+                personal_rows: 0,
             },
         }
     }
@@ -60,6 +62,15 @@ impl<'a> Collector<'a> {
             .and_then(Value::as_str)
             .map(str::to_owned);
         if let Some(id) = &local_id {
+            if self.options.kind == RecordKind::Instrument && id.starts_with(service::ID_PREFIX) {
+                problems.push(Problem::new(
+                    "/local_id",
+                    format!(
+                        "ids starting with {:?} are service records'; rename the instrument",
+                        service::ID_PREFIX
+                    ),
+                ));
+            }
             match self.first_row_of.entry(id.clone()) {
                 Entry::Occupied(first) => problems.push(Problem::new(
                     "/local_id",
@@ -97,11 +108,19 @@ impl<'a> Collector<'a> {
         });
     }
 
+    /// Counts a row whose personal columns (applicant, phone, e-mail) were dropped.
+    pub fn note_personal_data(&mut self) {
+        self.parsed.personal_rows += 1;
+    }
+
     pub fn finish(self) -> ParsedCatalogue {
         self.parsed
     }
 
     fn fill_defaults(&self, record: &mut Map<String, Value>) {
+        if self.options.kind != RecordKind::Instrument {
+            return;
+        }
         let defaults = [
             ("institution.name", &self.options.institution),
             ("sharing.mode", &self.options.sharing_mode),
@@ -121,7 +140,7 @@ impl<'a> Collector<'a> {
     /// "required field is missing" would only repeat the first error).
     fn validate(&self, mut record: Map<String, Value>, problems: &mut Vec<Problem>) -> Value {
         let placeholders = [
-            Value::from("instrument"),
+            Value::from(self.options.kind.as_str()),
             Value::from(self.options.region.as_str()),
             Value::from(1),
             Value::from("2000-01-01T00:00:00Z"),

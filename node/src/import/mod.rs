@@ -10,7 +10,8 @@
 //! through `--mapping` when one is given, else as the NRII template, recognised by its header
 //! row (`nrii.rs`); a text whose first non-blank character is `[` is a JSON array of records and
 //! one starting with `{` is NDJSON (`native.rs`). A workbook is read from its sheet 大型科研仪器,
-//! or its first sheet when it has none by that name.
+//! or its first sheet when it has none by that name. With `--kind service` a workbook or CSV is
+//! the national service-record export (`service.rs`).
 //!
 //! Nothing is dropped, truncated or guessed: a value that does not fit its field is an error for
 //! that row, a column the format does not know is an error for the file, a local_id seen twice is
@@ -25,13 +26,17 @@ mod guard;
 mod mapped;
 mod native;
 mod nrii;
+mod service;
 mod table;
 mod text;
 
+pub use service::{ID_PREFIX as SERVICE_ID_PREFIX, Links};
 pub use text::Encoding;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
 use yiqi_schema::protocol::labels::SHARING_MODE;
 use yiqi_schema::regions;
 
@@ -47,6 +52,41 @@ pub struct ImportOptions {
     pub institution: Option<String>,
     /// Fills `sharing.mode` in rows that have none: external, internal or none.
     pub sharing_mode: Option<String>,
+    /// What the file holds: instruments (the default) or service records.
+    pub kind: RecordKind,
+    /// The node's instruments and the mirror's institutions a service row refers to; without
+    /// them every service row's instrument is unknown.
+    pub links: Option<Arc<Links>>,
+}
+
+/// The kind of record an import reads (`--kind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecordKind {
+    #[default]
+    Instrument,
+    Service,
+}
+
+impl RecordKind {
+    /// The record's `kind` member.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Instrument => "instrument",
+            RecordKind::Service => "service",
+        }
+    }
+}
+
+impl FromStr for RecordKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<RecordKind, String> {
+        match text {
+            "instrument" => Ok(RecordKind::Instrument),
+            "service" => Ok(RecordKind::Service),
+            other => Err(format!("{other:?}: use instrument or service")),
+        }
+    }
 }
 
 impl ImportOptions {
@@ -58,6 +98,8 @@ impl ImportOptions {
             encoding: Encoding::Auto,
             institution: None,
             sharing_mode: None,
+            kind: RecordKind::Instrument,
+            links: None,
         }
     }
 
@@ -81,6 +123,8 @@ pub enum Format {
     Nrii,
     /// A CSV or workbook read through a mapping file.
     Mapped,
+    /// The national platform's service-record export (服务记录).
+    ServiceExport,
 }
 
 impl fmt::Display for Format {
@@ -89,6 +133,7 @@ impl fmt::Display for Format {
             Format::Native => "native records",
             Format::Nrii => "NRII report template",
             Format::Mapped => "mapped columns",
+            Format::ServiceExport => "national service-record export",
         })
     }
 }
@@ -157,6 +202,8 @@ pub struct ParsedCatalogue {
     pub format: Format,
     pub rows: Vec<ImportedRow>,
     pub errors: Vec<RowError>,
+    /// Rows whose personal columns (applicant's name, phone, e-mail) were dropped.
+    pub personal_rows: usize,
 }
 
 impl ParsedCatalogue {
@@ -220,9 +267,10 @@ pub fn read_catalogue(
     })?;
     if table::is_spreadsheet(&bytes) {
         let rows = table::sheet_rows(&bytes, nrii::SHEET_NAME)?;
-        return match &mapping {
-            Some(mapping) => mapping.read(rows, options),
-            None => nrii::read(rows, options),
+        return match (&mapping, options.kind) {
+            (_, RecordKind::Service) => service::read(rows, options),
+            (Some(mapping), _) => mapping.read(rows, options),
+            (None, _) => nrii::read(rows, options),
         };
     }
     let encoding = match (&mapping, options.encoding) {
@@ -242,8 +290,9 @@ pub fn read_catalogue(
     if let Some(mapping) = &mapping {
         return mapping.read(table::csv_rows(&text, mapping.delimiter())?, options);
     }
-    match text.trim_start().chars().next() {
-        Some('[' | '{') => native::read(&text, options),
+    match (text.trim_start().chars().next(), options.kind) {
+        (Some('[' | '{'), _) => native::read(&text, options),
+        (_, RecordKind::Service) => service::read(table::csv_rows(&text, b',')?, options),
         _ => nrii::read(table::csv_rows(&text, b',')?, options),
     }
 }
@@ -280,6 +329,13 @@ fn check_options(options: &ImportOptions) -> Result<(), ImportError> {
             "{:?} is not a region code (CN-BJ … CN-TW)",
             options.region
         )));
+    }
+    if options.kind == RecordKind::Service && options.mapping.is_some() {
+        return Err(ImportError::InvalidOption(
+            "--mapping reads instruments; a service file is read in the national export's \
+             layout or as native records"
+                .into(),
+        ));
     }
     if let Some(mode) = &options.sharing_mode
         && !SHARING_MODE.contains(mode)

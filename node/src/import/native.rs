@@ -5,7 +5,8 @@
 //! record never carries a value the node would silently replace:
 //! - `region`, if present, must be the node's region (else an error at `/region`); it is then
 //!   removed, as the node fills it in.
-//! - `kind`, if present, must be `"instrument"` (else an error at `/kind`), and is removed.
+//! - `kind`, if present, must be the kind being imported (`--kind`, default `"instrument"`;
+//!   else an error at `/kind`), and is removed. Service rows are linked as `service.rs` says.
 //! - `version` and `updated_at` are removed without complaint: the node assigns both when it
 //!   publishes a change, and a catalogue exported from another yiqi installation carries them
 //!   legitimately. Their values never reach the record, so nothing depends on them.
@@ -13,7 +14,7 @@
 //!   deleted by leaving it out of a `--snapshot` import.
 
 use super::collect::{Collector, Problem};
-use super::{Format, ImportError, ImportOptions, ParsedCatalogue};
+use super::{Format, ImportError, ImportOptions, ParsedCatalogue, RecordKind, service};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use yiqi_schema::ijson;
@@ -81,12 +82,13 @@ fn take_record(row: usize, json: &str, collector: &mut Collector, options: &Impo
         Err(e) => return collector.reject(row, format!("not I-JSON: {e}")),
     };
     let mut problems = Vec::new();
+    let expected_kind = options.kind.as_str();
     if let Some(kind) = record.remove("kind")
-        && kind != "instrument"
+        && kind != expected_kind
     {
         problems.push(Problem::new(
             "/kind",
-            format!("kind is {kind}; only \"instrument\" is imported"),
+            format!("kind is {kind}; this import reads {expected_kind:?} records (--kind)"),
         ));
     }
     if let Some(region) = record.remove("region")
@@ -108,6 +110,9 @@ fn take_record(row: usize, json: &str, collector: &mut Collector, options: &Impo
     }
     record.remove("version");
     record.remove("updated_at");
+    if options.kind == RecordKind::Service {
+        service::link_native(&mut record, options, &mut problems);
+    }
     collector.push(row, record, problems);
 }
 
