@@ -58,13 +58,13 @@ pub struct PublishRequest<'a> {
 }
 
 /// What `POST /v1/records` answers: one result per element, in request order.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct PublishResponse {
     pub results: Vec<PublishResult>,
 }
 
 /// One record's outcome.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct PublishResult {
     /// `{region}/{local_id}`, when the element was readable enough to name it.
     pub id: Option<String>,
@@ -76,12 +76,13 @@ pub struct PublishResult {
     /// Its transparency-log leaf (seq − 1): the receipt a node keeps and `audit` proves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leaf_index: Option<u64>,
-    /// The rejection, for `rejected`.
+    /// The rejection, for `rejected`: `{"code", "pointer", "message", …}` (docs/protocol.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub error: Option<Rejection>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PublishStatus {
     /// Stored as a new version; it appears in the feed at `seq`.
@@ -133,7 +134,7 @@ pub fn feed_entry_bytes(position: Option<(u64, &str)>, envelope: &[u8]) -> Vec<u
 }
 
 /// `GET /healthz` of the hub.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Health {
     /// Always `ok` when the process answers.
     pub status: String,
@@ -144,13 +145,15 @@ pub struct Health {
 }
 
 /// The body of every error answer: `{"error": {…}}`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ErrorDetail {
+    /// One of the request-level codes of docs/protocol.md: `malformed_json`, `too_large`,
+    /// `not_found`, `bad_parameter`, `bad_cosignature`, `timeout`, `shutting_down`, `internal`.
     pub code: String,
     pub message: String,
     /// Where the code is documented: `docs/protocol.md#{code with dashes}`.
