@@ -65,9 +65,11 @@ pub fn route<S: Clone + Send + Sync + 'static>(
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct RecordPath {
-    /// The region code, e.g. `CN-BJ`.
+    /// The region code.
+    #[param(example = "CN-BJ")]
     pub region: String,
     /// The record's id within its region.
+    #[param(example = "CN-BJ-I-0")]
     pub local_id: String,
 }
 
