@@ -78,7 +78,8 @@ pub struct RecordPath {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct SearchParams {
-    /// Free text (Chinese or English), at most 200 characters.
+    /// Free text (Chinese or English).
+    #[param(max_length = 200)]
     pub q: Option<String>,
     /// A region code, e.g. `CN-BJ`.
     pub region: Option<String>,
@@ -97,7 +98,8 @@ pub struct SearchParams {
     /// `relevance` (default), `value_desc` or `updated_desc`.
     pub sort: Option<String>,
     pub offset: Option<u64>,
-    /// At most 100; default 20.
+    /// Hits per page (default 20).
+    #[param(maximum = 100)]
     pub limit: Option<u64>,
 }
 
@@ -105,7 +107,8 @@ pub struct SearchParams {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct StatsParams {
-    /// `region` (default), `province`, `category`, `institution`, `carrier_type` or `sharing`.
+    /// `region` (default), `province`, `category`, `institution`, `carrier_type`, `sharing`,
+    /// `status` or `year`.
     pub group_by: Option<String>,
     /// Only this region's records.
     pub region: Option<String>,
