@@ -16,9 +16,17 @@ use yiqi_tests::records::signed_batch;
 /// few enough that the run takes well under a minute.
 const MAX_EXAMPLES: &str = "40";
 
+/// The schemathesis CLI of the `python3` that `pip install` filled (no reliance on `PATH`
+/// holding pip's script directory).
+fn schemathesis() -> Command {
+    let mut command = Command::new("python3");
+    command.args(["-m", "schemathesis.cli"]);
+    command
+}
+
 /// Fails (never skips) when schemathesis is not installed.
 fn require_schemathesis() {
-    let probe = Command::new("st").arg("--version").output();
+    let probe = schemathesis().arg("--version").output();
     assert!(
         probe.as_ref().is_ok_and(|o| o.status.success()),
         "schemathesis is missing ({probe:?}): run `pip install -r tests/python/requirements.txt`"
@@ -46,7 +54,7 @@ async fn the_running_hub_conforms_to_its_openapi_description() {
     let client = HubClient::new(&hub.url);
     publish(&client, "CN-BJ", 40).await;
     publish(&client, "CN-GS", 20).await;
-    let output = Command::new("st")
+    let output = schemathesis()
         .args(["run", &format!("{}/openapi.json", hub.url)])
         .args(["--base-url", &hub.url])
         .args(["--experimental", "openapi-3.1"])
@@ -66,7 +74,7 @@ async fn the_running_hub_conforms_to_its_openapi_description() {
         .args(["-c", "response_schema_conformance"])
         .current_dir(dir.path())
         .output()
-        .expect("st runs");
+        .expect("python3 runs");
     let (stdout, stderr) = (
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr),
