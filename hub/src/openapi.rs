@@ -138,6 +138,13 @@ mod tests {
     #[test]
     fn every_error_answer_is_described_by_the_error_body() {
         let document = serde_json::to_value(super::document()).unwrap();
+        let codes = &document["components"]["schemas"]["ErrorDetail"]["properties"]["code"];
+        for code in ["malformed_json", "not_found", "bad_parameter", "internal"] {
+            assert!(
+                codes["enum"].as_array().unwrap().contains(&code.into()),
+                "{codes}"
+            );
+        }
         for (path, item) in document["paths"].as_object().unwrap() {
             for (method, operation) in item.as_object().unwrap() {
                 for (status, response) in operation["responses"].as_object().unwrap() {

@@ -152,8 +152,7 @@ pub struct ErrorBody {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ErrorDetail {
-    /// One of the request-level codes of docs/protocol.md: `malformed_json`, `too_large`,
-    /// `not_found`, `bad_parameter`, `bad_cosignature`, `timeout`, `shutting_down`, `internal`.
+    #[schema(schema_with = error_code_schema)]
     pub code: String,
     pub message: String,
     /// Where the code is documented: `docs/protocol.md#{code with dashes}`.
@@ -161,6 +160,17 @@ pub struct ErrorDetail {
     /// The query parameter at fault, for `bad_parameter`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameter: Option<String>,
+}
+
+/// The OpenAPI schema of `ErrorDetail::code`: the codes of [`ApiErrorCode`]'s table.
+fn error_code_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(ApiErrorCode::TABLE.iter().map(|row| row.1)))
+        .description(Some(
+            "A request-level error code; its status and meaning are in docs/protocol.md#8-error-codes",
+        ))
+        .build()
 }
 
 /// The request-level error codes (per-record codes are [`crate::ErrorCode`]): code, HTTP status
