@@ -21,8 +21,8 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use yiqi_schema::protocol::Health;
 use yiqi_schema::protocol::keys::RegionList;
+use yiqi_schema::protocol::{ErrorBody, Health, PublishResponse};
 use yiqi_search::SearchService;
 use yiqi_search::connections::ConnectionLimits;
 use yiqi_search::http::{self, ApiError, Catalogue, json_bytes};
@@ -90,6 +90,10 @@ pub fn app(state: Shared) -> Router {
         .route("/v1/records/{region}/{local_id}/history", get(get_history))
         .route("/v1/feed", get(get_feed))
         .merge(crate::log_api::routes())
+        .route(
+            yiqi_search::openapi::OPENAPI_PATH,
+            yiqi_search::openapi::route(&crate::openapi::document()),
+        )
         .merge(http::read_routes::<AppState>());
     http::finish(routes, timeout).with_state(state)
 }
@@ -134,6 +138,8 @@ impl Catalogue for AppState {
     }
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "hub",
+    responses((status = 200, description = "The hub answers; how far the log and the index are", body = Health)))]
 async fn healthz(State(state): State<Shared>) -> Json<Health> {
     Json(Health {
         status: "ok".into(),
@@ -142,6 +148,8 @@ async fn healthz(State(state): State<Shared>) -> Json<Health> {
     })
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "hub",
+    responses((status = 200, description = "Prometheus text exposition", body = String, content_type = "text/plain")))]
 async fn metrics_text(State(state): State<Shared>) -> Response {
     metrics::gauge!("yiqi_store_bytes_on_disk").set(state.store.size_on_disk() as f64);
     (
@@ -151,12 +159,16 @@ async fn metrics_text(State(state): State<Shared>) -> Response {
         .into_response()
 }
 
+#[utoipa::path(get, path = "/v1/schema", tag = "hub",
+    responses((status = 200, description = "The JSON Schema (draft 2020-12) of an instrument record", body = Object)))]
 async fn schema() -> Json<Value> {
     Json(yiqi_schema::validate::schema_value())
 }
 
 /// Every region with a key record and its keys, for people and dashboards: nodes decide nothing
 /// from it (they read the key records themselves).
+#[utoipa::path(get, path = "/v1/regions", tag = "hub",
+    responses((status = 200, description = "Every region with a key record, and its keys", body = Object)))]
 async fn list_regions(State(state): State<Shared>) -> Json<RegionList> {
     Json(RegionList {
         regions: state.registry.list(),
@@ -212,6 +224,15 @@ pub(crate) async fn blocking<T: Send + 'static>(
     http::blocking(work).await
 }
 
+/// `POST /v1/records`: a batch of signed envelopes.
+#[utoipa::path(post, path = "/v1/records", tag = "hub",
+    request_body(content = Object, content_type = "application/json", description = "`{\"records\": [envelope, …]}`, at most 1000 records and 16 MiB by default"),
+    responses(
+        (status = 200, description = "One result per record, in request order; a bad record never blocks the others", body = PublishResponse),
+        (status = 400, description = "`malformed_json`: the body is not a batch", body = ErrorBody),
+        (status = 413, description = "`too_large`: too many bytes or records", body = ErrorBody),
+        (status = 503, description = "`shutting_down`", body = ErrorBody),
+    ))]
 async fn post_records(State(state): State<Shared>, body: Body) -> Result<Response, AppError> {
     if *state.shutdown.borrow() {
         return Err(AppError::ShuttingDown);
@@ -235,6 +256,13 @@ async fn post_records(State(state): State<Shared>, body: Body) -> Result<Respons
     Ok(Json(json!({ "results": results })).into_response())
 }
 
+/// `GET /v1/records/{region}/{local_id}/history`.
+#[utoipa::path(get, path = "/v1/records/{region}/{local_id}/history", tag = "hub",
+    params(yiqi_search::openapi::RecordPath),
+    responses(
+        (status = 200, description = "Every stored version of the record, oldest first", body = Object),
+        (status = 404, description = "`not_found`: no such record", body = ErrorBody),
+    ))]
 async fn get_history(
     State(state): State<Shared>,
     Path((region, local_id)): Path<(String, String)>,
@@ -277,6 +305,14 @@ fn feed_query(raw: Option<&str>) -> Result<FeedQuery, AppError> {
     })
 }
 
+/// `GET /v1/feed`: accepted versions in log order.
+#[utoipa::path(get, path = "/v1/feed", tag = "hub",
+    params(crate::openapi::FeedParams),
+    responses(
+        (status = 200, description = "`{entries: [{seq, leaf_index, received_at, envelope}], next}`", body = Object),
+        (status = 400, description = "`bad_parameter`", body = ErrorBody),
+        (status = 503, description = "`shutting_down` (while waiting)", body = ErrorBody),
+    ))]
 async fn get_feed(
     State(state): State<Shared>,
     RawQuery(raw): RawQuery,

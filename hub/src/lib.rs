@@ -30,6 +30,7 @@ pub mod log;
 pub mod log_api;
 #[cfg(test)]
 mod log_api_tests;
+pub mod openapi;
 pub mod params;
 pub mod registry;
 #[cfg(test)]

@@ -15,6 +15,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::Value;
 use std::sync::Arc;
+use yiqi_schema::protocol::ErrorBody;
 use yiqi_schema::protocol::log::{ConsistencyProof, CosignatureReceipt, InclusionProof};
 use yiqi_tlog::{TileError, TilePath, consistency_proof, inclusion_proof, leaf_hash};
 
@@ -45,10 +46,19 @@ fn tree_size(state: &AppState) -> u64 {
     *state.last_seq.borrow()
 }
 
+#[utoipa::path(get, path = "/v1/log/key", tag = "log",
+    responses((status = 200, description = "The log's verifier key (note format)", body = String, content_type = "text/plain")))]
 async fn log_key(State(state): State<Shared>) -> Response {
     text(format!("{}\n", state.log.verifier_key()))
 }
 
+#[utoipa::path(get, path = "/v1/log/checkpoint", tag = "log",
+    params(("size" = Option<u64>, Query, description = "An earlier tree size (default: the current one)")),
+    responses(
+        (status = 200, description = "The signed checkpoint (C2SP tlog-checkpoint), with cosignatures", body = String, content_type = "text/plain"),
+        (status = 400, description = "`bad_parameter`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no checkpoint of that size", body = ErrorBody),
+    ))]
 async fn checkpoint(
     State(state): State<Shared>,
     RawQuery(raw): RawQuery,
@@ -67,6 +77,16 @@ async fn checkpoint(
     Ok(text(note))
 }
 
+#[utoipa::path(get, path = "/v1/log/proof/inclusion", tag = "log",
+    params(
+        ("index" = u64, Query, description = "The leaf index"),
+        ("size" = u64, Query, description = "The tree size, at most the current one"),
+    ),
+    responses(
+        (status = 200, description = "The inclusion proof", body = Object),
+        (status = 400, description = "`bad_parameter`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    ))]
 async fn inclusion(
     State(state): State<Shared>,
     RawQuery(raw): RawQuery,
@@ -94,6 +114,16 @@ async fn inclusion(
     .await
 }
 
+#[utoipa::path(get, path = "/v1/log/proof/consistency", tag = "log",
+    params(
+        ("from" = u64, Query, description = "The earlier tree size"),
+        ("size" = u64, Query, description = "The later tree size, at most the current one"),
+    ),
+    responses(
+        (status = 200, description = "The consistency proof", body = Object),
+        (status = 400, description = "`bad_parameter`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+    ))]
 async fn consistency(
     State(state): State<Shared>,
     RawQuery(raw): RawQuery,
@@ -140,6 +170,13 @@ fn stored_leaf_hash(store: &HubStore, index: u64) -> Result<yiqi_tlog::Hash, App
     Ok(leaf_hash(data))
 }
 
+#[utoipa::path(get, path = "/v1/log/tile/{path}", tag = "log",
+    params(("path" = String, Path, description = "A C2SP tlog-tiles path: `{L}/{N}[.p/{W}]` or `entries/{N}[.p/{W}]`")),
+    responses(
+        (status = 200, description = "The tile's bytes", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 400, description = "`bad_parameter` on `path`", body = ErrorBody),
+        (status = 404, description = "`not_found`: not in the tree", body = ErrorBody),
+    ))]
 async fn tile(State(state): State<Shared>, Path(path): Path<String>) -> Result<Response, AppError> {
     let tile = TilePath::parse(&path).map_err(tile_error)?;
     let (store, size) = (state.store.clone(), tree_size(&state));
@@ -185,6 +222,14 @@ fn tile_error(e: TileError) -> AppError {
     }
 }
 
+#[utoipa::path(post, path = "/v1/log/cosignatures", tag = "log",
+    request_body(content = Object, content_type = "application/json", description = "`{\"size\": n, \"cosignature\": \"— witness …\"}`"),
+    responses(
+        (status = 200, description = "The witnesses that have cosigned that size", body = Object),
+        (status = 400, description = "`malformed_json`, `bad_parameter` or `bad_cosignature`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no checkpoint of that size", body = ErrorBody),
+        (status = 413, description = "`too_large`", body = ErrorBody),
+    ))]
 async fn cosignature(
     State(state): State<Shared>,
     body: Body,

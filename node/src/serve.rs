@@ -175,10 +175,31 @@ impl Catalogue for NodeCatalogue {
 pub fn router(catalogue: Arc<NodeCatalogue>) -> Router {
     let routes = Router::new()
         .route("/healthz", get(healthz))
+        .route(
+            yiqi_search::openapi::OPENAPI_PATH,
+            yiqi_search::openapi::route(&openapi_document()),
+        )
         .merge(http::read_routes::<NodeCatalogue>());
     http::finish(routes, REQUEST_TIMEOUT).with_state(catalogue)
 }
 
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(healthz))]
+struct NodeApi;
+
+/// What `GET /openapi.json` serves on a serving node: the shared read routes and `/healthz`.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let mut document = yiqi_search::openapi::read_api();
+    document.merge(<NodeApi as utoipa::OpenApi>::openapi());
+    document
+}
+
+/// `GET /healthz` of a serving node.
+#[utoipa::path(get, path = "/healthz", tag = "node",
+    responses(
+        (status = 200, description = "`{status, role, region, mirror_seq, indexed_seq, hub, hub_checked_at}`", body = Object),
+        (status = 500, description = "`internal`: the node's database cannot be read", body = yiqi_schema::protocol::ErrorBody),
+    ))]
 async fn healthz(State(catalogue): State<Arc<NodeCatalogue>>) -> Result<Json<Value>, ApiError> {
     let db = catalogue.node.db.clone();
     let mirror_seq = http::blocking(move || db.cursor().map_err(ApiError::internal)).await?;
@@ -500,6 +521,13 @@ mod tests {
             (&json!("node"), &json!("CN-GS"), &json!(3), &json!(3))
         );
         assert_eq!(health["hub"], "unreachable", "not probed yet");
+
+        // The node describes its own routes: the shared ones and /healthz, not the hub's.
+        let (status, openapi) = get(&router, "/openapi.json").await;
+        let paths = &json_of(&openapi)["paths"];
+        assert_eq!(status, 200);
+        assert!(paths["/healthz"]["get"].is_object() && paths["/oai"]["post"].is_object());
+        assert!(paths["/v1/feed"].is_null(), "{paths}");
 
         // The mirror and the own catalogue are searched together; the thesaurus applies.
         let (_, all) = get(&router, "/v1/search?limit=0").await;

@@ -37,6 +37,11 @@ pub fn interfaces(served: &ServedBy) -> Vec<Interface> {
             media_type: "application/json",
             title: "Search API",
         },
+        Interface {
+            path: crate::openapi::OPENAPI_PATH,
+            media_type: "application/openapi+json",
+            title: "OpenAPI 3.1 description of the HTTP API",
+        },
     ];
     if matches!(served, ServedBy::Hub) {
         list.push(Interface {
@@ -50,6 +55,8 @@ pub fn interfaces(served: &ServedBy) -> Vec<Interface> {
 
 /// `GET /.well-known/api-catalog`: every interface as an item of the catalogue, and each one as
 /// a link context with its media type.
+#[utoipa::path(get, path = "/.well-known/api-catalog", tag = "discovery",
+    responses((status = 200, description = "A linkset (RFC 9264) naming the machine interfaces", body = Object, content_type = "application/linkset+json")))]
 pub async fn api_catalog<C: Catalogue>(State(host): State<Arc<C>>, headers: HeaderMap) -> Response {
     let origin = crate::oai::origin(&headers);
     let interfaces = interfaces(&host.served_by());
@@ -62,6 +69,10 @@ pub async fn api_catalog<C: Catalogue>(State(host): State<Arc<C>>, headers: Head
         json!({"anchor": format!("{origin}{}", i.path),
             "describedby": [{"href": format!("{origin}{}?verb=Identify", i.path), "type": "text/xml"}]})
     }));
+    // RFC 9727 §4.1: the JSON API's machine-readable description.
+    linkset.push(json!({"anchor": format!("{origin}/v1/search"),
+        "service-desc": [{"href": format!("{origin}{}", crate::openapi::OPENAPI_PATH),
+            "type": "application/openapi+json"}]}));
     (
         [(
             header::CONTENT_TYPE,

@@ -29,6 +29,7 @@ use crate::oai::{self, EntryPage, OaiSettings};
 use crate::pages::{self, InstrumentView, ServedBy};
 use crate::params::{GroupBy, ParamError, SearchQuery, StatsFormat, StatsQuery, pairs};
 use crate::{SearchError, SearchResponse, SearchService, StatsResponse};
+use yiqi_schema::protocol::ErrorBody;
 
 /// The request-level error codes: one table (code, status, documentation anchor) in
 /// [`yiqi_schema::protocol`], shared with every other party.
@@ -241,6 +242,13 @@ async fn stored_entry<C: Catalogue>(
     blocking(move || host.stored_entry(&region, &local_id)).await
 }
 
+/// `GET /v1/records/{region}/{local_id}`: the current stored entry, a tombstone included.
+#[utoipa::path(get, path = "/v1/records/{region}/{local_id}", tag = "read",
+    params(crate::openapi::RecordPath),
+    responses(
+        (status = 200, description = "The stored entry `{seq, leaf_index, received_at, envelope}`, the envelope in canonical form", body = Object),
+        (status = 404, description = "`not_found`: no such record", body = ErrorBody),
+    ))]
 async fn get_record<C: Catalogue>(
     State(host): State<Arc<C>>,
     Path((region, local_id)): Path<(String, String)>,
@@ -269,6 +277,13 @@ async fn run_stats<C: Catalogue>(
     blocking(move || Ok(search.stats(&query)?)).await
 }
 
+/// `GET /v1/search`.
+#[utoipa::path(get, path = "/v1/search", tag = "read",
+    params(crate::openapi::SearchParams),
+    responses(
+        (status = 200, description = "The hits of one page and the facets over all matches", body = SearchResponse),
+        (status = 400, description = "`bad_parameter`: a parameter is invalid or unknown", body = ErrorBody),
+    ))]
 async fn search_api<C: Catalogue>(
     State(host): State<Arc<C>>,
     RawQuery(raw): RawQuery,
@@ -277,6 +292,16 @@ async fn search_api<C: Catalogue>(
     Ok(axum::Json(run_search(&host, query).await?).into_response())
 }
 
+/// `GET /v1/stats`: JSON, or CSV for spreadsheets.
+#[utoipa::path(get, path = "/v1/stats", tag = "read",
+    params(crate::openapi::StatsParams),
+    responses(
+        (status = 200, description = "The figures per group and in total; the CSV starts with a UTF-8 byte-order mark and neutralises formula cells", content(
+            (StatsResponse = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "`bad_parameter`: a parameter is invalid or unknown", body = ErrorBody),
+    ))]
 async fn stats_api<C: Catalogue>(
     State(host): State<Arc<C>>,
     RawQuery(raw): RawQuery,
@@ -298,6 +323,10 @@ async fn stats_api<C: Catalogue>(
         .into_response())
 }
 
+/// `GET /`: the search page (invalid parameters are explained on the page).
+#[utoipa::path(get, path = "/", tag = "pages",
+    params(crate::openapi::SearchParams),
+    responses((status = 200, description = "The search page", body = String, content_type = "text/html")))]
 async fn search_html<C: Catalogue>(
     State(host): State<Arc<C>>,
     RawQuery(raw): RawQuery,
@@ -318,8 +347,14 @@ struct StoredEntry {
     envelope: serde_json::Value,
 }
 
-/// An instrument's page; the query string is the search it was found with (for the back link),
-/// ignored when it is not a valid search.
+/// `GET /instruments/{region}/{local_id}`: one instrument's page; the query string is the search
+/// it was found with (for the back link), ignored when it is not a valid search.
+#[utoipa::path(get, path = "/instruments/{region}/{local_id}", tag = "pages",
+    params(crate::openapi::RecordPath),
+    responses(
+        (status = 200, description = "The instrument's page", body = String, content_type = "text/html"),
+        (status = 404, description = "A page saying the record is not here", body = String, content_type = "text/html"),
+    ))]
 async fn instrument_html<C: Catalogue>(
     State(host): State<Arc<C>>,
     Path((region, local_id)): Path<(String, String)>,
@@ -343,7 +378,16 @@ async fn instrument_html<C: Catalogue>(
     Ok(pages::instrument_page(&view, &from, &served).into_response())
 }
 
-/// The dashboard; `region` and `category` (as `/v1/stats` takes them) limit it.
+/// `GET /stats`: the dashboard; `region` and `category` (as `/v1/stats` takes them) limit it.
+#[utoipa::path(get, path = "/stats", tag = "pages",
+    params(
+        ("region" = Option<String>, Query, description = "Only this region (ISO 3166-2:CN code)"),
+        ("category" = Option<String>, Query, description = "Only this class of the national classification, any level"),
+    ),
+    responses(
+        (status = 200, description = "The statistics page", body = String, content_type = "text/html"),
+        (status = 400, description = "`bad_parameter`", body = yiqi_schema::protocol::ErrorBody),
+    ))]
 async fn stats_html<C: Catalogue>(
     State(host): State<Arc<C>>,
     RawQuery(raw): RawQuery,

@@ -15,6 +15,7 @@ pub mod fields;
 mod highlight;
 pub mod http;
 pub mod oai;
+pub mod openapi;
 pub mod pages;
 pub mod params;
 mod places;
@@ -148,7 +149,7 @@ pub enum SearchError {
 }
 
 /// The answer of `/v1/search`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SearchResponse {
     pub total: u64,
     pub took_ms: u64,
@@ -159,7 +160,7 @@ pub struct SearchResponse {
 }
 
 /// One record found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Hit {
     pub region: String,
     pub local_id: String,
@@ -176,7 +177,7 @@ pub struct Hit {
 }
 
 /// Value → number of matching records, over all matches (not just the page).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct Facets {
     pub region: BTreeMap<String, u64>,
     /// By top-level class of the national classification.

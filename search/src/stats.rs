@@ -121,10 +121,14 @@ impl Serialize for StatsRow {
 
 /// The answer of `/v1/stats`. Sums are u128 JSON integers: serialize with `serde_json::to_vec`
 /// (as `axum::Json` does), not through `serde_json::Value`, which cannot hold them.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct StatsResponse {
     pub group_by: &'static str,
+    /// One per group: `key`, `label` and the figures (`instruments`, `original_value_cny`, …).
+    #[schema(value_type = Vec<Object>)]
     pub rows: Vec<StatsRow>,
+    /// The figures over all groups.
+    #[schema(value_type = Object)]
     pub total: Figures,
 }
 

@@ -58,13 +58,13 @@ pub struct PublishRequest<'a> {
 }
 
 /// What `POST /v1/records` answers: one result per element, in request order.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct PublishResponse {
     pub results: Vec<PublishResult>,
 }
 
 /// One record's outcome.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct PublishResult {
     /// `{region}/{local_id}`, when the element was readable enough to name it.
     pub id: Option<String>,
@@ -76,12 +76,13 @@ pub struct PublishResult {
     /// Its transparency-log leaf (seq − 1): the receipt a node keeps and `audit` proves.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leaf_index: Option<u64>,
-    /// The rejection, for `rejected`.
+    /// The rejection, for `rejected`: `{"code", "pointer", "message", …}` (docs/protocol.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub error: Option<Rejection>,
 }
 
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PublishStatus {
     /// Stored as a new version; it appears in the feed at `seq`.
@@ -133,7 +134,7 @@ pub fn feed_entry_bytes(position: Option<(u64, &str)>, envelope: &[u8]) -> Vec<u
 }
 
 /// `GET /healthz` of the hub.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Health {
     /// Always `ok` when the process answers.
     pub status: String,
@@ -144,13 +145,14 @@ pub struct Health {
 }
 
 /// The body of every error answer: `{"error": {…}}`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ErrorDetail {
+    #[schema(schema_with = error_code_schema)]
     pub code: String,
     pub message: String,
     /// Where the code is documented: `docs/protocol.md#{code with dashes}`.
@@ -158,6 +160,17 @@ pub struct ErrorDetail {
     /// The query parameter at fault, for `bad_parameter`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parameter: Option<String>,
+}
+
+/// The OpenAPI schema of `ErrorDetail::code`: the codes of [`ApiErrorCode`]'s table.
+fn error_code_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(ApiErrorCode::TABLE.iter().map(|row| row.1)))
+        .description(Some(
+            "A request-level error code; its status and meaning are in docs/protocol.md#8-error-codes",
+        ))
+        .build()
 }
 
 /// The request-level error codes (per-record codes are [`crate::ErrorCode`]): code, HTTP status

@@ -117,6 +117,11 @@ pub struct EntryPage {
 }
 
 /// `GET /oai`.
+#[utoipa::path(get, path = "/oai", tag = "oai-pmh",
+    params(crate::openapi::OaiParams),
+    responses(
+        (status = 200, description = "An OAI-PMH response; protocol errors (`badVerb`, `badArgument`, …) are `<error>` elements in it", body = String, content_type = "text/xml"),
+    ))]
 pub async fn get<C: Catalogue>(
     State(host): State<Arc<C>>,
     headers: HeaderMap,
@@ -126,6 +131,12 @@ pub async fn get<C: Catalogue>(
 }
 
 /// `POST /oai` (`application/x-www-form-urlencoded`).
+#[utoipa::path(post, path = "/oai", tag = "oai-pmh",
+    request_body(content = crate::openapi::OaiForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "An OAI-PMH response; protocol errors (`badVerb`, `badArgument`, …) are `<error>` elements in it", body = String, content_type = "text/xml"),
+        (status = 400, description = "`bad_parameter` on `content-type`: the body is not a form", body = yiqi_schema::protocol::ErrorBody),
+    ))]
 pub async fn post<C: Catalogue>(
     State(host): State<Arc<C>>,
     headers: HeaderMap,
@@ -147,6 +158,8 @@ pub async fn post<C: Catalogue>(
 }
 
 /// `GET /oai/yiqi-envelope.xsd`: the `yiqi` format's schema.
+#[utoipa::path(get, path = "/oai/yiqi-envelope.xsd", tag = "oai-pmh",
+    responses((status = 200, description = "The XML Schema of the `yiqi` metadata format", body = String, content_type = "application/xml")))]
 pub async fn yiqi_schema() -> Response {
     ([(header::CONTENT_TYPE, "application/xml")], YIQI_SCHEMA).into_response()
 }

@@ -462,7 +462,18 @@ async fn the_home_page_and_the_api_catalog_advertise_oai_and_the_feed() {
         [
             "http://hub.test/oai",
             "http://hub.test/v1/search",
+            "http://hub.test/openapi.json",
             "http://hub.test/v1/feed"
         ]
+    );
+    let search = linkset["linkset"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|context| context["anchor"] == "http://hub.test/v1/search")
+        .unwrap();
+    assert_eq!(
+        search["service-desc"][0]["href"],
+        "http://hub.test/openapi.json"
     );
 }
