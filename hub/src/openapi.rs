@@ -55,7 +55,7 @@ mod tests {
     use tower::ServiceExt;
 
     /// Every route `crate::api::app` mounts, in OpenAPI's template syntax.
-    const ROUTES: [&str; 23] = [
+    const ROUTES: [&str; 27] = [
         "/",
         "/.well-known/api-catalog",
         "/healthz",
@@ -65,7 +65,9 @@ mod tests {
         "/oai/yiqi-envelope.xsd",
         "/openapi.json",
         "/stats",
+        "/utilisation",
         "/v1/feed",
+        "/v1/flows",
         "/v1/log/checkpoint",
         "/v1/log/cosignatures",
         "/v1/log/key",
@@ -78,7 +80,9 @@ mod tests {
         "/v1/regions",
         "/v1/schema",
         "/v1/search",
+        "/v1/search/export",
         "/v1/stats",
+        "/v1/utilisation",
     ];
 
     async fn served_document(hub: &TestHub) -> Value {

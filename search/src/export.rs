@@ -318,6 +318,15 @@ pub fn write_chunks(
 }
 
 /// `GET /v1/search/export`.
+#[utoipa::path(get, path = "/v1/search/export", tag = "read",
+    params(crate::openapi::ExportParams),
+    responses(
+        (status = 200, description = "Every match, streamed: CSV (byte-order mark, labelled headings) or NDJSON", content(
+            (String = "text/csv"),
+            (String = "application/x-ndjson"),
+        )),
+        (status = 400, description = "`bad_parameter`", body = yiqi_schema::protocol::ErrorBody),
+    ))]
 pub(crate) async fn export_api<C: Catalogue>(
     State(host): State<Arc<C>>,
     RawQuery(raw): RawQuery,

@@ -23,7 +23,11 @@ pub const OPENAPI_PATH: &str = "/openapi.json";
     paths(
         crate::http::get_record,
         crate::http::search_api,
+        crate::export::export_api,
         crate::http::stats_api,
+        crate::utilisation::routes::utilisation_api,
+        crate::utilisation::routes::flows_api,
+        crate::utilisation::routes::utilisation_html,
         crate::http::search_html,
         crate::http::instrument_html,
         crate::http::stats_html,
@@ -101,6 +105,69 @@ pub struct SearchParams {
     /// Hits per page (default 20).
     #[param(maximum = 100)]
     pub limit: Option<u64>,
+    /// Only instruments idle in this year (usage reported for it, run hours under `idle_below`).
+    #[param(minimum = 1900, maximum = 2100)]
+    pub idle: Option<u32>,
+    /// The idle threshold in run hours a year (default 200).
+    #[param(maximum = 8784)]
+    pub idle_below: Option<u32>,
+}
+
+/// The parameters of `/v1/search/export`: the search's filters (no paging or sort) and a format.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportParams {
+    pub q: Option<String>,
+    pub region: Option<String>,
+    pub category: Option<String>,
+    pub province: Option<String>,
+    pub city: Option<String>,
+    pub sharing: Option<String>,
+    pub status: Option<String>,
+    pub min_value: Option<u64>,
+    pub max_value: Option<u64>,
+    pub idle: Option<u32>,
+    pub idle_below: Option<u32>,
+    /// `csv` (default; UTF-8 with a byte-order mark, labelled headings) or `ndjson`.
+    pub format: Option<String>,
+}
+
+/// The parameters of `/v1/utilisation`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UtilisationParams {
+    /// The year (required).
+    #[param(minimum = 1900, maximum = 2100)]
+    pub year: u32,
+    /// `region` (default), `province`, `institution`, `category` or `carrier_type`.
+    pub group_by: Option<String>,
+    pub region: Option<String>,
+    pub category: Option<String>,
+    /// The idle threshold in run hours a year (default 200).
+    #[param(maximum = 8784)]
+    pub idle_below: Option<u32>,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+/// The parameters of `/v1/flows`.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FlowsParams {
+    /// The year (required).
+    #[param(minimum = 1900, maximum = 2100)]
+    pub year: u32,
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+/// The parameter of the `/utilisation` page.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UtilisationPageParams {
+    /// The year shown (default: the latest year with figures).
+    #[param(minimum = 1900, maximum = 2100)]
+    pub year: Option<u32>,
 }
 
 /// The parameters of `/v1/stats`.
@@ -112,6 +179,8 @@ pub struct StatsParams {
     pub group_by: Option<String>,
     /// Only this region's records.
     pub region: Option<String>,
+    /// Only this class of the national classification (any level).
+    pub category: Option<String>,
     /// `json` (default) or `csv`.
     pub format: Option<String>,
 }

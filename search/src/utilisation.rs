@@ -933,7 +933,7 @@ fn group_by(value: &str) -> Result<UtilisationGroupBy, ParamError> {
         })
 }
 
-mod routes;
+pub(crate) mod routes;
 pub use routes::routes;
 
 #[cfg(test)]

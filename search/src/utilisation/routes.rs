@@ -40,7 +40,17 @@ pub(crate) fn csv_response(file: &str, body: String) -> Response {
         .into_response()
 }
 
-async fn utilisation_api<C: Catalogue>(
+/// `GET /v1/utilisation`.
+#[utoipa::path(get, path = "/v1/utilisation", tag = "read",
+    params(crate::openapi::UtilisationParams),
+    responses(
+        (status = 200, description = "Utilisation of year Y by group, exact (docs/protocol.md §6.6); CSV with format=csv", content(
+            (Object = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "`bad_parameter`", body = yiqi_schema::protocol::ErrorBody),
+    ))]
+pub(crate) async fn utilisation_api<C: Catalogue>(
     State(host): State<Arc<C>>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -55,7 +65,17 @@ async fn utilisation_api<C: Catalogue>(
     Ok(axum::Json(answer).into_response())
 }
 
-async fn flows_api<C: Catalogue>(
+/// `GET /v1/flows`.
+#[utoipa::path(get, path = "/v1/flows", tag = "read",
+    params(crate::openapi::FlowsParams),
+    responses(
+        (status = 200, description = "Services of year Y by client region and owner region; CSV with format=csv", content(
+            (Object = "application/json"),
+            (String = "text/csv"),
+        )),
+        (status = 400, description = "`bad_parameter`", body = yiqi_schema::protocol::ErrorBody),
+    ))]
+pub(crate) async fn flows_api<C: Catalogue>(
     State(host): State<Arc<C>>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -69,7 +89,14 @@ async fn flows_api<C: Catalogue>(
     Ok(axum::Json(answer).into_response())
 }
 
-async fn utilisation_html<C: Catalogue>(
+/// `GET /utilisation`: the utilisation page.
+#[utoipa::path(get, path = "/utilisation", tag = "pages",
+    params(crate::openapi::UtilisationPageParams),
+    responses(
+        (status = 200, description = "The utilisation page", body = String, content_type = "text/html"),
+        (status = 400, description = "`bad_parameter`", body = yiqi_schema::protocol::ErrorBody),
+    ))]
+pub(crate) async fn utilisation_html<C: Catalogue>(
     State(host): State<Arc<C>>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
