@@ -15,6 +15,17 @@ use std::path::Path;
 /// Opens a durable store in a folder (creating it), as a backend's `open` does.
 pub type Open<'a> = &'a dyn Fn(&Path) -> Result<Box<dyn KvStore>, StorageError>;
 
+/// Runs every property, the durable ones included, on a disk backend: [`run_all`] over fresh
+/// stores in numbered folders under `dir`, then [`run_on_disk`].
+pub fn run_all_on_disk(dir: &Path, open: Open) {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    run_all(|| {
+        let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        open(&dir.join(format!("fresh-{n}"))).unwrap()
+    });
+    run_on_disk(dir, open);
+}
+
 /// Runs the durable properties with stores opened by `open` in folders under `dir`.
 pub fn run_on_disk(dir: &Path, open: Open) {
     flushed_writes_survive_a_reopen(&dir.join("reopen"), open);

@@ -143,19 +143,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn passes_the_conformance_suite() {
+    fn passes_the_conformance_suite_on_disk() {
         let dir = tempfile::tempdir().unwrap();
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        crate::conformance::run_all(|| {
-            let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            Box::new(RedbStore::open(&dir.path().join(n.to_string()), 8 << 20).unwrap())
-        });
-    }
-
-    #[test]
-    fn passes_the_durable_properties() {
-        let dir = tempfile::tempdir().unwrap();
-        crate::conformance::run_on_disk(dir.path(), &|folder| {
+        crate::conformance::run_all_on_disk(dir.path(), &|folder| {
             Ok(Box::new(RedbStore::open(folder, 8 << 20)?) as Box<dyn KvStore>)
         });
     }
