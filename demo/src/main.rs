@@ -114,7 +114,7 @@ struct RegionPlan {
 
 /// How many instruments of each region report the two years before the last as well (all of
 /// them would triple the demo's start for Beijing).
-const HISTORY_SAMPLE: usize = 2_000;
+const HISTORY_SAMPLE: usize = 500;
 
 /// Beijing's Capital S&T Platform (42,800 instruments in 908 labs and centres, 26.3 billion
 /// yuan), Gansu's platform (2,475 instruments of 228 units, 1.683 billion yuan), Sichuan's
