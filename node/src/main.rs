@@ -584,30 +584,14 @@ fn forwarded(
 ) -> Result<(), NodeError> {
     let args = std::iter::once("yiqi-node".to_owned()).chain(request.args);
     let cli = Cli::try_parse_from(args).map_err(|e| NodeError::Usage(e.to_string()))?;
-    let command = match cli.command {
-        Command::Import {
-            file,
-            kind,
-            snapshot,
-            mapping,
-            encoding,
-            institution,
-            sharing_mode,
-            dry_run,
-            allow_mass_delete,
-        } => Command::Import {
-            file: request.cwd.join(file),
-            kind,
-            mapping: mapping.map(|m| request.cwd.join(m)),
-            snapshot,
-            encoding,
-            institution,
-            sharing_mode,
-            dry_run,
-            allow_mass_delete,
-        },
-        other => other,
-    };
+    let mut command = cli.command;
+    // Paths are the caller's: relative ones are resolved against its working directory.
+    if let Command::Import { file, mapping, .. } = &mut command {
+        *file = request.cwd.join(&*file);
+        if let Some(mapping) = mapping {
+            *mapping = request.cwd.join(&*mapping);
+        }
+    }
     node_command(node, command, &ProgressBar::hidden(), out, err)
 }
 

@@ -259,5 +259,18 @@ async fn search_open_a_result_and_see_the_dashboard() {
         .unwrap();
     let heading = browser.find(Locator::Css("h1")).await.unwrap();
     assert!(heading.text().await.unwrap().starts_with("甘肃省"));
+
+    // The utilisation page: tables with their CSV, laid out at both widths.
+    browser
+        .goto(&format!("{}/utilisation", hub.url))
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .at_most(wait)
+        .for_element(Locator::Css("h1"))
+        .await
+        .unwrap();
+    check_layouts(&browser, "utilisation").await;
     browser.close().await.unwrap();
 }
