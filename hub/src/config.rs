@@ -59,11 +59,12 @@ pub struct ServeArgs {
     /// the previous answer (so also the idle keep-alive timeout; default 10).
     #[arg(long, env = "YIQI_HEADER_READ_TIMEOUT_SECS")]
     pub header_read_timeout_secs: Option<u64>,
-    /// sled page cache, in MiB (default 256).
+    /// The store's page cache, in MiB (default 256; sled or redb).
     #[arg(long, env = "YIQI_CACHE_CAPACITY_MB")]
     pub cache_capacity_mb: Option<u64>,
-    /// The embedded store: `sled` (default) or `redb`. Fixed for the life of a data folder (the
-    /// hub refuses a folder that holds the other one).
+    /// The embedded store: `redb` or `sled`. Unset, the hub keeps the one its data folder holds
+    /// and creates a new folder with the default (see docs/operations.md). Fixed for the life
+    /// of a data folder (the hub refuses a folder that holds the other one).
     #[arg(long, env = "YIQI_STORAGE_BACKEND")]
     pub storage_backend: Option<String>,
     /// The transparency log's origin, also its key's name (default `yiqi-hub/log`; set it to
@@ -95,7 +96,8 @@ pub struct Settings {
     pub root_key: String,
     pub limits: Limits,
     pub cache_capacity_bytes: u64,
-    pub storage_backend: yiqi_store::Backend,
+    /// The configured backend; `None` keeps the folder's own (see [`yiqi_store::Backend::for_folder`]).
+    pub storage_backend: Option<yiqi_store::Backend>,
     pub log_origin: String,
     pub new_log_origin: bool,
     pub oai: OaiSettings,
@@ -151,7 +153,8 @@ impl Settings {
             storage_backend: args
                 .storage_backend
                 .or(file.storage_backend)
-                .map_or(Ok(yiqi_store::Backend::default()), |name| name.parse())?,
+                .map(|name| name.parse())
+                .transpose()?,
             log_origin: args
                 .log_origin
                 .or(file.log_origin)

@@ -4,7 +4,9 @@
 //! after a restart, since the statistics live in memory; a missing or damaged index is rebuilt the
 //! same way), logging progress; then it follows the writer's commits. Replayed and live entries
 //! may overlap: `SearchService::apply` skips what it already has, so nothing is counted twice
-//! and nothing falls in between.
+//! and nothing falls in between. The writer hands over at most [`LIVE_BACKLOG_GROUPS`] groups;
+//! when it had to drop some (indexing behind a burst), the next group it hands over starts past
+//! the indexed seq and the indexer first reads the gap back from the log.
 
 use crate::store::{HubStore, LogEntry};
 use std::sync::Arc;
@@ -12,6 +14,10 @@ use std::sync::mpsc::Receiver;
 use std::time::Instant;
 use yiqi_search::{IndexEntry, SearchService};
 
+/// Committed groups the writer may queue for the indexer; beyond them it drops groups, which
+/// the indexer then reads back from the store. A group holds up to 8,000 parsed records (about
+/// 10 KB each in memory), so this bounds the backlog's memory while indexing lags behind a burst.
+pub const LIVE_BACKLOG_GROUPS: usize = 4;
 /// Log entries read per replay step.
 const REPLAY_CHUNK: usize = 5_000;
 /// Replay progress is logged every this many entries.
@@ -31,6 +37,12 @@ pub fn spawn(
                 tracing::error!(error = %e, "replaying the log into the search index failed");
             }
             for entries in live {
+                let dropped_before = entries
+                    .first()
+                    .is_some_and(|first| first.seq > search.indexed_seq() + 1);
+                if dropped_before && let Err(e) = replay(&search, &store) {
+                    tracing::error!(error = %e, "reading skipped entries from the log failed");
+                }
                 if let Err(e) = search.apply(&entries) {
                     tracing::error!(error = %e, "indexing failed");
                 }

@@ -92,7 +92,7 @@ pub struct WriterOutputs {
     /// The highest durable seq, for long-polling feed readers.
     pub last_seq: watch::Sender<u64>,
     /// Committed versions for the search index, in seq order.
-    pub committed: Option<std::sync::mpsc::Sender<Vec<IndexEntry>>>,
+    pub committed: Option<std::sync::mpsc::SyncSender<Vec<IndexEntry>>>,
 }
 
 impl Writer {
@@ -247,7 +247,10 @@ impl WriterState {
         if let Some(sink) = &self.outputs.committed
             && !group.committed.is_empty()
         {
-            let _ = sink.send(group.committed);
+            // Never wait for the indexer: when its backlog is full the group is dropped here
+            // and the indexer reads it back from the store (see `crate::indexer`), so a burst
+            // of publishing neither slows acknowledgements nor piles parsed records up in memory.
+            let _ = sink.try_send(group.committed);
         }
     }
 

@@ -44,9 +44,9 @@ impl Hub {
     pub fn open(settings: &Settings) -> Result<Hub, String> {
         std::fs::create_dir_all(&settings.data)
             .map_err(|e| format!("{}: {e}", settings.data.display()))?;
-        let kv = settings
-            .storage_backend
-            .open(&settings.data.join("store"), settings.cache_capacity_bytes)
+        let store_dir = settings.data.join("store");
+        let kv = yiqi_store::Backend::for_folder(settings.storage_backend, &store_dir)
+            .open(&store_dir, settings.cache_capacity_bytes)
             .map_err(|e| match e {
                 StorageError::Locked { .. } => format!("{e}: stop the other yiqi-hub first"),
                 other => other.to_string(),
@@ -85,7 +85,7 @@ impl Hub {
         let search = SearchService::open(search_dir).map_err(|e| e.to_string())?;
         let search = Arc::new(search);
         let (last_seq_tx, last_seq) = watch::channel(store.last_seq().map_err(|e| e.to_string())?);
-        let (committed, live) = std::sync::mpsc::channel();
+        let (committed, live) = std::sync::mpsc::sync_channel(indexer::LIVE_BACKLOG_GROUPS);
         let outputs = WriterOutputs {
             last_seq: last_seq_tx,
             committed: Some(committed),

@@ -30,7 +30,7 @@ pub struct Config {
     /// Records per publish request (1 to 1000).
     #[serde(default = "default_batch_size")]
     pub batch_size: usize,
-    /// sled page cache in MiB.
+    /// The store's page cache in MiB (sled or redb).
     #[serde(default = "default_cache_mb")]
     pub cache_capacity_mb: u64,
     /// The hub's log verifier key (C2SP vkey `origin+keyid+base64`). Pinned at `init --log-key`;
@@ -52,6 +52,11 @@ pub struct Config {
     /// The address OAI-PMH `Identify` gives harvesters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oai_admin_email: Option<String>,
+    /// The embedded store under `store/`: `redb` or `sled`. Unset, the node keeps the one its
+    /// folder holds and creates a new store with the default; a folder holding one is refused
+    /// by the other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_backend: Option<String>,
 }
 
 fn default_batch_size() -> usize {
@@ -85,12 +90,23 @@ impl Config {
             listen: None,
             oai_repository_id: None,
             oai_admin_email: None,
+            storage_backend: None,
         };
         config.check()?;
         Ok(config)
     }
 
+    /// The configured storage backend, if any.
+    pub fn backend(&self) -> Result<Option<yiqi_store::Backend>, NodeError> {
+        self.storage_backend
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| NodeError::Usage(format!("storage_backend in config.toml: {e}")))
+    }
+
     fn check(&self) -> Result<(), NodeError> {
+        self.backend()?;
         if !regions::is_region(&self.region) {
             return Err(NodeError::Usage(format!(
                 "region {:?} is not a region code",

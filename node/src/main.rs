@@ -66,6 +66,10 @@ enum Command {
         /// it the first sync trusts the hub's key on first use, with a warning.
         #[arg(long)]
         log_key: Option<String>,
+        /// The embedded store, redb or sled (default: see docs/operations.md); kept in
+        /// config.toml.
+        #[arg(long)]
+        storage_backend: Option<String>,
     },
     /// Print the node's public key (base64url).
     Pubkey,
@@ -317,9 +321,12 @@ fn run(cli: Cli) -> Result<(), NodeError> {
             name,
             root_key,
             log_key,
+            storage_backend,
         } => {
             let mut config = Config::new(&region, &hub, name.as_deref(), &root_key)?;
             config.log_key = log_key;
+            config.storage_backend = storage_backend;
+            config.backend()?;
             let created = Node::create(&data, config)?;
             println!(
                 "created node {} for {} in {}",

@@ -13,7 +13,7 @@ use tokio::sync::{Notify, watch};
 use yiqi_schema::keys::{SecretKey, public_key_text};
 use yiqi_schema::protocol::keys::{KeyStatus, key_record};
 use yiqi_schema::sign;
-use yiqi_store::{KvStore, MemoryStore, SledStore, StorageError};
+use yiqi_store::{Backend, KvStore, MemoryStore, StorageError};
 
 /// A regional node. Cloning is cheap and clones share the store.
 #[derive(Clone)]
@@ -89,9 +89,10 @@ impl Node {
     pub fn open(dir: &Path) -> Result<Node, NodeError> {
         let folder = Folder::new(dir);
         let (config, key) = folder.load()?;
-        let store = SledStore::open(&folder.store(), config.cache_capacity_mb << 20)
+        let store = Backend::for_folder(config.backend()?, &folder.store())
+            .open(&folder.store(), config.cache_capacity_mb << 20)
             .map_err(|e| in_use_or(e, dir))?;
-        Ok(Node::assemble(config, key, Arc::new(store), Some(folder)))
+        Ok(Node::assemble(config, key, store, Some(folder)))
     }
 
     /// A node on a given store (e.g. [`MemoryStore`]) without a folder: import reports are not

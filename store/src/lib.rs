@@ -105,6 +105,22 @@ impl std::str::FromStr for Backend {
 }
 
 impl Backend {
+    /// The backend for the store folder `path`: the configured one, else the one the folder
+    /// already holds (so an upgrade keeps a folder's backend without new settings), else the
+    /// default for a new folder.
+    pub fn for_folder(configured: Option<Backend>, path: &std::path::Path) -> Backend {
+        configured
+            .or_else(|| Backend::held_in(path))
+            .unwrap_or_default()
+    }
+
+    /// The backend whose store the folder `path` holds, if any.
+    fn held_in(path: &std::path::Path) -> Option<Backend> {
+        [Backend::Sled, Backend::Redb]
+            .into_iter()
+            .find(|backend| path.join(backend.marker_file()).exists())
+    }
+
     /// Opens (or creates) a store of this backend in the folder `path`; refuses a folder that
     /// holds the other backend's store (`Other`, naming the backend to use), rather than starting
     /// an empty store beside the data.
@@ -170,6 +186,24 @@ mod tests {
                 .parse::<Backend>()
                 .unwrap_err()
                 .contains("sled or redb")
+        );
+    }
+
+    #[test]
+    fn an_unconfigured_backend_is_the_one_the_folder_holds_else_the_default() {
+        let (sled, redb, empty) = (
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+            tempfile::tempdir().unwrap(),
+        );
+        for (dir, backend) in [(&sled, Backend::Sled), (&redb, Backend::Redb)] {
+            backend.open(dir.path(), 8 << 20).unwrap().flush().unwrap();
+            assert_eq!(Backend::for_folder(None, dir.path()), backend);
+        }
+        assert_eq!(Backend::for_folder(None, empty.path()), Backend::default());
+        assert_eq!(
+            Backend::for_folder(Some(Backend::Redb), sled.path()),
+            Backend::Redb
         );
     }
 }

@@ -170,6 +170,11 @@ impl HubProcess {
         HubProcess::start_with(data, listen, &[])
     }
 
+    /// Starts a hub on `data` at a free loopback port on the given storage backend.
+    pub fn start_on_backend(data: &Path, backend: yiqi_store::Backend) -> HubProcess {
+        HubProcess::start_with(data, "127.0.0.1:0", &["--storage-backend", backend.name()])
+    }
+
     /// Starts a hub trusting `root` (base64url) instead of [`test_root`].
     pub fn start_with_root(data: &Path, listen: &str, root: &str) -> HubProcess {
         HubProcess::start_with(data, listen, &["--root", root])

@@ -16,12 +16,13 @@ use yiqi_schema::canonical::canonical_bytes;
 use yiqi_schema::envelope::signed_message;
 use yiqi_schema::keys::{SecretKey, decode_b64, generate, public_key_text};
 use yiqi_schema::validate_record;
-use yiqi_store::{KvStore, SledStore, WriteBatch};
+use yiqi_store::{Backend, WriteBatch};
 
 pub struct Options {
     pub records: usize,
     pub publishers: usize,
     pub batch: usize,
+    pub backend: Backend,
     pub json: Option<PathBuf>,
 }
 
@@ -51,14 +52,14 @@ pub fn run(options: &Options) -> Result<(), String> {
         .map(|e| serde_json::from_slice(e).expect("signed envelopes parse"))
         .collect();
     eprintln!("measuring each step alone on one core…");
-    let components = measure_components(&sample)?;
+    let components = measure_components(&sample, options.backend)?;
     eprintln!("publishing over loopback…");
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let (rate, bytes_on_disk) = publish_all(options, &key, envelopes, dir.path())?;
     report(options, &components, rate, bytes_on_disk)
 }
 
-pub(super) fn measure_components(sample: &[Value]) -> Result<Components, String> {
+pub(super) fn measure_components(sample: &[Value], backend: Backend) -> Result<Components, String> {
     let checks: Vec<(
         Vec<u8>,
         ed25519_dalek::VerifyingKey,
@@ -88,7 +89,7 @@ pub(super) fn measure_components(sample: &[Value]) -> Result<Components, String>
     let validate = rate_per_second(sample, |e| {
         assert!(validate_record(&e["record"]).is_ok());
     });
-    let store = median_store_rate(sample)?;
+    let store = median_store_rate(sample, backend)?;
     Ok(Components {
         verify,
         canonicalise,
@@ -98,18 +99,20 @@ pub(super) fn measure_components(sample: &[Value]) -> Result<Components, String>
 }
 
 /// The median of three [`store_rate`] runs: the flush time varies by 2× from run to run.
-fn median_store_rate(sample: &[Value]) -> Result<f64, String> {
+fn median_store_rate(sample: &[Value], backend: Backend) -> Result<f64, String> {
     let mut rates = (0..3)
-        .map(|_| store_rate(sample))
+        .map(|_| store_rate(sample, backend))
         .collect::<Result<Vec<f64>, String>>()?;
     rates.sort_by(f64::total_cmp);
     Ok(rates[1])
 }
 
 /// The hub's write per record: a log entry and a history entry, flushed every 1,000 records.
-fn store_rate(sample: &[Value]) -> Result<f64, String> {
+fn store_rate(sample: &[Value], backend: Backend) -> Result<f64, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let store = SledStore::open(dir.path(), 256 << 20).map_err(|e| e.to_string())?;
+    let store = backend
+        .open(dir.path(), 256 << 20)
+        .map_err(|e| e.to_string())?;
     let entries: Vec<Vec<u8>> = sample
         .iter()
         .map(|e| serde_json::to_vec(e).expect("JSON"))
@@ -140,7 +143,7 @@ fn publish_all(
     envelopes: Vec<Vec<u8>>,
     data: &std::path::Path,
 ) -> Result<(f64, u64), String> {
-    let hub = HubProcess::start(data);
+    let hub = HubProcess::start_on_backend(data, options.backend);
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let client = HubClient::new(&hub.url);
     let public = public_key_text(&key.verifying_key());
@@ -195,8 +198,11 @@ fn report(options: &Options, c: &Components, rate: f64, bytes_on_disk: u64) -> R
     let per_record = bytes_on_disk as f64 / options.records as f64;
     print_table(
         &format!(
-            "ingest: {} records, {} publishers, batches of {}, {cores} cores",
-            options.records, options.publishers, options.batch
+            "ingest: {} records, {} publishers, batches of {}, {} backend, {cores} cores",
+            options.records,
+            options.publishers,
+            options.batch,
+            options.backend.name()
         ),
         &[
             Row {
@@ -253,6 +259,7 @@ fn report(options: &Options, c: &Components, rate: f64, bytes_on_disk: u64) -> R
             "store_bytes_per_record": per_record,
             "records": options.records,
             "publishers": options.publishers,
+            "backend": options.backend.name(),
             "cores": cores,
         }))
         .expect("an object");

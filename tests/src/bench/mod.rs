@@ -7,6 +7,7 @@ pub mod ingest;
 pub mod load;
 pub mod profile;
 pub mod quality;
+pub mod scale;
 pub mod search;
 pub mod soak;
 pub mod sync;
@@ -69,4 +70,32 @@ pub fn disk_usage(dir: &Path) -> u64 {
 /// The number of CPU cores this machine offers.
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// A process's resident memory (Linux `/proc/PID/status`), split as the kernel counts it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Resident {
+    /// All resident pages (`VmRSS`).
+    pub total: u64,
+    /// Heap and other private memory (`RssAnon`): what the process itself holds.
+    pub anonymous: u64,
+    /// Pages of mapped files (`RssFile`, e.g. the search index): the kernel's cache, which it
+    /// takes back under pressure.
+    pub file_backed: u64,
+}
+
+impl Resident {
+    /// The resident memory of process `pid`, in bytes; `None` when it cannot be read.
+    pub fn of(pid: u32) -> Option<Resident> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let kib = |name: &str| -> Option<u64> {
+            let line = status.lines().find(|l| l.starts_with(name))?;
+            Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? * 1024)
+        };
+        Some(Resident {
+            total: kib("VmRSS:")?,
+            anonymous: kib("RssAnon:")?,
+            file_backed: kib("RssFile:")?,
+        })
+    }
 }

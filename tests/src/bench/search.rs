@@ -11,7 +11,7 @@ use super::fts5::{self, Query};
 use super::load::{
     Latency, closed_loop_async, closed_loop_threads, open_loop_async, open_loop_threads,
 };
-use super::{Row, cores, disk_usage, print_table, write_json};
+use super::{Resident, Row, cores, disk_usage, print_table, write_json};
 use crate::client::HubClient;
 use crate::process::HubProcess;
 use serde_json::{Value, json};
@@ -71,7 +71,7 @@ pub fn query_string(query: &Query) -> String {
     format!("{}&{PAGE}", params.finish())
 }
 
-fn query_path(query: &Query) -> String {
+pub(super) fn query_path(query: &Query) -> String {
     format!("/v1/search?{}", query_string(query))
 }
 
@@ -89,7 +89,7 @@ pub fn run(options: &Options) -> Result<(), String> {
     let extra = steady_corpus()?;
     let freshness = runtime.block_on(freshness_under_ingest(&client, &extra))?;
     let index_bytes = disk_usage(&dir.path().join("hub/search"));
-    let rss_bytes = rss_of(hub.pid());
+    let rss_bytes = Resident::of(hub.pid()).map_or(0, |r| r.total);
     let queries = Arc::new(queries());
     let duration = Duration::from_secs(options.seconds);
     runtime.block_on(check_answers(&client, &queries))?;
@@ -265,7 +265,7 @@ async fn wait_until_indexed(client: &HubClient, records: u64) -> Result<(), Stri
 
 /// Every benchmark query answers 200 with matches before any is timed: the load phases do not
 /// look at the answers, so a broken query would otherwise be measured as a fast one.
-async fn check_answers(client: &HubClient, queries: &[Query]) -> Result<(), String> {
+pub(super) async fn check_answers(client: &HubClient, queries: &[Query]) -> Result<(), String> {
     for query in queries {
         let path = query_path(query);
         match client.get(&path).await {
@@ -276,7 +276,7 @@ async fn check_answers(client: &HubClient, queries: &[Query]) -> Result<(), Stri
     Ok(())
 }
 
-async fn our_latency(
+pub(super) async fn our_latency(
     client: &HubClient,
     queries: &Arc<Vec<Query>>,
     rate: f64,
@@ -292,7 +292,11 @@ async fn our_latency(
     .await
 }
 
-async fn our_saturation(client: &HubClient, queries: &Arc<Vec<Query>>, duration: Duration) -> f64 {
+pub(super) async fn our_saturation(
+    client: &HubClient,
+    queries: &Arc<Vec<Query>>,
+    duration: Duration,
+) -> f64 {
     let (client, queries) = (client.clone(), queries.clone());
     closed_loop_async(duration, 8, move |i| {
         let (client, path) = (client.clone(), query_path(&queries[i % queries.len()]));
@@ -363,18 +367,6 @@ fn fts5_latency(
             let _ = fts5::search(c, &queries[i % queries.len()]);
         },
     ))
-}
-
-/// Resident memory of a process, in bytes (Linux).
-fn rss_of(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
 }
 
 struct Figures {

@@ -10,7 +10,7 @@
 //! `tests/tests/soak.rs` runs one minute of it in CI; the figures of the full run are in
 //! docs/performance.md.
 
-use super::{Row, print_table, write_json};
+use super::{Resident, Row, print_table, write_json};
 use crate::client::HubClient;
 use crate::federation::{RegionState, hub_state, node_state, write_catalogue};
 use crate::node::NodeCli;
@@ -132,8 +132,8 @@ pub fn run(options: &Options) -> Result<Outcome, String> {
     let mut next_kill = started + options.kill_every;
     while Instant::now() < end {
         std::thread::sleep(Duration::from_secs(1));
-        if let Some(kib) = resident_kib(hub.pid()) {
-            memory.push((started.elapsed().as_secs_f64(), kib));
+        if let Some(resident) = Resident::of(hub.pid()) {
+            memory.push((started.elapsed().as_secs_f64(), resident.total / 1024));
         }
         if Instant::now() >= next_kill && Instant::now() + Duration::from_secs(5) < end {
             hub_up.store(false, Ordering::SeqCst);
@@ -346,13 +346,6 @@ fn compare(
         }
     }
     (lost, diverged)
-}
-
-/// The resident set size of process `pid`, in KiB (Linux).
-fn resident_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// The window over which the hub's memory must stay flat, and the allowed growth.

@@ -18,28 +18,32 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use yiqi_node::Node;
+use yiqi_node::config::Config;
 use yiqi_node::daemon::RunOptions;
 use yiqi_node::publish::PublishOptions;
 use yiqi_node::sync::SyncOptions;
 use yiqi_schema::keys::{generate, public_key_text};
+use yiqi_store::Backend;
 
 pub struct Options {
     pub records: usize,
     /// Records per second published during the arrival measurement.
     pub rate: f64,
     pub seconds: u64,
+    /// The storage backend of the hub and of the nodes.
+    pub backend: Backend,
     pub json: Option<PathBuf>,
 }
 
 /// The publishing region of the arrival test, and the region of the catching-up node.
 const PUBLISHER: &str = "CN-GS";
 const FOLLOWER: &str = "CN-BJ";
-const NEWCOMER: &str = "CN-MO";
+pub(super) const NEWCOMER: &str = "CN-MO";
 
 pub fn run(options: &Options) -> Result<(), String> {
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let hub = HubProcess::start(&dir.path().join("hub"));
+    let hub = HubProcess::start_on_backend(&dir.path().join("hub"), options.backend);
     let client = HubClient::new(&hub.url);
     eprintln!("measuring arrival latency at {} records/s…", options.rate);
     let arrival = runtime.block_on(arrival_latency(&client, dir.path(), options))?;
@@ -60,19 +64,26 @@ pub fn run(options: &Options) -> Result<(), String> {
     eprintln!("measuring strict verification on {} cores…", cores());
     let verify_limit = verification_limit(&corpus);
     eprintln!("a new node catches up…");
-    let (catch_up, mirrored) = runtime.block_on(catch_up(&hub.url, dir.path()))?;
+    let (catch_up, mirrored) = runtime.block_on(catch_up(&hub.url, dir.path(), options.backend))?;
     report(options, arrival, catch_up, verify_limit, mirrored)
 }
 
-async fn node_for(
+pub(super) async fn node_for(
     root: &Path,
     region: &str,
-    hub: &str,
     client: &HubClient,
+    backend: Backend,
 ) -> Result<Node, String> {
     let dir = root.join(region);
-    Node::init(&dir, region, hub, None, &crate::process::test_root_public())
-        .map_err(|e| e.to_string())?;
+    let mut config = Config::new(
+        region,
+        &client.url,
+        None,
+        &crate::process::test_root_public(),
+    )
+    .map_err(|e| e.to_string())?;
+    config.storage_backend = Some(backend.name().to_owned());
+    Node::create(&dir, config).map_err(|e| e.to_string())?;
     let node = Node::open(&dir).map_err(|e| e.to_string())?;
     client
         .register(region, &node.public_key())
@@ -93,7 +104,7 @@ async fn arrival_latency(
         .register(PUBLISHER, &public_key_text(&key.verifying_key()))
         .await
         .map_err(|e| e.to_string())?;
-    let follower = node_for(root, FOLLOWER, &client.url, client).await?;
+    let follower = node_for(root, FOLLOWER, client, options.backend).await?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let daemon = {
         let follower = follower.clone();
@@ -182,7 +193,7 @@ async fn watch_arrivals(
 
 /// Strict Ed25519 verification of the corpus's own signed messages on every core: the ceiling
 /// no verifying mirror can beat.
-fn verification_limit(corpus: &[RegionCorpus]) -> f64 {
+pub(super) fn verification_limit(corpus: &[RegionCorpus]) -> f64 {
     let checks: Vec<(
         Vec<u8>,
         ed25519_dalek::VerifyingKey,
@@ -213,9 +224,13 @@ fn verification_limit(corpus: &[RegionCorpus]) -> f64 {
 }
 
 /// A node created now syncs the whole national feed: records per second into its mirror.
-async fn catch_up(hub: &str, root: &Path) -> Result<(f64, u64), String> {
+pub(super) async fn catch_up(
+    hub: &str,
+    root: &Path,
+    backend: Backend,
+) -> Result<(f64, u64), String> {
     let client = HubClient::new(hub);
-    let newcomer = node_for(root, NEWCOMER, hub, &client).await?;
+    let newcomer = node_for(root, NEWCOMER, &client, backend).await?;
     let started = Instant::now();
     let report = newcomer
         .sync(&SyncOptions::default())

@@ -111,7 +111,7 @@ pub fn run(options: &Options) -> Result<(), String> {
         .collect();
     let services = signed(services, &key);
     eprintln!("measuring each step alone on one core…");
-    let limit = measure_components(&sample)?.limit(cores());
+    let limit = measure_components(&sample, yiqi_store::Backend::default())?.limit(cores());
 
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let hub = HubProcess::start(dir.path());

@@ -12,7 +12,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use yiqi_tests::bench::{catalogue, ingest, profile, quality, search, soak, sync, utilisation};
+use yiqi_store::Backend;
+use yiqi_tests::bench::{
+    catalogue, ingest, profile, quality, scale, search, soak, sync, utilisation,
+};
 
 #[derive(Parser)]
 #[command(name = "yiqi-bench", about = "yiqi benchmarks")]
@@ -31,6 +34,9 @@ enum Command {
         publishers: usize,
         #[arg(long, default_value_t = 1_000)]
         batch: usize,
+        /// The hub's storage backend (`sled` or `redb`); the store step of the limit uses it too.
+        #[arg(long, default_value = "sled")]
+        storage_backend: Backend,
         /// Also write the figures as JSON to this file.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -78,6 +84,9 @@ enum Command {
         /// Seconds of the arrival measurement.
         #[arg(long, default_value_t = 20)]
         seconds: u64,
+        /// The storage backend of the hub and of the nodes (`sled` or `redb`).
+        #[arg(long, default_value = "sled")]
+        storage_backend: Backend,
         #[arg(long)]
         json: Option<PathBuf>,
     },
@@ -115,6 +124,35 @@ enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Ten times the nation on one hub: load, then search, statistics, disk, memory, restart
+    /// and a new node's catch-up measured on the full hub.
+    Scale {
+        #[arg(long, default_value_t = 10_000_000)]
+        records: usize,
+        /// The steady search rate latencies are measured at.
+        #[arg(long, default_value_t = 200.0)]
+        rate: f64,
+        /// The steady `/v1/stats` rate its latencies are measured at.
+        #[arg(long, default_value_t = 20.0)]
+        stats_rate: f64,
+        /// Seconds of each load phase.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+        /// The hub's storage backend (`sled` or `redb`).
+        #[arg(long, default_value = "sled")]
+        storage_backend: Backend,
+        /// Keep the hub's folder here; a later run on a loaded folder measures it again.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Stop once the records are loaded and indexed (measure the kept folder later).
+        #[arg(long)]
+        load_only: bool,
+        /// Stop the new node's catch-up after this many seconds (default: the whole log).
+        #[arg(long)]
+        catch_up_seconds: Option<u64>,
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// A node's catalogue work without the network: generating catalogues, reading an NRII CSV.
     Catalogue {
         /// Rows of the NRII CSV read.
@@ -132,11 +170,13 @@ fn main() -> ExitCode {
             records,
             publishers,
             batch,
+            storage_backend,
             json,
         } => ingest::run(&ingest::Options {
             records,
             publishers,
             batch,
+            backend: storage_backend,
             json,
         }),
         Command::Search {
@@ -166,11 +206,13 @@ fn main() -> ExitCode {
             records,
             rate,
             seconds,
+            storage_backend,
             json,
         } => sync::run(&sync::Options {
             records,
             rate,
             seconds,
+            backend: storage_backend,
             json,
         }),
         Command::Utilisation {
@@ -184,6 +226,27 @@ fn main() -> ExitCode {
             services,
             rate,
             seconds,
+            json,
+        }),
+        Command::Scale {
+            records,
+            rate,
+            stats_rate,
+            seconds,
+            storage_backend,
+            data,
+            load_only,
+            catch_up_seconds,
+            json,
+        } => scale::run(&scale::Options {
+            records,
+            rate,
+            stats_rate,
+            seconds,
+            backend: storage_backend,
+            data,
+            load_only,
+            catch_up_budget: catch_up_seconds.map(Duration::from_secs),
             json,
         }),
         Command::Catalogue { rows, json } => catalogue::run(&catalogue::Options { rows, json }),
