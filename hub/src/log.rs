@@ -548,9 +548,7 @@ fn compare_or_store(
     let end = first + expected.len() as u64;
     let stored = store.tree_hashes(first, end).map_err(|e| e.to_string())?;
     if stored.is_empty() {
-        return store
-            .put_tree_hashes(&expected)
-            .map_err(|e| e.to_string());
+        return store.put_tree_hashes(&expected).map_err(|e| e.to_string());
     }
     if stored != expected {
         let index = expected
@@ -734,7 +732,8 @@ mod tests {
 
         // The last group's hashes are lost (as in a store written before the tree existed):
         // the start hashes those entries only.
-        let first_of_tail = yiqi_tlog::stored_hashes(5, leaf_hash(&envelope(6)), &store).unwrap()[0].0;
+        let first_of_tail =
+            yiqi_tlog::stored_hashes(5, leaf_hash(&envelope(6)), &store).unwrap()[0].0;
         let mut batch = WriteBatch::default();
         for (index, _) in store.tree_hashes(first_of_tail, u64::MAX).unwrap() {
             batch.delete(tree_key(index));
@@ -745,9 +744,23 @@ mod tests {
         let (stored, recomputed) = stored_and_recomputed(&store, size);
         assert_eq!(stored, recomputed);
 
-        // A stored hash under the signed checkpoint changed: the root no longer matches.
+        // A leaf hash under the signed checkpoint changed: the start reads only the hashes the
+        // root is made of, so the scrub finds it.
         let mut batch = WriteBatch::default();
         batch.put(tree_key(0), vec![7u8; 32]);
+        kv.apply(batch).unwrap();
+        let problem = scrub(&store, size).unwrap_err();
+        assert!(
+            problem.contains("stored tree hash 0 does not match"),
+            "{problem}"
+        );
+
+        // The root of leaves 0..8 (the last hash leaf 7 stores) changed: the checkpoint's root
+        // no longer matches at start.
+        let root_of_eight =
+            yiqi_tlog::stored_hashes(8, leaf_hash(&envelope(9)), &store).unwrap()[0].0 - 1;
+        let mut batch = WriteBatch::default();
+        batch.put(tree_key(root_of_eight), vec![7u8; 32]);
         kv.apply(batch).unwrap();
         let refusal = open(&store, settings(dir.path(), &key, false))
             .err()

@@ -122,7 +122,11 @@ async fn statistics_answer_warming_up_until_the_replay_reaches_the_log_end() {
         assert!(message.contains("4 of 5 log entries done"), "{message}");
     }
     let (status, error) = hub.get("/v1/stats?group_by=colour").await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "a bad request is still named");
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "a bad request is still named"
+    );
     assert_eq!(error["error"]["parameter"], "group_by");
     for uri in ["/stats", "/utilisation?year=2025"] {
         let (status, page) = hub.get(uri).await;
