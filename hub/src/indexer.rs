@@ -2,7 +2,9 @@
 //!
 //! At start the indexer replays the log from where the index and statistics stand (everything,
 //! after a restart, since the statistics live in memory; a missing or damaged index is rebuilt the
-//! same way), logging progress; then it follows the writer's commits. Replayed and live entries
+//! same way), logging progress; then it follows the writer's commits. Until the replay reaches
+//! the log's end as of the start, the statistics are marked as warming up
+//! ([`yiqi_search::warm_up`]): their routes answer `warming_up` rather than partial figures. Replayed and live entries
 //! may overlap: `SearchService::apply` skips what it already has, so nothing is counted twice
 //! and nothing falls in between. The writer hands over at most [`LIVE_BACKLOG_GROUPS`] groups;
 //! when it had to drop some (indexing behind a burst), the next group it hands over starts past
@@ -23,18 +25,25 @@ const REPLAY_CHUNK: usize = 5_000;
 /// Replay progress is logged every this many entries.
 const PROGRESS_EVERY: u64 = 100_000;
 
-/// Starts the indexer thread.
+/// Starts the indexer thread. The statistics are marked as warming up before it returns, so
+/// that no request served meanwhile sees partial figures as complete.
 pub fn spawn(
     search: Arc<SearchService>,
     store: HubStore,
     live: Receiver<Vec<IndexEntry>>,
-) -> std::thread::JoinHandle<()> {
-    std::thread::Builder::new()
+) -> Result<std::thread::JoinHandle<()>, String> {
+    search.start_warm_up(store.last_seq().map_err(|e| e.to_string())?);
+    let thread = std::thread::Builder::new()
         .name("yiqi-indexer".into())
         .spawn(move || {
             yiqi_search::priority::lower_current_thread();
-            if let Err(e) = replay(&search, &store) {
-                tracing::error!(error = %e, "replaying the log into the search index failed");
+            match replay(&search, &store) {
+                Ok(()) => search.finish_warm_up(),
+                Err(e) => tracing::error!(
+                    error = %e,
+                    "replaying the log into the search index failed: the statistics stay \
+                     unavailable (warming_up) until the hub is restarted"
+                ),
             }
             for entries in live {
                 let dropped_before = entries
@@ -48,7 +57,8 @@ pub fn spawn(
                 }
             }
         })
-        .expect("the indexer thread starts")
+        .map_err(|e| format!("starting the indexer thread: {e}"))?;
+    Ok(thread)
 }
 
 fn replay(search: &SearchService, store: &HubStore) -> Result<(), String> {

@@ -36,8 +36,10 @@ pub const LOG_KEY_FILE: &str = "log-key.pem";
 pub const CHECKPOINT_FILE: &str = "log-checkpoint";
 /// Checkpoints are signed at most this often, and promptly after a commit.
 const MIN_SIGNING_INTERVAL: Duration = Duration::from_millis(200);
-/// Log entries hashed per batch when the start-up check reads the log.
+/// Log entries hashed per batch when the start-up check or the scrub reads the log.
 const CHECK_CHUNK: usize = 4_096;
+/// The scrub logs its progress every this many log entries.
+const SCRUB_PROGRESS_EVERY: u64 = 1_000_000;
 
 /// How the hub's log is set up.
 #[derive(Debug, Clone)]
@@ -66,6 +68,8 @@ pub struct Log {
     signer: LogSigner,
     checkpoint_file: PathBuf,
     latest: RwLock<Signed>,
+    /// The leaves that had stored hashes at start: the scrub checks their log entries.
+    hashed_at_start: u64,
 }
 
 /// Why a cosignature was not taken.
@@ -111,10 +115,12 @@ pub fn verifier_key(origin: &str, key: SecretKey) -> Result<String, String> {
 }
 
 impl Log {
-    /// Opens the log over `store`: settles the origin, checks (or, for a log written before
-    /// the tree existed, builds) the stored tree against the log entries, checks it against
-    /// the last checkpoints signed, and signs the current tree if it has not been signed.
-    /// Refuses, naming the problem, when the store no longer matches what was signed.
+    /// Opens the log over `store`: settles the origin, hashes the log entries the stored tree
+    /// lacks (all of them for a log written before the tree existed), checks the stored tree
+    /// against the last checkpoints signed (a few hash reads, whatever the log's size), and
+    /// signs the current tree if it has not been signed. Refuses, naming the problem, when the
+    /// store no longer matches what was signed. The log entries already hashed are checked
+    /// against the stored tree afterwards, in the background ([`Log::spawn_scrub`]).
     pub fn open(
         store: HubStore,
         registry: Arc<Registry>,
@@ -126,7 +132,7 @@ impl Log {
         let origin = settle_origin(&store, &settings)?;
         let signer =
             LogSigner::new(&origin, settings.key).map_err(|e| format!("log_origin: {e}"))?;
-        let log = Log {
+        let mut log = Log {
             store,
             registry,
             signer,
@@ -135,8 +141,10 @@ impl Log {
                 size: 0,
                 note: String::new(),
             }),
+            hashed_at_start: 0,
         };
-        let size = check_tree(&log.store).map_err(|problem| log.refusal(&problem))?;
+        let (hashed, size) = hash_tail(&log.store).map_err(|problem| log.refusal(&problem))?;
+        log.hashed_at_start = hashed;
         let latest = log
             .check_checkpoints(size)
             .map_err(|problem| log.refusal(&problem))?;
@@ -292,8 +300,39 @@ impl Log {
         });
     }
 
-    /// Checks the latest checkpoint in the store and the one in the file against the tree
-    /// (whose `size` leaves were just checked against the log), and returns the latest.
+    /// Re-reads the log entries hashed before this start on a low-priority thread and checks
+    /// them against the stored tree, logging progress and a one-line summary. When one was
+    /// altered, logs the refusal and hands it to `altered`: a hub must not keep serving a log
+    /// it knows to be altered.
+    pub fn spawn_scrub(
+        log: Arc<Log>,
+        altered: impl FnOnce(String) + Send + 'static,
+    ) -> Result<(), String> {
+        let size = log.hashed_at_start;
+        std::thread::Builder::new()
+            .name("yiqi-log-scrub".into())
+            .spawn(move || {
+                yiqi_search::priority::lower_current_thread();
+                let started = std::time::Instant::now();
+                match scrub(&log.store, size) {
+                    Ok(()) => tracing::info!(
+                        entries = size,
+                        seconds = started.elapsed().as_secs_f64(),
+                        "log scrub done: every log entry matches the stored tree"
+                    ),
+                    Err(problem) => {
+                        let refusal = log.refusal(&problem);
+                        tracing::error!("log scrub: {refusal}");
+                        altered(refusal);
+                    }
+                }
+            })
+            .map(drop)
+            .map_err(|e| format!("starting the log scrub: {e}"))
+    }
+
+    /// Checks the latest checkpoint in the store and the one in the file against the stored
+    /// tree of `size` leaves, and returns the latest.
     fn check_checkpoints(&self, size: u64) -> Result<Option<Signed>, String> {
         let stored = self.store.latest_checkpoint().map_err(|e| e.to_string())?;
         let file = read_checkpoint_file(&self.checkpoint_file)?;
@@ -401,16 +440,76 @@ fn compact_utc_now() -> String {
     stamp
 }
 
-/// Checks every stored tree hash against the log entries (leaf hashes recomputed from the
-/// envelope bytes), writing those that are missing (a log written before the tree existed,
-/// or a build interrupted), and returns the tree size (the number of log entries).
-fn check_tree(store: &HubStore) -> Result<u64, String> {
-    let mut size = 0u64;
-    let mut next_index = 0u64;
-    loop {
-        let entries = store
+/// Brings the stored tree up to the log without reading what is already hashed: hashes the log
+/// entries after the last leaf with stored hashes (a log written before the tree existed, or a
+/// build interrupted), and returns the number of leaves hashed before and the tree size (the
+/// number of log entries). The stored hashes themselves are checked against the signed
+/// checkpoints ([`Log::open`]) and against the log entries by the background [`scrub`].
+fn hash_tail(store: &HubStore) -> Result<(u64, u64), String> {
+    let size = store.last_seq().map_err(|e| e.to_string())?;
+    let count = store
+        .last_tree_index()
+        .map_err(|e| e.to_string())?
+        .map_or(0, |last| last + 1);
+    let hashed = yiqi_tlog::stored_tree_size(count).ok_or_else(|| {
+        format!(
+            "the stored tree ends part-way through a leaf's hashes (at index {count}): the \
+             store is damaged"
+        )
+    })?;
+    if hashed > size {
+        return Err(format!(
+            "the stored tree has hashes for more leaves than the log's {size} entries: log \
+             entries were removed"
+        ));
+    }
+    let checked = check_entries(store, hashed, size, |_| {})?;
+    if checked != size {
+        return Err(gap(checked, size));
+    }
+    Ok((hashed, size))
+}
+
+/// Re-reads the first `size` log entries and checks each against the stored tree (leaf hashes
+/// recomputed from the envelope bytes), reporting progress every [`SCRUB_PROGRESS_EVERY`]
+/// entries. Returns the problem when an entry was altered, removed, or added in a gap.
+pub fn scrub(store: &HubStore, size: u64) -> Result<(), String> {
+    let mut next_report = SCRUB_PROGRESS_EVERY;
+    let checked = check_entries(store, 0, size, |done| {
+        if done >= next_report {
+            tracing::info!(done, of = size, "log scrub in progress");
+            next_report = done + SCRUB_PROGRESS_EVERY;
+        }
+    })?;
+    if checked != size {
+        return Err(gap(checked, size));
+    }
+    Ok(())
+}
+
+fn gap(checked: u64, size: u64) -> String {
+    format!(
+        "log entries {}..={size} are missing: log entries were removed",
+        checked + 1
+    )
+}
+
+/// Hashes log entries `from + 1..=until` (leaves `from..until`) and compares their stored tree
+/// hashes with the recomputed ones, writing those that are missing. Returns the number of
+/// leaves checked (less than `until` when the log ends early); `progress` gets it after each
+/// chunk.
+fn check_entries(
+    store: &HubStore,
+    from: u64,
+    until: u64,
+    mut progress: impl FnMut(u64),
+) -> Result<u64, String> {
+    let mut size = from;
+    while size < until {
+        let mut entries = store
             .log_after(size, CHECK_CHUNK)
             .map_err(|e| e.to_string())?;
+        entries.retain(|entry| entry.seq <= until);
         if entries.is_empty() {
             break;
         }
@@ -428,38 +527,43 @@ fn check_tree(store: &HubStore) -> Result<u64, String> {
             tree.append(leaf_hash(data))
                 .map_err(|e| tree_error(e).to_string())?;
         }
-        let expected: Vec<_> = tree.hashes().collect();
-        let end = next_index + expected.len() as u64;
-        let stored = store
-            .tree_hashes(next_index, end)
-            .map_err(|e| e.to_string())?;
-        if stored.is_empty() {
-            store
-                .put_tree_hashes(&expected)
-                .map_err(|e| e.to_string())?;
-        } else if stored != expected {
-            let index = expected
-                .iter()
-                .zip(&stored)
-                .find(|(want, got)| want != got)
-                .map_or(next_index + stored.len() as u64, |(want, _)| want.0);
-            return Err(format!(
-                "the stored tree hash {index} does not match log entries {}..={}: the log was \
-                 altered after it was hashed",
-                size + 1,
-                tree.size()
-            ));
-        }
+        compare_or_store(store, &tree, size)?;
         size = tree.size();
-        next_index = end;
+        progress(size);
     }
-    match store.last_tree_index().map_err(|e| e.to_string())? {
-        Some(last) if last >= next_index => Err(format!(
-            "the stored tree has hashes for more leaves than the log's {size} entries: log \
-             entries were removed"
-        )),
-        _ => Ok(size),
+    Ok(size)
+}
+
+/// Compares the hashes `tree` (built on the stored tree of `from` leaves) computed with the
+/// stored ones, or stores them when none are.
+fn compare_or_store(
+    store: &HubStore,
+    tree: &HashBatch<'_, HubStore>,
+    from: u64,
+) -> Result<(), String> {
+    let expected: Vec<_> = tree.hashes().collect();
+    let Some(&(first, _)) = expected.first() else {
+        return Ok(());
+    };
+    let end = first + expected.len() as u64;
+    let stored = store.tree_hashes(first, end).map_err(|e| e.to_string())?;
+    if stored.is_empty() {
+        return store.put_tree_hashes(&expected).map_err(|e| e.to_string());
     }
+    if stored != expected {
+        let index = expected
+            .iter()
+            .zip(&stored)
+            .find(|(want, got)| want != got)
+            .map_or(first + stored.len() as u64, |(want, _)| want.0);
+        return Err(format!(
+            "the stored tree hash {index} does not match log entries {}..={}: the log was \
+             altered after it was hashed",
+            from + 1,
+            tree.size()
+        ));
+    }
+    Ok(())
 }
 
 fn read_checkpoint_file(path: &Path) -> Result<Option<String>, String> {
@@ -495,7 +599,7 @@ fn write_file_atomically(path: &Path, text: &str) -> Result<(), StorageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{NewVersion, StoredVersion, feed_entry_json};
+    use crate::store::{NewVersion, StoredVersion, feed_entry_json, tree_key};
     use yiqi_store::{KvStore, MemoryStore, WriteBatch};
     use yiqi_tlog::{Frontier, Hash};
 
@@ -558,7 +662,8 @@ mod tests {
             size = commit_groups(&store, groups);
             let (stored, recomputed) = stored_and_recomputed(&store, size);
             assert_eq!(stored, recomputed);
-            assert_eq!(check_tree(&store), Ok(size));
+            assert_eq!(hash_tail(&store), Ok((size, size)));
+            assert_eq!(scrub(&store, size), Ok(()));
             while frontier.size() < size {
                 frontier
                     .append(leaf_hash(&envelope(frontier.size() + 1)))
@@ -570,17 +675,17 @@ mod tests {
     }
 
     #[test]
-    fn a_log_without_a_tree_gets_one_and_an_altered_log_is_named() {
+    fn a_log_without_a_tree_gets_one_and_the_scrub_names_an_altered_entry() {
         let (store, kv) = store();
         let size = commit_groups(&store, &[10, 5000]);
         let mut batch = WriteBatch::default();
         for (index, _) in store.tree_hashes(0, u64::MAX).unwrap() {
-            batch.delete([&b"t/"[..], &index.to_be_bytes()].concat());
+            batch.delete(tree_key(index));
         }
         kv.apply(batch).unwrap();
         assert_eq!(
-            check_tree(&store),
-            Ok(size),
+            hash_tail(&store),
+            Ok((0, size)),
             "an older data folder is hashed"
         );
         let (stored, recomputed) = stored_and_recomputed(&store, size);
@@ -593,16 +698,75 @@ mod tests {
             [&[5u8][..], b"CN-GS", &other].concat(),
         );
         kv.apply(batch).unwrap();
-        let problem = check_tree(&store).unwrap_err();
+        assert_eq!(
+            hash_tail(&store),
+            Ok((size, size)),
+            "the start does not read hashed entries"
+        );
+        let problem = scrub(&store, size).unwrap_err();
         assert!(problem.contains("log entries 1..=4096"), "{problem}");
+        assert!(problem.contains("altered after it was hashed"), "{problem}");
+
+        let mut batch = WriteBatch::default();
+        batch.delete(crate::store::log_key(7));
+        kv.apply(batch).unwrap();
+        let problem = scrub(&store, size).unwrap_err();
+        assert!(problem.contains("log entry 7 is missing"), "{problem}");
 
         let (store, kv) = self::store();
         let size = commit_groups(&store, &[3]);
         let mut batch = WriteBatch::default();
         batch.delete(crate::store::log_key(size));
         kv.apply(batch).unwrap();
-        let problem = check_tree(&store).unwrap_err();
+        let problem = hash_tail(&store).unwrap_err();
         assert!(problem.contains("entries were removed"), "{problem}");
+    }
+
+    #[test]
+    fn a_start_hashes_only_the_tail_and_checks_the_stored_tree_against_the_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = yiqi_schema::keys::generate();
+        let (store, kv) = store();
+        let size = commit_groups(&store, &[5, 5]);
+        open(&store, settings(dir.path(), &key, false)).unwrap();
+
+        // The last group's hashes are lost (as in a store written before the tree existed):
+        // the start hashes those entries only.
+        let first_of_tail =
+            yiqi_tlog::stored_hashes(5, leaf_hash(&envelope(6)), &store).unwrap()[0].0;
+        let mut batch = WriteBatch::default();
+        for (index, _) in store.tree_hashes(first_of_tail, u64::MAX).unwrap() {
+            batch.delete(tree_key(index));
+        }
+        kv.apply(batch).unwrap();
+        let log = open(&store, settings(dir.path(), &key, false)).unwrap();
+        assert_eq!((log.hashed_at_start, log.signed_size()), (5, size));
+        let (stored, recomputed) = stored_and_recomputed(&store, size);
+        assert_eq!(stored, recomputed);
+
+        // A leaf hash under the signed checkpoint changed: the start reads only the hashes the
+        // root is made of, so the scrub finds it.
+        let mut batch = WriteBatch::default();
+        batch.put(tree_key(0), vec![7u8; 32]);
+        kv.apply(batch).unwrap();
+        let problem = scrub(&store, size).unwrap_err();
+        assert!(
+            problem.contains("stored tree hash 0 does not match"),
+            "{problem}"
+        );
+
+        // The root of leaves 0..8 (the last hash leaf 7 stores) changed: the checkpoint's root
+        // no longer matches at start.
+        let root_of_eight =
+            yiqi_tlog::stored_hashes(8, leaf_hash(&envelope(9)), &store).unwrap()[0].0 - 1;
+        let mut batch = WriteBatch::default();
+        batch.put(tree_key(root_of_eight), vec![7u8; 32]);
+        kv.apply(batch).unwrap();
+        let refusal = open(&store, settings(dir.path(), &key, false))
+            .err()
+            .unwrap();
+        assert!(refusal.starts_with("refusing to serve"), "{refusal}");
+        assert!(refusal.contains("altered after it was signed"), "{refusal}");
     }
 
     /// docs/protocol.md §9.6 quotes tlog/WORKED-EXAMPLE.md; the values are recomputed here

@@ -23,6 +23,8 @@ use yiqi_store::{KvStore, StorageError};
 pub struct Hub {
     pub state: Arc<AppState>,
     shutdown: watch::Sender<bool>,
+    /// Set by the log scrub when it finds an altered log entry: the hub then stops.
+    altered: watch::Receiver<Option<String>>,
 }
 
 /// The process-wide Prometheus recorder (the `metrics` facade has one global recorder).
@@ -92,8 +94,12 @@ impl Hub {
         };
         let (writer, _thread) =
             Writer::spawn(store.clone(), registry.clone(), outputs).map_err(|e| e.to_string())?;
-        indexer::spawn(search.clone(), store.clone(), live);
+        indexer::spawn(search.clone(), store.clone(), live)?;
         Log::spawn_signer(log.clone(), last_seq.clone());
+        let (report_altered, altered) = watch::channel(None);
+        Log::spawn_scrub(log.clone(), move |refusal| {
+            report_altered.send_replace(Some(refusal));
+        })?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let state = Arc::new(AppState {
             store,
@@ -107,7 +113,11 @@ impl Hub {
             log,
             oai,
         });
-        Ok(Hub { state, shutdown })
+        Ok(Hub {
+            state,
+            shutdown,
+            altered,
+        })
     }
 
     /// Stops accepting publications (answered 503 `shutting_down`) and ends long-polls at once:
@@ -116,8 +126,9 @@ impl Hub {
         self.shutdown.send_replace(true);
     }
 
-    /// Serves until `signal` completes, then stops accepting, lets in-flight requests finish
-    /// (long-polls return at once), and flushes the store.
+    /// Serves until `signal` completes or the log scrub finds an altered log entry, then stops
+    /// accepting, lets in-flight requests finish (long-polls return at once), and flushes the
+    /// store. Fails with the scrub's refusal when the log was altered.
     pub async fn serve(
         self,
         listener: TcpListener,
@@ -125,8 +136,12 @@ impl Hub {
     ) -> std::io::Result<()> {
         let hub = Arc::new(self);
         let stopping = hub.clone();
+        let mut altered = hub.altered.clone();
         let stop = async move {
-            signal.await;
+            tokio::select! {
+                () = signal => {}
+                () = found_altered(&mut altered) => {}
+            }
             tracing::info!("shutting down: finishing in-flight requests");
             stopping.stop_accepting();
         };
@@ -144,7 +159,18 @@ impl Hub {
         })
         .await
         .map_err(std::io::Error::other)??;
+        if let Some(refusal) = hub.altered.borrow().clone() {
+            return Err(std::io::Error::other(refusal));
+        }
         tracing::info!("stopped cleanly");
         Ok(())
+    }
+}
+
+/// Completes when the log scrub reports an altered log entry; never when it finds none.
+async fn found_altered(altered: &mut watch::Receiver<Option<String>>) {
+    if altered.wait_for(Option::is_some).await.is_err() {
+        // The scrub ended without finding anything.
+        std::future::pending::<()>().await;
     }
 }

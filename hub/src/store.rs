@@ -109,7 +109,7 @@ fn history_key(id: &str, version: u64) -> Vec<u8> {
     [HISTORY, id.as_bytes(), b"\0", &(!version).to_be_bytes()].concat()
 }
 
-fn tree_key(index: u64) -> Vec<u8> {
+pub(crate) fn tree_key(index: u64) -> Vec<u8> {
     [TREE, &index.to_be_bytes()].concat()
 }
 

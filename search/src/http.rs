@@ -28,6 +28,7 @@ use crate::discovery;
 use crate::oai::{self, EntryPage, OaiSettings};
 use crate::pages::{self, InstrumentView, ServedBy};
 use crate::params::{GroupBy, ParamError, SearchQuery, StatsFormat, StatsQuery, pairs};
+use crate::warm_up::{self, Progress};
 use crate::{SearchError, SearchResponse, SearchService, StatsResponse};
 use yiqi_schema::protocol::ErrorBody;
 
@@ -74,6 +75,11 @@ impl ApiError {
         )
     }
 
+    /// `warming_up`: the statistics are being rebuilt after a restart.
+    pub fn warming_up(progress: &Progress) -> ApiError {
+        ApiError::new(ErrorCode::WarmingUp, progress.message())
+    }
+
     /// `bad_parameter`; the message should start with the parameter's name.
     pub fn bad_parameter(parameter: &str, message: impl Into<String>) -> ApiError {
         ApiError {
@@ -85,8 +91,15 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let retry_after = (self.code == ErrorCode::WarmingUp).then_some(warm_up::RETRY_AFTER_SECS);
         let body = self.code.body(self.message, self.parameter);
-        (status_of(self.code), axum::Json(body)).into_response()
+        let mut response = (status_of(self.code), axum::Json(body)).into_response();
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
@@ -269,10 +282,19 @@ async fn run_search<C: Catalogue>(
     blocking(move || Ok(search.search(&query)?)).await
 }
 
+/// `warming_up` while the host's statistics are incomplete (rebuilding after a restart).
+pub(crate) fn statistics_ready<C: Catalogue>(host: &C) -> Result<(), ApiError> {
+    match host.search().warming_up() {
+        Some(progress) => Err(ApiError::warming_up(&progress)),
+        None => Ok(()),
+    }
+}
+
 async fn run_stats<C: Catalogue>(
     host: &Arc<C>,
     query: StatsQuery,
 ) -> Result<StatsResponse, ApiError> {
+    statistics_ready(host.as_ref())?;
     let search = host.search().clone();
     blocking(move || Ok(search.stats(&query)?)).await
 }
@@ -301,6 +323,7 @@ async fn search_api<C: Catalogue>(
             (String = "text/csv"),
         )),
         (status = 400, description = "`bad_parameter`: a parameter is invalid or unknown", body = ErrorBody),
+        (status = 503, description = "`warming_up`: the statistics are being rebuilt after a restart; `Retry-After` says when to retry", body = ErrorBody),
     ))]
 async fn stats_api<C: Catalogue>(
     State(host): State<Arc<C>>,
@@ -379,13 +402,14 @@ async fn instrument_html<C: Catalogue>(
 }
 
 /// `GET /stats`: the dashboard; `region` and `category` (as `/v1/stats` takes them) limit it.
+/// While the statistics rebuild after a restart, a banner says so instead of partial figures.
 #[utoipa::path(get, path = "/stats", tag = "pages",
     params(
         ("region" = Option<String>, Query, description = "Only this region (ISO 3166-2:CN code)"),
         ("category" = Option<String>, Query, description = "Only this class of the national classification, any level"),
     ),
     responses(
-        (status = 200, description = "The statistics page", body = String, content_type = "text/html"),
+        (status = 200, description = "The statistics page; while the statistics rebuild after a restart, a banner saying how far instead", body = String, content_type = "text/html"),
         (status = 400, description = "`bad_parameter`", body = yiqi_schema::protocol::ErrorBody),
     ))]
 async fn stats_html<C: Catalogue>(
@@ -393,6 +417,10 @@ async fn stats_html<C: Catalogue>(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let requested = StatsQuery::from_params(&pairs(raw.as_deref()))?;
+    if let Some(progress) = host.search().warming_up() {
+        let page = pages::warming_up_page("统计 Statistics", &progress, &host.served_by());
+        return Ok(page.into_response());
+    }
     let filter = StatsQuery {
         region: requested.region,
         category: requested.category,

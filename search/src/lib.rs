@@ -25,6 +25,7 @@ pub mod stats;
 mod suggest;
 pub mod thesaurus;
 pub mod utilisation;
+pub mod warm_up;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -202,6 +203,8 @@ struct Inner {
     persisted_seq: AtomicU64,
     table: RwLock<StatsTable>,
     utilisation: RwLock<UtilisationTable>,
+    /// Whether the statistics are complete (see [`warm_up`]).
+    warm_up: warm_up::WarmUp,
 }
 
 struct Writer {
@@ -245,6 +248,7 @@ impl SearchService {
             persisted_seq: AtomicU64::new(seq),
             table: RwLock::new(StatsTable::default()),
             utilisation: RwLock::new(UtilisationTable::default()),
+            warm_up: warm_up::WarmUp::default(),
         });
         let committer = Committer::start(inner.clone());
         Ok(SearchService {
@@ -304,6 +308,30 @@ impl SearchService {
     /// thread, and they take its priority.
     pub fn flush(&self) -> Result<(), SearchError> {
         self.inner.commit_lowered(true)
+    }
+
+    /// Marks the statistics incomplete until a replay of the log reaches seq `last`: the
+    /// statistics routes answer `warming_up` meanwhile. Does nothing when they already reach it.
+    pub fn start_warm_up(&self, last: u64) {
+        if self.indexed_seq() < last {
+            self.inner.warm_up.start(last);
+        }
+    }
+
+    /// The replay reached the log's end: the statistics are complete.
+    pub fn finish_warm_up(&self) {
+        self.inner.warm_up.finish();
+    }
+
+    /// `None` when the statistics are complete, else how far their rebuild is. A warm-up ends
+    /// when [`SearchService::indexed_seq`] reaches its target, so a client that saw `/healthz`
+    /// report everything indexed finds the statistics ready.
+    pub fn warming_up(&self) -> Option<warm_up::Progress> {
+        let warm_up = &self.inner.warm_up;
+        if !warm_up.running() {
+            return None;
+        }
+        warm_up.progress(self.indexed_seq())
     }
 
     /// Runs a search.

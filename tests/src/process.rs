@@ -129,8 +129,9 @@ fn hub_command(data: &Path, listen: &str, extra: &[&str]) -> Command {
     command
 }
 
-/// Runs `yiqi-hub serve` on `data`, expecting it to refuse to start: returns its exit status
-/// and what it wrote to stderr. Panics if it starts listening or has not exited in `timeout`.
+/// Runs `yiqi-hub serve` on `data`, expecting it to refuse to serve (at start, or once its log
+/// scrub finds an altered entry): returns its exit status and what it wrote to stderr. Panics if
+/// it has not exited in `timeout`.
 pub fn hub_refusal(data: &Path, timeout: Duration) -> (std::process::ExitStatus, String) {
     let mut child = hub_command(data, "127.0.0.1:0", &[])
         .stdout(Stdio::piped())

@@ -1,6 +1,7 @@
 //! The hub's transparency log across restarts of the real binary: a data folder whose log was
-//! altered after the hub signed it is refused at start (non-zero exit, a message naming the
-//! problem and the way out), and `--new-log-origin` starts it under a new origin.
+//! altered after the hub signed it is refused at start, or, for an entry changed in place, by
+//! the background scrub soon after (non-zero exit, a message naming the problem and the way
+//! out), and `--new-log-origin` starts it under a new origin.
 
 use std::path::Path;
 use std::time::Duration;
@@ -40,10 +41,30 @@ fn remove_log_entry(data: &Path, seq: u64) {
     store.flush().unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_altered_log_is_refused_until_a_new_origin_is_started() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut hub = HubProcess::start(dir.path());
+/// Changes one character of the signature in log entry `seq`'s envelope, as an edit of the store
+/// or a flipped bit on disk would: the entry still reads, but no longer hashes to its leaf.
+fn alter_log_entry(data: &Path, seq: u64) {
+    let store = SledStore::open(&data.join("store"), 16 << 20).unwrap();
+    let key = [&b"l/"[..], &seq.to_be_bytes()].concat();
+    let mut value = store.get(&key).unwrap().expect("the log entry is stored");
+    let signature = br#""value":""#;
+    let at = value
+        .windows(signature.len())
+        .position(|window| window == signature)
+        .expect("the envelope has a signature value")
+        + signature.len();
+    value[at] = if value[at] == b'A' { b'B' } else { b'A' };
+    let mut batch = WriteBatch::default();
+    batch.put(key, value);
+    store.apply(batch).unwrap();
+    store.flush().unwrap();
+}
+
+/// Starts a hub on `dir`, registers CN-GS and publishes `count` records, waits for the
+/// checkpoint of the whole log, and stops the hub; returns the checkpoint's lines and the log's
+/// verifier key.
+async fn publish_and_stop(dir: &Path, count: u64) -> (Vec<String>, String) {
+    let mut hub = HubProcess::start(dir);
     let client = HubClient::new(&hub.url);
     let key = generate();
     let public_key = public_key_text(&key.verifying_key());
@@ -52,13 +73,36 @@ async fn an_altered_log_is_refused_until_a_new_origin_is_started() {
         "accepted"
     );
     let (status, _) = client
-        .publish(&signed_batch(&key, "CN-GS", "LOG-", 0..3, 1))
+        .publish(&signed_batch(&key, "CN-GS", "LOG-", 0..count, 1))
         .await
         .unwrap();
     assert_eq!(status, 200);
-    let signed = checkpoint_of_size(&client, 4).await;
-    let (_, old_key) = client.get_text("/v1/log/key").await.unwrap();
+    let signed = checkpoint_of_size(&client, count + 1).await;
+    let (_, log_key) = client.get_text("/v1/log/key").await.unwrap();
     assert!(hub.terminate().success());
+    (signed, log_key)
+}
+
+/// The start reads only the log entries it has no tree hashes for; an entry altered in place
+/// under the signed tree is found by the scrub that re-reads the log in the background, and the
+/// hub stops serving with the same refusal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_altered_in_place_is_caught_by_the_scrub_and_stops_the_hub() {
+    let dir = tempfile::tempdir().unwrap();
+    publish_and_stop(dir.path(), 3).await;
+    alter_log_entry(dir.path(), 2);
+    let (status, stderr) = hub_refusal(dir.path(), DEADLINE);
+    assert!(!status.success(), "a hub with an altered log must stop");
+    assert!(stderr.contains("log scrub"), "{stderr}");
+    assert!(stderr.contains("refusing to serve"), "{stderr}");
+    assert!(stderr.contains("altered after it was hashed"), "{stderr}");
+    assert!(stderr.contains("--new-log-origin"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_altered_log_is_refused_until_a_new_origin_is_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let (signed, old_key) = publish_and_stop(dir.path(), 3).await;
 
     remove_log_entry(dir.path(), 4);
     let (status, stderr) = hub_refusal(dir.path(), DEADLINE);

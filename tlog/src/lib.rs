@@ -53,7 +53,7 @@ pub use frontier::{Frontier, FrontierError};
 pub use note::{attach_signatures, split_note};
 pub use storage::{
     Hash, HashBatch, HashReader, MAX_TREE_SIZE, StoreError, consistency_proof, inclusion_proof,
-    leaf_hash, stored_hashes, tree_hash,
+    leaf_hash, stored_hashes, stored_tree_size, tree_hash,
 };
 pub use tile::{EntryBundle, HashTile, TileError, TilePath};
 pub use verify::{VerifyError, verify_consistency, verify_inclusion};

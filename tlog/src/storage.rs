@@ -119,6 +119,24 @@ pub fn consistency_proof<R: HashReader>(
     Adapter::run(reader, |r| tlog_tiles::prove_tree(size, from, r))
 }
 
+/// The tree size whose stored hashes are exactly the indexes `0..count`, `None` when `count`
+/// ends part-way through a leaf's hashes. Lets the hub find where its stored tree ends from the
+/// highest stored index alone, without reading the leaves.
+pub fn stored_tree_size(count: u64) -> Option<u64> {
+    // stored_hash_index(0, n) — the number of hashes n leaves store — grows with n, and n
+    // leaves store at least n hashes: search 0..=count for the one that stores `count`.
+    let (mut low, mut high) = (0u64, count.min(MAX_TREE_SIZE));
+    while low < high {
+        let middle = low + (high - low).div_ceil(2);
+        if tlog_tiles::stored_hash_index(0, middle) <= count {
+            low = middle;
+        } else {
+            high = middle - 1;
+        }
+    }
+    (tlog_tiles::stored_hash_index(0, low) == count).then_some(low)
+}
+
 fn check_size(size: u64) -> Result<(), StoreError> {
     if size > MAX_TREE_SIZE {
         return Err(StoreError::TooLarge(size));
@@ -267,5 +285,21 @@ impl<R: HashReader> tlog_tiles::HashReader for Adapter<'_, R> {
             // Never seen by the caller: `run` returns the parked error instead.
             tlog_tiles::Error::IndexesNotInTree
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_stored_tree_size_is_found_from_the_stored_hash_count() {
+        for size in (0..600).chain([1 << 20, (1 << 20) + 7, 10_000_000, MAX_TREE_SIZE]) {
+            let count = tlog_tiles::stored_hash_index(0, size);
+            assert_eq!(stored_tree_size(count), Some(size), "{size}");
+        }
+        // Leaf 3 stores its hash at 4 and the roots of two subtrees at 5 and 6.
+        assert_eq!(stored_tree_size(5), None);
+        assert_eq!(stored_tree_size(6), None);
     }
 }

@@ -184,6 +184,9 @@ pub enum ApiErrorCode {
     BadCosignature,
     Timeout,
     ShuttingDown,
+    /// The statistics are being rebuilt after a restart (search answers meanwhile): answered
+    /// with `Retry-After`.
+    WarmingUp,
     /// Every connection slot is taken: the server answers this at accept and closes.
     Overloaded,
     Internal,
@@ -191,7 +194,7 @@ pub enum ApiErrorCode {
 
 impl ApiErrorCode {
     /// `(code, name, HTTP status)`: the table docs/protocol.md mirrors.
-    const TABLE: [(ApiErrorCode, &'static str, u16); 9] = [
+    const TABLE: [(ApiErrorCode, &'static str, u16); 10] = [
         (ApiErrorCode::MalformedJson, "malformed_json", 400),
         (ApiErrorCode::TooLarge, "too_large", 413),
         (ApiErrorCode::NotFound, "not_found", 404),
@@ -199,6 +202,7 @@ impl ApiErrorCode {
         (ApiErrorCode::BadCosignature, "bad_cosignature", 400),
         (ApiErrorCode::Timeout, "timeout", 408),
         (ApiErrorCode::ShuttingDown, "shutting_down", 503),
+        (ApiErrorCode::WarmingUp, "warming_up", 503),
         (ApiErrorCode::Overloaded, "overloaded", 503),
         (ApiErrorCode::Internal, "internal", 500),
     ];

@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::{FlowsQuery, UtilisationQuery, year_param};
-use crate::http::{ApiError, Catalogue, blocking};
-use crate::pages::{UtilisationView, utilisation_page};
+use crate::http::{ApiError, Catalogue, blocking, statistics_ready};
+use crate::pages::{UtilisationView, utilisation_page, warming_up_page};
 use crate::params::{SearchQuery, Sort, StatsFormat, pairs};
 
 /// How many idle instruments the page lists.
@@ -49,12 +49,14 @@ pub(crate) fn csv_response(file: &str, body: String) -> Response {
             (String = "text/csv"),
         )),
         (status = 400, description = "`bad_parameter`", body = yiqi_schema::protocol::ErrorBody),
+        (status = 503, description = "`warming_up`: the statistics are being rebuilt after a restart; `Retry-After` says when to retry", body = yiqi_schema::protocol::ErrorBody),
     ))]
 pub(crate) async fn utilisation_api<C: Catalogue>(
     State(host): State<Arc<C>>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let query = UtilisationQuery::from_params(&pairs(raw.as_deref()))?;
+    statistics_ready(host.as_ref())?;
     let search = host.search().clone();
     let csv = query.format == StatsFormat::Csv;
     let answer = blocking(move || Ok::<_, ApiError>(search.utilisation(&query))).await?;
@@ -74,12 +76,14 @@ pub(crate) async fn utilisation_api<C: Catalogue>(
             (String = "text/csv"),
         )),
         (status = 400, description = "`bad_parameter`", body = yiqi_schema::protocol::ErrorBody),
+        (status = 503, description = "`warming_up`: the statistics are being rebuilt after a restart; `Retry-After` says when to retry", body = yiqi_schema::protocol::ErrorBody),
     ))]
 pub(crate) async fn flows_api<C: Catalogue>(
     State(host): State<Arc<C>>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let query = FlowsQuery::from_params(&pairs(raw.as_deref()))?;
+    statistics_ready(host.as_ref())?;
     let search = host.search().clone();
     let answer = blocking(move || Ok::<_, ApiError>(search.flows(query.year))).await?;
     if query.format == StatsFormat::Csv {
@@ -93,7 +97,7 @@ pub(crate) async fn flows_api<C: Catalogue>(
 #[utoipa::path(get, path = "/utilisation", tag = "pages",
     params(crate::openapi::UtilisationPageParams),
     responses(
-        (status = 200, description = "The utilisation page", body = String, content_type = "text/html"),
+        (status = 200, description = "The utilisation page; while the statistics rebuild after a restart, a banner saying how far instead", body = String, content_type = "text/html"),
         (status = 400, description = "`bad_parameter`", body = yiqi_schema::protocol::ErrorBody),
     ))]
 pub(crate) async fn utilisation_html<C: Catalogue>(
@@ -105,8 +109,12 @@ pub(crate) async fn utilisation_html<C: Catalogue>(
         .find(|(name, _)| name == "year")
         .map(|(_, value)| year_param(&value))
         .transpose()?;
-    let search = host.search().clone();
     let served = host.served_by();
+    if let Some(progress) = host.search().warming_up() {
+        let page = warming_up_page("利用 Utilisation", &progress, &served);
+        return Ok(page.into_response());
+    }
+    let search = host.search().clone();
     blocking(move || {
         let years = search.utilisation_years();
         let last_full_year = u16::try_from(time::OffsetDateTime::now_utc().year() - 1).ok();
