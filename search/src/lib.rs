@@ -21,6 +21,7 @@ pub mod params;
 mod places;
 pub mod priority;
 mod query;
+mod slots;
 pub mod stats;
 mod suggest;
 pub mod thesaurus;

@@ -13,6 +13,7 @@ use yiqi_schema::{classification, regions};
 
 use super::fields::text;
 use super::params::{GroupBy, StatsQuery};
+use super::slots::{RecordKey, SlotTable};
 
 /// An instrument is idle when its reported yearly run hours (`usage.run_hours`) are below this.
 pub const IDLE_RUN_HOURS: u32 = 200;
@@ -185,31 +186,77 @@ impl Interner {
     }
 }
 
-/// One current instrument, compactly; enumerations as indexes, names interned, absent = UNKNOWN.
+/// A code (schema position, index, year) narrowed to a byte or two, [`UNKNOWN`] as the type's
+/// maximum: the tables keep millions of rows, so every byte of a row counts.
+pub(crate) trait Compact: Copy + Eq + TryFrom<u32> + Into<u32> {
+    const NONE: Self;
+}
+
+impl Compact for u8 {
+    const NONE: u8 = u8::MAX;
+}
+
+impl Compact for u16 {
+    const NONE: u16 = u16::MAX;
+}
+
+/// `code` in a compact type; [`UNKNOWN`] (and any code too large, which the schema excludes)
+/// becomes `C::NONE`.
+pub(crate) fn narrow<C: Compact>(code: u32) -> C {
+    C::try_from(code).unwrap_or(C::NONE)
+}
+
+/// The code of a compact `code`, [`UNKNOWN`] for `C::NONE`.
+pub(crate) fn widen<C: Compact>(code: C) -> u32 {
+    if code == C::NONE {
+        UNKNOWN
+    } else {
+        code.into()
+    }
+}
+
+/// `original_value_cny` absent: the schema caps values at 2^53 − 1, far below.
+pub(crate) const NO_VALUE: u64 = u64::MAX;
+
+/// One current instrument in 40 bytes: enumerations as schema positions in a byte, classes
+/// and the year in two bytes, names interned, absent values as [`Compact::NONE`] and
+/// [`NO_VALUE`].
 #[derive(Debug, Clone, Copy)]
 struct Row {
-    region: u32,
-    /// The position of the record's class in the classification (any level).
-    class: u32,
-    top_category: u32,
+    value: u64,
     province: u32,
     institution: u32,
     carrier: u32,
-    carrier_type: u32,
-    sharing: u32,
-    status: u32,
-    year: u32,
-    value: Option<u64>,
-    run_hours: Option<u32>,
+    run_hours: u32,
     external_hours: u32,
+    /// The position of the record's class in the classification (any level).
+    class: u16,
+    top_category: u16,
+    year: u16,
+    region: u8,
+    carrier_type: u8,
+    sharing: u8,
+    status: u8,
+    /// Whether `usage.run_hours` is given (a bool also gives `Option<Row>` its tag for free).
+    reports_run_hours: bool,
 }
 
-/// The current records, keyed by (region index, local_id).
+impl Row {
+    fn value(&self) -> Option<u64> {
+        (self.value != NO_VALUE).then_some(self.value)
+    }
+
+    fn run_hours(&self) -> Option<u32> {
+        self.reports_run_hours.then_some(self.run_hours)
+    }
+}
+
+/// The current records, one row each, addressed by the digest of their id.
 #[derive(Default)]
 pub struct StatsTable {
     /// The highest seq applied.
     seq: u64,
-    rows: HashMap<(u32, Box<str>), Row>,
+    rows: SlotTable<Row>,
     names: Interner,
 }
 
@@ -273,15 +320,15 @@ impl StatsTable {
     /// seq: for records that change outside the log's order (see
     /// [`crate::SearchService::apply_unsequenced`]).
     pub fn put(&mut self, record: &Json) {
-        let region = region_index(text(record, "/region"));
+        let region = text(record, "/region");
         let Some(local_id) = text(record, "/local_id") else {
             return;
         };
-        let key = (region, Box::from(local_id));
+        let key = RecordKey::new(region.unwrap_or_default(), local_id);
         if !crate::is_current_instrument(record) {
             self.rows.remove(&key);
         } else {
-            let row = self.row(region, record);
+            let row = self.row(region_index(region), record);
             self.rows.insert(key, row);
         }
     }
@@ -291,20 +338,25 @@ impl StatsTable {
         let province = name("/location/province");
         let institution = name("/institution/name");
         let carrier = name("/carrier/name");
+        let run_hours = small(record, "/usage/run_hours");
         Row {
-            region,
-            class: class_index(text(record, "/category")),
-            top_category: top_index(text(record, "/category")),
+            value: record
+                .get("original_value_cny")
+                .and_then(Json::as_u64)
+                .unwrap_or(NO_VALUE),
             province,
             institution,
             carrier,
-            carrier_type: position(&CARRIER_TYPE, text(record, "/carrier/type")),
-            sharing: position(&SHARING_MODE, text(record, "/sharing/mode")),
-            status: position(&STATUS, text(record, "/status")),
-            year: small(record, "/usage/year").unwrap_or(UNKNOWN),
-            value: record.get("original_value_cny").and_then(Json::as_u64),
-            run_hours: small(record, "/usage/run_hours"),
+            run_hours: run_hours.unwrap_or(0),
             external_hours: small(record, "/usage/external_service_hours").unwrap_or(0),
+            class: narrow(class_index(text(record, "/category"))),
+            top_category: narrow(top_index(text(record, "/category"))),
+            year: narrow(small(record, "/usage/year").unwrap_or(UNKNOWN)),
+            region: narrow(region),
+            carrier_type: narrow(position(&CARRIER_TYPE, text(record, "/carrier/type"))),
+            sharing: narrow(position(&SHARING_MODE, text(record, "/sharing/mode"))),
+            status: narrow(position(&STATUS, text(record, "/status"))),
+            reports_run_hours: run_hours.is_some(),
         }
     }
 
@@ -313,16 +365,19 @@ impl StatsTable {
         let region = query.region.as_deref().map(|r| region_index(Some(r)));
         let classes = query.category.as_deref().map(classes_under);
         let in_category = |row: &Row| {
-            classes
-                .as_ref()
-                .is_none_or(|under| under.get(row.class as usize).copied().unwrap_or(false))
+            classes.as_ref().is_none_or(|under| {
+                under
+                    .get(widen(row.class) as usize)
+                    .copied()
+                    .unwrap_or(false)
+            })
         };
         let mut groups: IdMap<Accumulator> = IdMap::default();
         let mut total = Accumulator::default();
         for row in self
             .rows
-            .values()
-            .filter(|r| region.is_none_or(|g| r.region == g) && in_category(r))
+            .rows()
+            .filter(|r| region.is_none_or(|g| widen(r.region) == g) && in_category(r))
         {
             groups
                 .entry(group_key(query.group_by, row))
@@ -381,20 +436,20 @@ fn code_label(enumeration: &Enumeration, i: usize) -> Option<(&'static str, &'st
 
 fn group_key(group_by: GroupBy, row: &Row) -> u32 {
     match group_by {
-        GroupBy::Region => row.region,
+        GroupBy::Region => widen(row.region),
         GroupBy::Province => row.province,
-        GroupBy::Category => row.top_category,
+        GroupBy::Category => widen(row.top_category),
         GroupBy::Institution => row.institution,
-        GroupBy::CarrierType => row.carrier_type,
-        GroupBy::Sharing => row.sharing,
-        GroupBy::Status => row.status,
-        GroupBy::Year => row.year,
+        GroupBy::CarrierType => widen(row.carrier_type),
+        GroupBy::Sharing => widen(row.sharing),
+        GroupBy::Status => widen(row.status),
+        GroupBy::Year => widen(row.year),
     }
 }
 
 /// A multiplicative hash for the small integer ids of the grouping (SipHash is 5× slower here).
 #[derive(Default)]
-struct IdHasher(u64);
+pub(crate) struct IdHasher(u64);
 
 impl Hasher for IdHasher {
     fn finish(&self) -> u64 {
@@ -430,14 +485,14 @@ impl Accumulator {
     fn add(&mut self, row: &Row) {
         let f = &mut self.figures;
         f.instruments += 1;
-        match row.value {
+        match row.value() {
             Some(value) => f.original_value_cny += u128::from(value),
             None => f.value_unknown += 1,
         }
-        f.externally_shared += u64::from(row.sharing == EXTERNAL);
-        f.run_hours += u64::from(row.run_hours.unwrap_or(0));
+        f.externally_shared += u64::from(widen(row.sharing) == EXTERNAL);
+        f.run_hours += u64::from(row.run_hours().unwrap_or(0));
         f.external_service_hours += u64::from(row.external_hours);
-        f.idle += u64::from(row.run_hours.is_some_and(|h| h < IDLE_RUN_HOURS));
+        f.idle += u64::from(row.run_hours().is_some_and(|h| h < IDLE_RUN_HOURS));
         if row.institution != UNKNOWN {
             self.institutions.insert(row.institution);
         }
@@ -461,6 +516,20 @@ mod tests {
     use crate::params::StatsFormat;
     use serde_json::json;
     use yiqi_schema::testing::sample_record;
+
+    #[test]
+    fn a_row_and_its_slot_take_forty_bytes() {
+        assert_eq!(std::mem::size_of::<Option<Row>>(), 40);
+    }
+
+    #[test]
+    fn compact_codes_keep_unknown_apart() {
+        assert_eq!(widen(narrow::<u8>(UNKNOWN)), UNKNOWN);
+        assert_eq!(widen(narrow::<u16>(UNKNOWN)), UNKNOWN);
+        assert_eq!(widen(narrow::<u8>(33)), 33);
+        assert_eq!(widen(narrow::<u16>(2100)), 2100);
+        assert_eq!(narrow::<u8>(300), u8::MAX);
+    }
 
     #[test]
     fn external_is_the_schema_position_of_external_sharing() {

@@ -17,7 +17,6 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 use serde_json::Value as Json;
-use sha2::{Digest, Sha256};
 use yiqi_schema::protocol::labels::{CARRIER_TYPE, SERVICE_CLIENT, SERVICE_PURPOSE};
 use yiqi_schema::spreadsheet::{UTF8_BOM, push_text_field};
 use yiqi_schema::validate::{centi_hours, is_service_record};
@@ -25,7 +24,8 @@ use yiqi_schema::{classification, regions};
 
 use crate::fields::text;
 use crate::params::{self, ParamError, StatsFormat};
-use crate::stats::{Interner, UNKNOWN_KEY};
+use crate::slots::{DigestMap, RecordKey, SlotTable};
+use crate::stats::{Compact, Interner, NO_VALUE, UNKNOWN_KEY, narrow, widen};
 
 /// Run hours in a year under which a reporting instrument counts as idle, unless a request sets
 /// `idle_below`.
@@ -41,29 +41,124 @@ pub const IDLE_DEFINITION: &str = "idle: reporting instruments whose run hours f
 #[derive(Default)]
 pub struct UtilisationTable {
     seq: u64,
-    slots: HashMap<(u32, Box<str>), u32>,
-    instruments: Vec<Instrument>,
-    services: HashMap<[u8; 16], Service>,
+    /// Every instrument seen, live or not (its usage and services outlive a tombstone).
+    instruments: SlotTable<Instrument>,
+    /// The instruments' local ids end to end (`idle=Y` searches by id); each instrument knows
+    /// where its own lies. Instruments are never removed, so nothing here goes stale.
+    local_ids: String,
+    services: DigestMap<Service>,
     names: Interner,
 }
 
-#[derive(Default)]
+/// One instrument in 48 bytes while it reports usage for one year and has no services: what
+/// it is grouped and filtered by while it is live (names interned, codes compact, absent as
+/// [`Compact::NONE`] and [`NO_VALUE`]), one year's usage inline, and behind a pointer, made
+/// only when needed, its other years and its services.
 struct Instrument {
-    region: u32,
-    live: Option<Facts>,
+    value: u64,
+    province: u32,
+    institution: u32,
+    /// Where its local id starts in [`UtilisationTable::local_ids`].
+    local_id_at: u32,
+    /// One year's usage; `year` [`NO_YEAR`] when none.
+    usage: Usage,
+    category: u16,
+    top_category: u16,
+    region: u8,
+    carrier_type: u8,
+    local_id_len: u8,
+    live: bool,
+    more: Option<Box<More>>,
+}
+
+/// An instrument's usage beyond its first year, and its services.
+#[derive(Default)]
+struct More {
     usage: Vec<Usage>,
     services: Vec<Cell>,
 }
 
 /// What an instrument is grouped and filtered by, while it is live.
-#[derive(Clone, Copy)]
 struct Facts {
-    category: u32,
-    top_category: u32,
+    category: u16,
+    top_category: u16,
     province: u32,
     institution: u32,
-    carrier_type: u32,
-    value: Option<u64>,
+    carrier_type: u8,
+    value: u64,
+}
+
+/// No usage year (the schema's years are 1900–2100).
+const NO_YEAR: u16 = 0;
+
+impl Instrument {
+    fn new(region: u8, local_id_at: u32, local_id_len: u8) -> Instrument {
+        Instrument {
+            value: NO_VALUE,
+            province: UNKNOWN,
+            institution: UNKNOWN,
+            local_id_at,
+            usage: Usage {
+                year: NO_YEAR,
+                run_hours: 0,
+                external_hours: 0,
+            },
+            category: u16::NONE,
+            top_category: u16::NONE,
+            region,
+            carrier_type: u8::NONE,
+            local_id_len,
+            live: false,
+            more: None,
+        }
+    }
+
+    fn set_live(&mut self, facts: Facts) {
+        self.value = facts.value;
+        self.province = facts.province;
+        self.institution = facts.institution;
+        self.category = facts.category;
+        self.top_category = facts.top_category;
+        self.carrier_type = facts.carrier_type;
+        self.live = true;
+    }
+
+    fn value(&self) -> Option<u64> {
+        (self.value != NO_VALUE).then_some(self.value)
+    }
+
+    fn region(&self) -> u32 {
+        widen(self.region)
+    }
+
+    /// Its usage, one per year reported.
+    fn usage(&self) -> impl Iterator<Item = &Usage> {
+        let first = (self.usage.year != NO_YEAR).then_some(&self.usage);
+        let more = self.more.iter().flat_map(|more| more.usage.iter());
+        first.into_iter().chain(more)
+    }
+
+    /// Makes `usage` its usage for `usage.year`.
+    fn report(&mut self, usage: Usage) {
+        if self.usage.year == NO_YEAR || self.usage.year == usage.year {
+            self.usage = usage;
+            return;
+        }
+        let more = &mut self.more.get_or_insert_with(Box::default).usage;
+        more.retain(|u| u.year != usage.year);
+        more.push(usage);
+    }
+
+    fn services(&self) -> &[Cell] {
+        match &self.more {
+            Some(more) => &more.services,
+            None => &[],
+        }
+    }
+
+    fn services_mut(&mut self) -> &mut Vec<Cell> {
+        &mut self.more.get_or_insert_with(Box::default).services
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -125,26 +220,13 @@ struct Service {
     voucher: u64,
 }
 
-/// A small code (region, purpose, client) in a byte; [`UNKNOWN`] as 255.
-fn byte(code: u32) -> u8 {
-    u8::try_from(code).unwrap_or(u8::MAX)
-}
-
-fn unbyte(code: u8) -> u32 {
-    if code == u8::MAX {
-        UNKNOWN
-    } else {
-        u32::from(code)
-    }
-}
-
 impl Service {
     fn cell_key(&self) -> CellKey {
         CellKey {
             year: self.year,
-            client_region: unbyte(self.client_region),
-            purpose: unbyte(self.purpose),
-            client: unbyte(self.client),
+            client_region: widen(self.client_region),
+            purpose: widen(self.purpose),
+            client: widen(self.client),
         }
     }
 
@@ -178,17 +260,6 @@ fn start_year(record: &Json) -> Option<u16> {
     text(record, "/started_at")?.get(..4)?.parse().ok()
 }
 
-fn id_digest(region: &str, local_id: &str) -> [u8; 16] {
-    let digest = Sha256::new()
-        .chain_update(region.as_bytes())
-        .chain_update(b"/")
-        .chain_update(local_id.as_bytes())
-        .finalize();
-    let mut out = [0; 16];
-    out.copy_from_slice(&digest[..16]);
-    out
-}
-
 impl UtilisationTable {
     /// The highest seq applied.
     pub fn seq(&self) -> u64 {
@@ -214,48 +285,57 @@ impl UtilisationTable {
         else {
             return;
         };
-        let region_code = region_index(Some(region));
         let deleted = record.get("deleted").and_then(Json::as_bool) == Some(true);
-        let digest = id_digest(region, local_id);
-        if let Some(old) = self.services.remove(&digest) {
+        let key = RecordKey::new(region, local_id);
+        if let Some(old) = self.services.remove(&key) {
             self.take_out(&old);
         }
-        if let Some(&slot) = self.slots.get(&(region_code, Box::from(local_id))) {
-            self.instruments[slot as usize].live = None;
+        if let Some(instrument) = self.instruments.get_mut(&key) {
+            instrument.live = false;
         }
         if deleted || yiqi_schema::validate::is_key_record(record) {
             return;
         }
         if is_service_record(record) {
-            if let Some(service) = self.service(region_code, record) {
+            if let Some(service) = self.service(region, record) {
                 self.put_in(&service);
-                self.services.insert(digest, service);
+                self.services.insert(key, service);
             }
         } else {
-            let slot = self.slot(region_code, local_id);
+            let slot = self.slot(region, local_id);
             let facts = self.facts(record);
-            let instrument = &mut self.instruments[slot as usize];
-            instrument.live = Some(facts);
+            let Some(instrument) = self.instruments.at_mut(slot) else {
+                return;
+            };
+            instrument.set_live(facts);
             if let Some(usage) = usage(record) {
-                instrument.usage.retain(|u| u.year != usage.year);
-                instrument.usage.push(usage);
+                instrument.report(usage);
             }
         }
     }
 
-    fn slot(&mut self, region: u32, local_id: &str) -> u32 {
-        let next = u32::try_from(self.instruments.len()).unwrap_or(UNKNOWN);
-        let slot = *self
-            .slots
-            .entry((region, Box::from(local_id)))
-            .or_insert(next);
-        if slot == next {
-            self.instruments.push(Instrument {
-                region,
-                ..Instrument::default()
-            });
-        }
-        slot
+    /// The slot of an instrument, made (not live) when it is new.
+    fn slot(&mut self, region: &str, local_id: &str) -> u32 {
+        let local_ids = &mut self.local_ids;
+        self.instruments
+            .slot_or_insert_with(RecordKey::new(region, local_id), || {
+                // Past 4 GiB of ids (the schema allows 64 bytes each) an id is not found again.
+                let at = u32::try_from(local_ids.len()).unwrap_or(u32::MAX);
+                local_ids.push_str(local_id);
+                Instrument::new(
+                    narrow(region_index(Some(region))),
+                    at,
+                    u8::try_from(local_id.len()).unwrap_or(0),
+                )
+            })
+    }
+
+    /// The local id of `instrument`.
+    fn local_id(&self, instrument: &Instrument) -> Option<&str> {
+        let at = instrument.local_id_at as usize;
+        self.local_ids
+            .get(at..at + usize::from(instrument.local_id_len))
+            .filter(|id| !id.is_empty())
     }
 
     fn facts(&mut self, record: &Json) -> Facts {
@@ -264,25 +344,30 @@ impl UtilisationTable {
         let institution = name("/institution/name");
         let category = text(record, "/category");
         Facts {
-            category: class_index(category),
-            top_category: class_index(category.and_then(classification::top_level).map(|c| c.code)),
+            category: narrow(class_index(category)),
+            top_category: narrow(class_index(
+                category.and_then(classification::top_level).map(|c| c.code),
+            )),
             province,
             institution,
-            carrier_type: enum_index(&CARRIER_TYPE, text(record, "/carrier/type")),
-            value: record.get("original_value_cny").and_then(Json::as_u64),
+            carrier_type: narrow(enum_index(&CARRIER_TYPE, text(record, "/carrier/type"))),
+            value: record
+                .get("original_value_cny")
+                .and_then(Json::as_u64)
+                .unwrap_or(NO_VALUE),
         }
     }
 
-    fn service(&mut self, region: u32, record: &Json) -> Option<Service> {
+    fn service(&mut self, region: &str, record: &Json) -> Option<Service> {
         let instrument = text(record, "/instrument")?;
         let hours = record.get("hours").and_then(Json::as_f64)?;
         let amount = |pointer: &str| record.pointer(pointer).and_then(Json::as_u64).unwrap_or(0);
         Some(Service {
             slot: self.slot(region, instrument),
             year: start_year(record)?,
-            client_region: byte(region_index(text(record, "/client_institution/region"))),
-            purpose: byte(enum_index(&SERVICE_PURPOSE, text(record, "/purpose"))),
-            client: byte(enum_index(&SERVICE_CLIENT, text(record, "/client"))),
+            client_region: narrow(region_index(text(record, "/client_institution/region"))),
+            purpose: narrow(enum_index(&SERVICE_PURPOSE, text(record, "/purpose"))),
+            client: narrow(enum_index(&SERVICE_CLIENT, text(record, "/client"))),
             centi_hours: centi_hours(hours).and_then(|c| u32::try_from(c).ok())?,
             amount: amount("/amount_cny"),
             voucher: amount("/voucher/amount_cny"),
@@ -291,7 +376,10 @@ impl UtilisationTable {
 
     fn put_in(&mut self, service: &Service) {
         let key = service.cell_key();
-        let cells = &mut self.instruments[service.slot as usize].services;
+        let Some(instrument) = self.instruments.at_mut(service.slot) else {
+            return;
+        };
+        let cells = instrument.services_mut();
         match cells.iter_mut().find(|c| c.key == key) {
             Some(cell) => cell.sums.add(&service.sums()),
             None => cells.push(Cell {
@@ -303,7 +391,10 @@ impl UtilisationTable {
 
     fn take_out(&mut self, service: &Service) {
         let key = service.cell_key();
-        let cells = &mut self.instruments[service.slot as usize].services;
+        let Some(instrument) = self.instruments.at_mut(service.slot) else {
+            return;
+        };
+        let cells = instrument.services_mut();
         if let Some(i) = cells.iter().position(|c| c.key == key) {
             cells[i].sums.subtract(&service.sums());
             if cells[i].sums.services == 0 {
@@ -312,15 +403,9 @@ impl UtilisationTable {
         }
     }
 
-    /// Live instruments with their region code and local id.
-    fn live(&self) -> impl Iterator<Item = (&(u32, Box<str>), &Instrument, &Facts)> {
-        self.slots.iter().filter_map(|(id, &slot)| {
-            let instrument = &self.instruments[slot as usize];
-            instrument
-                .live
-                .as_ref()
-                .map(|facts| (id, instrument, facts))
-        })
+    /// The live instruments.
+    fn live(&self) -> impl Iterator<Item = &Instrument> {
+        self.instruments.rows().filter(|instrument| instrument.live)
     }
 
     /// `GET /v1/utilisation`: rows by instruments (descending), then key.
@@ -329,16 +414,16 @@ impl UtilisationTable {
         let mut groups: HashMap<u32, Figures> = HashMap::new();
         let mut total = Figures::default();
         let year = query.year;
-        for (_, instrument, facts) in self.live() {
-            if region.is_some_and(|r| r != instrument.region)
-                || !within_category(facts, query.category.as_deref())
+        for instrument in self.live() {
+            if region.is_some_and(|r| r != instrument.region())
+                || !within_category(instrument, query.category.as_deref())
             {
                 continue;
             }
             let mut figures = Figures::default();
-            figures.add_instrument(instrument, facts, year, query.idle_below);
+            figures.add_instrument(instrument, year, query.idle_below);
             groups
-                .entry(group_key(query.group_by, instrument, facts))
+                .entry(group_key(query.group_by, instrument))
                 .or_default()
                 .merge(&figures);
             total.merge(&figures);
@@ -374,10 +459,10 @@ impl UtilisationTable {
     /// and owner region; most services first.
     pub fn flows(&self, year: u16) -> FlowsResponse {
         let mut flows: BTreeMap<(u32, u32), Sums> = BTreeMap::new();
-        for (_, instrument, _) in self.live() {
-            for cell in instrument.services.iter().filter(|c| c.key.year == year) {
+        for instrument in self.live() {
+            for cell in instrument.services().iter().filter(|c| c.key.year == year) {
                 flows
-                    .entry((cell.key.client_region, instrument.region))
+                    .entry((cell.key.client_region, instrument.region()))
                     .or_default()
                     .add(&cell.sums);
             }
@@ -402,9 +487,9 @@ impl UtilisationTable {
     pub fn years(&self) -> Vec<u16> {
         let mut years: Vec<u16> = self
             .live()
-            .flat_map(|(_, instrument, _)| {
-                let usage = instrument.usage.iter().map(|u| u.year);
-                usage.chain(instrument.services.iter().map(|c| c.key.year))
+            .flat_map(|instrument| {
+                let usage = instrument.usage().map(|u| u.year);
+                usage.chain(instrument.services().iter().map(|c| c.key.year))
             })
             .collect();
         years.sort_unstable_by(|a, b| b.cmp(a));
@@ -416,12 +501,12 @@ impl UtilisationTable {
     /// for it under `idle_below`.
     pub fn idle_ids(&self, year: u16, idle_below: u32) -> Vec<String> {
         self.live()
-            .filter(|(_, instrument, _)| {
+            .filter(|instrument| {
                 usage_of(instrument, year).is_some_and(|u| u.run_hours < idle_below)
             })
-            .filter_map(|((region, local_id), _, _)| {
-                let code = regions::REGIONS.get(*region as usize)?.0;
-                Some(format!("{code}/{local_id}"))
+            .filter_map(|instrument| {
+                let code = regions::REGIONS.get(instrument.region() as usize)?.0;
+                Some(format!("{code}/{}", self.local_id(instrument)?))
             })
             .collect()
     }
@@ -429,13 +514,9 @@ impl UtilisationTable {
     /// One instrument's usage by year and its services by year, purpose and client (counts and
     /// hours), for its page; `None` when the table knows nothing of it.
     pub fn instrument(&self, region: &str, local_id: &str) -> Option<InstrumentUtilisation> {
-        let slot = *self
-            .slots
-            .get(&(region_index(Some(region)), Box::from(local_id)))?;
-        let instrument = &self.instruments[slot as usize];
+        let instrument = self.instruments.get(&RecordKey::new(region, local_id))?;
         let mut usage: Vec<YearUsage> = instrument
-            .usage
-            .iter()
+            .usage()
             .map(|u| YearUsage {
                 year: u.year,
                 run_hours: u.run_hours,
@@ -444,7 +525,7 @@ impl UtilisationTable {
             .collect();
         usage.sort_by_key(|u| std::cmp::Reverse(u.year));
         let mut services: BTreeMap<(std::cmp::Reverse<u16>, &str, &str), Sums> = BTreeMap::new();
-        for cell in &instrument.services {
+        for cell in instrument.services() {
             let label = |e: &yiqi_schema::protocol::labels::Enumeration, i: u32| {
                 e.values.get(i as usize).map_or(UNKNOWN_KEY, |l| l.code)
             };
@@ -497,32 +578,34 @@ fn usage(record: &Json) -> Option<Usage> {
             .and_then(|v| u32::try_from(v).ok())
     };
     Some(Usage {
-        year: u16::try_from(small("/usage/year")?).ok()?,
+        year: u16::try_from(small("/usage/year")?)
+            .ok()
+            .filter(|&year| year != NO_YEAR)?,
         run_hours: small("/usage/run_hours")?,
         external_hours: small("/usage/external_service_hours").unwrap_or(0),
     })
 }
 
 fn usage_of(instrument: &Instrument, year: u16) -> Option<&Usage> {
-    instrument.usage.iter().find(|u| u.year == year)
+    instrument.usage().find(|u| u.year == year)
 }
 
-fn within_category(facts: &Facts, category: Option<&str>) -> bool {
+fn within_category(instrument: &Instrument, category: Option<&str>) -> bool {
     let Some(category) = category else {
         return true;
     };
     classification::all()
-        .get(facts.category as usize)
+        .get(widen(instrument.category) as usize)
         .is_some_and(|c| classification::is_within(c.code, category))
 }
 
-fn group_key(group_by: UtilisationGroupBy, instrument: &Instrument, facts: &Facts) -> u32 {
+fn group_key(group_by: UtilisationGroupBy, instrument: &Instrument) -> u32 {
     match group_by {
-        UtilisationGroupBy::Region => instrument.region,
-        UtilisationGroupBy::Province => facts.province,
-        UtilisationGroupBy::Institution => facts.institution,
-        UtilisationGroupBy::Category => facts.top_category,
-        UtilisationGroupBy::CarrierType => facts.carrier_type,
+        UtilisationGroupBy::Region => instrument.region(),
+        UtilisationGroupBy::Province => instrument.province,
+        UtilisationGroupBy::Institution => instrument.institution,
+        UtilisationGroupBy::Category => widen(instrument.top_category),
+        UtilisationGroupBy::CarrierType => widen(instrument.carrier_type),
     }
 }
 
@@ -607,7 +690,7 @@ pub const FIGURE_LABELS: [&str; 12] = [
 ];
 
 impl Figures {
-    fn add_instrument(&mut self, instrument: &Instrument, facts: &Facts, year: u16, idle: u32) {
+    fn add_instrument(&mut self, instrument: &Instrument, year: u16, idle: u32) {
         self.instruments += 1;
         if let Some(usage) = usage_of(instrument, year) {
             self.reporting += 1;
@@ -615,11 +698,11 @@ impl Figures {
             self.external_service_hours += u64::from(usage.external_hours);
             if usage.run_hours < idle {
                 self.idle += 1;
-                self.idle_value_cny += u128::from(facts.value.unwrap_or(0));
+                self.idle_value_cny += u128::from(instrument.value().unwrap_or(0));
             }
         }
         let external = SERVICE_CLIENT.position("external").map(|i| i as u32);
-        for cell in instrument.services.iter().filter(|c| c.key.year == year) {
+        for cell in instrument.services().iter().filter(|c| c.key.year == year) {
             let sums = &cell.sums;
             self.services += sums.services;
             self.service_hours.0 += sums.centi_hours;
@@ -628,7 +711,7 @@ impl Figures {
             if Some(cell.key.client) == external {
                 self.external_services += sums.services;
             }
-            if cell.key.client_region != UNKNOWN && cell.key.client_region != instrument.region {
+            if cell.key.client_region != UNKNOWN && cell.key.client_region != instrument.region() {
                 self.cross_region_services += sums.services;
             }
         }

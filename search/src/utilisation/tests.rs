@@ -352,3 +352,39 @@ fn parameters_are_checked() {
         "year"
     );
 }
+
+#[test]
+fn an_instrument_takes_48_bytes_until_a_second_year_or_a_service() {
+    assert_eq!(std::mem::size_of::<Option<Instrument>>(), 48);
+}
+
+#[test]
+fn idle_ids_name_each_idle_instrument_once() {
+    for seed in 0..10 {
+        let records = history(seed);
+        let mut table = UtilisationTable::default();
+        for (seq, record) in (1..).zip(&records) {
+            table.apply(seq, record);
+        }
+        for year in [2023, 2024, 2025] {
+            let want = expected(&records, u64::from(year), 200);
+            let mut ids = table.idle_ids(year, 200);
+            let mut by_region: BTreeMap<String, u64> = BTreeMap::new();
+            for id in &ids {
+                let (region, local_id) = id.split_once('/').unwrap();
+                assert!(local_id.starts_with("I-"), "{id}");
+                *by_region.entry(region.into()).or_default() += 1;
+            }
+            let idle: BTreeMap<String, u64> = want
+                .into_iter()
+                .filter(|(_, f)| f.idle > 0)
+                .map(|(region, f)| (region, f.idle))
+                .collect();
+            assert_eq!(by_region, idle, "seed {seed}, year {year}");
+            let count = ids.len();
+            ids.sort_unstable();
+            ids.dedup();
+            assert_eq!(ids.len(), count);
+        }
+    }
+}
