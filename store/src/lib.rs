@@ -85,11 +85,13 @@ pub trait KvStore: Send + Sync + 'static {
     fn size_on_disk(&self) -> u64;
 }
 
-/// The embedded backends a data folder can use.
+/// The embedded backends a data folder can use. redb is the default for a new folder: it is
+/// maintained and its memory stays within its cache, where sled's grows with the data
+/// (docs/performance.md, "Storage backends"); sled remains for the folders that hold it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Backend {
-    #[default]
     Sled,
+    #[default]
     Redb,
 }
 

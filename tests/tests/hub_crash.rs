@@ -32,8 +32,8 @@ async fn sigkill_right_after_acknowledgements_loses_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sigkill_right_after_acknowledgements_loses_nothing_on_redb() {
-    sigkill_loses_nothing(&["--storage-backend", "redb"]).await;
+async fn sigkill_right_after_acknowledgements_loses_nothing_on_sled() {
+    sigkill_loses_nothing(&["--storage-backend", "sled"]).await;
 }
 
 /// Publishers acknowledged, the hub SIGKILLed, restarted with the same `backend` arguments.

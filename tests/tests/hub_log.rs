@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 use yiqi_schema::keys::{generate, public_key_text};
-use yiqi_store::{KvStore, SledStore, WriteBatch};
+use yiqi_store::{Backend, KvStore, WriteBatch};
 use yiqi_tests::client::HubClient;
 use yiqi_tests::process::{HubProcess, copy_folder, hub_refusal};
 use yiqi_tests::records::signed_batch;
@@ -34,7 +34,9 @@ async fn checkpoint_of_size(client: &HubClient, size: u64) -> Vec<String> {
 /// Removes the log entry with `seq` through the store API, as an operator editing the store
 /// (or a store restored from a copy taken before it) would leave it.
 fn remove_log_entry(data: &Path, seq: u64) {
-    let store = SledStore::open(&data.join("store"), 16 << 20).unwrap();
+    let store = Backend::for_folder(None, &data.join("store"))
+        .open(&data.join("store"), 16 << 20)
+        .unwrap();
     let mut batch = WriteBatch::default();
     batch.delete([&b"l/"[..], &seq.to_be_bytes()].concat());
     store.apply(batch).unwrap();
@@ -44,7 +46,9 @@ fn remove_log_entry(data: &Path, seq: u64) {
 /// Changes one character of the signature in log entry `seq`'s envelope, as an edit of the store
 /// or a flipped bit on disk would: the entry still reads, but no longer hashes to its leaf.
 fn alter_log_entry(data: &Path, seq: u64) {
-    let store = SledStore::open(&data.join("store"), 16 << 20).unwrap();
+    let store = Backend::for_folder(None, &data.join("store"))
+        .open(&data.join("store"), 16 << 20)
+        .unwrap();
     let key = [&b"l/"[..], &seq.to_be_bytes()].concat();
     let mut value = store.get(&key).unwrap().expect("the log entry is stored");
     let signature = br#""value":""#;

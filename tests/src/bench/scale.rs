@@ -73,28 +73,40 @@ pub fn run(options: &Options) -> Result<(), String> {
         .clone()
         .unwrap_or(temporary.path().to_path_buf());
     let hub_dir = root.join("hub");
+    let launched = Instant::now();
     let mut hub = start_hub(&hub_dir, options.backend);
+    let listening_s = launched.elapsed().as_secs_f64();
     let client = HubClient::new(&hub.url);
-    let held = runtime.block_on(searchable(&client))?;
-    let ingest_rate = match held {
-        0 => Some(runtime.block_on(ingest(&client, options.records))?),
-        n if n == options.records as u64 => {
+    let logged = runtime.block_on(last_seq(&client))?;
+    let records = options.records as u64;
+    let (ingest_rate, opened) = match logged {
+        0 => (
+            Some(runtime.block_on(ingest(&client, options.records))?),
+            None,
+        ),
+        n if n >= records => {
             eprintln!(
-                "{} already holds {n} records: measuring it",
+                "{} already holds {n} log entries: its start is the restart measured",
                 hub_dir.display()
             );
-            None
+            let timed = runtime.block_on(timed_start(&client, launched, records))?;
+            let opened = Restart {
+                stop_s: f64::NAN,
+                listening_s,
+                ..timed
+            };
+            (None, Some(opened))
         }
         n => {
             return Err(format!(
-                "{} holds {n} records, not 0 or {}: give an empty or a finished folder",
+                "{} holds {n} log entries, not 0 or {}: give an empty or a finished folder",
                 hub_dir.display(),
                 options.records
             ));
         }
     };
     eprintln!("waiting for the index and statistics to take in everything…");
-    runtime.block_on(wait_for_stats(&client, options.records as u64))?;
+    runtime.block_on(wait_for_stats(&client, records))?;
     let disk = Disk::of(&hub_dir);
     let loaded = Resident::of(hub.pid()).unwrap_or_default();
     if options.load_only {
@@ -105,6 +117,7 @@ pub fn run(options: &Options) -> Result<(), String> {
             disk.total as f64 / options.records as f64,
             loaded.anonymous >> 20
         );
+        hub.terminate();
         return Ok(());
     }
     let queries = Arc::new(queries());
@@ -115,8 +128,13 @@ pub fn run(options: &Options) -> Result<(), String> {
     let saturation = runtime.block_on(our_saturation(&client, &queries, duration));
     eprintln!("asking /v1/stats at {} q/s…", options.stats_rate);
     let stats = runtime.block_on(stats_latency(&client, options.stats_rate, duration));
-    eprintln!("restarting the hub on its folder…");
-    let restart = runtime.block_on(restart(&mut hub, options.backend, options.records))?;
+    let restart = match opened {
+        Some(opened) => opened,
+        None => {
+            eprintln!("restarting the hub on its folder…");
+            runtime.block_on(restart(&mut hub, options.backend, records))?
+        }
+    };
     let restarted = Resident::of(hub.pid()).unwrap_or_default();
     eprintln!("a new node catches up the whole log…");
     let newcomer = root.join(NEWCOMER);
@@ -153,6 +171,15 @@ pub fn run(options: &Options) -> Result<(), String> {
 
 fn start_hub(dir: &Path, backend: Backend) -> HubProcess {
     HubProcess::start_on_backend(dir, backend)
+}
+
+/// The hub's last log seq.
+async fn last_seq(client: &HubClient) -> Result<u64, String> {
+    match client.get("/healthz").await {
+        Ok((200, health)) => Ok(health["last_seq"].as_u64().unwrap_or(0)),
+        Ok((status, answer)) => Err(format!("/healthz answered {status}: {answer}")),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// How many records the empty query finds.
@@ -373,30 +400,39 @@ struct Restart {
     statistics_s: f64,
 }
 
-async fn restart(
-    hub: &mut HubProcess,
-    backend: Backend,
-    records: usize,
-) -> Result<Restart, String> {
+async fn restart(hub: &mut HubProcess, backend: Backend, records: u64) -> Result<Restart, String> {
     let stopping = Instant::now();
     hub.terminate();
     let stop_s = stopping.elapsed().as_secs_f64();
     let launched = Instant::now();
     *hub = start_hub(&hub.data.clone(), backend);
     let listening_s = launched.elapsed().as_secs_f64();
-    let client = HubClient::new(&hub.url);
+    let timed = timed_start(&HubClient::new(&hub.url), launched, records).await?;
+    Ok(Restart {
+        stop_s,
+        listening_s,
+        ..timed
+    })
+}
+
+/// Times from `launched` until a hub finds every record and until its statistics count them.
+async fn timed_start(
+    client: &HubClient,
+    launched: Instant,
+    records: u64,
+) -> Result<Restart, String> {
     let deadline = launched + Duration::from_secs(3600);
-    while searchable(&client).await.unwrap_or(0) < records as u64 {
+    while searchable(client).await.unwrap_or(0) < records {
         if Instant::now() > deadline {
-            return Err("the restarted hub did not find every record within an hour".into());
+            return Err("the hub did not find every record within an hour".into());
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let searchable_s = launched.elapsed().as_secs_f64();
-    wait_for_stats(&client, records as u64).await?;
+    wait_for_stats(client, records).await?;
     Ok(Restart {
-        stop_s,
-        listening_s,
+        stop_s: f64::NAN,
+        listening_s: f64::NAN,
         searchable_s,
         statistics_s: launched.elapsed().as_secs_f64(),
     })

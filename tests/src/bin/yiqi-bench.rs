@@ -34,8 +34,8 @@ enum Command {
         publishers: usize,
         #[arg(long, default_value_t = 1_000)]
         batch: usize,
-        /// The hub's storage backend (`sled` or `redb`); the store step of the limit uses it too.
-        #[arg(long, default_value = "sled")]
+        /// The hub's storage backend (`redb` or `sled`); the store step of the limit uses it too.
+        #[arg(long, default_value = "redb")]
         storage_backend: Backend,
         /// Also write the figures as JSON to this file.
         #[arg(long)]
@@ -84,8 +84,8 @@ enum Command {
         /// Seconds of the arrival measurement.
         #[arg(long, default_value_t = 20)]
         seconds: u64,
-        /// The storage backend of the hub and of the nodes (`sled` or `redb`).
-        #[arg(long, default_value = "sled")]
+        /// The storage backend of the hub and of the nodes (`redb` or `sled`).
+        #[arg(long, default_value = "redb")]
         storage_backend: Backend,
         #[arg(long)]
         json: Option<PathBuf>,
@@ -138,8 +138,8 @@ enum Command {
         /// Seconds of each load phase.
         #[arg(long, default_value_t = 20)]
         seconds: u64,
-        /// The hub's storage backend (`sled` or `redb`).
-        #[arg(long, default_value = "sled")]
+        /// The hub's storage backend (`redb` or `sled`).
+        #[arg(long, default_value = "redb")]
         storage_backend: Backend,
         /// Keep the hub's folder here; a later run on a loaded folder measures it again.
         #[arg(long)]
