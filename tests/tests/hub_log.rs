@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 use yiqi_schema::keys::{generate, public_key_text};
-use yiqi_store::{Backend, KvStore, WriteBatch};
+use yiqi_store::{Backend, WriteBatch};
 use yiqi_tests::client::HubClient;
 use yiqi_tests::process::{HubProcess, copy_folder, hub_refusal};
 use yiqi_tests::records::signed_batch;
