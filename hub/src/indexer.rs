@@ -102,3 +102,83 @@ fn index_entry(entry: &LogEntry) -> Option<IndexEntry> {
         .inspect_err(|e| tracing::error!(seq = entry.seq, error = %e, "unreadable log entry"))
         .ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{NewVersion, StoredVersion, feed_entry_json};
+    use serde_json::json;
+    use std::ops::RangeInclusive;
+    use std::sync::mpsc::sync_channel;
+    use std::time::Duration;
+    use yiqi_schema::canonical::canonical_bytes;
+    use yiqi_schema::envelope::sign;
+    use yiqi_schema::keys::generate;
+    use yiqi_schema::testing::sample_record;
+    use yiqi_search::StatsQuery;
+    use yiqi_store::MemoryStore;
+
+    const RECEIVED_AT: &str = "2026-12-02T08:00:00Z";
+
+    /// Commits one new record per seq, as the writer does, and returns the entries it would
+    /// hand to the indexer.
+    fn commit_records(store: &HubStore, seqs: RangeInclusive<u64>) -> Vec<IndexEntry> {
+        let key = generate();
+        let (versions, entries) = seqs
+            .map(|seq| {
+                let mut record = sample_record();
+                record["local_id"] = json!(format!("GS-{seq}"));
+                let envelope = sign(record.clone(), &key);
+                let canonical = canonical_bytes(&serde_json::to_value(&envelope).unwrap());
+                let version = NewVersion {
+                    id: format!("CN-GS/GS-{seq}"),
+                    region: "CN-GS".into(),
+                    version: StoredVersion {
+                        version: 3,
+                        seq,
+                        content_hash: [0; 32],
+                    },
+                    entry_json: feed_entry_json(seq, RECEIVED_AT, &canonical),
+                    leaf_hash: yiqi_tlog::leaf_hash(&canonical),
+                };
+                let entry =
+                    IndexEntry::new(seq, RECEIVED_AT.into(), envelope.signature.key, record);
+                (version, entry)
+            })
+            .unzip::<_, _, Vec<_>, Vec<_>>();
+        store.commit(&versions, &[]).unwrap();
+        entries
+    }
+
+    fn wait_for_warm_up(search: &SearchService) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while search.warming_up().is_some() {
+            assert!(
+                Instant::now() < deadline,
+                "the empty log's replay never finished"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn groups_the_writer_dropped_are_read_back_from_the_log_and_counted_once() {
+        let store = HubStore::new(Arc::new(MemoryStore::new()));
+        let dir = tempfile::tempdir().unwrap();
+        let search = Arc::new(SearchService::open(dir.path()).unwrap());
+        let (committed, live) = sync_channel(LIVE_BACKLOG_GROUPS);
+        let indexer = spawn(search.clone(), store.clone(), live).unwrap();
+        wait_for_warm_up(&search);
+
+        commit_records(&store, 1..=20); // groups the writer dropped: the channel was full
+        let handed_over = commit_records(&store, 21..=30);
+        committed.send(handed_over.clone()).unwrap();
+        committed.send(handed_over).unwrap(); // overlapping the read-back must not count twice
+        drop(committed);
+        indexer.join().unwrap();
+
+        assert_eq!(search.indexed_seq(), 30);
+        let stats = search.stats(&StatsQuery::default()).unwrap();
+        assert_eq!(stats.total.instruments, 30);
+    }
+}

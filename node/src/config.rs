@@ -296,6 +296,31 @@ mod tests {
         assert!(Config::new("CN-GS", "http://h", None, "not-a-key").is_err());
     }
 
+    #[test]
+    fn an_unknown_storage_backend_in_config_toml_is_refused_naming_the_setting() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = Folder::new(&dir.path().join("node"));
+        let config = Config::new("CN-GS", "http://127.0.0.1:7800/", None, &root()).unwrap();
+        folder.create(&config).unwrap();
+        let text = std::fs::read_to_string(folder.config()).unwrap();
+        std::fs::write(
+            folder.config(),
+            format!("storage_backend = \"rocksdb\"\n{text}"),
+        )
+        .unwrap();
+        let Err(NodeError::Usage(message)) = folder.load() else {
+            panic!("a node folder naming an unknown backend loaded");
+        };
+        assert!(
+            message.starts_with("storage_backend in config.toml:"),
+            "{message}"
+        );
+        assert!(
+            message.contains("redb"),
+            "the refusal names the choices: {message}"
+        );
+    }
+
     fn root() -> String {
         keys::public_key_text(&keys::generate().verifying_key())
     }
