@@ -29,7 +29,7 @@
 
 use std::sync::Arc;
 use yiqi_schema::protocol::keys::RegionKeys;
-use yiqi_store::{KvStore, StorageError, WriteBatch};
+use yiqi_store::{KvStore, StorageError, WriteBatch, compression};
 use yiqi_tlog::{Hash, HashBatch, HashReader};
 
 const LOG: &[u8] = b"l/";
@@ -163,14 +163,39 @@ fn decode_version(key: &[u8], value: &[u8]) -> Result<StoredVersion, StorageErro
     })
 }
 
+/// The first byte of a log value compressed with `compression::DICTIONARY_V1`. A plain value
+/// (as hubs wrote before compression) starts with its region's length, 5, so the two never meet.
+const COMPRESSED_V1: u8 = 0xC1;
+
+/// A log value: `[0xC1][region length][region][compressed feed entry JSON]` (see
+/// [`yiqi_store::compression`]). Compression costs the single writer tens of microseconds per
+/// entry and saves about three quarters of the log's bytes, most of the hub's disk.
+fn encode_log(region: &str, entry_json: &[u8]) -> Result<Vec<u8>, StorageError> {
+    let compressed = compression::compress(entry_json)?;
+    let region_len = u8::try_from(region.len()).expect("region codes are 5 bytes");
+    let mut value = Vec::with_capacity(2 + region.len() + compressed.len());
+    value.extend_from_slice(&[COMPRESSED_V1, region_len]);
+    value.extend_from_slice(region.as_bytes());
+    value.extend_from_slice(&compressed);
+    Ok(value)
+}
+
 fn decode_log(key: &[u8], value: &[u8]) -> Result<LogEntry, StorageError> {
     let seq = u64_at(key, LOG.len()).ok_or_else(|| corrupt("log"))?;
+    let compressed = value.first() == Some(&COMPRESSED_V1);
+    let value = if compressed { &value[1..] } else { value };
     let len = usize::from(*value.first().ok_or_else(|| corrupt("log"))?);
     let region = value.get(1..1 + len).ok_or_else(|| corrupt("log"))?;
+    let body = &value[1 + len..];
+    let json = if compressed {
+        compression::decompress(body, &format!("log entry {seq}"))?
+    } else {
+        body.to_vec()
+    };
     Ok(LogEntry {
         seq,
         region: String::from_utf8_lossy(region).into_owned(),
-        json: value[1 + len..].to_vec(),
+        json,
     })
 }
 
@@ -265,11 +290,10 @@ impl HubStore {
             );
         }
         for new in versions {
-            let mut log_value = Vec::with_capacity(1 + new.region.len() + new.entry_json.len());
-            log_value.push(u8::try_from(new.region.len()).expect("region codes are 5 bytes"));
-            log_value.extend_from_slice(new.region.as_bytes());
-            log_value.extend_from_slice(&new.entry_json);
-            batch.put(log_key(new.version.seq), log_value);
+            batch.put(
+                log_key(new.version.seq),
+                encode_log(&new.region, &new.entry_json)?,
+            );
             let mut history_value = new.version.seq.to_be_bytes().to_vec();
             history_value.extend_from_slice(&new.version.content_hash);
             batch.put(history_key(&new.id, new.version.version), history_value);
@@ -457,4 +481,44 @@ pub fn tree_error(e: yiqi_tlog::StoreError) -> StorageError {
         source = cause.source();
     }
     StorageError::Corrupt(message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use yiqi_store::MemoryStore;
+
+    const ENTRY: &[u8] = br#"{"seq":1,"leaf_index":0,"received_at":"2026-12-02T08:00:00.000Z","envelope":{"record":{"kind":"instrument","region":"CN-GS"},"signature":{"alg":"Ed25519"}}}"#;
+
+    #[test]
+    fn log_entries_are_stored_compressed_and_plain_ones_still_read() {
+        let kv = Arc::new(MemoryStore::new());
+        let store = HubStore::new(kv.clone());
+        let mut batch = WriteBatch::default();
+        batch.put(log_key(1), encode_log("CN-GS", ENTRY).unwrap());
+        batch.put(log_key(2), [&[5u8][..], b"CN-SC", ENTRY].concat());
+        kv.apply(batch).unwrap();
+
+        let stored = kv.get(&log_key(1)).unwrap().unwrap();
+        assert_eq!(stored[0], COMPRESSED_V1);
+        let entries = store.log_after(0, 10).unwrap();
+        let read: Vec<_> = entries
+            .iter()
+            .map(|e| (e.seq, e.region.as_str(), e.json.as_slice()))
+            .collect();
+        assert_eq!(read, [(1, "CN-GS", ENTRY), (2, "CN-SC", ENTRY)]);
+    }
+
+    #[test]
+    fn a_damaged_compressed_entry_is_reported_as_corrupt() {
+        let kv = Arc::new(MemoryStore::new());
+        let store = HubStore::new(kv.clone());
+        let mut value = encode_log("CN-GS", ENTRY).unwrap();
+        value.truncate(value.len() - 3);
+        let mut batch = WriteBatch::default();
+        batch.put(log_key(4), value);
+        kv.apply(batch).unwrap();
+        let error = store.log_entry(4).unwrap_err();
+        assert!(error.to_string().contains("log entry 4"), "{error}");
+    }
 }

@@ -8,6 +8,7 @@
 //! it too). sled is the embedded default, [`RedbStore`] the second embedded backend (selectable:
 //! see [`Backend`]); [`MemoryStore`] is for tests that do not need a disk.
 
+pub mod compression;
 pub mod conformance;
 mod memory;
 mod redb_store;

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 use yiqi_schema::keys::{generate, public_key_text};
-use yiqi_store::{Backend, WriteBatch};
+use yiqi_store::{Backend, WriteBatch, compression};
 use yiqi_tests::client::HubClient;
 use yiqi_tests::process::{HubProcess, copy_folder, hub_refusal};
 use yiqi_tests::records::signed_batch;
@@ -50,16 +50,23 @@ fn alter_log_entry(data: &Path, seq: u64) {
         .open(&data.join("store"), 16 << 20)
         .unwrap();
     let key = [&b"l/"[..], &seq.to_be_bytes()].concat();
-    let mut value = store.get(&key).unwrap().expect("the log entry is stored");
+    let value = store.get(&key).unwrap().expect("the log entry is stored");
+    // `[0xC1][region length][region][compressed entry]` (hub/src/store.rs)
+    assert_eq!(value[0], 0xC1, "log entries are stored compressed");
+    let (head, compressed) = value.split_at(2 + usize::from(value[1]));
+    let mut entry = compression::decompress(compressed, "the log entry").unwrap();
     let signature = br#""value":""#;
-    let at = value
+    let at = entry
         .windows(signature.len())
         .position(|window| window == signature)
         .expect("the envelope has a signature value")
         + signature.len();
-    value[at] = if value[at] == b'A' { b'B' } else { b'A' };
+    entry[at] = if entry[at] == b'A' { b'B' } else { b'A' };
     let mut batch = WriteBatch::default();
-    batch.put(key, value);
+    batch.put(
+        key,
+        [head, &compression::compress(&entry).unwrap()].concat(),
+    );
     store.apply(batch).unwrap();
     store.flush().unwrap();
 }

@@ -16,7 +16,7 @@ use yiqi_schema::canonical::canonical_bytes;
 use yiqi_schema::envelope::signed_message;
 use yiqi_schema::keys::{SecretKey, decode_b64, generate, public_key_text};
 use yiqi_schema::validate_record;
-use yiqi_store::{Backend, WriteBatch};
+use yiqi_store::{Backend, WriteBatch, compression};
 
 pub struct Options {
     pub records: usize,
@@ -107,7 +107,8 @@ fn median_store_rate(sample: &[Value], backend: Backend) -> Result<f64, String> 
     Ok(rates[1])
 }
 
-/// The hub's write per record: a log entry and a history entry, flushed every 1,000 records.
+/// The hub's write per record: a log entry (compressed, as the hub stores it) and a history
+/// entry, flushed every 1,000 records.
 fn store_rate(sample: &[Value], backend: Backend) -> Result<f64, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let store = backend
@@ -124,7 +125,7 @@ fn store_rate(sample: &[Value], backend: Backend) -> Result<f64, String> {
             let seq = (chunk_index * 1_000 + i) as u64;
             batch.put(
                 [b"l/".as_slice(), &seq.to_be_bytes()].concat(),
-                entry.clone(),
+                compression::compress(entry).map_err(|e| e.to_string())?,
             );
             batch.put(
                 format!("h/CN-BJ/B{seq}\0").into_bytes(),

@@ -2,6 +2,7 @@
 
 pub mod catalogue;
 pub mod corpus;
+pub mod dictionary;
 pub mod fts5;
 pub mod ingest;
 pub mod load;

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 use yiqi_store::Backend;
 use yiqi_tests::bench::{
-    catalogue, ingest, profile, quality, scale, search, soak, sync, utilisation,
+    catalogue, dictionary, ingest, profile, quality, scale, search, soak, sync, utilisation,
 };
 
 #[derive(Parser)]
@@ -26,6 +26,20 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train the zstd dictionary stored log entries are compressed with, and measure what it
+    /// saves on entries it was not trained on.
+    LogDictionary {
+        /// Training entries per region.
+        #[arg(long, default_value_t = 1_000)]
+        per_region: usize,
+        /// The dictionary's size limit in bytes.
+        #[arg(long, default_value_t = 32_768)]
+        size: usize,
+        #[arg(long, default_value = "store/src/entry-dictionary-v1.zdict")]
+        out: PathBuf,
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Publish records over loopback from concurrent publishers; compare with the pipeline limit.
     Ingest {
         #[arg(long, default_value_t = 200_000)]
@@ -247,6 +261,17 @@ fn main() -> ExitCode {
             data,
             load_only,
             catch_up_budget: catch_up_seconds.map(Duration::from_secs),
+            json,
+        }),
+        Command::LogDictionary {
+            per_region,
+            size,
+            out,
+            json,
+        } => dictionary::run(&dictionary::Options {
+            per_region,
+            size,
+            out,
             json,
         }),
         Command::Catalogue { rows, json } => catalogue::run(&catalogue::Options { rows, json }),
