@@ -21,6 +21,7 @@ use axum::routing::get;
 use serde::Deserialize;
 
 use tower::ServiceBuilder;
+use tower_http::classify::{SharedClassifier, StatusInRangeAsFailures};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -179,7 +180,7 @@ pub fn finish<S: Clone + Send + Sync + 'static>(router: Router<S>, timeout: Dura
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                .layer(TraceLayer::new(failures()).make_span_with(|req: &Request| {
                     let id = req
                         .headers()
                         .get("x-request-id")
@@ -191,10 +192,22 @@ pub fn finish<S: Clone + Send + Sync + 'static>(router: Router<S>, timeout: Dura
         )
 }
 
+/// The answers logged as failures (at ERROR): the server's own faults. A 503 (`warming_up`,
+/// `overloaded`, `shutting_down`) is a deliberate, documented refusal that clients retry; polled
+/// every 100 ms while statistics warm up, it filled a 10M-record hub's log with errors.
+/// Timeouts are logged where they happen ([`with_timeout`]).
+fn failures() -> SharedClassifier<StatusInRangeAsFailures> {
+    StatusInRangeAsFailures::new(500..=502).into_make_classifier()
+}
+
 async fn with_timeout(req: Request, next: Next, limit: Duration) -> Response {
+    let uri = req.uri().clone();
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(response) => response,
-        Err(_) => ApiError::timeout(limit).into_response(),
+        Err(_) => {
+            tracing::warn!(%uri, seconds = limit.as_secs_f64(), "request timed out");
+            ApiError::timeout(limit).into_response()
+        }
     }
 }
 
