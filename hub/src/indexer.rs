@@ -106,7 +106,7 @@ fn index_entry(entry: &LogEntry) -> Option<IndexEntry> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{NewVersion, StoredVersion, feed_entry_json};
+    use crate::store::{TEST_RECEIVED_AT, test_version};
     use serde_json::json;
     use std::ops::RangeInclusive;
     use std::sync::mpsc::sync_channel;
@@ -118,8 +118,6 @@ mod tests {
     use yiqi_search::StatsQuery;
     use yiqi_store::MemoryStore;
 
-    const RECEIVED_AT: &str = "2026-12-02T08:00:00Z";
-
     /// Commits one new record per seq, as the writer does, and returns the entries it would
     /// hand to the indexer.
     fn commit_records(store: &HubStore, seqs: RangeInclusive<u64>) -> Vec<IndexEntry> {
@@ -130,19 +128,9 @@ mod tests {
                 record["local_id"] = json!(format!("GS-{seq}"));
                 let envelope = sign(record.clone(), &key);
                 let canonical = canonical_bytes(&serde_json::to_value(&envelope).unwrap());
-                let version = NewVersion {
-                    id: format!("CN-GS/GS-{seq}"),
-                    region: "CN-GS".into(),
-                    version: StoredVersion {
-                        version: 3,
-                        seq,
-                        content_hash: [0; 32],
-                    },
-                    entry_json: feed_entry_json(seq, RECEIVED_AT, &canonical),
-                    leaf_hash: yiqi_tlog::leaf_hash(&canonical),
-                };
+                let version = test_version(format!("CN-GS/GS-{seq}"), seq, &canonical);
                 let entry =
-                    IndexEntry::new(seq, RECEIVED_AT.into(), envelope.signature.key, record);
+                    IndexEntry::new(seq, TEST_RECEIVED_AT.into(), envelope.signature.key, record);
                 (version, entry)
             })
             .unzip::<_, _, Vec<_>, Vec<_>>();

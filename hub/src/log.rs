@@ -599,7 +599,7 @@ fn write_file_atomically(path: &Path, text: &str) -> Result<(), StorageError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{NewVersion, StoredVersion, feed_entry_json, tree_key};
+    use crate::store::{NewVersion, feed_entry_json, test_version, tree_key};
     use yiqi_store::{KvStore, MemoryStore, WriteBatch};
     use yiqi_tlog::{Frontier, Hash};
 
@@ -614,18 +614,7 @@ mod tests {
     }
 
     fn version(seq: u64) -> NewVersion {
-        let envelope = envelope(seq);
-        NewVersion {
-            id: format!("CN-GS/R{seq}"),
-            region: "CN-GS".into(),
-            version: StoredVersion {
-                version: 1,
-                seq,
-                content_hash: [0; 32],
-            },
-            entry_json: feed_entry_json(seq, "2026-01-01T00:00:00.000Z", &envelope),
-            leaf_hash: leaf_hash(&envelope),
-        }
+        test_version(format!("CN-GS/R{seq}"), seq, &envelope(seq))
     }
 
     /// Commits groups of the given sizes, as the writer does, and returns the log size.

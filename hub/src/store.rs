@@ -72,6 +72,27 @@ pub struct NewVersion {
     pub leaf_hash: Hash,
 }
 
+/// The receipt time of [`test_version`]s.
+#[cfg(test)]
+pub(crate) const TEST_RECEIVED_AT: &str = "2026-01-01T00:00:00.000Z";
+
+/// A CN-GS record's new version at `seq` with `envelope`, as the writer builds it (for tests
+/// that fill a store without a writer).
+#[cfg(test)]
+pub(crate) fn test_version(id: String, seq: u64, envelope: &[u8]) -> NewVersion {
+    NewVersion {
+        id,
+        region: "CN-GS".into(),
+        version: StoredVersion {
+            version: 1,
+            seq,
+            content_hash: [0; 32],
+        },
+        entry_json: feed_entry_json(seq, TEST_RECEIVED_AT, envelope),
+        leaf_hash: yiqi_tlog::leaf_hash(envelope),
+    }
+}
+
 /// The stored feed entry: `{"seq","leaf_index","received_at","envelope"}` with the canonical
 /// envelope bytes spliced in as they are. [`envelope_bytes`] reads them back.
 pub fn feed_entry_json(seq: u64, received_at: &str, envelope: &[u8]) -> Vec<u8> {
