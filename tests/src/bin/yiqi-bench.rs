@@ -35,7 +35,9 @@ enum Command {
         /// The dictionary's size limit in bytes.
         #[arg(long, default_value_t = 32_768)]
         size: usize,
-        #[arg(long, default_value = "store/src/entry-dictionary-v1.zdict")]
+        /// Where to write it. Never over `store/src/entry-dictionary-v1.zdict`: stored entries
+        /// can only be read with the dictionary they were compressed with.
+        #[arg(long)]
         out: PathBuf,
         #[arg(long)]
         json: Option<PathBuf>,
