@@ -245,6 +245,60 @@ pub async fn blocking<T: Send + 'static, E: From<ApiError> + Send + 'static>(
         .map_err(|e| E::from(ApiError::internal(e)))?
 }
 
+/// At most this many questions (searches, statistics, utilisation) run at once per core: beyond
+/// the cores they only time-slice, each answer slower and each thread's allocator holding memory
+/// of its own.
+const QUESTIONS_PER_CORE: usize = 2;
+
+/// Runs a question to the catalogue (search, statistics, utilisation) on a blocking thread, at
+/// most [`QUESTIONS_PER_CORE`] per core at once; the rest wait their turn in arrival order. A
+/// request that times out while waiting never starts its work, and one that times out while
+/// running keeps its permit until the work ends, so a flood of questions beyond what the cores
+/// answer queues (and times out) instead of piling up threads. Publishing, the feed and the log
+/// do not take these permits: a flood of searches never delays them.
+pub async fn question<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    static LIMIT: std::sync::OnceLock<QuestionLimit> = std::sync::OnceLock::new();
+    LIMIT
+        .get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
+            QuestionLimit::new(cores * QUESTIONS_PER_CORE)
+        })
+        .run(work)
+        .await
+}
+
+/// Permits for questions running at once.
+struct QuestionLimit {
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+impl QuestionLimit {
+    fn new(at_once: usize) -> QuestionLimit {
+        QuestionLimit {
+            permits: Arc::new(tokio::sync::Semaphore::new(at_once)),
+        }
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(ApiError::internal)?;
+        blocking(move || {
+            let _permit = permit;
+            work()
+        })
+        .await
+    }
+}
+
 /// A response with a body that is already JSON.
 pub fn json_bytes(bytes: Vec<u8>) -> Response {
     let mut response = Response::new(Body::from(bytes));
@@ -292,7 +346,7 @@ async fn run_search<C: Catalogue>(
     query: SearchQuery,
 ) -> Result<SearchResponse, ApiError> {
     let search = host.search().clone();
-    blocking(move || Ok(search.search(&query)?)).await
+    question(move || Ok(search.search(&query)?)).await
 }
 
 /// `warming_up` while the host's statistics are incomplete (rebuilding after a restart).
@@ -309,7 +363,7 @@ async fn run_stats<C: Catalogue>(
 ) -> Result<StatsResponse, ApiError> {
     statistics_ready(host.as_ref())?;
     let search = host.search().clone();
-    blocking(move || Ok(search.stats(&query)?)).await
+    question(move || Ok(search.stats(&query)?)).await
 }
 
 /// `GET /v1/search`.
@@ -467,5 +521,52 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {},
         () = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A question that waits for its turn and is given up (its request timed out) never runs,
+    /// and a running one keeps its permit even when its request is given up.
+    #[tokio::test]
+    async fn questions_beyond_the_limit_wait_and_given_up_ones_never_run() {
+        let limit = Arc::new(QuestionLimit::new(1));
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (started, has_started) = tokio::sync::oneshot::channel();
+        let running = tokio::spawn({
+            let limit = limit.clone();
+            async move {
+                limit
+                    .run(move || {
+                        let _ = started.send(());
+                        let _ = released.recv();
+                        Ok(1)
+                    })
+                    .await
+            }
+        });
+        has_started.await.unwrap();
+        let ran = Arc::new(AtomicBool::new(false));
+        let waiting = limit.run({
+            let ran = ran.clone();
+            move || {
+                ran.store(true, Ordering::SeqCst);
+                Ok(2)
+            }
+        });
+        let given_up = tokio::time::timeout(Duration::from_millis(50), waiting).await;
+        assert!(given_up.is_err(), "no permit was free");
+        assert_eq!(limit.permits.available_permits(), 0);
+        release.send(()).unwrap();
+        assert_eq!(running.await.unwrap(), Ok(1));
+        assert_eq!(limit.run(|| Ok(3)).await, Ok(3));
+        assert!(
+            !ran.load(Ordering::SeqCst),
+            "the given-up question never ran"
+        );
+        assert_eq!(limit.permits.available_permits(), 1);
     }
 }

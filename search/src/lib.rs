@@ -7,6 +7,7 @@
 //! about 250 ms. docs/search.md describes the design, the API and the restart protocol.
 
 pub mod analysis;
+mod answers;
 pub mod connections;
 pub mod discovery;
 pub mod export;
@@ -51,6 +52,7 @@ use tantivy::{
 };
 use yiqi_schema::classification;
 
+use answers::Answers;
 use facets::{FacetCollector, FacetCounts};
 use fields::Fields;
 use highlight::Highlighter;
@@ -206,6 +208,8 @@ struct Inner {
     utilisation: RwLock<UtilisationTable>,
     /// Whether the statistics are complete (see [`warm_up`]).
     warm_up: warm_up::WarmUp,
+    /// Recent answers of the current index generation.
+    answers: Answers,
 }
 
 struct Writer {
@@ -217,6 +221,10 @@ struct Writer {
 struct Committer {
     stop: Arc<(Mutex<bool>, Condvar)>,
     thread: Option<JoinHandle<()>>,
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -250,6 +258,7 @@ impl SearchService {
             table: RwLock::new(StatsTable::default()),
             utilisation: RwLock::new(UtilisationTable::default()),
             warm_up: warm_up::WarmUp::default(),
+            answers: Answers::default(),
         });
         let committer = Committer::start(inner.clone());
         Ok(SearchService {
@@ -335,11 +344,31 @@ impl SearchService {
         warm_up.progress(self.indexed_seq())
     }
 
-    /// Runs a search.
+    /// Runs a search, or answers it from the answers kept for the current index generation
+    /// ([`answers`]): the same answer either way, `took_ms` apart.
     pub fn search(&self, query: &SearchQuery) -> Result<SearchResponse, SearchError> {
         let started = Instant::now();
-        let fields = &self.inner.fields;
         let searcher = self.inner.reader.searcher();
+        let generation = searcher.generation().generation_id();
+        if !Answers::keeps(query) {
+            return self.run_search(&searcher, query, started);
+        }
+        if let Some(mut answer) = self.inner.answers.get(generation, query) {
+            answer.took_ms = elapsed_ms(started);
+            return Ok(answer);
+        }
+        let answer = self.run_search(&searcher, query, started)?;
+        self.inner.answers.put(generation, query, &answer);
+        Ok(answer)
+    }
+
+    fn run_search(
+        &self,
+        searcher: &Searcher,
+        query: &SearchQuery,
+        started: Instant,
+    ) -> Result<SearchResponse, SearchError> {
+        let fields = &self.inner.fields;
         let known_name_word = |word: &str| {
             let term = Term::from_field_text(fields.words_name, word);
             searcher.doc_freq(&term).is_ok_and(|n| n > 0)
@@ -350,7 +379,7 @@ impl SearchService {
             None => tantivy_query,
         };
         let (addresses, counts) =
-            collect(&searcher, tantivy_query.as_ref(), query, terms.is_some())?;
+            collect(searcher, tantivy_query.as_ref(), query, terms.is_some())?;
         let mut highlighter = terms.as_ref().map(Highlighter::new);
         let hits = addresses
             .into_iter()
@@ -360,13 +389,13 @@ impl SearchService {
             })
             .collect::<Result<Vec<Hit>, SearchError>>()?;
         let suggestions = if counts.total == 0 && !query.q.is_empty() {
-            suggest::suggestions(fields, &searcher, &query.q)
+            suggest::suggestions(fields, searcher, &query.q)
         } else {
             Vec::new()
         };
         Ok(SearchResponse {
             total: counts.total,
-            took_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            took_ms: elapsed_ms(started),
             hits,
             facets: counts.facets,
             suggestions,

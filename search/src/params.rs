@@ -40,7 +40,7 @@ pub const MAX_WINDOW: usize = 10_000;
 const MAX_PLACE_CHARS: usize = 50;
 
 /// The order of hits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Sort {
     /// Best match first; with an empty `q`, most recently updated first.
     #[default]
@@ -68,7 +68,7 @@ impl Sort {
 }
 
 /// A checked `/v1/search` request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct SearchQuery {
     /// Free text; empty matches every record.
     pub q: String,

@@ -391,6 +391,32 @@ fn newer_version_replaces_and_tombstone_deletes() {
 }
 
 #[test]
+fn a_repeated_search_gives_the_same_answer_until_the_index_changes() {
+    let (_dir, service) = sample_service();
+    let microscopes = query(&[("q", "显微镜")]);
+    let first = service.search(&microscopes).unwrap();
+    let again = service.search(&microscopes).unwrap();
+    assert_eq!(
+        serde_json::to_value(SearchResponse {
+            took_ms: 0,
+            ..first.clone()
+        })
+        .unwrap(),
+        serde_json::to_value(SearchResponse {
+            took_ms: 0,
+            ..again
+        })
+        .unwrap()
+    );
+    let another = rec("CN-SC", "SC-9", "体视显微镜", "990000");
+    service.apply(&[entry(7, another)]).unwrap();
+    service.flush().unwrap();
+    let after = service.search(&microscopes).unwrap();
+    assert_eq!(after.total, first.total + 1);
+    assert_eq!(after.facets.region.get("CN-SC"), Some(&1));
+}
+
+#[test]
 fn applied_entries_become_searchable_without_flush() {
     let dir = tempfile::tempdir().unwrap();
     let service = SearchService::open(dir.path()).unwrap();

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use super::{FlowsQuery, UtilisationQuery, year_param};
-use crate::http::{ApiError, Catalogue, blocking, statistics_ready};
+use crate::http::{ApiError, Catalogue, question, statistics_ready};
 use crate::pages::{UtilisationView, utilisation_page, warming_up_page};
 use crate::params::{SearchQuery, Sort, StatsFormat, pairs};
 
@@ -59,7 +59,7 @@ pub(crate) async fn utilisation_api<C: Catalogue>(
     statistics_ready(host.as_ref())?;
     let search = host.search().clone();
     let csv = query.format == StatsFormat::Csv;
-    let answer = blocking(move || Ok::<_, ApiError>(search.utilisation(&query))).await?;
+    let answer = question(move || Ok(search.utilisation(&query))).await?;
     if csv {
         let file = format!("yiqi-utilisation-{}-{}.csv", answer.year, answer.group_by);
         return Ok(csv_response(&file, answer.to_csv()));
@@ -85,7 +85,7 @@ pub(crate) async fn flows_api<C: Catalogue>(
     let query = FlowsQuery::from_params(&pairs(raw.as_deref()))?;
     statistics_ready(host.as_ref())?;
     let search = host.search().clone();
-    let answer = blocking(move || Ok::<_, ApiError>(search.flows(query.year))).await?;
+    let answer = question(move || Ok(search.flows(query.year))).await?;
     if query.format == StatsFormat::Csv {
         let file = format!("yiqi-flows-{}.csv", answer.year);
         return Ok(csv_response(&file, answer.to_csv()));
@@ -115,7 +115,7 @@ pub(crate) async fn utilisation_html<C: Catalogue>(
         return Ok(page.into_response());
     }
     let search = host.search().clone();
-    blocking(move || {
+    question(move || {
         let years = search.utilisation_years();
         let last_full_year = u16::try_from(time::OffsetDateTime::now_utc().year() - 1).ok();
         let year = chosen
