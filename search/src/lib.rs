@@ -30,6 +30,7 @@ pub mod utilisation;
 pub mod warm_up;
 
 use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{
@@ -62,6 +63,16 @@ pub use stats::{Figures, IDLE_RUN_HOURS, StatsResponse, StatsRow};
 use utilisation::{
     FlowsResponse, InstrumentUtilisation, UtilisationQuery, UtilisationResponse, UtilisationTable,
 };
+
+/// Search answers kept ([`answers`]). A page holds at most 100 hits of about 600 bytes each, so
+/// they take about 30 MB at worst and a few MB with default pages.
+const SEARCH_ANSWERS_KEPT: NonZeroUsize = NonZeroUsize::new(512).unwrap();
+/// Statistics answers kept ([`answers`]), each of at most [`STATS_ROWS_KEPT`] rows of about 150
+/// bytes: 10 MB at worst.
+const STATS_ANSWERS_KEPT: NonZeroUsize = NonZeroUsize::new(64).unwrap();
+/// Larger statistics answers (by institution or carrier: tens of thousands of rows at 10M
+/// records) are not kept: memory bounded, and they are rare questions.
+const STATS_ROWS_KEPT: usize = 1_000;
 
 /// How often the committer looks for applied but uncommitted entries.
 const COMMIT_INTERVAL: Duration = Duration::from_millis(250);
@@ -208,8 +219,10 @@ struct Inner {
     utilisation: RwLock<UtilisationTable>,
     /// Whether the statistics are complete (see [`warm_up`]).
     warm_up: warm_up::WarmUp,
-    /// Recent answers of the current index generation.
-    answers: Answers,
+    /// Recent search answers of the current index generation.
+    search_answers: Answers<SearchQuery, SearchResponse>,
+    /// Recent statistics answers of the current statistics table.
+    stats_answers: Answers<StatsQuery, StatsResponse>,
 }
 
 struct Writer {
@@ -258,7 +271,8 @@ impl SearchService {
             table: RwLock::new(StatsTable::default()),
             utilisation: RwLock::new(UtilisationTable::default()),
             warm_up: warm_up::WarmUp::default(),
-            answers: Answers::default(),
+            search_answers: Answers::new(SEARCH_ANSWERS_KEPT),
+            stats_answers: Answers::new(STATS_ANSWERS_KEPT),
         });
         let committer = Committer::start(inner.clone());
         Ok(SearchService {
@@ -350,15 +364,18 @@ impl SearchService {
         let started = Instant::now();
         let searcher = self.inner.reader.searcher();
         let generation = searcher.generation().generation_id();
-        if !Answers::keeps(query) {
+        // Which instruments are idle comes from the utilisation table, which changes with
+        // every applied entry, not with the index generation: such answers are not kept.
+        if query.idle.is_some() {
             return self.run_search(&searcher, query, started);
         }
-        if let Some(mut answer) = self.inner.answers.get(generation, query) {
+        let answers = &self.inner.search_answers;
+        if let Some(mut answer) = answers.get(generation, query) {
             answer.took_ms = elapsed_ms(started);
             return Ok(answer);
         }
         let answer = self.run_search(&searcher, query, started)?;
-        self.inner.answers.put(generation, query, &answer);
+        answers.put(generation, query, &answer);
         Ok(answer)
     }
 
@@ -414,9 +431,21 @@ impl SearchService {
         ]))
     }
 
-    /// Inventory statistics of the current records.
+    /// Inventory statistics of the current records, or the answer kept for the table's current
+    /// version ([`answers`]).
     pub fn stats(&self, query: &StatsQuery) -> Result<StatsResponse, SearchError> {
-        Ok(self.inner.table().query(query))
+        let table = self.inner.table();
+        let version = table.version();
+        let answers = &self.inner.stats_answers;
+        if let Some(answer) = answers.get(version, query) {
+            return Ok(answer);
+        }
+        let answer = table.query(query);
+        drop(table);
+        if answer.rows.len() <= STATS_ROWS_KEPT {
+            answers.put(version, query, &answer);
+        }
+        Ok(answer)
     }
 
     /// Utilisation of a year (`/v1/utilisation`).

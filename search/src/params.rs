@@ -305,7 +305,7 @@ fn sort(value: &str) -> Result<Sort, ParamError> {
 }
 
 /// What `/v1/stats` groups by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub enum GroupBy {
     #[default]
     Region,
@@ -347,7 +347,7 @@ impl GroupBy {
 }
 
 /// The representation `/v1/stats` answers in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub enum StatsFormat {
     #[default]
     Json,
@@ -355,7 +355,7 @@ pub enum StatsFormat {
 }
 
 /// A checked `/v1/stats` request.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
 pub struct StatsQuery {
     /// Default: region.
     pub group_by: GroupBy,

@@ -261,6 +261,9 @@ impl Row {
 pub struct StatsTable {
     /// The highest seq applied.
     seq: u64,
+    /// Counts changes, including those outside the log's order ([`StatsTable::put`]): an answer
+    /// computed on one version holds until the next.
+    version: u64,
     rows: SlotTable<Row>,
     names: Interner,
 }
@@ -311,6 +314,11 @@ impl StatsTable {
         self.seq
     }
 
+    /// Moves on with every change to the rows.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
     /// Applies one accepted version; versions at or below the applied seq are ignored, so a
     /// replay never counts a record twice.
     pub fn apply(&mut self, seq: u64, record: &Json) {
@@ -330,6 +338,7 @@ impl StatsTable {
             return;
         };
         let key = RecordKey::new(region.unwrap_or_default(), local_id);
+        self.version += 1;
         if !crate::is_current_instrument(record) {
             self.rows.remove(&key);
         } else {

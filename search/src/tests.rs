@@ -417,6 +417,19 @@ fn a_repeated_search_gives_the_same_answer_until_the_index_changes() {
 }
 
 #[test]
+fn a_repeated_statistics_question_gives_the_same_answer_until_a_record_changes() {
+    let (_dir, service) = sample_service();
+    let by_region = StatsQuery::default();
+    let first = service.stats(&by_region).unwrap();
+    assert_eq!(service.stats(&by_region).unwrap(), first);
+    service
+        .apply_unsequenced(&[entry(0, rec("CN-SC", "SC-9", "体视显微镜", "990000"))])
+        .unwrap();
+    let after = service.stats(&by_region).unwrap();
+    assert_eq!(after.total.instruments, first.total.instruments + 1);
+}
+
+#[test]
 fn applied_entries_become_searchable_without_flush() {
     let dir = tempfile::tempdir().unwrap();
     let service = SearchService::open(dir.path()).unwrap();
