@@ -302,14 +302,15 @@ pub(super) enum Requests {
     /// The mix over and over: popular questions, mostly answered from the answers the hub keeps
     /// per index generation.
     Repeated,
-    /// Each request once: the mix's queries at ever different offsets, so that no kept answer
-    /// serves any of them and every request is a full search (the long tail of questions).
+    /// Each request once: the mix's queries at ever different offsets, one record apart, so that
+    /// no kept answer serves any of them and every request is a full search costing about what
+    /// its first page does (the long tail of questions).
     Distinct,
 }
 
-/// Pages of each query a distinct load walks through before one repeats (`offset + limit` stays
-/// within the hub's paging window).
-const DISTINCT_PAGES: usize = 400;
+/// Offsets of each query a distinct load walks through before one repeats: 22 × 400 = 8,800
+/// distinct requests, and a ranking heap of at most 419 hits.
+const DISTINCT_OFFSETS: usize = 400;
 
 impl Requests {
     fn path(self, queries: &[Query], i: usize) -> String {
@@ -317,8 +318,8 @@ impl Requests {
         match self {
             Requests::Repeated => query_path(query),
             Requests::Distinct => {
-                let page = (i / queries.len()) % DISTINCT_PAGES;
-                format!("{}&offset={}", query_path(query), page * 20)
+                let offset = (i / queries.len()) % DISTINCT_OFFSETS;
+                format!("{}&offset={offset}", query_path(query))
             }
         }
     }
