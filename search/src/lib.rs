@@ -1,10 +1,11 @@
 //! The national search index and inventory statistics.
 //!
 //! [`SearchService`] owns a tantivy index of the current records (see [`fields`] for the schema,
-//! [`analysis`] for the jieba and character analyzers, [`thesaurus`] for query expansion) and an
-//! exact in-memory [`stats::StatsTable`]. The hub's writer hands every durable accepted version
-//! to [`SearchService::apply`] in seq order; a background committer makes them searchable within
-//! about 250 ms. docs/search.md describes the design, the API and the restart protocol.
+//! [`analysis`] for the jieba and character analyzers, [`thesaurus`] for query expansion) and
+//! the exact in-memory [`stats::StatsTable`] and [`utilisation::UtilisationTable`]. The hub's
+//! writer hands every durable accepted version to [`SearchService::apply`] in seq order; a
+//! background committer makes them searchable within about 250 ms. docs/search.md describes the
+//! design, the API and the restart protocol.
 
 pub mod analysis;
 mod answers;
@@ -25,6 +26,7 @@ mod query;
 mod slots;
 pub mod stats;
 mod suggest;
+mod tables;
 pub mod thesaurus;
 pub mod utilisation;
 pub mod warm_up;
@@ -58,11 +60,9 @@ use facets::{FacetCollector, FacetCounts};
 use fields::Fields;
 use highlight::Highlighter;
 pub use params::{GroupBy, ParamError, SearchQuery, Sort, StatsFormat, StatsQuery};
-use stats::StatsTable;
 pub use stats::{Figures, IDLE_RUN_HOURS, StatsResponse, StatsRow};
-use utilisation::{
-    FlowsResponse, InstrumentUtilisation, UtilisationQuery, UtilisationResponse, UtilisationTable,
-};
+use tables::Tables;
+use utilisation::{FlowsResponse, InstrumentUtilisation, UtilisationQuery, UtilisationResponse};
 
 /// Search answers kept ([`answers`]). A page holds at most 100 hits of about 600 bytes each, so
 /// they take about 30 MB at worst and a few MB with default pages.
@@ -215,8 +215,7 @@ struct Inner {
     index_seq: AtomicU64,
     /// Highest seq in the committed index (the commit payload).
     persisted_seq: AtomicU64,
-    table: RwLock<StatsTable>,
-    utilisation: RwLock<UtilisationTable>,
+    tables: RwLock<Tables>,
     /// Whether the statistics are complete (see [`warm_up`]).
     warm_up: warm_up::WarmUp,
     /// Recent search answers of the current index generation.
@@ -268,8 +267,7 @@ impl SearchService {
             }),
             index_seq: AtomicU64::new(seq),
             persisted_seq: AtomicU64::new(seq),
-            table: RwLock::new(StatsTable::default()),
-            utilisation: RwLock::new(UtilisationTable::default()),
+            tables: RwLock::new(Tables::default()),
             warm_up: warm_up::WarmUp::default(),
             search_answers: Answers::new(SEARCH_ANSWERS_KEPT),
             stats_answers: Answers::new(STATS_ANSWERS_KEPT),
@@ -286,11 +284,8 @@ impl SearchService {
     /// and the hub replays everything; entries at or below [`SearchService::persisted_seq`]
     /// then only rebuild the statistics (cheap) and are not indexed again.
     pub fn indexed_seq(&self) -> u64 {
-        let table = self.inner.table().seq();
-        let utilisation = self.inner.utilisation().seq();
-        table
-            .min(utilisation)
-            .min(self.inner.index_seq.load(Ordering::Acquire))
+        let tables = self.inner.tables().seq();
+        tables.min(self.inner.index_seq.load(Ordering::Acquire))
     }
 
     /// The highest seq in the committed index (kept in the tantivy commit payload).
@@ -302,11 +297,9 @@ impl SearchService {
     /// same record, a tombstone deletes it. Entries already applied are skipped (idempotent).
     pub fn apply(&self, entries: &[IndexEntry]) -> Result<(), SearchError> {
         self.inner.index(entries, Sequenced::Yes)?;
-        let mut table = self.inner.table_mut();
-        let mut utilisation = self.inner.utilisation_mut();
+        let mut tables = self.inner.tables_mut();
         for entry in entries {
-            table.apply(entry.seq, &entry.record);
-            utilisation.apply(entry.seq, &entry.record);
+            tables.apply(entry.seq, &entry.record);
         }
         Ok(())
     }
@@ -318,11 +311,9 @@ impl SearchService {
     /// entries again changes nothing.
     pub fn apply_unsequenced(&self, entries: &[IndexEntry]) -> Result<(), SearchError> {
         self.inner.index(entries, Sequenced::No)?;
-        let mut table = self.inner.table_mut();
-        let mut utilisation = self.inner.utilisation_mut();
+        let mut tables = self.inner.tables_mut();
         for entry in entries {
-            table.put(&entry.record);
-            utilisation.put(&entry.record);
+            tables.put(&entry.record);
         }
         Ok(())
     }
@@ -422,7 +413,7 @@ impl SearchService {
     /// `query` restricted to the instruments idle in `year` (the utilisation table knows them;
     /// the index does not, since a year's usage may come from an older version).
     fn only_idle(&self, query: Box<dyn Query>, year: u16, idle_below: u32) -> Box<dyn Query> {
-        let ids = self.inner.utilisation().idle_ids(year, idle_below);
+        let ids = self.inner.tables().utilisation.idle_ids(year, idle_below);
         let field = self.inner.fields.id;
         let idle = TermSetQuery::new(ids.iter().map(|id| Term::from_field_text(field, id)));
         Box::new(BooleanQuery::new(vec![
@@ -434,14 +425,14 @@ impl SearchService {
     /// Inventory statistics of the current records, or the answer kept for the table's current
     /// version ([`answers`]).
     pub fn stats(&self, query: &StatsQuery) -> Result<StatsResponse, SearchError> {
-        let table = self.inner.table();
-        let version = table.version();
+        let tables = self.inner.tables();
+        let version = tables.stats.version();
         let answers = &self.inner.stats_answers;
         if let Some(answer) = answers.get(version, query) {
             return Ok(answer);
         }
-        let answer = table.query(query);
-        drop(table);
+        let answer = tables.stats.query(query);
+        drop(tables);
         if answer.rows.len() <= STATS_ROWS_KEPT {
             answers.put(version, query, &answer);
         }
@@ -450,17 +441,17 @@ impl SearchService {
 
     /// Utilisation of a year (`/v1/utilisation`).
     pub fn utilisation(&self, query: &UtilisationQuery) -> UtilisationResponse {
-        self.inner.utilisation().utilisation(query)
+        self.inner.tables().utilisation.utilisation(query)
     }
 
     /// The years with usage or services, newest first (the utilisation page's selector).
     pub fn utilisation_years(&self) -> Vec<u16> {
-        self.inner.utilisation().years()
+        self.inner.tables().utilisation.years()
     }
 
     /// Service flows between regions in a year (`/v1/flows`).
     pub fn flows(&self, year: u16) -> FlowsResponse {
-        self.inner.utilisation().flows(year)
+        self.inner.tables().utilisation.flows(year)
     }
 
     /// One instrument's usage by year and services, for its page.
@@ -469,7 +460,7 @@ impl SearchService {
         region: &str,
         local_id: &str,
     ) -> Option<InstrumentUtilisation> {
-        self.inner.utilisation().instrument(region, local_id)
+        self.inner.tables().utilisation.instrument(region, local_id)
     }
 }
 
@@ -558,26 +549,14 @@ enum Sequenced {
 }
 
 impl Inner {
-    /// The statistics for reading (a panic elsewhere never makes them unreadable: they hold no
-    /// invariant a half-done update could break beyond a count).
-    fn table(&self) -> RwLockReadGuard<'_, StatsTable> {
-        self.table.read().unwrap_or_else(PoisonError::into_inner)
+    /// The statistics and utilisation for reading (a panic elsewhere never makes them
+    /// unreadable: they hold no invariant a half-done update could break beyond a count).
+    fn tables(&self) -> RwLockReadGuard<'_, Tables> {
+        self.tables.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn table_mut(&self) -> RwLockWriteGuard<'_, StatsTable> {
-        self.table.write().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn utilisation(&self) -> RwLockReadGuard<'_, UtilisationTable> {
-        self.utilisation
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn utilisation_mut(&self) -> RwLockWriteGuard<'_, UtilisationTable> {
-        self.utilisation
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
+    fn tables_mut(&self) -> RwLockWriteGuard<'_, Tables> {
+        self.tables.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn index(&self, entries: &[IndexEntry], sequenced: Sequenced) -> Result<(), SearchError> {

@@ -40,15 +40,25 @@ impl Hash for RecordKey {
 /// A map keyed by record digests.
 pub(crate) type DigestMap<V> = HashMap<RecordKey, V, BuildHasherDefault<IdHasher>>;
 
-/// Rows added at least at a time when the table grows.
+/// Rows added at least at a time when a table grows.
 const MIN_GROWTH: usize = 1024;
 
-/// One row per record, densely: `slots` maps a digest to the row's position, `rows` holds them
-/// (`None` where a removed record was, until a new record takes the slot from `free`).
+/// Makes room in `rows` for one more row. Grows by an eighth, not by doubling: at 10M rows
+/// doubling would leave up to 6.7M rows' worth unused; the extra copies cost little next to the
+/// work of replaying the log.
+fn make_room<T>(rows: &mut Vec<T>) {
+    if rows.len() == rows.capacity() {
+        rows.reserve_exact((rows.len() / 8).max(MIN_GROWTH));
+    }
+}
+
+/// One row per record ever put, densely: `slots` maps a digest to the row's position in `rows`.
+/// A record keeps its slot for the table's life (the utilisation table never forgets an
+/// instrument), so other tables can keep rows by the same slots ([`SlotRows`]) and share this
+/// one map: at 10M records it is the largest single allocation after the rows themselves.
 pub(crate) struct SlotTable<T> {
     slots: DigestMap<u32>,
-    rows: Vec<Option<T>>,
-    free: Vec<u32>,
+    rows: Vec<T>,
 }
 
 impl<T> Default for SlotTable<T> {
@@ -56,7 +66,6 @@ impl<T> Default for SlotTable<T> {
         SlotTable {
             slots: DigestMap::default(),
             rows: Vec::new(),
-            free: Vec::new(),
         }
     }
 }
@@ -69,69 +78,60 @@ impl<T> SlotTable<T> {
 
     /// The row of `key`.
     pub(crate) fn get(&self, key: &RecordKey) -> Option<&T> {
-        let slot = self.slot(key)?;
-        self.rows.get(slot as usize).and_then(Option::as_ref)
+        self.rows.get(self.slot(key)? as usize)
     }
 
-    /// The row of `key`, to change.
-    pub(crate) fn get_mut(&mut self, key: &RecordKey) -> Option<&mut T> {
-        self.slot(key).and_then(|slot| self.at_mut(slot))
-    }
-
-    /// The row in `slot`, `None` when it is free.
+    /// The row in `slot`.
     pub(crate) fn at_mut(&mut self, slot: u32) -> Option<&mut T> {
-        self.rows.get_mut(slot as usize).and_then(Option::as_mut)
+        self.rows.get_mut(slot as usize)
     }
 
-    /// The slot of `key`'s row, made with `new` (in a free slot if there is one) when absent.
+    /// The slot of `key`'s row, made with `new` when absent.
     pub(crate) fn slot_or_insert_with(&mut self, key: RecordKey, new: impl FnOnce() -> T) -> u32 {
         if let Some(slot) = self.slot(&key) {
             return slot;
         }
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.rows[slot as usize] = Some(new());
-                slot
-            }
-            None => {
-                // A u32 slot addresses 4 billion rows, far beyond what one process holds.
-                let slot = u32::try_from(self.rows.len()).expect("fewer than 2^32 rows");
-                if self.rows.len() == self.rows.capacity() {
-                    // Grow by an eighth, not by doubling: at 10M rows doubling would leave up
-                    // to 6.7M rows' worth unused; the extra copies cost little next to the
-                    // work of replaying the log.
-                    self.rows
-                        .reserve_exact((self.rows.len() / 8).max(MIN_GROWTH));
-                }
-                self.rows.push(Some(new()));
-                slot
-            }
-        };
+        // A u32 slot addresses 4 billion rows, far beyond what one process holds.
+        let slot = u32::try_from(self.rows.len()).expect("fewer than 2^32 rows");
+        make_room(&mut self.rows);
+        self.rows.push(new());
         self.slots.insert(key, slot);
         slot
     }
 
-    /// Makes `row` the row of `key`, replacing any.
-    pub(crate) fn insert(&mut self, key: RecordKey, row: T) {
-        match self.slot(&key) {
-            Some(slot) => self.rows[slot as usize] = Some(row),
-            None => {
-                self.slot_or_insert_with(key, || row);
-            }
-        }
+    /// Every row, in slot order.
+    pub(crate) fn rows(&self) -> impl Iterator<Item = &T> {
+        self.rows.iter()
     }
+}
 
-    /// Removes the row of `key`; its slot is reused by the next new record.
-    pub(crate) fn remove(&mut self, key: &RecordKey) {
-        if let Some(slot) = self.slots.remove(key) {
-            self.rows[slot as usize] = None;
-            self.free.push(slot);
+/// Rows kept by the slots of a [`SlotTable`], for some of its records (`None` for the others):
+/// a second table over the same records without a second map.
+pub(crate) struct SlotRows<T>(Vec<Option<T>>);
+
+impl<T> Default for SlotRows<T> {
+    fn default() -> Self {
+        SlotRows(Vec::new())
+    }
+}
+
+impl<T> SlotRows<T> {
+    /// Makes `row` the row in `slot` (`None` removes it).
+    pub(crate) fn set(&mut self, slot: u32, row: Option<T>) {
+        let at = slot as usize;
+        while self.0.len() <= at {
+            if row.is_none() {
+                return;
+            }
+            make_room(&mut self.0);
+            self.0.push(None);
         }
+        self.0[at] = row;
     }
 
     /// Every row, in slot order.
     pub(crate) fn rows(&self) -> impl Iterator<Item = &T> {
-        self.rows.iter().flatten()
+        self.0.iter().flatten()
     }
 }
 
@@ -147,27 +147,30 @@ mod tests {
     }
 
     #[test]
-    fn removed_slots_are_reused_and_rows_stay_dense() {
+    fn slots_are_kept_and_rows_stay_dense() {
         let mut table = SlotTable::default();
         let key = |n: u32| RecordKey::new("CN-BJ", &n.to_string());
         for n in 0..10 {
-            table.insert(key(n), n);
+            assert_eq!(table.slot_or_insert_with(key(n), || n), n);
         }
-        table.insert(key(3), 33);
-        assert_eq!(table.get(&key(3)), Some(&33));
-        table.remove(&key(4));
-        table.remove(&key(4));
-        assert_eq!(table.get(&key(4)), None);
-        assert_eq!(table.rows().count(), 9);
-        table.insert(key(10), 10);
-        assert_eq!(table.slot(&key(10)), Some(4));
-        assert_eq!(table.rows.len(), 10);
-        let mut rows: Vec<u32> = table.rows().copied().collect();
-        rows.sort_unstable();
-        assert_eq!(rows, [0, 1, 2, 5, 6, 7, 8, 9, 10, 33]);
-        assert_eq!(table.slot_or_insert_with(key(1), || 99), 1);
-        assert_eq!(table.get(&key(1)), Some(&1));
-        *table.get_mut(&key(1)).unwrap() = 11;
-        assert_eq!(table.at_mut(1), Some(&mut 11));
+        assert_eq!(table.slot_or_insert_with(key(3), || 99), 3);
+        assert_eq!(table.get(&key(3)), Some(&3));
+        assert_eq!(table.get(&key(10)), None);
+        *table.at_mut(1).unwrap() = 11;
+        let rows: Vec<u32> = table.rows().copied().collect();
+        assert_eq!(rows, [0, 11, 2, 3, 4, 5, 6, 7, 8, 9]);
+    }
+
+    #[test]
+    fn slot_rows_follow_the_slots_they_are_given() {
+        let mut rows = SlotRows::default();
+        rows.set(5, None);
+        assert_eq!(rows.0.len(), 0);
+        rows.set(2, Some("b"));
+        rows.set(0, Some("a"));
+        rows.set(2, None);
+        rows.set(3, Some("d"));
+        assert_eq!(rows.rows().copied().collect::<Vec<_>>(), ["a", "d"]);
+        assert_eq!(rows.0.len(), 4);
     }
 }

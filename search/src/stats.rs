@@ -13,7 +13,7 @@ use yiqi_schema::{classification, regions};
 
 use super::fields::text;
 use super::params::{GroupBy, StatsQuery};
-use super::slots::{RecordKey, SlotTable};
+use super::slots::SlotRows;
 
 /// An instrument is idle when its reported yearly run hours (`usage.run_hours`) are below this.
 pub const IDLE_RUN_HOURS: u32 = 200;
@@ -256,15 +256,14 @@ impl Row {
     }
 }
 
-/// The current records, one row each, addressed by the digest of their id.
+/// The current instruments, one row each, kept by the slots the utilisation table gives their
+/// ids ([`crate::tables`]).
 #[derive(Default)]
 pub struct StatsTable {
-    /// The highest seq applied.
-    seq: u64,
-    /// Counts changes, including those outside the log's order ([`StatsTable::put`]): an answer
-    /// computed on one version holds until the next.
+    /// Counts changes, including those outside the log's order: an answer computed on one
+    /// version holds until the next.
     version: u64,
-    rows: SlotTable<Row>,
+    rows: SlotRows<Row>,
     names: Interner,
 }
 
@@ -309,42 +308,22 @@ fn small(record: &Json, pointer: &str) -> Option<u32> {
 }
 
 impl StatsTable {
-    /// The highest seq applied.
-    pub fn seq(&self) -> u64 {
-        self.seq
-    }
-
     /// Moves on with every change to the rows.
     pub fn version(&self) -> u64 {
         self.version
     }
 
-    /// Applies one accepted version; versions at or below the applied seq are ignored, so a
-    /// replay never counts a record twice.
-    pub fn apply(&mut self, seq: u64, record: &Json) {
-        if seq <= self.seq {
-            return;
-        }
-        self.seq = seq;
-        self.put(record);
-    }
-
-    /// Replaces (or, for a tombstone, removes) the row of `record`'s id whatever the applied
-    /// seq: for records that change outside the log's order (see
-    /// [`crate::SearchService::apply_unsequenced`]).
-    pub fn put(&mut self, record: &Json) {
-        let region = text(record, "/region");
-        let Some(local_id) = text(record, "/local_id") else {
+    /// Makes `record` the current version of the instrument in `slot`: its row, or none when
+    /// the record is not a current instrument (a tombstone, a service under the id). `slot` is
+    /// `None` for an id that never was an instrument, which has no row to change.
+    pub fn put(&mut self, slot: Option<u32>, record: &Json) {
+        let Some(slot) = slot else {
             return;
         };
-        let key = RecordKey::new(region.unwrap_or_default(), local_id);
         self.version += 1;
-        if !crate::is_current_instrument(record) {
-            self.rows.remove(&key);
-        } else {
-            let row = self.row(region_index(region), record);
-            self.rows.insert(key, row);
-        }
+        let row = crate::is_current_instrument(record)
+            .then(|| self.row(region_index(text(record, "/region")), record));
+        self.rows.set(slot, row);
     }
 
     fn row(&mut self, region: u32, record: &Json) -> Row {
@@ -594,6 +573,7 @@ impl DistinctIds {
 mod tests {
     use super::*;
     use crate::params::StatsFormat;
+    use crate::tables::Tables;
     use serde_json::json;
     use yiqi_schema::testing::sample_record;
 
@@ -657,15 +637,15 @@ mod tests {
 
     #[test]
     fn sums_near_two_to_the_53_are_exact() {
-        let mut table = StatsTable::default();
+        let mut tables = Tables::default();
         let max = 9_007_199_254_740_991u64;
         for i in 0..1000u64 {
-            table.apply(
+            tables.apply(
                 i + 1,
                 &record(&format!("A{i}"), json!({"original_value_cny": max})),
             );
         }
-        let stats = table.query(&by(GroupBy::Region));
+        let stats = tables.stats.query(&by(GroupBy::Region));
         assert_eq!(stats.total.original_value_cny, u128::from(max) * 1000);
         assert_eq!(
             stats.rows[0].figures.original_value_cny,
@@ -680,34 +660,41 @@ mod tests {
 
     #[test]
     fn replacement_tombstone_and_replay_idempotence() {
-        let mut table = StatsTable::default();
-        table.apply(1, &record("A", json!({"original_value_cny": 10})));
-        table.apply(2, &record("A", json!({"original_value_cny": 30})));
-        table.apply(2, &record("A", json!({"original_value_cny": 99})));
-        table.apply(1, &record("A", json!({"original_value_cny": 99})));
+        let mut tables = Tables::default();
+        tables.apply(1, &record("A", json!({"original_value_cny": 10})));
+        tables.apply(2, &record("A", json!({"original_value_cny": 30})));
+        tables.apply(2, &record("A", json!({"original_value_cny": 99})));
+        tables.apply(1, &record("A", json!({"original_value_cny": 99})));
         assert_eq!(
-            table.query(&by(GroupBy::Region)).total.original_value_cny,
+            tables
+                .stats
+                .query(&by(GroupBy::Region))
+                .total
+                .original_value_cny,
             30
         );
         let tombstone = json!({"kind": "instrument", "region": "CN-GS", "local_id": "A", "version": 9,
             "updated_at": "2026-03-02T00:00:00Z", "deleted": true});
-        table.apply(3, &tombstone);
-        assert_eq!(table.query(&by(GroupBy::Region)).total.instruments, 0);
-        assert_eq!(table.seq(), 3);
-        assert!(table.query(&by(GroupBy::Region)).rows.is_empty());
+        tables.apply(3, &tombstone);
+        assert_eq!(
+            tables.stats.query(&by(GroupBy::Region)).total.instruments,
+            0
+        );
+        assert_eq!(tables.seq(), 3);
+        assert!(tables.stats.query(&by(GroupBy::Region)).rows.is_empty());
     }
 
     #[test]
     fn figures_and_idle_threshold() {
-        let mut table = StatsTable::default();
-        table.apply(
+        let mut tables = Tables::default();
+        tables.apply(
             1,
             &record(
                 "A",
                 json!({"usage": {"year": 2025, "run_hours": 199, "external_service_hours": 5}}),
             ),
         );
-        table.apply(
+        tables.apply(
             2,
             &record(
                 "B",
@@ -718,8 +705,8 @@ mod tests {
         c.as_object_mut().unwrap().remove("usage");
         c.as_object_mut().unwrap().remove("original_value_cny");
         c.as_object_mut().unwrap().remove("carrier");
-        table.apply(3, &c);
-        let total = table.query(&by(GroupBy::Region)).total;
+        tables.apply(3, &c);
+        let total = tables.stats.query(&by(GroupBy::Region)).total;
         assert_eq!(total.instruments, 3);
         assert_eq!(total.idle, 1);
         assert_eq!(total.run_hours, 399);
@@ -729,25 +716,25 @@ mod tests {
         assert_eq!(total.externally_shared, 2);
         assert_eq!(total.value_unknown, 1);
         assert_eq!(total.original_value_cny, 2 * 12_800_000);
-        let years = table.query(&by(GroupBy::Year));
+        let years = tables.stats.query(&by(GroupBy::Year));
         assert_eq!(years.rows[0].key, "2025");
         assert_eq!(years.rows[1].key, UNKNOWN_KEY);
     }
 
     #[test]
     fn groupings_labels_order_and_region_filter() {
-        let mut table = StatsTable::default();
-        table.apply(1, &record("A", json!({})));
-        table.apply(
+        let mut tables = Tables::default();
+        tables.apply(1, &record("A", json!({})));
+        tables.apply(
             2,
             &record("B", json!({"region": "CN-BJ", "category": "020101"})),
         );
-        table.apply(3, &record("C", json!({"region": "CN-BJ"})));
-        let regions = table.query(&by(GroupBy::Region));
+        tables.apply(3, &record("C", json!({"region": "CN-BJ"})));
+        let regions = tables.stats.query(&by(GroupBy::Region));
         assert_eq!(regions.rows[0].key, "CN-BJ");
         assert_eq!(regions.rows[0].label, "北京市");
         assert_eq!(regions.rows[1].label, "甘肃省");
-        let categories = table.query(&by(GroupBy::Category));
+        let categories = tables.stats.query(&by(GroupBy::Category));
         assert_eq!(
             (
                 categories.rows[0].key.as_str(),
@@ -756,46 +743,46 @@ mod tests {
             ("010000", "分析仪器")
         );
         assert_eq!(categories.rows[1].key, "020000");
-        let filtered = table.query(&StatsQuery {
+        let filtered = tables.stats.query(&StatsQuery {
             region: Some("CN-GS".into()),
             ..by(GroupBy::Category)
         });
         assert_eq!(filtered.total.instruments, 1);
         for (code, instruments) in [("020101", 1), ("020000", 1), ("010000", 2), ("030000", 0)] {
-            let in_class = table.query(&StatsQuery {
+            let in_class = tables.stats.query(&StatsQuery {
                 category: Some(code.into()),
                 ..by(GroupBy::Region)
             });
             assert_eq!(in_class.total.instruments, instruments, "{code}");
         }
-        let beijing_analytical = table.query(&StatsQuery {
+        let beijing_analytical = tables.stats.query(&StatsQuery {
             region: Some("CN-BJ".into()),
             category: Some("010000".into()),
             ..by(GroupBy::Region)
         });
         assert_eq!(beijing_analytical.total.instruments, 1);
         for group_by in crate::params::GROUP_BYS {
-            let stats = table.query(&by(group_by));
+            let stats = tables.stats.query(&by(group_by));
             let sum: u64 = stats.rows.iter().map(|r| r.figures.instruments).sum();
             assert_eq!(sum, 3, "{group_by:?}");
             assert!(stats.rows.iter().all(|r| !r.label.is_empty()));
         }
-        let carriers = table.query(&by(GroupBy::CarrierType));
+        let carriers = tables.stats.query(&by(GroupBy::CarrierType));
         assert_eq!(carriers.rows[0].key, "instrument_center");
     }
 
     #[test]
     fn csv_quotes_and_totals() {
-        let mut table = StatsTable::default();
-        table.apply(
+        let mut tables = Tables::default();
+        tables.apply(
             1,
             &record("A", json!({"institution": {"name": "大学, \"甲\""}})),
         );
-        table.apply(
+        tables.apply(
             2,
             &record("B", json!({"institution": {"name": "=HYPERLINK(\"x\")"}})),
         );
-        let csv = table.query(&by(GroupBy::Institution)).to_csv();
+        let csv = tables.stats.query(&by(GroupBy::Institution)).to_csv();
         let lines: Vec<&str> = csv.split("\r\n").collect();
         assert!(lines[0].starts_with("\u{feff}代码 Code,名称 Name,仪器数 Instruments,"));
         assert!(!lines[0].contains("original_value_cny"));

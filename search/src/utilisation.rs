@@ -267,51 +267,56 @@ impl UtilisationTable {
     }
 
     /// Applies one accepted version in log order; versions at or below the applied seq are
-    /// ignored, so a replay never counts anything twice.
-    pub fn apply(&mut self, seq: u64, record: &Json) {
+    /// ignored, so a replay never counts anything twice. Returns what [`UtilisationTable::put`]
+    /// does (`None` for an ignored version).
+    pub fn apply(&mut self, seq: u64, record: &Json) -> Option<u32> {
         if seq <= self.seq {
-            return;
+            return None;
         }
         self.seq = seq;
-        self.put(record);
+        self.put(record)
     }
 
     /// Makes `record` the current version of its id, whatever the applied seq: an instrument
     /// version replaces the instrument's facts and its usage for the year it reports; a service
     /// version replaces the service's contribution; a tombstone (or a record of the other kind
     /// under the same id) takes the id's previous contribution out.
-    pub fn put(&mut self, record: &Json) {
+    ///
+    /// Returns the slot of the id's instrument, if the id is or ever was one: instruments keep
+    /// their slots, so the statistics keep their rows by these slots too ([`crate::tables`]).
+    pub fn put(&mut self, record: &Json) -> Option<u32> {
         let (Some(region), Some(local_id)) = (text(record, "/region"), text(record, "/local_id"))
         else {
-            return;
+            return None;
         };
         let deleted = record.get("deleted").and_then(Json::as_bool) == Some(true);
         let key = RecordKey::new(region, local_id);
         if let Some(old) = self.services.remove(&key) {
             self.take_out(&old);
         }
-        if let Some(instrument) = self.instruments.get_mut(&key) {
+        let known = self.instruments.slot(&key);
+        if let Some(instrument) = known.and_then(|slot| self.instruments.at_mut(slot)) {
             instrument.live = false;
         }
         if deleted || yiqi_schema::validate::is_key_record(record) {
-            return;
+            return known;
         }
         if is_service_record(record) {
             if let Some(service) = self.service(region, record) {
                 self.put_in(&service);
                 self.services.insert(key, service);
             }
-        } else {
-            let slot = self.slot(region, local_id);
-            let facts = self.facts(record);
-            let Some(instrument) = self.instruments.at_mut(slot) else {
-                return;
-            };
+            return known;
+        }
+        let slot = self.slot(region, local_id);
+        let facts = self.facts(record);
+        if let Some(instrument) = self.instruments.at_mut(slot) {
             instrument.set_live(facts);
             if let Some(usage) = usage(record) {
                 instrument.report(usage);
             }
         }
+        Some(slot)
     }
 
     /// The slot of an instrument, made (not live) when it is new.

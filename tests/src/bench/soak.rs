@@ -5,7 +5,9 @@
 //! rate; the hub is SIGKILLed and restarted on the same folder at a fixed interval. At the end
 //! every node publishes and syncs once more, and the run checks that nothing acknowledged was
 //! lost (each node's own catalogue is exactly what the hub holds for its region), that the feed
-//! is gapless, that every mirror equals the hub, and how the hub's memory moved.
+//! is gapless, that every mirror equals the hub, and how the hub's memory moved. With
+//! `steady_after`, the nodes publish edits only from then on, so that the memory window sees a
+//! catalogue of constant size.
 //!
 //! `tests/tests/soak.rs` runs one minute of it in CI; the figures of the full run are in
 //! docs/performance.md.
@@ -32,12 +34,19 @@ pub struct Options {
     pub search_rate: f64,
     /// Each node syncs this often.
     pub sync_every: Duration,
+    /// From this long after the start the nodes publish edits only, at the same rate: the
+    /// catalogue stops growing, so the memory window measures what serving a steady catalogue
+    /// costs rather than the catalogue's growth. `None`: new records throughout.
+    pub steady_after: Option<Duration>,
     pub json: Option<PathBuf>,
 }
 
 const REGIONS: [&str; 3] = ["CN-BJ", "CN-GS", "CN-SC"];
 /// Of every cycle's records, this share are edits of records published earlier.
 const EDIT_SHARE: f64 = 0.3;
+/// Added to the cycle as the content salt of the steady phase's edits, apart from the salts of
+/// the other edits (the cycle itself).
+const STEADY_SALT: u64 = 1_000_000;
 /// How long one publish or sync keeps retrying an unreachable hub within a cycle.
 const MAX_WAIT: &str = "20s";
 const QUERIES: [&str; 4] = ["显微镜", "质谱", "TEM", "光谱仪"];
@@ -114,6 +123,7 @@ pub fn run(options: &Options) -> Result<Outcome, String> {
                 files: dir.path().join(format!("{region}-files")),
                 per_second: options.rate / REGIONS.len() as f64,
                 sync_every: options.sync_every,
+                steady_from: options.steady_after.map(|after| started + after),
                 stop: stop.clone(),
                 published: published.clone(),
                 failures: failures.clone(),
@@ -195,6 +205,7 @@ struct NodeWorker {
     files: PathBuf,
     per_second: f64,
     sync_every: Duration,
+    steady_from: Option<Instant>,
     stop: Arc<AtomicBool>,
     published: Arc<AtomicU64>,
     failures: Arc<Mutex<Vec<String>>>,
@@ -207,14 +218,25 @@ impl NodeWorker {
         let edits_per_cycle = (self.per_second * EDIT_SHARE).round() as u64;
         let mut last_sync = Instant::now();
         let mut cycle = 0u64;
+        // The cycles that made new records, once the catalogue is steady.
+        let mut growing_cycles: Option<u64> = None;
         while !self.stop.load(Ordering::SeqCst) {
             let began = Instant::now();
+            if growing_cycles.is_none() && self.steady_from.is_some_and(|at| began >= at) {
+                growing_cycles = Some(cycle.max(1));
+            }
+            // While the catalogue grows, new records; then edits of a growing cycle's records
+            // (a salt no other batch uses, so every one is a new version).
+            let (slot, salt) = match growing_cycles {
+                None => (cycle, 0),
+                Some(grown) => (cycle % grown, STEADY_SALT + cycle),
+            };
             let new = write_catalogue(
                 &self.files,
                 self.region,
-                &format!("C{cycle}-"),
+                &format!("C{slot}-"),
                 new_per_cycle,
-                0,
+                salt,
             );
             self.expect_ok(&["import", path_text(&new)]);
             if cycle > 0 {
@@ -222,7 +244,10 @@ impl NodeWorker {
                 let edited = write_catalogue(
                     &self.files,
                     self.region,
-                    &format!("C{}-", cycle / 2),
+                    &format!(
+                        "C{}-",
+                        growing_cycles.map_or(cycle / 2, |grown| cycle / 2 % grown)
+                    ),
                     edits_per_cycle.min(new_per_cycle),
                     cycle,
                 );
@@ -349,7 +374,7 @@ fn compare(
 }
 
 /// The window over which the hub's memory must stay flat, and the allowed growth.
-const MEMORY_WINDOW: Duration = Duration::from_secs(20 * 60);
+pub const MEMORY_WINDOW: Duration = Duration::from_secs(20 * 60);
 const MEMORY_GROWTH_LIMIT: f64 = 0.05;
 
 fn report(options: &Options, outcome: &Outcome, elapsed: Duration) -> Result<(), String> {
@@ -373,6 +398,13 @@ fn report(options: &Options, outcome: &Outcome, elapsed: Duration) -> Result<(),
             "records/s",
         ),
         row("publish rate asked", options.rate, "records/s"),
+        row(
+            "edits only (catalogue steady) from",
+            options
+                .steady_after
+                .map_or(f64::NAN, |after| after.as_secs_f64() / 60.0),
+            "min (NaN: new records throughout)",
+        ),
         row("acknowledged records lost", outcome.lost as f64, ""),
         row(
             "feed gapless",
@@ -407,6 +439,7 @@ fn report(options: &Options, outcome: &Outcome, elapsed: Duration) -> Result<(),
             "seconds": elapsed.as_secs_f64(),
             "kills": outcome.kills,
             "published": outcome.published,
+            "steady_after_s": options.steady_after.map(|after| after.as_secs_f64()),
             "lost": outcome.lost,
             "feed_gapless": outcome.feed_gapless,
             "diverged_mirrors": outcome.diverged_mirrors,

@@ -122,6 +122,10 @@ enum Command {
         /// Seconds between a node's syncs.
         #[arg(long, default_value_t = 5)]
         sync_every: u64,
+        /// Minutes of new records; edits only after, so the catalogue is steady while memory
+        /// is watched (default: up to the last 20 minutes, the memory window).
+        #[arg(long)]
+        new_records_minutes: Option<f64>,
         #[arg(long)]
         json: Option<PathBuf>,
     },
@@ -283,6 +287,7 @@ fn main() -> ExitCode {
             rate,
             search_rate,
             sync_every,
+            new_records_minutes,
             json,
         } => soak::run(&soak::Options {
             duration: Duration::from_secs_f64(minutes * 60.0),
@@ -290,6 +295,10 @@ fn main() -> ExitCode {
             rate,
             search_rate,
             sync_every: Duration::from_secs(sync_every),
+            steady_after: new_records_minutes
+                .or(Some(minutes - soak::MEMORY_WINDOW.as_secs_f64() / 60.0))
+                .filter(|m| *m > 0.0)
+                .map(|m| Duration::from_secs_f64(m * 60.0)),
             json,
         })
         .and_then(|outcome| match outcome.sound() {
