@@ -46,10 +46,11 @@ use yiqi_tlog::{Frontier, leaf_hash, verify_consistency};
 pub const DEFAULT_PAGE_SIZE: usize = 5_000;
 /// A feed request may long-poll up to `wait` seconds; this much more covers the network.
 const FEED_SLACK: Duration = Duration::from_secs(30);
-/// How long a sync waits for a checkpoint covering the feed's tail (the hub signs within 1 s).
+/// How long a sync waits for a newer checkpoint when the feed is ahead of the hub's last one
+/// (the hub signs within 200 ms of a commit, at least once a second).
 const CHECKPOINT_WAIT: Duration = Duration::from_secs(3);
 /// How often it looks for that checkpoint meanwhile.
-const CHECKPOINT_POLL: Duration = Duration::from_millis(100);
+const CHECKPOINT_POLL: Duration = Duration::from_millis(50);
 
 /// Options of one sync run.
 #[derive(Debug, Clone)]
@@ -207,17 +208,19 @@ impl Node {
         self.refuse_if_alarm()?;
         let log = self.log_verifier(options.max_wait).await?;
         let mut accepted = self.accept_checkpoint(&log, options.max_wait).await?;
-        // The hub signs a checkpoint within a second of a commit: a sync started just after a
-        // publish waits that long for the checkpoint that covers it, rather than leave the tail
-        // of the feed for the next sync.
-        let deadline = tokio::time::Instant::now() + CHECKPOINT_WAIT;
-        while tokio::time::Instant::now() < deadline
-            && self
-                .feed_beyond(accepted.checkpoint.size(), 0, options)
-                .await?
-        {
-            tokio::time::sleep(CHECKPOINT_POLL).await;
-            accepted = self.accept_checkpoint(&log, options.max_wait).await?;
+        // The hub signs a checkpoint within a second of a commit: a sync that finds the feed
+        // ahead of the checkpoint waits for the next one, which covers what was committed when
+        // the sync began, rather than leave that tail for the next sync. It never waits for
+        // the feed to stop growing: while regions publish steadily the feed is always a little
+        // ahead of the last checkpoint, and waiting for it to catch up held every arrival for
+        // the whole wait.
+        let signed = accepted.checkpoint.size();
+        if self.feed_beyond(signed, 0, options).await? {
+            let deadline = tokio::time::Instant::now() + CHECKPOINT_WAIT;
+            while accepted.checkpoint.size() == signed && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(CHECKPOINT_POLL).await;
+                accepted = self.accept_checkpoint(&log, options.max_wait).await?;
+            }
         }
         let mut progress = self.progress()?;
         let mut report = SyncReport::default();
@@ -848,6 +851,31 @@ mod tests {
             (7, 1, true)
         );
         assert_eq!(status.log.alarm, None);
+    }
+
+    #[tokio::test]
+    async fn a_steady_flow_of_publishing_does_not_hold_a_sync_back() {
+        let (fed, bj) = (Federation::new(), generate());
+        let hub = federation(&fed.root, &bj).await;
+        let flow = (0..100).map(|n| {
+            let envelope = signed(instrument("CN-BJ", &format!("F{n}"), 1), &bj);
+            yiqi_schema::canonical::canonical_bytes(&envelope)
+        });
+        hub.with(|s| s.committed_after_signing = flow.collect());
+        let dir = tempfile::tempdir().unwrap();
+        let node = node_for(&dir, "CN-GS", &hub, &fed);
+        let started = std::time::Instant::now();
+        let report = node.sync(&options()).await.unwrap();
+        // The feed is always one entry ahead of the latest checkpoint: the sync takes the next
+        // checkpoint and goes, rather than wait for a feed that never stops growing.
+        assert!(
+            started.elapsed() < CHECKPOINT_WAIT,
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(report.cursor > 3, "{report:?}");
+        assert!(report.waiting);
+        assert_eq!(node.show("CN-BJ/F0").unwrap()["record"]["version"], 1);
     }
 
     #[tokio::test]

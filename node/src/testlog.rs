@@ -8,7 +8,7 @@
 use crate::log::{encode_hash, witness_verifier};
 use crate::testing::FakeHub;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use yiqi_schema::keys::{SecretKey, generate, public_key_text};
 use yiqi_tlog::{
@@ -53,6 +53,9 @@ pub struct LogState {
     pub omit: BTreeSet<u64>,
     /// Hostile: the size of the checkpoint served instead of the latest.
     pub serve_size: Option<u64>,
+    /// A steady flow of publishing: after each latest checkpoint served, the next of these
+    /// entries is committed, so the feed is always ahead of the checkpoint a node holds.
+    pub committed_after_signing: VecDeque<Vec<u8>>,
 }
 
 impl LogState {
@@ -66,6 +69,7 @@ impl LogState {
             witnesses: Vec::new(),
             omit: BTreeSet::new(),
             serve_size: None,
+            committed_after_signing: VecDeque::new(),
         }
     }
 
@@ -163,7 +167,13 @@ impl LogState {
             ("GET", "/v1/log/key") => (200, format!("{}\n", self.vkey()).into_bytes()),
             ("GET", "/v1/log/checkpoint") => {
                 let size = q("size").or(self.serve_size).unwrap_or(self.size());
-                (200, self.note(size).into_bytes())
+                let note = self.note(size).into_bytes();
+                if q("size").is_none()
+                    && let Some(next) = self.committed_after_signing.pop_front()
+                {
+                    self.append(&[next]);
+                }
+                (200, note)
             }
             ("GET", "/v1/log/proof/consistency") => as_json(match (q("from"), q("size")) {
                 (Some(from), Some(size)) if 1 <= from && from <= size && size <= self.size() => {
