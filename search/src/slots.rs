@@ -1,7 +1,8 @@
 //! Records addressed by a fixed-size digest of their id, for the exact in-memory tables
 //! ([`crate::stats`], [`crate::utilisation`]): 16 bytes per id whatever its length and no heap
-//! string, and the rows dense in one `Vec` addressed by a u32 slot, so that a query scans
-//! contiguous memory and the map from digest to slot holds 20-byte entries.
+//! string, one map from digest to u32 slot for both tables ([`crate::tables`]), and each table's
+//! rows dense in a `Vec` addressed by that slot, so that a query scans contiguous memory and the
+//! map holds 20-byte entries.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
