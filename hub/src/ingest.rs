@@ -337,7 +337,7 @@ impl WriterState {
         let stored = StoredVersion {
             version: verified.version,
             seq,
-            content_hash: verified.content_hash,
+            content_hash: verified.content_hash(),
         };
         group.overlay.current.insert(id.clone(), stored);
         group
@@ -382,7 +382,7 @@ fn stored_result(
 
 /// The same version again: a duplicate when the content is identical, else a conflict.
 fn same_version(verified: &VerifiedEnvelope, stored: StoredVersion) -> Result<u64, Rejection> {
-    if stored.content_hash == verified.content_hash {
+    if stored.content_hash == verified.content_hash() {
         return Ok(stored.seq);
     }
     Err(Rejection::at(

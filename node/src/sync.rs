@@ -36,10 +36,11 @@ use std::ops::ControlFlow;
 use std::time::Duration;
 // Feed pages and entries as the hub serves them; the envelope stays raw so its exact bytes are
 // hashed and checked.
+use yiqi_schema::VerifiedEnvelope;
+use yiqi_schema::envelope::ParsedEnvelope;
 use yiqi_schema::protocol::{FeedEntry, FeedPage};
-use yiqi_schema::{VerifiedEnvelope, check_envelope};
 use yiqi_store::WriteBatch;
-use yiqi_tlog::{Frontier, leaf_hash, verify_consistency};
+use yiqi_tlog::{Frontier, Hash, leaf_hash, verify_consistency};
 
 /// Most entries the node asks for per feed request: the hub's maximum, so that a node catching
 /// up pays one request, one proof and one flush per 5,000 entries.
@@ -94,29 +95,46 @@ pub struct SyncReport {
     pub waiting: bool,
 }
 
-/// The few record fields read before any check: which kind, whose, which version.
-#[derive(Deserialize, Default)]
-struct Peek {
-    #[serde(default)]
-    record: PeekRecord,
-}
-
-#[derive(Deserialize, Default)]
-struct PeekRecord {
-    #[serde(default)]
+/// One feed entry as read from a page: its fields, its leaf hash and its envelope parsed
+/// strictly, once, for both the reads before any check (which kind, whose, which version) and
+/// the check itself.
+struct ReadEntry<'a> {
+    entry: FeedEntry<'a>,
+    raw: &'a RawValue,
+    leaf: Hash,
+    /// Taken by the check; a key record's is taken in seq order, before the other entries'.
+    envelope: Option<ParsedEnvelope<'a>>,
     kind: Option<String>,
-    #[serde(default)]
     region: Option<String>,
-    #[serde(default)]
     local_id: Option<String>,
-    #[serde(default)]
     version: Option<u64>,
 }
 
-fn peek(envelope: &RawValue) -> PeekRecord {
-    serde_json::from_str::<Peek>(envelope.get())
-        .unwrap_or_default()
-        .record
+impl<'a> ReadEntry<'a> {
+    fn read(raw: &'a RawValue) -> Result<ReadEntry<'a>, Fault> {
+        let entry: FeedEntry = serde_json::from_str(raw.get())
+            .map_err(|e| Fault::Hub(format!("not a feed entry: {e}: {}", clip(raw.get()))))?;
+        let bytes = entry.envelope.get().as_bytes();
+        let envelope = ParsedEnvelope::new(bytes);
+        let record = envelope.record();
+        let text = |name| record?.get(name)?.as_str().map(str::to_owned);
+        Ok(ReadEntry {
+            kind: text("kind"),
+            region: text("region"),
+            local_id: text("local_id"),
+            version: record.and_then(|r| r.get("version")?.as_u64()),
+            leaf: leaf_hash(bytes),
+            envelope: Some(envelope),
+            entry,
+            raw,
+        })
+    }
+
+    fn take_envelope(&mut self) -> ParsedEnvelope<'a> {
+        self.envelope
+            .take()
+            .unwrap_or_else(|| ParsedEnvelope::new(self.entry.envelope.get().as_bytes()))
+    }
 }
 
 /// A feed entry kept aside, with why.
@@ -224,6 +242,33 @@ impl Node {
         }
         let mut progress = self.progress()?;
         let mut report = SyncReport::default();
+        // A proven page is written while the next one is read and checked: the write is one
+        // thread's work, the checks keep every core busy. Whatever ends the loop, the page
+        // being written was proven, so it lands first.
+        let mut writing = None;
+        let followed = self
+            .follow(&accepted, &mut progress, &mut report, &mut writing, options)
+            .await;
+        if let Some(write) = writing {
+            report.add(finish_write(write).await?);
+        }
+        followed?;
+        report.cursor = progress.frontier.size();
+        report.log = self.witness(&accepted, &progress.book).await?;
+        let target = accepted.checkpoint.size();
+        report.waiting = self.feed_beyond(target, options.wait_secs, options).await?;
+        Ok(report)
+    }
+
+    /// Reads, proves and writes pages until the log is applied up to the accepted checkpoint.
+    async fn follow(
+        &self,
+        accepted: &Accepted,
+        progress: &mut Progress,
+        report: &mut SyncReport,
+        writing: &mut Option<PageWrite>,
+        options: &SyncOptions,
+    ) -> Result<(), NodeError> {
         let target = accepted.checkpoint.size();
         let mut body = None;
         while progress.frontier.size() < target {
@@ -234,24 +279,20 @@ impl Node {
                         .await?
                 }
             };
-            let examined = self.examine(page.clone(), progress.clone()).await?;
-            let end = examined.progress.frontier.size();
-            let prefetch = (end < target).then(|| {
-                let (node, options) = (self.clone(), options.clone());
-                tokio::spawn(async move { node.fetch_page(end, target, &options).await })
-            });
-            self.prove_page(&accepted, &examined.progress.frontier, &page, options)
+            let (examined, prefetch) = self
+                .examine_and_prove(page, progress.clone(), accepted, options)
                 .await?;
-            progress = examined.progress.clone();
+            *progress = examined.progress.clone();
             report
                 .key_changes
                 .extend(examined.key_changes.iter().cloned());
+            if let Some(write) = writing.take() {
+                report.add(finish_write(write).await?);
+            }
             let (db, index) = (self.db.clone(), self.live_index());
-            let stats =
-                tokio::task::spawn_blocking(move || commit_page(&db, examined, index.as_deref()))
-                    .await
-                    .map_err(|e| NodeError::Invalid(format!("writing a feed page: {e}")))??;
-            report.add(stats);
+            *writing = Some(tokio::task::spawn_blocking(move || {
+                commit_page(&db, examined, index.as_deref())
+            }));
             if let Some(prefetch) = prefetch {
                 body = Some(
                     prefetch
@@ -260,10 +301,7 @@ impl Node {
                 );
             }
         }
-        report.cursor = progress.frontier.size();
-        report.log = self.witness(&accepted, &progress.book).await?;
-        report.waiting = self.feed_beyond(target, options.wait_secs, options).await?;
-        Ok(report)
+        Ok(())
     }
 
     /// The proven log as stored: the frontier and the key book. A store written before the
@@ -319,6 +357,33 @@ impl Node {
             "hub {}: unreadable feed page: {e}",
             self.config.hub
         ))
+    }
+
+    /// Steps 1–4 of the module documentation for one page; the next page is requested as soon
+    /// as this one's end is known, while this one is proven.
+    async fn examine_and_prove(
+        &self,
+        page: Bytes,
+        progress: Progress,
+        accepted: &Accepted,
+        options: &SyncOptions,
+    ) -> Result<(Examined, Option<PageFetch>), NodeError> {
+        let examined = self.examine(page.clone(), progress).await?;
+        let (end, target) = (
+            examined.progress.frontier.size(),
+            accepted.checkpoint.size(),
+        );
+        let prefetch = (end < target).then(|| {
+            let (node, options) = (self.clone(), options.clone());
+            tokio::spawn(async move { node.fetch_page(end, target, &options).await })
+        });
+        let proven = self
+            .prove_page(accepted, &examined.progress.frontier, &page, options)
+            .await;
+        if let (Err(_), Some(prefetch)) = (&proven, &prefetch) {
+            prefetch.abort(); // an unproven page ends the sync: the next one is not needed
+        }
+        proven.map(|()| (examined, prefetch))
     }
 
     async fn examine(&self, body: Bytes, progress: Progress) -> Result<Examined, NodeError> {
@@ -424,7 +489,8 @@ impl Node {
     }
 }
 
-/// Steps 1, 2 and 4 of the module documentation for one page.
+/// Steps 1, 2 and 4 of the module documentation for one page. The entries are read (parsed,
+/// hashed) in parallel, then taken in seq order, then checked in parallel.
 fn examine_page(
     body: &[u8],
     mut progress: Progress,
@@ -434,15 +500,19 @@ fn examine_page(
     let page: FeedPage = serde_json::from_slice(body)
         .map_err(|e| Fault::Hub(format!("unreadable feed page: {e}")))?;
     let first_seq = progress.frontier.size() + 1;
-    let mut entries = Vec::with_capacity(page.entries.len());
-    for raw in &page.entries {
-        let entry: FeedEntry = serde_json::from_str(raw.get())
-            .map_err(|e| Fault::Hub(format!("not a feed entry: {e}: {}", clip(raw.get()))))?;
+    let read: Vec<Result<ReadEntry, Fault>> = page
+        .entries
+        .par_iter()
+        .map(|raw| ReadEntry::read(raw))
+        .collect();
+    let mut entries = Vec::with_capacity(read.len());
+    for read in read {
+        let read = read?;
         let expected = progress.frontier.size() + 1;
-        if entry.seq != expected {
+        if read.entry.seq != expected {
             let detail = format!(
                 "the feed served seq {} where seq {expected} belongs (after seq {})",
-                entry.seq,
+                read.entry.seq,
                 expected - 1
             );
             return Err(Fault::Broken(
@@ -451,31 +521,25 @@ fn examine_page(
         }
         progress
             .frontier
-            .append(leaf_hash(entry.envelope.get().as_bytes()))
+            .append(read.leaf)
             .map_err(|e| Fault::Hub(e.to_string()))?;
-        let peeked = peek(entry.envelope);
-        entries.push((entry, *raw, peeked));
+        entries.push(read);
     }
     let mut outcomes: Vec<Option<Outcome>> = entries.iter().map(|_| None).collect();
     let mut key_changes = Vec::new();
-    for (slot, (entry, raw, peeked)) in outcomes.iter_mut().zip(&entries) {
-        if peeked.kind.as_deref() == Some("key") {
-            *slot = Some(apply_key_record(
-                entry,
-                raw,
-                &mut progress.book,
-                &mut key_changes,
-            ));
+    for (slot, read) in outcomes.iter_mut().zip(&mut entries) {
+        if read.kind.as_deref() == Some("key") {
+            *slot = Some(apply_key_record(read, &mut progress.book, &mut key_changes));
         }
     }
     let book = &progress.book;
     let checked: Vec<(usize, Result<Outcome, Broken>)> = entries
-        .par_iter()
+        .into_par_iter()
         .enumerate()
         .filter(|(i, _)| outcomes[*i].is_none())
-        .map(|(i, (entry, raw, peeked))| {
-            let receipt = receipts.get(&(entry.seq - 1));
-            (i, examine_entry(entry, raw, peeked, book, own, receipt))
+        .map(|(i, read)| {
+            let receipt = receipts.get(&(read.entry.seq - 1));
+            (i, examine_entry(read, book, own, receipt))
         })
         .collect();
     for (i, outcome) in checked {
@@ -491,14 +555,14 @@ fn examine_page(
 
 /// A key record, checked against the root or its region's keys at its seq, then applied.
 fn apply_key_record(
-    entry: &FeedEntry,
-    raw: &RawValue,
+    read: &mut ReadEntry,
     book: &mut KeyBook,
     changes: &mut Vec<KeyChange>,
 ) -> Outcome {
+    let seq = read.entry.seq;
     let mut key_problem = None;
-    let checked = check_envelope(entry.envelope.get().as_bytes(), |region, key| {
-        match book.may_sign_key_record(region, key, entry.seq) {
+    let checked = read.take_envelope().check_by_region(|region, key| {
+        match book.may_sign_key_record(region, key, seq) {
             Ok(()) => true,
             Err(why) => {
                 key_problem = Some(why);
@@ -510,103 +574,107 @@ fn apply_key_record(
         Ok(verified) => verified,
         Err(rejected) => {
             let reason = key_problem.unwrap_or(rejected.rejection.message);
-            return quarantine(entry, rejected.rejection.code.as_str(), reason, raw);
+            return quarantine(read, rejected.rejection.code.as_str(), reason);
         }
     };
-    match book.apply(entry.seq, &verified) {
+    match book.apply(seq, &verified) {
         Ok(change) => {
             changes.extend(change);
             Outcome::KeyRecord
         }
-        Err(why) => quarantine(entry, "bad_key_record", why, raw),
+        Err(why) => quarantine(read, "bad_key_record", why),
     }
 }
 
 /// Any other entry: own-region entries against the receipts, the rest against the key book.
 fn examine_entry(
-    entry: &FeedEntry,
-    raw: &RawValue,
-    peeked: &PeekRecord,
+    read: ReadEntry,
     book: &KeyBook,
     own: &str,
     receipt: Option<&Receipt>,
 ) -> Result<Outcome, Broken> {
     if let Some(receipt) = receipt {
-        check_receipt(entry, raw, peeked, own, receipt)?;
+        check_receipt(&read, own, receipt)?;
     }
-    if peeked.region.as_deref() == Some(own) {
+    if read.region.as_deref() == Some(own) {
         return Ok(Outcome::Own);
     }
-    Ok(check_mirrored(entry, raw, book))
+    Ok(check_mirrored(read, book))
 }
 
 /// The entry at a receipt's index must be the version the hub acknowledged: same id and
 /// version, and for an accepted version the very bytes the node sent.
-fn check_receipt(
-    entry: &FeedEntry,
-    raw: &RawValue,
-    peeked: &PeekRecord,
-    own: &str,
-    receipt: &Receipt,
-) -> Result<(), Broken> {
-    let same_record = peeked.region.as_deref() == Some(own)
-        && peeked.local_id.as_deref() == Some(receipt.local_id.as_str())
-        && peeked.version == Some(receipt.version);
-    let leaf = crate::log::encode_hash(&leaf_hash(entry.envelope.get().as_bytes()));
+fn check_receipt(read: &ReadEntry, own: &str, receipt: &Receipt) -> Result<(), Broken> {
+    let same_record = read.region.as_deref() == Some(own)
+        && read.local_id.as_deref() == Some(receipt.local_id.as_str())
+        && read.version == Some(receipt.version);
+    let leaf = crate::log::encode_hash(&read.leaf);
     let same_bytes = receipt.leaf_hash.as_ref().is_none_or(|hash| *hash == leaf);
     if same_record && same_bytes {
         return Ok(());
     }
     let detail = format!(
         "leaf {} is not {own}/{} version {} that the hub acknowledged there",
-        entry.seq - 1,
+        read.entry.seq - 1,
         receipt.local_id,
         receipt.version
     );
     Err(Broken::new(AlarmKind::OwnRecord, detail)
         .with("receipt.json", json_bytes(receipt).unwrap_or_default())
-        .with("entry.json", raw.get().as_bytes().to_vec()))
+        .with("entry.json", read.raw.get().as_bytes().to_vec()))
 }
 
 /// An entry of another region, checked against the keys active at its seq.
-fn check_mirrored(entry: &FeedEntry, raw: &RawValue, book: &KeyBook) -> Outcome {
+fn check_mirrored(mut read: ReadEntry, book: &KeyBook) -> Outcome {
+    let seq = read.entry.seq;
     let mut key_problem = None;
-    let checked = check_envelope(entry.envelope.get().as_bytes(), |region, key| {
-        match book.may_sign(region, key, entry.seq) {
-            Ok(()) => true,
-            Err(why) => {
-                key_problem = Some(why);
-                false
-            }
-        }
-    });
+    let checked =
+        read.take_envelope()
+            .check_by_region(|region, key| match book.may_sign(region, key, seq) {
+                Ok(()) => true,
+                Err(why) => {
+                    key_problem = Some(why);
+                    false
+                }
+            });
     match checked {
         Ok(verified) => {
             let position = FeedPosition {
-                seq: entry.seq,
-                received_at: entry.received_at.clone().into_owned(),
+                seq,
+                received_at: read.entry.received_at.into_owned(),
             };
             Outcome::Verified(Mirrored::new(verified, position))
         }
         Err(rejected) => {
             let reason = key_problem.unwrap_or(rejected.rejection.message);
-            quarantine(entry, rejected.rejection.code.as_str(), reason, raw)
+            quarantine(&read, rejected.rejection.code.as_str(), reason)
         }
     }
 }
 
-fn quarantine(entry: &FeedEntry, code: &str, reason: String, raw: &RawValue) -> Outcome {
+fn quarantine(read: &ReadEntry, code: &str, reason: String) -> Outcome {
     Outcome::Quarantined(Quarantined {
-        seq: Some(entry.seq),
-        received_at: Some(entry.received_at.clone().into_owned()),
+        seq: Some(read.entry.seq),
+        received_at: Some(read.entry.received_at.clone().into_owned()),
         code: code.to_owned(),
         reason,
-        entry: raw.get().to_owned(),
+        entry: read.raw.get().to_owned(),
     })
 }
 
 fn clip(text: &str) -> String {
     text.chars().take(200).collect()
+}
+
+/// A page's write (step 5) under way on a blocking thread.
+type PageWrite = tokio::task::JoinHandle<Result<PageStats, NodeError>>;
+/// The next page, requested ahead.
+type PageFetch = tokio::task::JoinHandle<Result<Bytes, NodeError>>;
+
+async fn finish_write(write: PageWrite) -> Result<PageStats, NodeError> {
+    write
+        .await
+        .map_err(|e| NodeError::Invalid(format!("writing a feed page: {e}")))?
 }
 
 /// Mirror writes of one commit, with the versions already staged (the store does not show them
@@ -740,10 +808,10 @@ fn recheck_quarantine(writer: &mut MirrorWriter, book: &KeyBook) -> Result<usize
         let Ok(raw) = serde_json::from_str::<&RawValue>(&quarantined.entry) else {
             continue;
         };
-        let Ok(entry) = serde_json::from_str::<FeedEntry>(raw.get()) else {
+        let Ok(read) = ReadEntry::read(raw) else {
             continue;
         };
-        if let Outcome::Verified(verified) = check_mirrored(&entry, raw, book) {
+        if let Outcome::Verified(verified) = check_mirrored(read, book) {
             writer.stage(verified)?;
             writer.batch.delete(key);
             writer.deltas.add(N_QUARANTINED, -1);

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use crate::canonical::canonical_bytes;
 use crate::ijson;
-use crate::keys::{decode_b64, encode_b64};
+use crate::keys::{decode_b64, encode_b64, verify_strict_verdict};
 use crate::rejection::{ErrorCode, Rejection};
 use crate::validate::validate_record;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
@@ -21,6 +21,9 @@ use sha2::{Digest, Sha256};
 
 /// The bytes that precede the canonical record in the signed message.
 pub const SIGNING_PREFIX: &[u8] = b"yiqi-record-v1\n";
+
+/// How a canonical envelope begins: `record` sorts before `signature`.
+const ENVELOPE_HEAD: &[u8] = b"{\"record\":";
 
 /// The only signature algorithm of protocol version 1.
 pub const ALG: &str = "ed25519";
@@ -70,13 +73,19 @@ pub struct VerifiedEnvelope {
     pub version: u64,
     pub deleted: bool,
     pub envelope: Envelope,
-    /// SHA-256 of the canonical record: equal hashes mean the same content.
-    pub content_hash: [u8; 32],
     /// The RFC 8785 bytes of the whole envelope, as stored and served.
     pub canonical: Vec<u8>,
+    /// Where the canonical record ends in `canonical` (it starts after `{"record":`).
+    record_end: usize,
 }
 
 impl VerifiedEnvelope {
+    /// SHA-256 of the canonical record: equal hashes mean the same content. Computed on demand:
+    /// the hub compares versions by it, a node catching up has no use for it.
+    pub fn content_hash(&self) -> [u8; 32] {
+        Sha256::digest(&self.canonical[ENVELOPE_HEAD.len()..self.record_end]).into()
+    }
+
     /// The global id, `{region}/{local_id}`.
     pub fn id(&self) -> String {
         format!("{}/{}", self.region, self.local_id)
@@ -119,9 +128,7 @@ pub fn check_envelope(
     bytes: &[u8],
     key_is_active: impl FnOnce(&str, &str) -> bool,
 ) -> Result<VerifiedEnvelope, RejectedEnvelope> {
-    check_envelope_with(bytes, |record, key| {
-        key_is_active(record["region"].as_str().unwrap_or_default(), key)
-    })
+    ParsedEnvelope::new(bytes).check_by_region(key_is_active)
 }
 
 /// [`check_envelope`] where `may_sign(record, key)` sees the whole record, so it can apply
@@ -130,15 +137,7 @@ pub fn check_envelope_with(
     bytes: &[u8],
     may_sign: impl FnOnce(&Value, &str) -> bool,
 ) -> Result<VerifiedEnvelope, RejectedEnvelope> {
-    let unknown = RecordRef {
-        id: None,
-        version: None,
-    };
-    let value = ijson::parse(bytes).map_err(|e| RejectedEnvelope {
-        reference: unknown.clone(),
-        rejection: Rejection::new(ErrorCode::NotIjson, e.0),
-    })?;
-    check_parsed(value, Some(bytes), may_sign)
+    ParsedEnvelope::new(bytes).check(may_sign)
 }
 
 /// [`check_envelope`] for an envelope already parsed strictly (I-JSON).
@@ -146,9 +145,57 @@ pub fn check_value(
     value: Value,
     key_is_active: impl FnOnce(&str, &str) -> bool,
 ) -> Result<VerifiedEnvelope, RejectedEnvelope> {
-    check_parsed(value, None, |record, key| {
-        key_is_active(record["region"].as_str().unwrap_or_default(), key)
-    })
+    check_parsed(value, None, by_region(key_is_active))
+}
+
+/// An envelope's bytes parsed strictly, not yet checked: a checker that must read the record
+/// before checking it (a node looks for key records in a feed page, which change the keys the
+/// entries after them are checked against) parses each envelope once.
+pub struct ParsedEnvelope<'a> {
+    bytes: &'a [u8],
+    value: Result<Value, ijson::IJsonError>,
+}
+
+impl<'a> ParsedEnvelope<'a> {
+    pub fn new(bytes: &'a [u8]) -> ParsedEnvelope<'a> {
+        ParsedEnvelope {
+            bytes,
+            value: ijson::parse(bytes),
+        }
+    }
+
+    /// The `record` member, when the bytes are I-JSON and have one.
+    pub fn record(&self) -> Option<&Value> {
+        self.value.as_ref().ok()?.get("record")
+    }
+
+    /// [`check_envelope_with`]'s checks on these bytes.
+    pub fn check(
+        self,
+        may_sign: impl FnOnce(&Value, &str) -> bool,
+    ) -> Result<VerifiedEnvelope, RejectedEnvelope> {
+        let value = self.value.map_err(|e| RejectedEnvelope {
+            reference: RecordRef {
+                id: None,
+                version: None,
+            },
+            rejection: Rejection::new(ErrorCode::NotIjson, e.0),
+        })?;
+        check_parsed(value, Some(self.bytes), may_sign)
+    }
+
+    /// [`check_envelope`]'s checks on these bytes.
+    pub fn check_by_region(
+        self,
+        key_is_active: impl FnOnce(&str, &str) -> bool,
+    ) -> Result<VerifiedEnvelope, RejectedEnvelope> {
+        self.check(by_region(key_is_active))
+    }
+}
+
+/// `may_sign(record, key)` from `key_is_active(region, key)`: the record's own region.
+fn by_region(key_is_active: impl FnOnce(&str, &str) -> bool) -> impl FnOnce(&Value, &str) -> bool {
+    |record, key| key_is_active(record["region"].as_str().unwrap_or_default(), key)
 }
 
 fn check_parsed(
@@ -200,7 +247,7 @@ fn finish(envelope: Envelope, region: String, canonical_record: &[u8]) -> Verifi
         local_id: record["local_id"].as_str().unwrap_or_default().to_owned(),
         version: record["version"].as_u64().unwrap_or_default(),
         deleted: record.get("deleted").is_some(),
-        content_hash: Sha256::digest(canonical_record).into(),
+        record_end: ENVELOPE_HEAD.len() + canonical_record.len(),
         region,
         canonical,
         envelope,
@@ -211,7 +258,7 @@ fn finish(envelope: Envelope, region: String, canonical_record: &[u8]) -> Verifi
 /// before `signature`, and the signature members are base64url, which needs no escaping.
 fn canonical_envelope(canonical_record: &[u8], signature: &SignatureBlock) -> Vec<u8> {
     let mut out = Vec::with_capacity(canonical_record.len() + 200);
-    out.extend_from_slice(b"{\"record\":");
+    out.extend_from_slice(ENVELOPE_HEAD);
     out.extend_from_slice(canonical_record);
     out.extend_from_slice(b",\"signature\":{\"alg\":\"");
     out.extend_from_slice(signature.alg.as_bytes());
@@ -253,12 +300,13 @@ fn verified_canonical_record(
 /// The record's bytes, when `bytes` is laid out as a canonical envelope:
 /// `{"record":` RECORD `,"signature":{"alg":"…","key":"…","value":"…"}}`.
 fn raw_record<'a>(bytes: &'a [u8], signature: &SignatureBlock) -> Option<&'a [u8]> {
-    const HEAD: &[u8] = b"{\"record\":";
     let tail = format!(
         ",\"signature\":{{\"alg\":\"{}\",\"key\":\"{}\",\"value\":\"{}\"}}}}",
         signature.alg, signature.key, signature.value
     );
-    let body = bytes.strip_prefix(HEAD)?.strip_suffix(tail.as_bytes())?;
+    let body = bytes
+        .strip_prefix(ENVELOPE_HEAD)?
+        .strip_suffix(tail.as_bytes())?;
     Some(body)
 }
 
@@ -332,7 +380,8 @@ fn fixed_bytes<const N: usize>(text: &str) -> Option<[u8; N]> {
     decode_b64(text).ok()?.try_into().ok()
 }
 
-/// Strict Ed25519 verification (`verify_strict`): rejects small-order keys and non-canonical
+/// Strict Ed25519 verification (`verify_strict`'s verdict, see
+/// [`crate::keys::verify_strict_verdict`]): rejects small-order keys and non-canonical
 /// signatures, so every implementation that follows the protocol reaches the same verdict.
 fn verify_signature(
     canonical_record: &[u8],
@@ -350,8 +399,11 @@ fn verify_signature(
     let mut message = Vec::with_capacity(SIGNING_PREFIX.len() + canonical_record.len());
     message.extend_from_slice(SIGNING_PREFIX);
     message.extend_from_slice(canonical_record);
-    key.verify_strict(&message, &ed25519_dalek::Signature::from_bytes(signature))
-        .map_err(|_| failed("not made by this key over this record"))
+    let signature = ed25519_dalek::Signature::from_bytes(signature);
+    match verify_strict_verdict(&key, &message, &signature) {
+        true => Ok(()),
+        false => Err(failed("not made by this key over this record")),
+    }
 }
 
 /// Most public keys a thread keeps decompressed.

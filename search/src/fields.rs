@@ -201,7 +201,7 @@ pub fn quality(record: &Json) -> u8 {
     let updated_year = text(record, "/updated_at")
         .and_then(|t| t.get(..4))
         .and_then(|y| y.parse::<u64>().ok());
-    let usage_year = record.pointer("/usage/year").and_then(Json::as_u64);
+    let usage_year = at(record, "/usage/year").and_then(Json::as_u64);
     let recently_used =
         matches!((usage_year, updated_year), (Some(used), Some(updated)) if used + 1 >= updated);
     u8::from(external) + u8::from(bookable) + u8::from(recently_used)
@@ -214,9 +214,40 @@ pub fn record_id(record: &Json) -> Option<String> {
     Some(format!("{region}/{local_id}"))
 }
 
+/// The value at a JSON pointer of the record. The pointers here are constants without `~`
+/// escapes, so their tokens are used as they are: serde_json's `pointer` unescapes every token
+/// into a new string, which cost the indexer a twentieth of its time.
+pub fn at<'a>(record: &'a Json, pointer: &str) -> Option<&'a Json> {
+    debug_assert!(!pointer.contains('~'), "an escaped pointer: {pointer}");
+    if pointer.is_empty() {
+        return Some(record);
+    }
+    let tokens = pointer.strip_prefix('/')?.split('/');
+    tokens
+        .into_iter()
+        .try_fold(record, |value, token| match value {
+            Json::Array(items) => items.get(array_index(token)?),
+            _ => value.get(token),
+        })
+}
+
+/// An array index as RFC 6901 writes it: decimal digits, no leading zero.
+fn array_index(token: &str) -> Option<usize> {
+    let canonical =
+        token.bytes().all(|b| b.is_ascii_digit()) && !token.starts_with('0') || token == "0";
+    canonical.then(|| token.parse().ok()).flatten()
+}
+
 /// A string at a JSON pointer of the record.
 pub fn text<'a>(record: &'a Json, pointer: &str) -> Option<&'a str> {
-    record.pointer(pointer).and_then(Json::as_str)
+    at(record, pointer).and_then(Json::as_str)
+}
+
+/// A count at a JSON pointer of the record, if it fits 32 bits.
+pub fn small(record: &Json, pointer: &str) -> Option<u32> {
+    at(record, pointer)
+        .and_then(Json::as_u64)
+        .and_then(|v| u32::try_from(v).ok())
 }
 
 /// The strings of an array member of the record.
@@ -386,6 +417,17 @@ fn org_texts(record: &Json) -> Vec<Cow<'_, str>> {
 mod tests {
     use super::*;
     use yiqi_schema::testing::sample_record;
+
+    #[test]
+    fn pointers_read_what_serde_json_reads() {
+        let record = serde_json::json!({"a": {"b": [10, {"c": "x"}]}, "": 1});
+        let pointers = [
+            "", "/", "a", "/a", "/a/x", "/a/b", "/a/b/0", "/a/b/1/c", "/a/b/2",
+        ];
+        for pointer in pointers.into_iter().chain(["/a/b/01", "/a/b/+1", "/a/b/"]) {
+            assert_eq!(at(&record, pointer), record.pointer(pointer), "{pointer}");
+        }
+    }
 
     #[test]
     fn category_path_lists_ancestors() {

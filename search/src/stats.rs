@@ -11,7 +11,7 @@ use yiqi_schema::protocol::labels::{CARRIER_TYPE, Enumeration, SHARING_MODE, STA
 use yiqi_schema::spreadsheet::{UTF8_BOM, push_text_field};
 use yiqi_schema::{classification, regions};
 
-use super::fields::text;
+use super::fields::{small, text};
 use super::params::{GroupBy, StatsQuery};
 use super::slots::SlotRows;
 
@@ -298,13 +298,6 @@ fn classes_under(code: &str) -> Vec<bool> {
         .iter()
         .map(|class| super::fields::category_path(class.code).contains(&code))
         .collect()
-}
-
-fn small(record: &Json, pointer: &str) -> Option<u32> {
-    record
-        .pointer(pointer)
-        .and_then(Json::as_u64)
-        .and_then(|v| u32::try_from(v).ok())
 }
 
 impl StatsTable {

@@ -22,7 +22,7 @@ use yiqi_schema::spreadsheet::{UTF8_BOM, push_text_field};
 use yiqi_schema::validate::{centi_hours, is_service_record};
 use yiqi_schema::{classification, regions};
 
-use crate::fields::text;
+use crate::fields::{at, small, text};
 use crate::params::{self, ParamError, StatsFormat};
 use crate::slots::{DigestMap, RecordKey, SlotTable};
 use crate::stats::{Compact, Interner, NO_VALUE, UNKNOWN_KEY, narrow, widen};
@@ -366,7 +366,7 @@ impl UtilisationTable {
     fn service(&mut self, region: &str, record: &Json) -> Option<Service> {
         let instrument = text(record, "/instrument")?;
         let hours = record.get("hours").and_then(Json::as_f64)?;
-        let amount = |pointer: &str| record.pointer(pointer).and_then(Json::as_u64).unwrap_or(0);
+        let amount = |pointer: &str| at(record, pointer).and_then(Json::as_u64).unwrap_or(0);
         Some(Service {
             slot: self.slot(region, instrument),
             year: start_year(record)?,
@@ -576,18 +576,12 @@ impl UtilisationTable {
 }
 
 fn usage(record: &Json) -> Option<Usage> {
-    let small = |pointer: &str| {
-        record
-            .pointer(pointer)
-            .and_then(Json::as_u64)
-            .and_then(|v| u32::try_from(v).ok())
-    };
     Some(Usage {
-        year: u16::try_from(small("/usage/year")?)
+        year: u16::try_from(small(record, "/usage/year")?)
             .ok()
             .filter(|&year| year != NO_YEAR)?,
-        run_hours: small("/usage/run_hours")?,
-        external_hours: small("/usage/external_service_hours").unwrap_or(0),
+        run_hours: small(record, "/usage/run_hours")?,
+        external_hours: small(record, "/usage/external_service_hours").unwrap_or(0),
     })
 }
 

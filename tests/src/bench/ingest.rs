@@ -2,7 +2,7 @@
 //!
 //! The limit is `cores / (sum of the per-record CPU costs of the unavoidable steps)`: strict
 //! Ed25519 verification, canonicalisation, schema validation and the durable store write, each
-//! measured alone on one core in the same run, on the same records.
+//! measured alone on one core in the same run, on the same records (the fastest of three passes).
 
 use super::{Row, cores, disk_usage, print_table, rate_per_second, write_json};
 use crate::client::HubClient;

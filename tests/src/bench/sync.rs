@@ -7,7 +7,7 @@
 
 use super::corpus::{RegionCorpus, national_without, publish_all, register_all};
 use super::load::Latency;
-use super::{Row, cores, print_table, write_json};
+use super::{Row, best_of_passes, cores, print_table, write_json};
 use crate::client::HubClient;
 use crate::process::HubProcess;
 use hdrhistogram::Histogram;
@@ -191,8 +191,8 @@ async fn watch_arrivals(
     })
 }
 
-/// Strict Ed25519 verification of the corpus's own signed messages on every core: the ceiling
-/// no verifying mirror can beat.
+/// Strict Ed25519 verification of the corpus's own signed messages on every core, the fastest
+/// of three passes: the ceiling no verifying mirror can beat.
 pub(super) fn verification_limit(corpus: &[RegionCorpus]) -> f64 {
     let checks: Vec<(
         Vec<u8>,
@@ -216,11 +216,13 @@ pub(super) fn verification_limit(corpus: &[RegionCorpus]) -> f64 {
             ))
         })
         .collect();
-    let started = Instant::now();
-    checks.par_iter().for_each(|(message, key, signature)| {
-        assert!(key.verify_strict(message, signature).is_ok());
-    });
-    checks.len() as f64 / started.elapsed().as_secs_f64()
+    best_of_passes(|| {
+        let started = Instant::now();
+        checks.par_iter().for_each(|(message, key, signature)| {
+            assert!(key.verify_strict(message, signature).is_ok());
+        });
+        checks.len() as f64 / started.elapsed().as_secs_f64()
+    })
 }
 
 /// A node created now syncs the whole national feed: records per second into its mirror.
