@@ -36,9 +36,9 @@ use std::ops::ControlFlow;
 use std::time::Duration;
 // Feed pages and entries as the hub serves them; the envelope stays raw so its exact bytes are
 // hashed and checked.
-use yiqi_schema::VerifiedEnvelope;
-use yiqi_schema::envelope::ParsedEnvelope;
+use yiqi_schema::envelope::RejectedEnvelope;
 use yiqi_schema::protocol::{FeedEntry, FeedPage};
+use yiqi_schema::{VerifiedEnvelope, check_envelope};
 use yiqi_store::WriteBatch;
 use yiqi_tlog::{Frontier, Hash, leaf_hash, verify_consistency};
 
@@ -95,18 +95,31 @@ pub struct SyncReport {
     pub waiting: bool,
 }
 
-/// One feed entry as read from a page: its fields, its leaf hash and its envelope parsed
-/// strictly, once, for both the reads before any check (which kind, whose, which version) and
-/// the check itself.
+/// One feed entry as read from a page: its fields, its leaf hash, and the few record fields read
+/// before any check (which kind, whose, which version). The envelope is parsed strictly only by
+/// its check, which then validates and verifies it while it is still in the cache.
 struct ReadEntry<'a> {
     entry: FeedEntry<'a>,
     raw: &'a RawValue,
     leaf: Hash,
-    /// Taken by the check; a key record's is taken in seq order, before the other entries'.
-    envelope: Option<ParsedEnvelope<'a>>,
+    record: PeekRecord,
+}
+
+#[derive(Deserialize, Default)]
+struct Peek {
+    #[serde(default)]
+    record: PeekRecord,
+}
+
+#[derive(Deserialize, Default)]
+struct PeekRecord {
+    #[serde(default)]
     kind: Option<String>,
+    #[serde(default)]
     region: Option<String>,
+    #[serde(default)]
     local_id: Option<String>,
+    #[serde(default)]
     version: Option<u64>,
 }
 
@@ -114,26 +127,23 @@ impl<'a> ReadEntry<'a> {
     fn read(raw: &'a RawValue) -> Result<ReadEntry<'a>, Fault> {
         let entry: FeedEntry = serde_json::from_str(raw.get())
             .map_err(|e| Fault::Hub(format!("not a feed entry: {e}: {}", clip(raw.get()))))?;
-        let bytes = entry.envelope.get().as_bytes();
-        let envelope = ParsedEnvelope::new(bytes);
-        let record = envelope.record();
-        let text = |name| record?.get(name)?.as_str().map(str::to_owned);
+        let envelope = entry.envelope.get();
         Ok(ReadEntry {
-            kind: text("kind"),
-            region: text("region"),
-            local_id: text("local_id"),
-            version: record.and_then(|r| r.get("version")?.as_u64()),
-            leaf: leaf_hash(bytes),
-            envelope: Some(envelope),
+            leaf: leaf_hash(envelope.as_bytes()),
+            record: serde_json::from_str::<Peek>(envelope)
+                .unwrap_or_default()
+                .record,
             entry,
             raw,
         })
     }
 
-    fn take_envelope(&mut self) -> ParsedEnvelope<'a> {
-        self.envelope
-            .take()
-            .unwrap_or_else(|| ParsedEnvelope::new(self.entry.envelope.get().as_bytes()))
+    /// Checks the envelope against `may_sign(region, key)`.
+    fn check(
+        &self,
+        may_sign: impl FnOnce(&str, &str) -> bool,
+    ) -> Result<VerifiedEnvelope, RejectedEnvelope> {
+        check_envelope(self.entry.envelope.get().as_bytes(), may_sign)
     }
 }
 
@@ -527,8 +537,8 @@ fn examine_page(
     }
     let mut outcomes: Vec<Option<Outcome>> = entries.iter().map(|_| None).collect();
     let mut key_changes = Vec::new();
-    for (slot, read) in outcomes.iter_mut().zip(&mut entries) {
-        if read.kind.as_deref() == Some("key") {
+    for (slot, read) in outcomes.iter_mut().zip(&entries) {
+        if read.record.kind.as_deref() == Some("key") {
             *slot = Some(apply_key_record(read, &mut progress.book, &mut key_changes));
         }
     }
@@ -554,22 +564,18 @@ fn examine_page(
 }
 
 /// A key record, checked against the root or its region's keys at its seq, then applied.
-fn apply_key_record(
-    read: &mut ReadEntry,
-    book: &mut KeyBook,
-    changes: &mut Vec<KeyChange>,
-) -> Outcome {
+fn apply_key_record(read: &ReadEntry, book: &mut KeyBook, changes: &mut Vec<KeyChange>) -> Outcome {
     let seq = read.entry.seq;
     let mut key_problem = None;
-    let checked = read.take_envelope().check_by_region(|region, key| {
-        match book.may_sign_key_record(region, key, seq) {
+    let checked = read.check(
+        |region, key| match book.may_sign_key_record(region, key, seq) {
             Ok(()) => true,
             Err(why) => {
                 key_problem = Some(why);
                 false
             }
-        }
-    });
+        },
+    );
     let verified = match checked {
         Ok(verified) => verified,
         Err(rejected) => {
@@ -596,7 +602,7 @@ fn examine_entry(
     if let Some(receipt) = receipt {
         check_receipt(&read, own, receipt)?;
     }
-    if read.region.as_deref() == Some(own) {
+    if read.record.region.as_deref() == Some(own) {
         return Ok(Outcome::Own);
     }
     Ok(check_mirrored(read, book))
@@ -605,9 +611,9 @@ fn examine_entry(
 /// The entry at a receipt's index must be the version the hub acknowledged: same id and
 /// version, and for an accepted version the very bytes the node sent.
 fn check_receipt(read: &ReadEntry, own: &str, receipt: &Receipt) -> Result<(), Broken> {
-    let same_record = read.region.as_deref() == Some(own)
-        && read.local_id.as_deref() == Some(receipt.local_id.as_str())
-        && read.version == Some(receipt.version);
+    let same_record = read.record.region.as_deref() == Some(own)
+        && read.record.local_id.as_deref() == Some(receipt.local_id.as_str())
+        && read.record.version == Some(receipt.version);
     let leaf = crate::log::encode_hash(&read.leaf);
     let same_bytes = receipt.leaf_hash.as_ref().is_none_or(|hash| *hash == leaf);
     if same_record && same_bytes {
@@ -625,18 +631,16 @@ fn check_receipt(read: &ReadEntry, own: &str, receipt: &Receipt) -> Result<(), B
 }
 
 /// An entry of another region, checked against the keys active at its seq.
-fn check_mirrored(mut read: ReadEntry, book: &KeyBook) -> Outcome {
+fn check_mirrored(read: ReadEntry, book: &KeyBook) -> Outcome {
     let seq = read.entry.seq;
     let mut key_problem = None;
-    let checked =
-        read.take_envelope()
-            .check_by_region(|region, key| match book.may_sign(region, key, seq) {
-                Ok(()) => true,
-                Err(why) => {
-                    key_problem = Some(why);
-                    false
-                }
-            });
+    let checked = read.check(|region, key| match book.may_sign(region, key, seq) {
+        Ok(()) => true,
+        Err(why) => {
+            key_problem = Some(why);
+            false
+        }
+    });
     match checked {
         Ok(verified) => {
             let position = FeedPosition {

@@ -128,7 +128,7 @@ pub fn check_envelope(
     bytes: &[u8],
     key_is_active: impl FnOnce(&str, &str) -> bool,
 ) -> Result<VerifiedEnvelope, RejectedEnvelope> {
-    ParsedEnvelope::new(bytes).check_by_region(key_is_active)
+    check_envelope_with(bytes, by_region(key_is_active))
 }
 
 /// [`check_envelope`] where `may_sign(record, key)` sees the whole record, so it can apply
@@ -137,7 +137,14 @@ pub fn check_envelope_with(
     bytes: &[u8],
     may_sign: impl FnOnce(&Value, &str) -> bool,
 ) -> Result<VerifiedEnvelope, RejectedEnvelope> {
-    ParsedEnvelope::new(bytes).check(may_sign)
+    let value = ijson::parse(bytes).map_err(|e| RejectedEnvelope {
+        reference: RecordRef {
+            id: None,
+            version: None,
+        },
+        rejection: Rejection::new(ErrorCode::NotIjson, e.0),
+    })?;
+    check_parsed(value, Some(bytes), may_sign)
 }
 
 /// [`check_envelope`] for an envelope already parsed strictly (I-JSON).
@@ -146,51 +153,6 @@ pub fn check_value(
     key_is_active: impl FnOnce(&str, &str) -> bool,
 ) -> Result<VerifiedEnvelope, RejectedEnvelope> {
     check_parsed(value, None, by_region(key_is_active))
-}
-
-/// An envelope's bytes parsed strictly, not yet checked: a checker that must read the record
-/// before checking it (a node looks for key records in a feed page, which change the keys the
-/// entries after them are checked against) parses each envelope once.
-pub struct ParsedEnvelope<'a> {
-    bytes: &'a [u8],
-    value: Result<Value, ijson::IJsonError>,
-}
-
-impl<'a> ParsedEnvelope<'a> {
-    pub fn new(bytes: &'a [u8]) -> ParsedEnvelope<'a> {
-        ParsedEnvelope {
-            bytes,
-            value: ijson::parse(bytes),
-        }
-    }
-
-    /// The `record` member, when the bytes are I-JSON and have one.
-    pub fn record(&self) -> Option<&Value> {
-        self.value.as_ref().ok()?.get("record")
-    }
-
-    /// [`check_envelope_with`]'s checks on these bytes.
-    pub fn check(
-        self,
-        may_sign: impl FnOnce(&Value, &str) -> bool,
-    ) -> Result<VerifiedEnvelope, RejectedEnvelope> {
-        let value = self.value.map_err(|e| RejectedEnvelope {
-            reference: RecordRef {
-                id: None,
-                version: None,
-            },
-            rejection: Rejection::new(ErrorCode::NotIjson, e.0),
-        })?;
-        check_parsed(value, Some(self.bytes), may_sign)
-    }
-
-    /// [`check_envelope`]'s checks on these bytes.
-    pub fn check_by_region(
-        self,
-        key_is_active: impl FnOnce(&str, &str) -> bool,
-    ) -> Result<VerifiedEnvelope, RejectedEnvelope> {
-        self.check(by_region(key_is_active))
-    }
 }
 
 /// `may_sign(record, key)` from `key_is_active(region, key)`: the record's own region.
