@@ -37,7 +37,7 @@ pub fn spawn(
         .name("yiqi-indexer".into())
         .spawn(move || {
             yiqi_search::priority::lower_current_thread();
-            match replay(&search, &store) {
+            match rebuild(&search, &store) {
                 Ok(()) => search.finish_warm_up(),
                 Err(e) => tracing::error!(
                     error = %e,
@@ -46,10 +46,15 @@ pub fn spawn(
                 ),
             }
             for entries in live {
-                let dropped_before = entries
+                // Only the dropped groups are read back: the queued ones after them are applied
+                // as handed over, not parsed again from the log.
+                let dropped_until = entries
                     .first()
-                    .is_some_and(|first| first.seq > search.indexed_seq() + 1);
-                if dropped_before && let Err(e) = replay(&search, &store) {
+                    .map(|first| first.seq - 1)
+                    .filter(|&before| before > search.indexed_seq());
+                if let Some(until) = dropped_until
+                    && let Err(e) = replay(&search, &store, until, |_| {})
+                {
                     tracing::error!(error = %e, "reading skipped entries from the log failed");
                 }
                 if let Err(e) = search.apply(&entries) {
@@ -61,7 +66,8 @@ pub fn spawn(
     Ok(thread)
 }
 
-fn replay(search: &SearchService, store: &HubStore) -> Result<(), String> {
+/// Replays the whole log after what the index and statistics hold, logging progress.
+fn rebuild(search: &SearchService, store: &HubStore) -> Result<(), String> {
     let from = search.indexed_seq();
     let last = store.last_seq().map_err(|e| e.to_string())?;
     if from >= last {
@@ -73,26 +79,39 @@ fn replay(search: &SearchService, store: &HubStore) -> Result<(), String> {
         "rebuilding the search index and statistics from the log"
     );
     let started = Instant::now();
-    let mut after = from;
     let mut next_report = from + PROGRESS_EVERY;
-    loop {
-        let chunk = store
-            .log_after(after, REPLAY_CHUNK)
-            .map_err(|e| e.to_string())?;
+    replay(search, store, last, |seq| {
+        if seq >= next_report {
+            tracing::info!(seq, of = last, "search index rebuild in progress");
+            next_report += PROGRESS_EVERY;
+        }
+    })?;
+    tracing::info!(
+        entries = last - from,
+        seconds = started.elapsed().as_secs_f64(),
+        "search index and statistics are up to date"
+    );
+    Ok(())
+}
+
+/// Applies the log's entries after the indexed seq, up to seq `until`; `progress` hears the
+/// last seq applied after each step.
+fn replay(
+    search: &SearchService,
+    store: &HubStore,
+    until: u64,
+    mut progress: impl FnMut(u64),
+) -> Result<(), String> {
+    let mut after = search.indexed_seq();
+    while after < until {
+        let step = REPLAY_CHUNK.min((until - after) as usize);
+        let chunk = store.log_after(after, step).map_err(|e| e.to_string())?;
         let Some(tail) = chunk.last() else { break };
         after = tail.seq;
         let entries: Vec<IndexEntry> = chunk.iter().filter_map(index_entry).collect();
         search.apply(&entries).map_err(|e| e.to_string())?;
-        if after >= next_report {
-            tracing::info!(seq = after, of = last, "search index rebuild in progress");
-            next_report += PROGRESS_EVERY;
-        }
+        progress(after);
     }
-    tracing::info!(
-        entries = after - from,
-        seconds = started.elapsed().as_secs_f64(),
-        "search index and statistics are up to date"
-    );
     Ok(())
 }
 
@@ -168,5 +187,29 @@ mod tests {
         assert_eq!(search.indexed_seq(), 30);
         let stats = search.stats(&StatsQuery::default()).unwrap();
         assert_eq!(stats.total.instruments, 30);
+    }
+
+    #[test]
+    fn only_dropped_groups_are_read_back_and_queued_ones_are_applied_as_handed_over() {
+        let store = HubStore::new(Arc::new(MemoryStore::new()));
+        let dir = tempfile::tempdir().unwrap();
+        let search = Arc::new(SearchService::open(dir.path()).unwrap());
+        let (committed, live) = sync_channel(LIVE_BACKLOG_GROUPS);
+        let indexer = spawn(search.clone(), store.clone(), live).unwrap();
+        wait_for_warm_up(&search);
+
+        commit_records(&store, 1..=20); // dropped
+        let mut handed_over = commit_records(&store, 21..=30);
+        // Marked in the channel only: a read-back from the log would index them unmarked.
+        for entry in &mut handed_over {
+            entry.record["original_value_cny"] = json!(1);
+        }
+        committed.send(handed_over).unwrap();
+        drop(committed);
+        indexer.join().unwrap();
+
+        let stats = search.stats(&StatsQuery::default()).unwrap();
+        assert_eq!(stats.total.instruments, 30);
+        assert_eq!(stats.total.original_value_cny, 20 * 12_800_000 + 10);
     }
 }
