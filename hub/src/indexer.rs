@@ -12,7 +12,7 @@
 
 use crate::store::{HubStore, LogEntry};
 use std::sync::Arc;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::Instant;
 use yiqi_search::{IndexEntry, SearchService};
 
@@ -45,25 +45,53 @@ pub fn spawn(
                      unavailable (warming_up) until the hub is restarted"
                 ),
             }
-            for entries in live {
-                // Only the dropped groups are read back: the queued ones after them are applied
-                // as handed over, not parsed again from the log.
-                let dropped_until = entries
-                    .first()
-                    .map(|first| first.seq - 1)
-                    .filter(|&before| before > search.indexed_seq());
-                if let Some(until) = dropped_until
-                    && let Err(e) = replay(&search, &store, until, |_| {})
-                {
-                    tracing::error!(error = %e, "reading skipped entries from the log failed");
-                }
-                if let Err(e) = search.apply(&entries) {
-                    tracing::error!(error = %e, "indexing failed");
-                }
+            while let Some(entries) = next_group(&search, &store, &live) {
+                apply_group(&search, &store, &entries);
             }
         })
         .map_err(|e| format!("starting the indexer thread: {e}"))?;
     Ok(thread)
+}
+
+/// Applies a group the writer handed over, after reading back the groups it dropped before it.
+/// Only those are read back: the groups queued after them are applied as handed over, not
+/// parsed again from the log.
+fn apply_group(search: &SearchService, store: &HubStore, entries: &[IndexEntry]) {
+    let dropped_until = entries
+        .first()
+        .map(|first| first.seq - 1)
+        .filter(|&before| before > search.indexed_seq());
+    if let Some(until) = dropped_until
+        && let Err(e) = replay(search, store, until, |_| {})
+    {
+        tracing::error!(error = %e, "reading skipped entries from the log failed");
+    }
+    if let Err(e) = search.apply(entries) {
+        tracing::error!(error = %e, "indexing failed");
+    }
+}
+
+/// The next group the writer handed over; `None` once the writer has stopped. Whenever none is
+/// queued, the groups the writer dropped at the end of a burst (no later group shows that gap)
+/// are read back first, so the index never waits for the next commit to catch up.
+fn next_group(
+    search: &SearchService,
+    store: &HubStore,
+    live: &Receiver<Vec<IndexEntry>>,
+) -> Option<Vec<IndexEntry>> {
+    match live.try_recv() {
+        Ok(entries) => return Some(entries),
+        Err(TryRecvError::Disconnected) => return None,
+        Err(TryRecvError::Empty) => {}
+    }
+    let caught_up = store
+        .last_seq()
+        .map_err(|e| e.to_string())
+        .and_then(|last| replay(search, store, last, |_| {}));
+    if let Err(e) = caught_up {
+        tracing::error!(error = %e, "reading skipped entries from the log failed");
+    }
+    live.recv().ok()
 }
 
 /// Replays the whole log after what the index and statistics hold, logging progress.
@@ -190,24 +218,42 @@ mod tests {
     }
 
     #[test]
-    fn only_dropped_groups_are_read_back_and_queued_ones_are_applied_as_handed_over() {
+    fn groups_dropped_at_the_end_of_a_burst_are_read_back_without_waiting_for_another() {
         let store = HubStore::new(Arc::new(MemoryStore::new()));
         let dir = tempfile::tempdir().unwrap();
         let search = Arc::new(SearchService::open(dir.path()).unwrap());
         let (committed, live) = sync_channel(LIVE_BACKLOG_GROUPS);
-        let indexer = spawn(search.clone(), store.clone(), live).unwrap();
+        let _indexer = spawn(search.clone(), store.clone(), live).unwrap();
         wait_for_warm_up(&search);
+
+        committed.send(commit_records(&store, 1..=10)).unwrap();
+        commit_records(&store, 11..=20); // dropped, and nothing is handed over after it
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while search.indexed_seq() < 20 {
+            assert!(
+                Instant::now() < deadline,
+                "the dropped tail was never read back"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(committed);
+    }
+
+    #[test]
+    fn only_dropped_groups_are_read_back_and_queued_ones_are_applied_as_handed_over() {
+        let store = HubStore::new(Arc::new(MemoryStore::new()));
+        let dir = tempfile::tempdir().unwrap();
+        let search = SearchService::open(dir.path()).unwrap();
 
         commit_records(&store, 1..=20); // dropped
         let mut handed_over = commit_records(&store, 21..=30);
-        // Marked in the channel only: a read-back from the log would index them unmarked.
+        // Marked as handed over only: a read-back from the log would index them unmarked.
         for entry in &mut handed_over {
             entry.record["original_value_cny"] = json!(1);
         }
-        committed.send(handed_over).unwrap();
-        drop(committed);
-        indexer.join().unwrap();
+        apply_group(&search, &store, &handed_over);
 
+        assert_eq!(search.indexed_seq(), 30);
         let stats = search.stats(&StatsQuery::default()).unwrap();
         assert_eq!(stats.total.instruments, 30);
         assert_eq!(stats.total.original_value_cny, 20 * 12_800_000 + 10);
