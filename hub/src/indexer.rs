@@ -156,7 +156,7 @@ mod tests {
     use crate::store::{TEST_RECEIVED_AT, test_version};
     use serde_json::json;
     use std::ops::RangeInclusive;
-    use std::sync::mpsc::sync_channel;
+    use std::sync::mpsc::{SyncSender, sync_channel};
     use std::time::Duration;
     use yiqi_schema::canonical::canonical_bytes;
     use yiqi_schema::envelope::sign;
@@ -196,15 +196,40 @@ mod tests {
         }
     }
 
-    #[test]
-    fn groups_the_writer_dropped_are_read_back_from_the_log_and_counted_once() {
+    /// A store, a search service and the indexer between them, warmed up on the empty log.
+    struct Running {
+        store: HubStore,
+        search: Arc<SearchService>,
+        committed: SyncSender<Vec<IndexEntry>>,
+        indexer: std::thread::JoinHandle<()>,
+        _dir: tempfile::TempDir,
+    }
+
+    fn start_indexer() -> Running {
         let store = HubStore::new(Arc::new(MemoryStore::new()));
         let dir = tempfile::tempdir().unwrap();
         let search = Arc::new(SearchService::open(dir.path()).unwrap());
         let (committed, live) = sync_channel(LIVE_BACKLOG_GROUPS);
         let indexer = spawn(search.clone(), store.clone(), live).unwrap();
         wait_for_warm_up(&search);
+        Running {
+            store,
+            search,
+            committed,
+            indexer,
+            _dir: dir,
+        }
+    }
 
+    #[test]
+    fn groups_the_writer_dropped_are_read_back_from_the_log_and_counted_once() {
+        let Running {
+            store,
+            search,
+            committed,
+            indexer,
+            _dir,
+        } = start_indexer();
         commit_records(&store, 1..=20); // groups the writer dropped: the channel was full
         let handed_over = commit_records(&store, 21..=30);
         committed.send(handed_over.clone()).unwrap();
@@ -219,13 +244,13 @@ mod tests {
 
     #[test]
     fn groups_dropped_at_the_end_of_a_burst_are_read_back_without_waiting_for_another() {
-        let store = HubStore::new(Arc::new(MemoryStore::new()));
-        let dir = tempfile::tempdir().unwrap();
-        let search = Arc::new(SearchService::open(dir.path()).unwrap());
-        let (committed, live) = sync_channel(LIVE_BACKLOG_GROUPS);
-        let _indexer = spawn(search.clone(), store.clone(), live).unwrap();
-        wait_for_warm_up(&search);
-
+        let Running {
+            store,
+            search,
+            committed,
+            _dir,
+            ..
+        } = start_indexer();
         committed.send(commit_records(&store, 1..=10)).unwrap();
         commit_records(&store, 11..=20); // dropped, and nothing is handed over after it
         let deadline = Instant::now() + Duration::from_secs(10);
