@@ -2,7 +2,8 @@
 //!
 //! A sync run first accepts the hub's checkpoint (signed with the pinned log key, proven
 //! consistent with the last one accepted; see [`crate::log`]), then reads the full feed up to
-//! the checkpoint's size, page by page. For each page, in order:
+//! the checkpoint's size, page by page. A page's entries are read (parsed, leaf-hashed) on every
+//! core, then, in order:
 //! 1. every seq must be the previous + 1 (anything else is an omission);
 //! 2. every entry's envelope, exactly as served, is hashed as a leaf into the node's own copy of
 //!    the tree's right edge (a [`Frontier`]);
@@ -13,7 +14,9 @@
 //!    in parallel with [`check_envelope`] against the keys active at their seq; own-region
 //!    entries are compared with the node's receipts, not mirrored;
 //! 5. the mirror writes, quarantined entries, key book, frontier and cursor go in one atomic
-//!    batch, flushed before the next page is read.
+//!    batch, flushed on its own thread while the next page is read, proven and checked; that
+//!    page's write starts only once this one is flushed, and whatever ends the sync lets a write
+//!    under way land first.
 //!
 //! Entries beyond the checkpoint wait for the next one. At the end the node cosigns the
 //! checkpoint as its region's witness and records how many other regions have cosigned it.
