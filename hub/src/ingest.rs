@@ -6,7 +6,8 @@
 //! needs gapless seqs, so those run on one writer thread; it drains every batch waiting in its
 //! queue into one group, writes the group in one atomic batch and flushes once (group commit),
 //! then answers every request of the group. Every acknowledgement waits for that thread, so it
-//! does nothing the cores can do beside it. *Invariant*: no request hears "accepted" before its group's flush has returned.
+//! does nothing the cores can do beside it. *Invariant*: no request hears "accepted" before its
+//! group's flush has returned.
 //!
 //! Keys are valid by log position. The check phase verifies each signature against the signer it
 //! finds in the registry as of the last commit (or, for a key record, the root), plus the keys of
