@@ -6,15 +6,13 @@
 //! fixes for error codes: `not_ijson`, `bad_envelope`, `unknown_key`, `bad_signature`,
 //! `schema_violation`.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
-
 use crate::canonical::canonical_bytes;
 use crate::ijson;
-use crate::keys::{decode_b64, encode_b64, verify_strict_verdict};
+use crate::keys::{decode_b64, encode_b64};
 use crate::rejection::{ErrorCode, Rejection};
 use crate::validate::validate_record;
-use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use crate::verifier::verify_with_key_bytes;
+use ed25519_dalek::{Signer, SigningKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -343,8 +341,9 @@ fn fixed_bytes<const N: usize>(text: &str) -> Option<[u8; N]> {
 }
 
 /// Strict Ed25519 verification (`verify_strict`'s verdict, see
-/// [`crate::keys::verify_strict_verdict`]): rejects small-order keys and non-canonical
-/// signatures, so every implementation that follows the protocol reaches the same verdict.
+/// [`crate::keys::verify_strict_verdict`] and [`crate::verifier`]): rejects small-order keys and
+/// non-canonical signatures, so every implementation that follows the protocol reaches the same
+/// verdict.
 fn verify_signature(
     canonical_record: &[u8],
     key: &[u8; 32],
@@ -357,38 +356,15 @@ fn verify_signature(
             "/signature/value",
         )
     };
-    let key = verifying_key(key).map_err(|_| failed("key is not a curve point"))?;
     let mut message = Vec::with_capacity(SIGNING_PREFIX.len() + canonical_record.len());
     message.extend_from_slice(SIGNING_PREFIX);
     message.extend_from_slice(canonical_record);
     let signature = ed25519_dalek::Signature::from_bytes(signature);
-    match verify_strict_verdict(&key, &message, &signature) {
-        true => Ok(()),
-        false => Err(failed("not made by this key over this record")),
+    match verify_with_key_bytes(key, &message, &signature) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(failed("not made by this key over this record")),
+        Err(_) => Err(failed("key is not a curve point")),
     }
-}
-
-/// Most public keys a thread keeps decompressed.
-const CACHED_KEYS: usize = 1024;
-
-/// The curve point of a public key. Decompressing it costs about a quarter of a verification,
-/// and the keys are few (a handful per region, checked as registered before any signature is),
-/// so each thread keeps those it has decompressed; only valid points are kept.
-fn verifying_key(bytes: &[u8; 32]) -> Result<VerifyingKey, ed25519_dalek::SignatureError> {
-    thread_local! {
-        static KEYS: RefCell<HashMap<[u8; 32], VerifyingKey>> = RefCell::new(HashMap::new());
-    }
-    KEYS.with_borrow_mut(|keys| {
-        if let Some(key) = keys.get(bytes) {
-            return Ok(*key);
-        }
-        let key = VerifyingKey::from_bytes(bytes)?;
-        if keys.len() >= CACHED_KEYS {
-            keys.clear();
-        }
-        keys.insert(*bytes, key);
-        Ok(key)
-    })
 }
 
 #[cfg(test)]
@@ -409,34 +385,6 @@ mod tests {
         let key = generate();
         let envelope = sign(sample_record(), &key);
         (serde_json::to_vec(&envelope).unwrap(), key)
-    }
-
-    #[test]
-    fn cached_keys_verify_only_their_own_signatures() {
-        let (a, b) = (generate(), generate());
-        let message = b"yiqi";
-        let signed = |key: &SigningKey| key.sign(message).to_bytes();
-        let verifies = |key: &SigningKey, signature: &[u8; 64]| {
-            let key = verifying_key(key.verifying_key().as_bytes()).unwrap();
-            key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(signature))
-                .is_ok()
-        };
-        for _ in 0..2 {
-            assert!(verifies(&a, &signed(&a)));
-            assert!(!verifies(&b, &signed(&a)));
-            assert!(verifies(&b, &signed(&b)));
-        }
-        let not_a_point = (2u8..)
-            .map(|y| {
-                let mut bytes = [0; 32];
-                bytes[0] = y;
-                bytes
-            })
-            .find(|bytes| VerifyingKey::from_bytes(bytes).is_err())
-            .unwrap();
-        for _ in 0..2 {
-            assert!(verifying_key(&not_a_point).is_err());
-        }
     }
 
     #[test]

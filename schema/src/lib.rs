@@ -11,7 +11,8 @@
 //! - [`envelope`]: signing, and [`envelope::check_envelope`], the one ordered check of an envelope.
 //! - [`validate`]: the embedded JSON Schema and the rules it cannot express.
 //! - [`rejection`]: the stable error codes; [`echo`]: client input quoted in errors, bounded.
-//! - [`keys`]: public keys in base64url, secret keys in PKCS#8 PEM.
+//! - [`keys`]: public keys in base64url, secret keys in PKCS#8 PEM; [`verifier`]: many
+//!   signatures by few keys, each key with a table of its multiples.
 //! - [`protocol`]: wire types and rules the hub and nodes share, e.g. [`protocol::keys::KeyBook`]
 //!   (region keys from key records, and who may sign what).
 //! - [`classification`], [`regions`]: the reference tables records point into.
@@ -29,6 +30,7 @@ pub mod rejection;
 pub mod spreadsheet;
 pub mod testing;
 pub mod validate;
+pub mod verifier;
 
 pub use envelope::{Envelope, VerifiedEnvelope, check_envelope, check_envelope_with, sign};
 pub use rejection::{ErrorCode, Rejection};

@@ -1,0 +1,187 @@
+//! Verifying many signatures by few keys.
+//!
+//! A node catching up verifies a million signatures made by a few dozen region keys, and the
+//! hub verifies every published record against the same few. `verify_strict` recomputes
+//! `R' = [s]B − [k]A` with a double-base multiplication that spends most of its time doubling,
+//! because it knows nothing of `A` ahead. A key that verifies many signatures is worth a table
+//! of its multiples, the kind the library keeps for the base point `B`
+//! (`EdwardsBasepointTable`): then both halves are fixed-base multiplications, additions and
+//! table lookups only, and a verification costs about a sixth less (docs/performance.md).
+//!
+//! The verdict is `verify_strict`'s: the same refusals (a key or an `R` of small order, a
+//! non-canonical `s`, see [`crate::keys::verify_strict_verdict`]), the same challenge
+//! `k = SHA-512(R ‖ A ‖ M)` over the key's bytes as given, the same point (group arithmetic is
+//! exact, however it is computed) and the same comparison of its canonical encoding with `R`'s
+//! bytes. Every Wycheproof case checks it with the table in use.
+
+use crate::keys::{SMALL_ORDER_POINTS, verify_strict_verdict};
+use curve25519_dalek::edwards::EdwardsBasepointTable;
+use curve25519_dalek::traits::BasepointTable;
+use curve25519_dalek::{EdwardsPoint, Scalar};
+use ed25519_dalek::{Signature, SignatureError, VerifyingKey};
+use sha2::{Digest, Sha512};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+/// Signatures a key verifies on one thread before it gets its table. The table (30 KB) costs
+/// about 35 verifications to build, so a key seldom used never pays for one.
+const TABLE_AFTER: u32 = 64;
+
+/// Most keys a thread keeps prepared: at most 1024 × 30 KB of tables per verifying thread, for
+/// federations far larger than 34 regions with a few keys each.
+const CACHED_KEYS: usize = 1024;
+
+/// A public key, decompressed, and once it has verified [`TABLE_AFTER`] signatures, with a
+/// table of its multiples.
+pub struct PreparedKey {
+    key: VerifyingKey,
+    weak: bool,
+    verified: u32,
+    multiples: Option<Box<EdwardsBasepointTable>>,
+}
+
+impl PreparedKey {
+    pub fn new(key: VerifyingKey) -> PreparedKey {
+        PreparedKey {
+            weak: key.is_weak(),
+            key,
+            verified: 0,
+            multiples: None,
+        }
+    }
+
+    /// The key with its table built now (tests check the table's verdicts from the first).
+    pub fn with_table(key: VerifyingKey) -> PreparedKey {
+        let mut prepared = PreparedKey::new(key);
+        prepared.build_table();
+        prepared
+    }
+
+    /// `verify_strict`'s verdict on `signature` over `message`.
+    pub fn verify_strict_verdict(&mut self, message: &[u8], signature: &Signature) -> bool {
+        if self.multiples.is_none() {
+            self.verified += 1;
+            if self.verified < TABLE_AFTER {
+                return verify_strict_verdict(&self.key, message, signature);
+            }
+            self.build_table();
+        }
+        let multiples = self.multiples.as_deref().expect("built above");
+        !self.weak
+            && !SMALL_ORDER_POINTS.contains(signature.r_bytes())
+            && self.recomputes_r(multiples, message, signature)
+    }
+
+    fn build_table(&mut self) {
+        let point = self.key.to_edwards();
+        self.multiples = Some(Box::new(EdwardsBasepointTable::create(&point)));
+    }
+
+    /// Whether `[s]B − [k]A` is the point whose canonical encoding is `R`'s bytes, with `s`
+    /// canonical: the verification equation exactly as `verify` evaluates it.
+    fn recomputes_r(
+        &self,
+        multiples: &EdwardsBasepointTable,
+        message: &[u8],
+        signature: &Signature,
+    ) -> bool {
+        let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(*signature.s_bytes()))
+        else {
+            return false;
+        };
+        let digest = Sha512::new()
+            .chain_update(signature.r_bytes())
+            .chain_update(self.key.as_bytes())
+            .chain_update(message)
+            .finalize();
+        let k = Scalar::from_bytes_mod_order_wide(&digest.into());
+        let r: EdwardsPoint = EdwardsPoint::mul_base(&s) - multiples * &k;
+        r.compress().as_bytes() == signature.r_bytes()
+    }
+}
+
+/// `verify_strict`'s verdict with the key given as its 32 bytes, prepared once per thread: the
+/// keys are few (a handful per region, checked as registered before any signature is). An
+/// error says the bytes are not a curve point.
+pub fn verify_with_key_bytes(
+    key: &[u8; 32],
+    message: &[u8],
+    signature: &Signature,
+) -> Result<bool, SignatureError> {
+    thread_local! {
+        static KEYS: RefCell<HashMap<[u8; 32], PreparedKey>> = RefCell::new(HashMap::new());
+    }
+    KEYS.with_borrow_mut(|keys| {
+        if !keys.contains_key(key) {
+            let prepared = PreparedKey::new(VerifyingKey::from_bytes(key)?);
+            if keys.len() >= CACHED_KEYS {
+                keys.clear();
+            }
+            keys.insert(*key, prepared);
+        }
+        let prepared = keys.get_mut(key).expect("inserted above");
+        Ok(prepared.verify_strict_verdict(message, signature))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::generate;
+    use ed25519_dalek::Signer;
+
+    #[test]
+    fn a_key_verifies_only_its_own_signatures_before_and_after_its_table() {
+        let (a, b) = (generate(), generate());
+        let message = b"yiqi";
+        let verifies = |key: &ed25519_dalek::SigningKey, signature: &Signature| {
+            verify_with_key_bytes(key.verifying_key().as_bytes(), message, signature).unwrap()
+        };
+        for _ in 0..2 * TABLE_AFTER {
+            assert!(verifies(&a, &a.sign(message)));
+            assert!(!verifies(&b, &a.sign(message)));
+            assert!(verifies(&b, &b.sign(message)));
+        }
+        let mut prepared = PreparedKey::with_table(a.verifying_key());
+        assert!(prepared.verify_strict_verdict(message, &a.sign(message)));
+        assert!(!prepared.verify_strict_verdict(b"yiqj", &a.sign(message)));
+        assert!(!prepared.verify_strict_verdict(message, &b.sign(message)));
+    }
+
+    #[test]
+    fn bytes_that_are_not_a_curve_point_are_an_error_every_time() {
+        let not_a_point = (2u8..)
+            .map(|y| {
+                let mut bytes = [0; 32];
+                bytes[0] = y;
+                bytes
+            })
+            .find(|bytes| VerifyingKey::from_bytes(bytes).is_err())
+            .unwrap();
+        let signature = generate().sign(b"yiqi");
+        for _ in 0..2 {
+            assert!(verify_with_key_bytes(&not_a_point, b"yiqi", &signature).is_err());
+        }
+    }
+
+    #[test]
+    fn altered_signatures_get_verify_strict_verdict_from_the_table() {
+        let key = generate();
+        let mut prepared = PreparedKey::with_table(key.verifying_key());
+        for i in 0u32..300 {
+            let message = i.to_be_bytes();
+            let mut bytes = key.sign(&message).to_bytes();
+            if i % 3 != 0 {
+                bytes[(i as usize * 7) % 64] ^= 1 << (i % 8);
+            }
+            let signature = Signature::from_bytes(&bytes);
+            assert_eq!(
+                prepared.verify_strict_verdict(&message, &signature),
+                key.verifying_key()
+                    .verify_strict(&message, &signature)
+                    .is_ok(),
+                "signature {i}"
+            );
+        }
+    }
+}
