@@ -6,7 +6,7 @@
 //! because it knows nothing of `A` ahead. A key that verifies many signatures is worth a table
 //! of its multiples, the kind the library keeps for the base point `B`
 //! (`EdwardsBasepointTable`): then both halves are fixed-base multiplications, additions and
-//! table lookups only, and a verification costs about a sixth less (docs/performance.md).
+//! table lookups only, and a verification costs about a seventh less (docs/performance.md).
 //!
 //! The verdict is `verify_strict`'s: the same refusals (a key or an `R` of small order, a
 //! non-canonical `s`, see [`crate::keys::verify_strict_verdict`]), the same challenge
