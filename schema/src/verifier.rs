@@ -14,11 +14,11 @@
 //! exact, however it is computed) and the same comparison of its canonical encoding with `R`'s
 //! bytes. Every Wycheproof case checks it with the table in use.
 
-use crate::keys::{SMALL_ORDER_POINTS, verify_strict_verdict};
+use crate::keys::SMALL_ORDER_POINTS;
 use curve25519_dalek::edwards::EdwardsBasepointTable;
 use curve25519_dalek::traits::BasepointTable;
 use curve25519_dalek::{EdwardsPoint, Scalar};
-use ed25519_dalek::{Signature, SignatureError, VerifyingKey};
+use ed25519_dalek::{Signature, SignatureError, Verifier, VerifyingKey};
 use sha2::{Digest, Sha512};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -35,6 +35,7 @@ const CACHED_KEYS: usize = 1024;
 /// table of its multiples.
 pub struct PreparedKey {
     key: VerifyingKey,
+    /// `key.is_weak()`, asked once: it costs three doublings, and every verification needs it.
     weak: bool,
     verified: u32,
     multiples: Option<Box<EdwardsBasepointTable>>,
@@ -50,54 +51,54 @@ impl PreparedKey {
         }
     }
 
-    /// The key with its table built now (tests check the table's verdicts from the first).
+    /// The key with its table built at its first use (tests check the table's verdicts from
+    /// the first).
     pub fn with_table(key: VerifyingKey) -> PreparedKey {
         let mut prepared = PreparedKey::new(key);
-        prepared.build_table();
+        prepared.verified = TABLE_AFTER;
         prepared
     }
 
-    /// `verify_strict`'s verdict on `signature` over `message`.
+    /// `verify_strict`'s verdict on `signature` over `message`: its two refusals
+    /// ([`crate::keys::verify_strict_verdict`] says why comparing encodings is enough), then the
+    /// verification equation, with the key's table once it has one.
     pub fn verify_strict_verdict(&mut self, message: &[u8], signature: &Signature) -> bool {
+        if self.weak || SMALL_ORDER_POINTS.contains(signature.r_bytes()) {
+            return false;
+        }
         if self.multiples.is_none() {
             self.verified += 1;
             if self.verified < TABLE_AFTER {
-                return verify_strict_verdict(&self.key, message, signature);
+                return self.key.verify(message, signature).is_ok();
             }
-            self.build_table();
+            let point = self.key.to_edwards();
+            self.multiples = Some(Box::new(EdwardsBasepointTable::create(&point)));
         }
         let multiples = self.multiples.as_deref().expect("built above");
-        !self.weak
-            && !SMALL_ORDER_POINTS.contains(signature.r_bytes())
-            && self.recomputes_r(multiples, message, signature)
+        recomputes_r(&self.key, multiples, message, signature)
     }
+}
 
-    fn build_table(&mut self) {
-        let point = self.key.to_edwards();
-        self.multiples = Some(Box::new(EdwardsBasepointTable::create(&point)));
-    }
-
-    /// Whether `[s]B − [k]A` is the point whose canonical encoding is `R`'s bytes, with `s`
-    /// canonical: the verification equation exactly as `verify` evaluates it.
-    fn recomputes_r(
-        &self,
-        multiples: &EdwardsBasepointTable,
-        message: &[u8],
-        signature: &Signature,
-    ) -> bool {
-        let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(*signature.s_bytes()))
-        else {
-            return false;
-        };
-        let digest = Sha512::new()
-            .chain_update(signature.r_bytes())
-            .chain_update(self.key.as_bytes())
-            .chain_update(message)
-            .finalize();
-        let k = Scalar::from_bytes_mod_order_wide(&digest.into());
-        let r: EdwardsPoint = EdwardsPoint::mul_base(&s) - multiples * &k;
-        r.compress().as_bytes() == signature.r_bytes()
-    }
+/// Whether `[s]B − [k]A` is the point whose canonical encoding is `R`'s bytes, with `s`
+/// canonical: the verification equation exactly as `verify` evaluates it, `[k]A` from the
+/// key's table.
+fn recomputes_r(
+    key: &VerifyingKey,
+    multiples: &EdwardsBasepointTable,
+    message: &[u8],
+    signature: &Signature,
+) -> bool {
+    let Some(s) = Option::<Scalar>::from(Scalar::from_canonical_bytes(*signature.s_bytes())) else {
+        return false;
+    };
+    let digest = Sha512::new()
+        .chain_update(signature.r_bytes())
+        .chain_update(key.as_bytes())
+        .chain_update(message)
+        .finalize();
+    let k = Scalar::from_bytes_mod_order_wide(&digest.into());
+    let r: EdwardsPoint = EdwardsPoint::mul_base(&s) - multiples * &k;
+    r.compress().as_bytes() == signature.r_bytes()
 }
 
 /// `verify_strict`'s verdict with the key given as its 32 bytes, prepared once per thread: the
