@@ -340,10 +340,9 @@ fn fixed_bytes<const N: usize>(text: &str) -> Option<[u8; N]> {
     decode_b64(text).ok()?.try_into().ok()
 }
 
-/// Strict Ed25519 verification (`verify_strict`'s verdict, see
-/// [`crate::keys::verify_strict_verdict`] and [`crate::verifier`]): rejects small-order keys and
-/// non-canonical signatures, so every implementation that follows the protocol reaches the same
-/// verdict.
+/// Strict Ed25519 verification (`verify_strict`'s verdict, see [`crate::verifier`]): rejects
+/// small-order keys and non-canonical signatures, so every implementation that follows the
+/// protocol reaches the same verdict.
 fn verify_signature(
     canonical_record: &[u8],
     key: &[u8; 32],

@@ -3,13 +3,11 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use curve25519_dalek::constants::EIGHT_TORSION;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey, spki::der::pem::LineEnding};
-use ed25519_dalek::{Signature, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::Path;
-use std::sync::LazyLock;
 
 pub use ed25519_dalek::SigningKey as SecretKey;
 
@@ -29,26 +27,6 @@ pub enum KeyError {
     },
     #[error("{path}: not a PKCS#8 Ed25519 private key in PEM form")]
     NotPem { path: String },
-}
-
-/// The canonical encodings of the eight points of small order.
-pub(crate) static SMALL_ORDER_POINTS: LazyLock<[[u8; 32]; 8]> =
-    LazyLock::new(|| EIGHT_TORSION.map(|point| point.compress().to_bytes()));
-
-/// `verify_strict`'s verdict, at the cost of the plain `verify` (a seventh less on this machine).
-///
-/// `verify_strict` is `verify` plus two refusals: a key of small order, and a signature whose
-/// `R` decompresses to a point of small order. It decompresses `R` for the second (a square
-/// root per signature), but it only needs it when `verify` accepts, and `verify` accepts only
-/// if `R`'s bytes are the canonical encoding of the point it recomputes. So a point of small
-/// order can only get that far as one of the eight canonical encodings above, and comparing
-/// bytes gives the same verdict without the square root. Every Wycheproof case and a signature
-/// built on the identity as `R` (which `verify` accepts and `verify_strict` refuses) check the
-/// equivalence in the tests.
-pub fn verify_strict_verdict(key: &VerifyingKey, message: &[u8], signature: &Signature) -> bool {
-    !key.is_weak()
-        && !SMALL_ORDER_POINTS.contains(signature.r_bytes())
-        && key.verify(message, signature).is_ok()
 }
 
 /// Decodes base64url without padding, rejecting padding and non-canonical trailing bits so that
@@ -149,90 +127,6 @@ mod tests {
         let mut b = [0u8; 9];
         rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut b);
         b
-    }
-
-    mod strict_verdict {
-        use super::super::*;
-        use curve25519_dalek::constants::ED25519_BASEPOINT_POINT as B;
-        use curve25519_dalek::{EdwardsPoint, Scalar};
-        use ed25519_dalek::Signer;
-        use sha2::{Digest, Sha512};
-
-        fn random_scalar() -> Scalar {
-            let mut wide = [0u8; 64];
-            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut wide);
-            Scalar::from_bytes_mod_order_wide(&wide)
-        }
-
-        /// Ed25519's challenge `k = H(R ‖ A ‖ M)`.
-        fn challenge(r: &[u8; 32], key: &EdwardsPoint, message: &[u8]) -> Scalar {
-            let digest = Sha512::new()
-                .chain_update(r)
-                .chain_update(key.compress().as_bytes())
-                .chain_update(message);
-            Scalar::from_bytes_mod_order_wide(&digest.finalize().into())
-        }
-
-        /// Both verdicts, and that `verify` alone would have said `plain`.
-        fn verdicts(key: &EdwardsPoint, message: &[u8], r: [u8; 32], s: Scalar) -> (bool, bool) {
-            let key = VerifyingKey::from_bytes(key.compress().as_bytes()).unwrap();
-            let signature = Signature::from_components(r, s.to_bytes());
-            let strict = key.verify_strict(message, &signature).is_ok();
-            assert!(key.verify(message, &signature).is_ok(), "verify accepts it");
-            let mut prepared = crate::verifier::PreparedKey::with_table(key);
-            assert_eq!(
-                prepared.verify_strict_verdict(message, &signature),
-                strict,
-                "the table's verdict"
-            );
-            (strict, verify_strict_verdict(&key, message, &signature))
-        }
-
-        #[test]
-        fn ordinary_signatures_verify_and_others_do_not() {
-            let key = generate();
-            let signature = key.sign(b"yiqi");
-            let public = key.verifying_key();
-            assert!(verify_strict_verdict(&public, b"yiqi", &signature));
-            assert!(!verify_strict_verdict(&public, b"yiqj", &signature));
-            assert!(!verify_strict_verdict(
-                &generate().verifying_key(),
-                b"yiqi",
-                &signature
-            ));
-        }
-
-        /// `R` = the identity and `s = k·a`: `verify` accepts, `verify_strict` refuses.
-        #[test]
-        fn the_identity_as_r_is_refused_as_verify_strict_refuses_it() {
-            let secret = random_scalar();
-            let key = B * secret;
-            let identity = EdwardsPoint::default().compress().to_bytes();
-            let s = challenge(&identity, &key, b"yiqi") * secret;
-            assert_eq!(verdicts(&key, b"yiqi", identity, s), (false, false));
-        }
-
-        /// A key of order 2 and `R` = `s·B` plus the right torsion point: `verify` accepts,
-        /// `verify_strict` refuses the key.
-        #[test]
-        fn a_small_order_key_is_refused_as_verify_strict_refuses_it() {
-            let key = EIGHT_TORSION[4];
-            for attempt in 0u32.. {
-                let message = attempt.to_be_bytes();
-                let s = random_scalar();
-                let guess = if attempt % 2 == 0 {
-                    EdwardsPoint::default()
-                } else {
-                    key
-                };
-                let r = (B * s + guess).compress().to_bytes();
-                if -(key * challenge(&r, &key, &message)) == guess {
-                    assert_eq!(verdicts(&key, &message, r, s), (false, false));
-                    return;
-                }
-                assert!(attempt < 64, "no signature found");
-            }
-        }
     }
 
     #[test]

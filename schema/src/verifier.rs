@@ -9,12 +9,13 @@
 //! table lookups only, and a verification costs about a seventh less (docs/performance.md).
 //!
 //! The verdict is `verify_strict`'s: the same refusals (a key or an `R` of small order, a
-//! non-canonical `s`, see [`crate::keys::verify_strict_verdict`]), the same challenge
+//! non-canonical `s`; [`PreparedKey::verify_strict_verdict`] says why comparing `R`'s bytes is
+//! enough for the second), the same challenge
 //! `k = SHA-512(R ‖ A ‖ M)` over the key's bytes as given, the same point (group arithmetic is
 //! exact, however it is computed) and the same comparison of its canonical encoding with `R`'s
 //! bytes. Every Wycheproof case checks it with the table in use.
 
-use crate::keys::SMALL_ORDER_POINTS;
+use curve25519_dalek::constants::EIGHT_TORSION;
 use curve25519_dalek::edwards::EdwardsBasepointTable;
 use curve25519_dalek::traits::BasepointTable;
 use curve25519_dalek::{EdwardsPoint, Scalar};
@@ -22,6 +23,11 @@ use ed25519_dalek::{Signature, SignatureError, Verifier, VerifyingKey};
 use sha2::{Digest, Sha512};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::LazyLock;
+
+/// The canonical encodings of the eight points of small order.
+static SMALL_ORDER_POINTS: LazyLock<[[u8; 32]; 8]> =
+    LazyLock::new(|| EIGHT_TORSION.map(|point| point.compress().to_bytes()));
 
 /// Signatures a key verifies on one thread before it gets its table. The table (30 KB) costs
 /// about 35 verifications to build, so a key seldom used never pays for one.
@@ -59,9 +65,15 @@ impl PreparedKey {
         prepared
     }
 
-    /// `verify_strict`'s verdict on `signature` over `message`: its two refusals
-    /// ([`crate::keys::verify_strict_verdict`] says why comparing encodings is enough), then the
-    /// verification equation, with the key's table once it has one.
+    /// `verify_strict`'s verdict on `signature` over `message`, without its square root.
+    ///
+    /// `verify_strict` is `verify` plus two refusals: a key of small order, and a signature
+    /// whose `R` decompresses to a point of small order. It decompresses `R` for the second (a
+    /// square root per signature, a seventh of a verification), but it only needs it when the
+    /// equation holds, and the equation holds only if `R`'s bytes are the canonical encoding of
+    /// the point it recomputes. So a point of small order can only get that far as one of the
+    /// eight canonical encodings, and comparing bytes gives the same verdict. The equation is
+    /// `verify`'s until the key has its table, then [`recomputes_r`].
     pub fn verify_strict_verdict(&mut self, message: &[u8], signature: &Signature) -> bool {
         if self.weak || SMALL_ORDER_POINTS.contains(signature.r_bytes()) {
             return false;
@@ -183,6 +195,96 @@ mod tests {
                     .is_ok(),
                 "signature {i}"
             );
+        }
+    }
+
+    mod strict_verdict {
+        use super::super::*;
+        use crate::keys::generate;
+        use curve25519_dalek::constants::ED25519_BASEPOINT_POINT as B;
+        use curve25519_dalek::{EdwardsPoint, Scalar};
+        use ed25519_dalek::Signer;
+        use sha2::{Digest, Sha512};
+
+        /// The verdict before the key has its table.
+        fn cheaper_verdict(key: &VerifyingKey, message: &[u8], signature: &Signature) -> bool {
+            PreparedKey::new(*key).verify_strict_verdict(message, signature)
+        }
+
+        fn random_scalar() -> Scalar {
+            let mut wide = [0u8; 64];
+            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut wide);
+            Scalar::from_bytes_mod_order_wide(&wide)
+        }
+
+        /// Ed25519's challenge `k = H(R ‖ A ‖ M)`.
+        fn challenge(r: &[u8; 32], key: &EdwardsPoint, message: &[u8]) -> Scalar {
+            let digest = Sha512::new()
+                .chain_update(r)
+                .chain_update(key.compress().as_bytes())
+                .chain_update(message);
+            Scalar::from_bytes_mod_order_wide(&digest.finalize().into())
+        }
+
+        /// Both verdicts, and that `verify` alone would have said `plain`.
+        fn verdicts(key: &EdwardsPoint, message: &[u8], r: [u8; 32], s: Scalar) -> (bool, bool) {
+            let key = VerifyingKey::from_bytes(key.compress().as_bytes()).unwrap();
+            let signature = Signature::from_components(r, s.to_bytes());
+            let strict = key.verify_strict(message, &signature).is_ok();
+            assert!(key.verify(message, &signature).is_ok(), "verify accepts it");
+            let mut prepared = PreparedKey::with_table(key);
+            assert_eq!(
+                prepared.verify_strict_verdict(message, &signature),
+                strict,
+                "the table's verdict"
+            );
+            (strict, cheaper_verdict(&key, message, &signature))
+        }
+
+        #[test]
+        fn ordinary_signatures_verify_and_others_do_not() {
+            let key = generate();
+            let signature = key.sign(b"yiqi");
+            let public = key.verifying_key();
+            assert!(cheaper_verdict(&public, b"yiqi", &signature));
+            assert!(!cheaper_verdict(&public, b"yiqj", &signature));
+            assert!(!cheaper_verdict(
+                &generate().verifying_key(),
+                b"yiqi",
+                &signature
+            ));
+        }
+
+        /// `R` = the identity and `s = k·a`: `verify` accepts, `verify_strict` refuses.
+        #[test]
+        fn the_identity_as_r_is_refused_as_verify_strict_refuses_it() {
+            let secret = random_scalar();
+            let key = B * secret;
+            let identity = EdwardsPoint::default().compress().to_bytes();
+            let s = challenge(&identity, &key, b"yiqi") * secret;
+            assert_eq!(verdicts(&key, b"yiqi", identity, s), (false, false));
+        }
+
+        /// A key of order 2 and `R` = `s·B` plus the right torsion point: `verify` accepts,
+        /// `verify_strict` refuses the key.
+        #[test]
+        fn a_small_order_key_is_refused_as_verify_strict_refuses_it() {
+            let key = EIGHT_TORSION[4];
+            for attempt in 0u32.. {
+                let message = attempt.to_be_bytes();
+                let s = random_scalar();
+                let guess = if attempt % 2 == 0 {
+                    EdwardsPoint::default()
+                } else {
+                    key
+                };
+                let r = (B * s + guess).compress().to_bytes();
+                if -(key * challenge(&r, &key, &message)) == guess {
+                    assert_eq!(verdicts(&key, &message, r, s), (false, false));
+                    return;
+                }
+                assert!(attempt < 64, "no signature found");
+            }
         }
     }
 }
