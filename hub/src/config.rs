@@ -31,7 +31,7 @@ pub struct FileConfig {
 #[derive(Debug, Default, Clone, clap::Args)]
 pub struct ServeArgs {
     /// The federation's root public key (base64url): key records must chain to it. Required.
-    #[arg(long = "root", env = "YIQI_ROOT_KEY")]
+    #[arg(long = "root", env = "YIQI_ROOT_KEY", allow_hyphen_values = true)]
     pub root_key: Option<String>,
     /// Data folder (sled store, search index).
     #[arg(long, env = "YIQI_DATA")]
@@ -190,6 +190,19 @@ fn read_file(path: &Path) -> Result<FileConfig, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One base64url key in 64 starts with `-`; it is a value, not a flag.
+    #[test]
+    fn a_root_key_that_starts_with_a_hyphen_is_a_value() {
+        #[derive(clap::Parser)]
+        struct Serve {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        let key = "-W".to_owned() + &"A".repeat(41);
+        let serve = <Serve as clap::Parser>::try_parse_from(["serve", "--root", &key]).unwrap();
+        assert_eq!(serve.args.root_key, Some(key));
+    }
 
     #[test]
     fn flags_win_over_the_file_and_the_file_over_defaults() {

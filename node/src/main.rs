@@ -60,7 +60,7 @@ enum Command {
         name: Option<String>,
         /// The federation's root public key (base64url), from the national office; pinned in
         /// config.toml as `root_key`.
-        #[arg(long = "root")]
+        #[arg(long = "root", allow_hyphen_values = true)]
         root_key: String,
         /// The hub's log verifier key (origin+keyid+base64), from the national office; without
         /// it the first sync trusts the hub's key on first use, with a warning.
@@ -222,6 +222,7 @@ enum Command {
         #[arg(
             long,
             value_name = "KEY",
+            allow_hyphen_values = true,
             conflicts_with = "revoke",
             required_unless_present = "revoke"
         )]
@@ -230,7 +231,7 @@ enum Command {
         #[arg(long, requires = "add")]
         name: Option<String>,
         /// Revoke this key (base64url): version 2, status revoked.
-        #[arg(long, value_name = "KEY")]
+        #[arg(long, value_name = "KEY", allow_hyphen_values = true)]
         revoke: Option<String>,
         /// Post the record to this hub (base URL) and print its result.
         #[arg(long, value_name = "URL")]
@@ -277,7 +278,7 @@ enum Command {
         /// The envelope (a file, or - for stdin).
         envelope: PathBuf,
         /// Also require this signer (base64url public key).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         key: Option<String>,
     },
     /// Check a record against the schema; exit 1 listing every violation.
@@ -819,5 +820,44 @@ mod tests {
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
         assert!(parse_duration("soon").is_err() && parse_duration("5h").is_err());
+    }
+
+    /// One base64url key in 64 starts with `-`; it is a value, not a flag.
+    #[test]
+    fn keys_that_start_with_a_hyphen_are_values() {
+        let key = "-W".to_owned() + &"A".repeat(41);
+        let parse = |args: &[&str]| {
+            Cli::try_parse_from(std::iter::once("yiqi-node").chain(args.iter().copied()))
+        };
+        let init = parse(&[
+            "init", "--region", "CN-GS", "--hub", "http://h", "--root", &key,
+        ]);
+        assert!(
+            matches!(init, Ok(Cli { command: Command::Init { ref root_key, .. }, .. }) if *root_key == key)
+        );
+        let add = parse(&[
+            "key-record",
+            "--signer",
+            "s.pem",
+            "--region",
+            "CN-GS",
+            "--add",
+            &key,
+        ]);
+        assert!(add.is_ok(), "{:?}", add.err());
+        let revoke = parse(&[
+            "key-record",
+            "--signer",
+            "s.pem",
+            "--region",
+            "CN-GS",
+            "--revoke",
+            &key,
+        ]);
+        assert!(revoke.is_ok(), "{:?}", revoke.err());
+        let verify = parse(&["verify", "envelope.json", "--key", &key]);
+        assert!(
+            matches!(verify, Ok(Cli { command: Command::Verify { key: Some(ref k), .. }, .. }) if *k == key)
+        );
     }
 }
