@@ -370,6 +370,37 @@ async fn every_record_code_in_one_batch_in_input_order() {
     assert_eq!(results[7]["error"]["pointer"], "/record/version");
 }
 
+/// An envelope whose record bytes are exactly the bytes its signer signed, written otherwise
+/// than canonically (one space): the signature is not over the canonical bytes, so it is
+/// refused, and the canonical record beside it is accepted.
+#[tokio::test]
+async fn a_signature_over_a_non_canonical_writing_is_bad_signature() {
+    let hub = TestHub::new();
+    let gs = generate();
+    hub.register("CN-GS", &gs).await;
+    let canonical = yiqi_schema::canonical::canonical_bytes(&record("G", 1, "七"));
+    let spaced = [b"{ ".as_slice(), &canonical[1..]].concat();
+    let message = [yiqi_schema::envelope::SIGNING_PREFIX, &spaced].concat();
+    let signature = ed25519_dalek::Signer::sign(&gs, &message);
+    let envelope = [
+        b"{\"record\":".as_slice(),
+        &spaced,
+        format!(
+            ",\"signature\":{{\"alg\":\"ed25519\",\"key\":\"{}\",\"value\":\"{}\"}}}}",
+            public_key_text(&gs.verifying_key()),
+            yiqi_schema::keys::encode_b64(&signature.to_bytes())
+        )
+        .as_bytes(),
+    ]
+    .concat();
+    let good = serde_json::to_vec(&signed(record("H", 1, "八"), &gs)).unwrap();
+    let (status, body) = hub.publish_raw(&[envelope, good]).await;
+    assert_eq!(status, StatusCode::OK);
+    let results = body["results"].as_array().unwrap();
+    assert_eq!(codes(results), ["bad_signature", "accepted"]);
+    assert_eq!(results[0]["id"], "CN-GS/G");
+}
+
 #[tokio::test]
 async fn resending_an_older_accepted_version_is_a_duplicate() {
     let hub = TestHub::new();

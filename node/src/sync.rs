@@ -11,7 +11,7 @@
 //!    must be the checkpoint root, below it a consistency proof must lead from the frontier root
 //!    to the checkpoint root;
 //! 4. key records are applied to the key book in seq order, then the other entries are checked
-//!    in parallel with [`check_envelope`] against the keys active at their seq; own-region
+//!    in parallel with [`check_envelope_text`] against the keys active at their seq; own-region
 //!    entries are compared with the node's receipts, not mirrored;
 //! 5. the mirror writes, quarantined entries, key book, frontier and cursor go in one atomic
 //!    batch, flushed on its own thread while the next page is read, proven and checked; that
@@ -41,7 +41,7 @@ use std::time::Duration;
 // hashed and checked.
 use yiqi_schema::envelope::RejectedEnvelope;
 use yiqi_schema::protocol::{FeedEntry, FeedPage};
-use yiqi_schema::{VerifiedEnvelope, check_envelope};
+use yiqi_schema::{VerifiedEnvelope, check_envelope_text};
 use yiqi_store::WriteBatch;
 use yiqi_tlog::{Frontier, Hash, leaf_hash, verify_consistency};
 
@@ -146,7 +146,7 @@ impl<'a> ReadEntry<'a> {
         &self,
         may_sign: impl FnOnce(&str, &str) -> bool,
     ) -> Result<VerifiedEnvelope, RejectedEnvelope> {
-        check_envelope(self.entry.envelope.get().as_bytes(), may_sign)
+        check_envelope_text(self.entry.envelope.get(), may_sign)
     }
 }
 

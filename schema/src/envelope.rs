@@ -6,7 +6,7 @@
 //! fixes for error codes: `not_ijson`, `bad_envelope`, `unknown_key`, `bad_signature`,
 //! `schema_violation`.
 
-use crate::canonical::canonical_bytes;
+use crate::canonical::{canonical_bytes, is_canonical_form};
 use crate::ijson;
 use crate::keys::{decode_b64, encode_b64};
 use crate::rejection::{ErrorCode, Rejection};
@@ -135,7 +135,28 @@ pub fn check_envelope_with(
     bytes: &[u8],
     may_sign: impl FnOnce(&Value, &str) -> bool,
 ) -> Result<VerifiedEnvelope, RejectedEnvelope> {
-    let value = ijson::parse(bytes).map_err(|e| RejectedEnvelope {
+    check_source(ijson::parse(bytes), bytes, may_sign)
+}
+
+/// [`check_envelope`] for an envelope that is text already (a feed entry of a page read as
+/// UTF-8), so the strict parse does not check its UTF-8 again.
+pub fn check_envelope_text(
+    text: &str,
+    key_is_active: impl FnOnce(&str, &str) -> bool,
+) -> Result<VerifiedEnvelope, RejectedEnvelope> {
+    check_source(
+        ijson::parse_str(text),
+        text.as_bytes(),
+        by_region(key_is_active),
+    )
+}
+
+fn check_source(
+    parsed: Result<Value, ijson::IJsonError>,
+    bytes: &[u8],
+    may_sign: impl FnOnce(&Value, &str) -> bool,
+) -> Result<VerifiedEnvelope, RejectedEnvelope> {
+    let value = parsed.map_err(|e| RejectedEnvelope {
         reference: RecordRef {
             id: None,
             version: None,
@@ -179,11 +200,11 @@ fn check_parsed(
     if !may_sign(&envelope.record, &envelope.signature.key) {
         return Err(reject(unknown_key(&envelope, &region)));
     }
-    let canonical_record =
-        verified_canonical_record(&envelope, source, &key, &signature).map_err(reject)?;
+    let canonical =
+        verified_canonical_envelope(&envelope, source, &key, &signature).map_err(reject)?;
     validate_record(&envelope.record)
         .map_err(|violations| reject(Rejection::schema(violations)))?;
-    Ok(finish(envelope, region, &canonical_record))
+    Ok(finish(envelope, region, canonical))
 }
 
 /// The `unknown_key` refusal, saying which signers the record's kind allows.
@@ -200,23 +221,28 @@ pub fn unknown_key(envelope: &Envelope, region: &str) -> Rejection {
     )
 }
 
-fn finish(envelope: Envelope, region: String, canonical_record: &[u8]) -> VerifiedEnvelope {
+fn finish(envelope: Envelope, region: String, canonical: Canonical) -> VerifiedEnvelope {
     let record = &envelope.record;
-    let canonical = canonical_envelope(canonical_record, &envelope.signature);
     VerifiedEnvelope {
         local_id: record["local_id"].as_str().unwrap_or_default().to_owned(),
         version: record["version"].as_u64().unwrap_or_default(),
         deleted: record.get("deleted").is_some(),
-        record_end: ENVELOPE_HEAD.len() + canonical_record.len(),
+        record_end: canonical.record_end,
         region,
-        canonical,
+        canonical: canonical.envelope,
         envelope,
     }
 }
 
+/// An envelope's RFC 8785 bytes, and where its record ends in them.
+struct Canonical {
+    envelope: Vec<u8>,
+    record_end: usize,
+}
+
 /// The RFC 8785 bytes of an envelope, built from its record's canonical bytes: `record` sorts
 /// before `signature`, and the signature members are base64url, which needs no escaping.
-fn canonical_envelope(canonical_record: &[u8], signature: &SignatureBlock) -> Vec<u8> {
+fn canonical_envelope(canonical_record: &[u8], signature: &SignatureBlock) -> Canonical {
     let mut out = Vec::with_capacity(canonical_record.len() + 200);
     out.extend_from_slice(ENVELOPE_HEAD);
     out.extend_from_slice(canonical_record);
@@ -227,34 +253,39 @@ fn canonical_envelope(canonical_record: &[u8], signature: &SignatureBlock) -> Ve
     out.extend_from_slice(b"\",\"value\":\"");
     out.extend_from_slice(signature.value.as_bytes());
     out.extend_from_slice(b"\"}}");
-    out
+    Canonical {
+        envelope: out,
+        record_end: ENVELOPE_HEAD.len() + canonical_record.len(),
+    }
 }
 
-/// Verifies the signature and returns the record's canonical bytes.
+/// Verifies the signature and returns the envelope's canonical bytes.
 ///
 /// Fast path: when the envelope arrived in canonical form (as the hub stores and serves it, and
-/// as nodes publish it), the record's bytes inside it are already its RFC 8785 form, so they are
-/// verified as they are. If they verify, they are the canonical bytes of the record the signer
-/// signed, and the parsed record is that record; the verdict equals the slow path's. Anything else
-/// (other layouts, a failed fast verification) takes the slow path: canonicalise, then verify.
-fn verified_canonical_record(
+/// as nodes publish it), the record's bytes inside it are its RFC 8785 form, which
+/// [`is_canonical_form`] confirms without writing that form out; the signature is then verified
+/// over them as they are, and the envelope as it came is the canonical envelope. Anything else
+/// takes the slow path: canonicalise, then verify. Either way the signature is checked over the
+/// canonical bytes, so a signature over any other writing of the record is refused.
+fn verified_canonical_envelope(
     envelope: &Envelope,
     source: Option<&[u8]>,
     key: &[u8; 32],
     signature: &[u8; 64],
-) -> Result<Vec<u8>, Rejection> {
-    let raw = source.and_then(|bytes| raw_record(bytes, &envelope.signature));
-    if let Some(raw) = raw
-        && verify_signature(raw, key, signature).is_ok()
-    {
-        return Ok(raw.to_vec());
+) -> Result<Canonical, Rejection> {
+    let as_received = source
+        .and_then(|bytes| Some((bytes, raw_record(bytes, &envelope.signature)?)))
+        .filter(|(_, record)| is_canonical_form(record, &envelope.record));
+    if let Some((bytes, record)) = as_received {
+        verify_signature(record, key, signature)?;
+        return Ok(Canonical {
+            envelope: bytes.to_vec(),
+            record_end: ENVELOPE_HEAD.len() + record.len(),
+        });
     }
     let canonical = canonical_bytes(&envelope.record);
-    if raw == Some(canonical.as_slice()) {
-        return Err(verify_signature(&canonical, key, signature).unwrap_err());
-    }
     verify_signature(&canonical, key, signature)?;
-    Ok(canonical)
+    Ok(canonical_envelope(&canonical, &envelope.signature))
 }
 
 /// The record's bytes, when `bytes` is laid out as a canonical envelope:
@@ -395,6 +426,32 @@ mod tests {
         let reparsed: Value = serde_json::from_slice(&checked.canonical).unwrap();
         assert_eq!(canonical_bytes(&reparsed), checked.canonical);
         assert!(check_envelope(&checked.canonical, |_, _| true).is_ok());
+    }
+
+    /// A signature over other bytes than the record's RFC 8785 form is not a signature of the
+    /// record, even when the envelope carries exactly those bytes.
+    #[test]
+    fn a_signature_over_non_canonical_bytes_is_refused() {
+        let key = generate();
+        let canonical = canonical_bytes(&sample_record());
+        let text = String::from_utf8(canonical).unwrap();
+        let variants = [
+            text.replacen("{", "{ ", 1),
+            text.replacen("\"version\":3}", "\"version\":3.0}", 1),
+            text.replacen("\"CN-GS\"", "\"CN\\u002dGS\"", 1),
+        ];
+        for record in variants {
+            let mut message = SIGNING_PREFIX.to_vec();
+            message.extend_from_slice(record.as_bytes());
+            let signature = SignatureBlock {
+                alg: ALG.into(),
+                key: encode_b64(key.verifying_key().as_bytes()),
+                value: encode_b64(&key.sign(&message).to_bytes()),
+            };
+            let bytes = canonical_envelope(record.as_bytes(), &signature).envelope;
+            let code = check_envelope(&bytes, |_, _| true).map_err(|r| r.rejection.code);
+            assert_eq!(code.err(), Some(ErrorCode::BadSignature), "{record}");
+        }
     }
 
     #[test]

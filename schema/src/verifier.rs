@@ -4,9 +4,15 @@
 //! hub verifies every published record against the same few. `verify_strict` recomputes
 //! `R' = [s]B − [k]A` with a double-base multiplication that spends most of its time doubling,
 //! because it knows nothing of `A` ahead. A key that verifies many signatures is worth a table
-//! of its multiples, the kind the library keeps for the base point `B`
-//! (`EdwardsBasepointTable`): then both halves are fixed-base multiplications, additions and
-//! table lookups only, and a verification costs about a seventh less (docs/performance.md).
+//! of its multiples, like the one the library keeps for the base point `B`: then
+//! `[s]B − [k]A` is table lookups and additions only, and a verification costs about a fifth
+//! less (docs/performance.md).
+//!
+//! The library's own table (`EdwardsBasepointTable`) is built for secret scalars: every lookup
+//! reads all eight entries of a row in constant time, a tenth of a catching-up node's CPU.
+//! Verification has no secrets (the key, the message, the signature and the challenge are all
+//! public), so [`Multiples`] looks its entries up directly and skips zero digits, with the
+//! library's point addition doing all the arithmetic.
 //!
 //! The verdict is `verify_strict`'s: the same refusals (a key or an `R` of small order, a
 //! non-canonical `s`; [`PreparedKey::verify_strict_verdict`] says why comparing `R`'s bytes is
@@ -15,9 +21,8 @@
 //! exact, however it is computed) and the same comparison of its canonical encoding with `R`'s
 //! bytes. Every Wycheproof case checks it with the table in use.
 
-use curve25519_dalek::constants::EIGHT_TORSION;
-use curve25519_dalek::edwards::EdwardsBasepointTable;
-use curve25519_dalek::traits::BasepointTable;
+use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
+use curve25519_dalek::traits::Identity;
 use curve25519_dalek::{EdwardsPoint, Scalar};
 use ed25519_dalek::{Signature, SignatureError, Verifier, VerifyingKey};
 use sha2::{Digest, Sha512};
@@ -29,11 +34,11 @@ use std::sync::LazyLock;
 static SMALL_ORDER_POINTS: LazyLock<[[u8; 32]; 8]> =
     LazyLock::new(|| EIGHT_TORSION.map(|point| point.compress().to_bytes()));
 
-/// Signatures a key verifies on one thread before it gets its table. The table (30 KB) costs
+/// Signatures a key verifies on one thread before it gets its table. The table (40 KB) costs
 /// about 35 verifications to build, so a key seldom used never pays for one.
 const TABLE_AFTER: u32 = 64;
 
-/// Most keys a thread keeps prepared: at most 1024 × 30 KB of tables per verifying thread, for
+/// Most keys a thread keeps prepared: at most 1024 × 40 KB of tables per verifying thread, for
 /// federations far larger than 34 regions with a few keys each.
 const CACHED_KEYS: usize = 1024;
 
@@ -44,7 +49,7 @@ pub struct PreparedKey {
     /// `key.is_weak()`, asked once: it costs three doublings, and every verification needs it.
     weak: bool,
     verified: u32,
-    multiples: Option<Box<EdwardsBasepointTable>>,
+    multiples: Option<Box<Multiples>>,
 }
 
 impl PreparedKey {
@@ -83,8 +88,7 @@ impl PreparedKey {
             if self.verified < TABLE_AFTER {
                 return self.key.verify(message, signature).is_ok();
             }
-            let point = self.key.to_edwards();
-            self.multiples = Some(Box::new(EdwardsBasepointTable::create(&point)));
+            self.multiples = Some(Box::new(Multiples::of(&self.key.to_edwards())));
         }
         let multiples = self.multiples.as_deref().expect("built above");
         recomputes_r(&self.key, multiples, message, signature)
@@ -92,11 +96,11 @@ impl PreparedKey {
 }
 
 /// Whether `[s]B − [k]A` is the point whose canonical encoding is `R`'s bytes, with `s`
-/// canonical: the verification equation exactly as `verify` evaluates it, `[k]A` from the
-/// key's table.
+/// canonical: the verification equation exactly as `verify` evaluates it, from the tables of
+/// `B` and of the key.
 fn recomputes_r(
     key: &VerifyingKey,
-    multiples: &EdwardsBasepointTable,
+    multiples: &Multiples,
     message: &[u8],
     signature: &Signature,
 ) -> bool {
@@ -109,8 +113,76 @@ fn recomputes_r(
         .chain_update(message)
         .finalize();
     let k = Scalar::from_bytes_mod_order_wide(&digest.into());
-    let r: EdwardsPoint = EdwardsPoint::mul_base(&s) - multiples * &k;
+    let r = sum_of_multiples(&s, &BASEPOINT_MULTIPLES, &-k, multiples);
     r.compress().as_bytes() == signature.r_bytes()
+}
+
+/// The multiples of the base point `B`, built once per process.
+static BASEPOINT_MULTIPLES: LazyLock<Multiples> =
+    LazyLock::new(|| Multiples::of(&ED25519_BASEPOINT_POINT));
+
+/// `m·256^j·P` for `m` in 1..=8 and `j` in 0..32: `[a]P` is then at most 64 lookups and
+/// additions (see [`sum_of_multiples`]). Variable time: for public points and scalars only.
+struct Multiples([[EdwardsPoint; 8]; 32]);
+
+impl Multiples {
+    fn of(point: &EdwardsPoint) -> Multiples {
+        let mut rows = [[EdwardsPoint::identity(); 8]; 32];
+        let mut base = *point;
+        for row in &mut rows {
+            let mut multiple = base;
+            for entry in row.iter_mut() {
+                *entry = multiple;
+                multiple += base;
+            }
+            // 8·base, doubled five times: the next row's base, 256·base.
+            base = (0..5).fold(row[7], |p, _| p + p);
+        }
+        Multiples(rows)
+    }
+
+    /// Adds `digit·256^j·P` (`digit` in −8..=8) to `sum`.
+    fn add_to(&self, sum: &mut EdwardsPoint, j: usize, digit: i8) {
+        match digit {
+            0 => {}
+            1.. => *sum += &self.0[j][digit as usize - 1],
+            _ => *sum -= &self.0[j][digit.unsigned_abs() as usize - 1],
+        }
+    }
+}
+
+/// `[a]P + [b]Q` from the multiples of `P` and `Q`, for reduced scalars. With `a = Σ aᵢ·16^i`
+/// in signed digits, the odd digits' sum is added up first and multiplied by 16, so every
+/// digit needs a row of multiples of `256^j·P` only (as `EdwardsBasepointTable` does it).
+fn sum_of_multiples(a: &Scalar, p: &Multiples, b: &Scalar, q: &Multiples) -> EdwardsPoint {
+    let (a, b) = (signed_radix_16(a), signed_radix_16(b));
+    let mut sum = EdwardsPoint::identity();
+    for j in 0..32 {
+        p.add_to(&mut sum, j, a[2 * j + 1]);
+        q.add_to(&mut sum, j, b[2 * j + 1]);
+    }
+    sum = (0..4).fold(sum, |s, _| s + s);
+    for j in 0..32 {
+        p.add_to(&mut sum, j, a[2 * j]);
+        q.add_to(&mut sum, j, b[2 * j]);
+    }
+    sum
+}
+
+/// The scalar's digits `aᵢ` in −8..=8 with `Σ aᵢ·16^i` = the scalar (below 2^255, which every
+/// reduced scalar is).
+fn signed_radix_16(scalar: &Scalar) -> [i8; 64] {
+    let mut digits = [0i8; 64];
+    for (i, byte) in scalar.as_bytes().iter().enumerate() {
+        digits[2 * i] = (byte & 15) as i8;
+        digits[2 * i + 1] = (byte >> 4) as i8;
+    }
+    for i in 0..63 {
+        let carry = (digits[i] + 8) >> 4;
+        digits[i] -= carry << 4;
+        digits[i + 1] += carry;
+    }
+    digits
 }
 
 /// `verify_strict`'s verdict with the key given as its 32 bytes, prepared once per thread: the
@@ -159,6 +231,37 @@ mod tests {
         assert!(prepared.verify_strict_verdict(message, &a.sign(message)));
         assert!(!prepared.verify_strict_verdict(b"yiqj", &a.sign(message)));
         assert!(!prepared.verify_strict_verdict(message, &b.sign(message)));
+    }
+
+    /// The library's constant-time arithmetic and the tables agree, on random scalars and on
+    /// those whose digits are extreme (0, 1, ℓ − 1, the largest digits, all-negative digits).
+    #[test]
+    fn sums_of_multiples_are_the_library_s_multiplications() {
+        let q = EdwardsPoint::mul_base(&Scalar::from(7u64));
+        let (base, other) = (&*BASEPOINT_MULTIPLES, Multiples::of(&q));
+        let edges = [
+            Scalar::ZERO,
+            Scalar::ONE,
+            -Scalar::ONE,
+            Scalar::from(8u64),
+            Scalar::from_bytes_mod_order([0x88; 32]),
+            Scalar::from_bytes_mod_order([0x77; 32]),
+            Scalar::from_bytes_mod_order([0xff; 32]),
+        ];
+        let random = (0..64).map(|_| {
+            let mut wide = [0u8; 64];
+            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut wide);
+            Scalar::from_bytes_mod_order_wide(&wide)
+        });
+        let scalars: Vec<Scalar> = edges.into_iter().chain(random).collect();
+        for (a, b) in scalars.iter().zip(scalars.iter().rev()) {
+            let expected = EdwardsPoint::mul_base(a) + q * b;
+            assert_eq!(
+                sum_of_multiples(a, base, b, &other),
+                expected,
+                "{a:?} {b:?}"
+            );
+        }
     }
 
     #[test]

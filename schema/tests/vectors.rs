@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 use std::path::Path;
-use yiqi_schema::canonical::canonical_bytes;
+use yiqi_schema::canonical::{canonical_bytes, is_canonical_form};
 use yiqi_schema::verifier::PreparedKey;
 
 fn vectors() -> &'static Path {
@@ -17,9 +17,12 @@ fn jcs_vectors_match_byte_for_byte() {
         let path = entry.unwrap().path();
         // The vectors include integers beyond 2^53, which yiqi refuses on input (docs/protocol.md), so
         // they are read with the plain parser: this test is about canonical output.
-        let input: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let text = std::fs::read(&path).unwrap();
+        let input: Value = serde_json::from_slice(&text).unwrap();
         let expected =
             std::fs::read(vectors().join("jcs/output").join(path.file_name().unwrap())).unwrap();
+        assert!(is_canonical_form(&expected, &input), "{}", path.display());
+        assert!(!is_canonical_form(&text, &input), "{}", path.display());
         assert_eq!(
             String::from_utf8(canonical_bytes(&input)).unwrap(),
             String::from_utf8(expected).unwrap(),
