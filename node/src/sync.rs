@@ -274,6 +274,11 @@ impl Node {
     }
 
     /// Reads, proves and writes pages until the log is applied up to the accepted checkpoint.
+    ///
+    /// The next page is requested as soon as this one has arrived, from where this one ends if
+    /// the hub served all it was asked for (it does unless a page reaches its byte bound), so
+    /// the hub reads it while this one is examined; a page that ends early is requested again
+    /// from its real end.
     async fn follow(
         &self,
         accepted: &Accepted,
@@ -283,16 +288,16 @@ impl Node {
         options: &SyncOptions,
     ) -> Result<(), NodeError> {
         let target = accepted.checkpoint.size();
-        let mut body = None;
+        let mut next: Option<PageFetch> = None;
         while progress.frontier.size() < target {
-            let page = match body.take() {
-                Some(prefetched) => prefetched,
-                None => {
-                    self.fetch_page(progress.frontier.size(), target, options)
-                        .await?
-                }
+            let after = progress.frontier.size();
+            let page = match next.take() {
+                Some(fetch) if fetch.after == after => fetch.body().await?,
+                _ => self.fetch_page(after, target, options).await?,
             };
-            let (examined, prefetch) = self
+            let asked_end = after + self.page_limit(after, target, options);
+            next = (asked_end < target).then(|| self.prefetch(asked_end, target, options));
+            let examined = self
                 .examine_and_prove(page, progress.clone(), accepted, options)
                 .await?;
             *progress = examined.progress.clone();
@@ -306,13 +311,6 @@ impl Node {
             *writing = Some(tokio::task::spawn_blocking(move || {
                 commit_page(&db, examined, index.as_deref())
             }));
-            if let Some(prefetch) = prefetch {
-                body = Some(
-                    prefetch
-                        .await
-                        .map_err(|e| NodeError::Hub(e.to_string()))??,
-                );
-            }
         }
         Ok(())
     }
@@ -346,9 +344,23 @@ impl Node {
         target: u64,
         options: &SyncOptions,
     ) -> Result<Bytes, NodeError> {
-        let limit = (target - after).min(options.page_size.clamp(1, 5_000) as u64);
+        let limit = self.page_limit(after, target, options);
         let path = format!("/v1/feed?after={after}&limit={limit}&wait=0");
         self.get_bytes(&path, FEED_SLACK, options.max_wait).await
+    }
+
+    /// How many entries a page after `after` asks for.
+    fn page_limit(&self, after: u64, target: u64, options: &SyncOptions) -> u64 {
+        (target - after).min(options.page_size.clamp(1, 5_000) as u64)
+    }
+
+    /// [`Self::fetch_page`] on its own task.
+    fn prefetch(&self, after: u64, target: u64, options: &SyncOptions) -> PageFetch {
+        let (node, options) = (self.clone(), options.clone());
+        PageFetch {
+            after,
+            task: tokio::spawn(async move { node.fetch_page(after, target, &options).await }),
+        }
     }
 
     /// Whether the feed holds entries after `size`; long-polls when `wait_secs` > 0.
@@ -372,31 +384,18 @@ impl Node {
         ))
     }
 
-    /// Steps 1–4 of the module documentation for one page; the next page is requested as soon
-    /// as this one's end is known, while this one is proven.
+    /// Steps 1–4 of the module documentation for one page.
     async fn examine_and_prove(
         &self,
         page: Bytes,
         progress: Progress,
         accepted: &Accepted,
         options: &SyncOptions,
-    ) -> Result<(Examined, Option<PageFetch>), NodeError> {
+    ) -> Result<Examined, NodeError> {
         let examined = self.examine(page.clone(), progress).await?;
-        let (end, target) = (
-            examined.progress.frontier.size(),
-            accepted.checkpoint.size(),
-        );
-        let prefetch = (end < target).then(|| {
-            let (node, options) = (self.clone(), options.clone());
-            tokio::spawn(async move { node.fetch_page(end, target, &options).await })
-        });
-        let proven = self
-            .prove_page(accepted, &examined.progress.frontier, &page, options)
-            .await;
-        if let (Err(_), Some(prefetch)) = (&proven, &prefetch) {
-            prefetch.abort(); // an unproven page ends the sync: the next one is not needed
-        }
-        proven.map(|()| (examined, prefetch))
+        self.prove_page(accepted, &examined.progress.frontier, &page, options)
+            .await?;
+        Ok(examined)
     }
 
     async fn examine(&self, body: Bytes, progress: Progress) -> Result<Examined, NodeError> {
@@ -675,8 +674,26 @@ fn clip(text: &str) -> String {
 
 /// A page's write (step 5) under way on a blocking thread.
 type PageWrite = tokio::task::JoinHandle<Result<PageStats, NodeError>>;
-/// The next page, requested ahead.
-type PageFetch = tokio::task::JoinHandle<Result<Bytes, NodeError>>;
+/// The next page, requested ahead, and where it starts. Dropping it cancels the request (the
+/// sync ended, or the page it follows ended early).
+struct PageFetch {
+    after: u64,
+    task: tokio::task::JoinHandle<Result<Bytes, NodeError>>,
+}
+
+impl PageFetch {
+    async fn body(mut self) -> Result<Bytes, NodeError> {
+        (&mut self.task)
+            .await
+            .map_err(|e| NodeError::Hub(e.to_string()))?
+    }
+}
+
+impl Drop for PageFetch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
 
 async fn finish_write(write: PageWrite) -> Result<PageStats, NodeError> {
     write
@@ -951,6 +968,28 @@ mod tests {
         assert!(report.cursor > 3, "{report:?}");
         assert!(report.waiting);
         assert_eq!(node.show("CN-BJ/F0").unwrap()["record"]["version"], 1);
+    }
+
+    /// Pages shorter than asked: the page requested ahead from where a full page would have
+    /// ended is dropped, and the next page is asked from where this one really ends.
+    #[tokio::test]
+    async fn pages_that_end_early_are_followed_from_their_real_end() {
+        let (fed, bj) = (Federation::new(), generate());
+        let hub = federation(&fed.root, &bj).await;
+        let records: Vec<serde_json::Value> = (0..9)
+            .map(|n| signed(instrument("CN-BJ", &format!("P{n}"), 1), &bj))
+            .collect();
+        hub.append(&records);
+        hub.with(|s| s.page_cap = Some(3));
+        let dir = tempfile::tempdir().unwrap();
+        let node = node_for(&dir, "CN-GS", &hub, &fed);
+        let options = SyncOptions {
+            page_size: 5,
+            ..options()
+        };
+        let report = node.sync(&options).await.unwrap();
+        assert_eq!((report.applied, report.cursor), (11, 12));
+        assert_eq!(node.status().await.unwrap().log.alarm, None);
     }
 
     #[tokio::test]

@@ -53,6 +53,9 @@ pub struct LogState {
     pub omit: BTreeSet<u64>,
     /// Hostile: the size of the checkpoint served instead of the latest.
     pub serve_size: Option<u64>,
+    /// The most entries a feed page holds, whatever was asked (as the hub's byte bound cuts a
+    /// page short).
+    pub page_cap: Option<u64>,
     /// A steady flow of publishing: after each latest checkpoint served, the next of these
     /// entries is committed, so the feed is always ahead of the checkpoint a node holds.
     pub committed_after_signing: VecDeque<Vec<u8>>,
@@ -69,6 +72,7 @@ impl LogState {
             witnesses: Vec::new(),
             omit: BTreeSet::new(),
             serve_size: None,
+            page_cap: None,
             committed_after_signing: VecDeque::new(),
         }
     }
@@ -114,7 +118,7 @@ impl LogState {
     fn feed(&self, after: u64, limit: u64) -> Vec<u8> {
         let entries: Vec<String> = (after + 1..=self.size())
             .filter(|seq| !self.omit.contains(seq))
-            .take(limit as usize)
+            .take(limit.min(self.page_cap.unwrap_or(limit)) as usize)
             .map(|seq| {
                 let envelope = String::from_utf8_lossy(&self.leaves[seq as usize - 1]);
                 format!(
