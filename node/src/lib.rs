@@ -22,6 +22,7 @@
 //! - [`tools`]: the stand-alone record tools (`keygen`, `sign`, `verify`, `validate`).
 //! - [`error`]: failures and their exit statuses.
 
+pub mod allocator;
 pub mod audit;
 pub mod backoff;
 pub mod catalog;

@@ -184,6 +184,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // The node that `sync`, `scale` and `soak` run in this process, set up as `yiqi-node` is.
+    yiqi_node::allocator::keep_freed_memory();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Ingest {
