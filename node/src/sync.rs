@@ -295,7 +295,7 @@ impl Node {
                 Some(fetch) if fetch.after == after => fetch.body().await?,
                 _ => self.fetch_page(after, target, options).await?,
             };
-            let asked_end = after + self.page_limit(after, target, options);
+            let asked_end = after + page_limit(after, target, options);
             next = (asked_end < target).then(|| self.prefetch(asked_end, target, options));
             let examined = self
                 .examine_and_prove(page, progress.clone(), accepted, options)
@@ -344,14 +344,9 @@ impl Node {
         target: u64,
         options: &SyncOptions,
     ) -> Result<Bytes, NodeError> {
-        let limit = self.page_limit(after, target, options);
+        let limit = page_limit(after, target, options);
         let path = format!("/v1/feed?after={after}&limit={limit}&wait=0");
         self.get_bytes(&path, FEED_SLACK, options.max_wait).await
-    }
-
-    /// How many entries a page after `after` asks for.
-    fn page_limit(&self, after: u64, target: u64, options: &SyncOptions) -> u64 {
-        (target - after).min(options.page_size.clamp(1, 5_000) as u64)
     }
 
     /// [`Self::fetch_page`] on its own task.
@@ -670,6 +665,11 @@ fn quarantine(read: &ReadEntry, code: &str, reason: String) -> Outcome {
 
 fn clip(text: &str) -> String {
     text.chars().take(200).collect()
+}
+
+/// How many entries a page after `after` asks for.
+fn page_limit(after: u64, target: u64, options: &SyncOptions) -> u64 {
+    (target - after).min(options.page_size.clamp(1, 5_000) as u64)
 }
 
 /// A page's write (step 5) under way on a blocking thread.
