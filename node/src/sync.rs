@@ -11,7 +11,7 @@
 //!    must be the checkpoint root, below it a consistency proof must lead from the frontier root
 //!    to the checkpoint root;
 //! 4. key records are applied to the key book in seq order, then the other entries are checked
-//!    in parallel with [`check_envelope_text`] against the keys active at their seq; own-region
+//!    in parallel with [`check_envelope_parsed`] against the keys active at their seq; own-region
 //!    entries are compared with the node's receipts, not mirrored;
 //! 5. the mirror writes, quarantined entries, key book, frontier and cursor go in one atomic
 //!    batch, flushed on its own thread while the next page is read, proven and checked; that
@@ -33,6 +33,7 @@ use crate::serve::LiveIndex;
 use bytes::Bytes;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::ops::ControlFlow;
@@ -40,8 +41,9 @@ use std::time::Duration;
 // Feed pages and entries as the hub serves them; the envelope stays raw so its exact bytes are
 // hashed and checked.
 use yiqi_schema::envelope::RejectedEnvelope;
+use yiqi_schema::ijson::{self, IJsonError};
 use yiqi_schema::protocol::{FeedEntry, FeedPage};
-use yiqi_schema::{VerifiedEnvelope, check_envelope_text};
+use yiqi_schema::{VerifiedEnvelope, check_envelope_parsed};
 use yiqi_store::WriteBatch;
 use yiqi_tlog::{Frontier, Hash, leaf_hash, verify_consistency};
 
@@ -98,55 +100,73 @@ pub struct SyncReport {
     pub waiting: bool,
 }
 
-/// One feed entry as read from a page: its fields, its leaf hash, and the few record fields read
-/// before any check (which kind, whose, which version). The envelope is parsed strictly only by
-/// its check, which then validates and verifies it while it is still in the cache.
+/// One feed entry as read from a page: its fields, its leaf hash, and the few record fields the
+/// sync sorts it by (which kind, whose, which version).
 struct ReadEntry<'a> {
     entry: FeedEntry<'a>,
     raw: &'a RawValue,
     leaf: Hash,
-    record: PeekRecord,
+    record: RecordFields,
 }
 
-#[derive(Deserialize, Default)]
-struct Peek {
-    #[serde(default)]
-    record: PeekRecord,
-}
+/// An envelope parsed strictly ([`ijson::parse_str`]), or why it is not I-JSON: what its check
+/// starts from.
+type Parsed = Result<Value, IJsonError>;
 
-#[derive(Deserialize, Default)]
-struct PeekRecord {
-    #[serde(default)]
+#[derive(Default)]
+struct RecordFields {
     kind: Option<String>,
-    #[serde(default)]
     region: Option<String>,
-    #[serde(default)]
     local_id: Option<String>,
-    #[serde(default)]
     version: Option<u64>,
 }
 
+impl RecordFields {
+    fn of(envelope: &Value) -> RecordFields {
+        let record = &envelope["record"];
+        let text = |name: &str| record.get(name).and_then(Value::as_str).map(str::to_owned);
+        RecordFields {
+            kind: text("kind"),
+            region: text("region"),
+            local_id: text("local_id"),
+            version: record.get("version").and_then(Value::as_u64),
+        }
+    }
+}
+
 impl<'a> ReadEntry<'a> {
-    fn read(raw: &'a RawValue) -> Result<ReadEntry<'a>, Fault> {
+    /// The entry, and its envelope parsed for its check: the envelope is parsed once, and
+    /// checked while its bytes are still in the cache.
+    fn read(raw: &'a RawValue) -> Result<(ReadEntry<'a>, Parsed), Fault> {
         let entry: FeedEntry = serde_json::from_str(raw.get())
             .map_err(|e| Fault::Hub(format!("not a feed entry: {e}: {}", clip(raw.get()))))?;
         let envelope = entry.envelope.get();
-        Ok(ReadEntry {
+        let parsed = ijson::parse_str(envelope);
+        let read = ReadEntry {
             leaf: leaf_hash(envelope.as_bytes()),
-            record: serde_json::from_str::<Peek>(envelope)
-                .unwrap_or_default()
-                .record,
+            record: parsed.as_ref().map(RecordFields::of).unwrap_or_default(),
             entry,
             raw,
-        })
+        };
+        Ok((read, parsed))
     }
 
-    /// Checks the envelope against `may_sign(region, key)`.
+    /// The envelope parsed again, for a check that follows the key records of its page.
+    fn parse(&self) -> Parsed {
+        ijson::parse_str(self.entry.envelope.get())
+    }
+
+    fn is_key_record(&self) -> bool {
+        self.record.kind.as_deref() == Some("key")
+    }
+
+    /// Checks the envelope (`parsed` from its bytes) against `may_sign(region, key)`.
     fn check(
         &self,
+        parsed: Parsed,
         may_sign: impl FnOnce(&str, &str) -> bool,
     ) -> Result<VerifiedEnvelope, RejectedEnvelope> {
-        check_envelope_text(self.entry.envelope.get(), may_sign)
+        check_envelope_parsed(parsed, self.entry.envelope.get(), may_sign)
     }
 }
 
@@ -496,8 +516,14 @@ impl Node {
     }
 }
 
-/// Steps 1, 2 and 4 of the module documentation for one page. The entries are read (parsed,
-/// hashed) in parallel, then taken in seq order, then checked in parallel.
+/// Steps 1, 2 and 4 of the module documentation for one page.
+///
+/// Every entry is read (parsed, hashed) and, unless it is a key record, checked against the key
+/// book as it stood before the page, in parallel; then the entries are taken in seq order and
+/// the key records applied. A page that holds key records (a few in a log's life) has its other
+/// entries checked again against the book they made, so every entry is judged by the keys
+/// active at its seq either way. Checking at once, rather than after the key records, checks
+/// each envelope while it is still in the cache and parses it only once.
 fn examine_page(
     body: &[u8],
     mut progress: Progress,
@@ -507,14 +533,23 @@ fn examine_page(
     let page: FeedPage = serde_json::from_slice(body)
         .map_err(|e| Fault::Hub(format!("unreadable feed page: {e}")))?;
     let first_seq = progress.frontier.size() + 1;
-    let read: Vec<Result<ReadEntry, Fault>> = page
+    let book = &progress.book;
+    let read: Vec<Result<(ReadEntry, Option<Checked>), Fault>> = page
         .entries
         .par_iter()
-        .map(|raw| ReadEntry::read(raw))
+        .map(|raw| {
+            let (read, parsed) = ReadEntry::read(raw)?;
+            let checked =
+                (!read.is_key_record()).then(|| examine_entry(&read, parsed, book, own, receipts));
+            Ok((read, checked))
+        })
         .collect();
     let mut entries = Vec::with_capacity(read.len());
+    let mut outcomes = Vec::with_capacity(read.len());
+    let mut key_changes = Vec::new();
+    let mut holds_key_records = false;
     for read in read {
-        let read = read?;
+        let (read, checked) = read?;
         let expected = progress.frontier.size() + 1;
         if read.entry.seq != expected {
             let detail = format!(
@@ -530,30 +565,32 @@ fn examine_page(
             .frontier
             .append(read.leaf)
             .map_err(|e| Fault::Hub(e.to_string()))?;
+        outcomes.push(checked.unwrap_or_else(|| {
+            holds_key_records = true;
+            Ok(apply_key_record(
+                &read,
+                &mut progress.book,
+                &mut key_changes,
+            ))
+        }));
         entries.push(read);
     }
-    let mut outcomes: Vec<Option<Outcome>> = entries.iter().map(|_| None).collect();
-    let mut key_changes = Vec::new();
-    for (slot, read) in outcomes.iter_mut().zip(&entries) {
-        if read.record.kind.as_deref() == Some("key") {
-            *slot = Some(apply_key_record(read, &mut progress.book, &mut key_changes));
-        }
+    if holds_key_records {
+        let book = &progress.book;
+        entries
+            .par_iter()
+            .zip(outcomes.par_iter_mut())
+            .filter(|(read, _)| !read.is_key_record())
+            .for_each(|(read, outcome)| {
+                *outcome = examine_entry(read, read.parse(), book, own, receipts);
+            });
     }
-    let book = &progress.book;
-    let checked: Vec<(usize, Result<Outcome, Broken>)> = entries
-        .into_par_iter()
-        .enumerate()
-        .filter(|(i, _)| outcomes[*i].is_none())
-        .map(|(i, read)| {
-            let receipt = receipts.get(&(read.entry.seq - 1));
-            (i, examine_entry(read, book, own, receipt))
-        })
-        .collect();
-    for (i, outcome) in checked {
-        outcomes[i] = Some(outcome.map_err(Fault::Broken)?);
-    }
+    let outcomes = outcomes
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .map_err(Fault::Broken)?;
     Ok(Examined {
-        outcomes: outcomes.into_iter().flatten().collect(),
+        outcomes,
         progress,
         key_changes,
         first_seq,
@@ -564,15 +601,15 @@ fn examine_page(
 fn apply_key_record(read: &ReadEntry, book: &mut KeyBook, changes: &mut Vec<KeyChange>) -> Outcome {
     let seq = read.entry.seq;
     let mut key_problem = None;
-    let checked = read.check(
-        |region, key| match book.may_sign_key_record(region, key, seq) {
+    let checked = read.check(read.parse(), |region, key| {
+        match book.may_sign_key_record(region, key, seq) {
             Ok(()) => true,
             Err(why) => {
                 key_problem = Some(why);
                 false
             }
-        },
-    );
+        }
+    });
     let verified = match checked {
         Ok(verified) => verified,
         Err(rejected) => {
@@ -589,20 +626,24 @@ fn apply_key_record(read: &ReadEntry, book: &mut KeyBook, changes: &mut Vec<KeyC
     }
 }
 
+/// A check's outcome, or the broken promise it found.
+type Checked = Result<Outcome, Broken>;
+
 /// Any other entry: own-region entries against the receipts, the rest against the key book.
 fn examine_entry(
-    read: ReadEntry,
+    read: &ReadEntry,
+    parsed: Parsed,
     book: &KeyBook,
     own: &str,
-    receipt: Option<&Receipt>,
-) -> Result<Outcome, Broken> {
-    if let Some(receipt) = receipt {
-        check_receipt(&read, own, receipt)?;
+    receipts: &HashMap<u64, Receipt>,
+) -> Checked {
+    if let Some(receipt) = receipts.get(&(read.entry.seq - 1)) {
+        check_receipt(read, own, receipt)?;
     }
     if read.record.region.as_deref() == Some(own) {
         return Ok(Outcome::Own);
     }
-    Ok(check_mirrored(read, book))
+    Ok(check_mirrored(read, parsed, book))
 }
 
 /// The entry at a receipt's index must be the version the hub acknowledged: same id and
@@ -628,27 +669,29 @@ fn check_receipt(read: &ReadEntry, own: &str, receipt: &Receipt) -> Result<(), B
 }
 
 /// An entry of another region, checked against the keys active at its seq.
-fn check_mirrored(read: ReadEntry, book: &KeyBook) -> Outcome {
+fn check_mirrored(read: &ReadEntry, parsed: Parsed, book: &KeyBook) -> Outcome {
     let seq = read.entry.seq;
     let mut key_problem = None;
-    let checked = read.check(|region, key| match book.may_sign(region, key, seq) {
-        Ok(()) => true,
-        Err(why) => {
-            key_problem = Some(why);
-            false
+    let checked = read.check(parsed, |region, key| {
+        match book.may_sign(region, key, seq) {
+            Ok(()) => true,
+            Err(why) => {
+                key_problem = Some(why);
+                false
+            }
         }
     });
     match checked {
         Ok(verified) => {
             let position = FeedPosition {
                 seq,
-                received_at: read.entry.received_at.into_owned(),
+                received_at: read.entry.received_at.to_string(),
             };
             Outcome::Verified(Mirrored::new(verified, position))
         }
         Err(rejected) => {
             let reason = key_problem.unwrap_or(rejected.rejection.message);
-            quarantine(&read, rejected.rejection.code.as_str(), reason)
+            quarantine(read, rejected.rejection.code.as_str(), reason)
         }
     }
 }
@@ -832,10 +875,10 @@ fn recheck_quarantine(writer: &mut MirrorWriter, book: &KeyBook) -> Result<usize
         let Ok(raw) = serde_json::from_str::<&RawValue>(&quarantined.entry) else {
             continue;
         };
-        let Ok(read) = ReadEntry::read(raw) else {
+        let Ok((read, parsed)) = ReadEntry::read(raw) else {
             continue;
         };
-        if let Outcome::Verified(verified) = check_mirrored(read, book) {
+        if let Outcome::Verified(verified) = check_mirrored(&read, parsed, book) {
             writer.stage(verified)?;
             writer.batch.delete(key);
             writer.deltas.add(N_QUARANTINED, -1);

@@ -144,11 +144,18 @@ pub fn check_envelope_text(
     text: &str,
     key_is_active: impl FnOnce(&str, &str) -> bool,
 ) -> Result<VerifiedEnvelope, RejectedEnvelope> {
-    check_source(
-        ijson::parse_str(text),
-        text.as_bytes(),
-        by_region(key_is_active),
-    )
+    check_envelope_parsed(ijson::parse_str(text), text, key_is_active)
+}
+
+/// [`check_envelope_text`] with `text` already parsed by [`ijson::parse_str`], for a caller
+/// that reads the envelope before checking it (a node sorting feed entries) and so parses it
+/// once.
+pub fn check_envelope_parsed(
+    parsed: Result<Value, ijson::IJsonError>,
+    text: &str,
+    key_is_active: impl FnOnce(&str, &str) -> bool,
+) -> Result<VerifiedEnvelope, RejectedEnvelope> {
+    check_source(parsed, text.as_bytes(), by_region(key_is_active))
 }
 
 fn check_source(
