@@ -249,12 +249,9 @@ mod tests {
         assert!(!prepared.verify_strict_verdict(message, &b.sign(message)));
     }
 
-    /// The library's constant-time arithmetic and the tables agree, on random scalars and on
-    /// those whose digits are extreme (0, 1, ℓ − 1, the largest digits, all-negative digits).
-    #[test]
-    fn sums_of_multiples_are_the_library_s_multiplications() {
-        let q = EdwardsPoint::mul_base(&Scalar::from(7u64));
-        let (base, other) = (&*BASEPOINT_MULTIPLES, Multiples::of(&q));
+    /// Random scalars, and those whose digits are extreme (0, 1, ℓ − 1, the largest digits,
+    /// all-negative digits).
+    fn test_scalars() -> Vec<Scalar> {
         let edges = [
             Scalar::ZERO,
             Scalar::ONE,
@@ -269,7 +266,15 @@ mod tests {
             rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut wide);
             Scalar::from_bytes_mod_order_wide(&wide)
         });
-        let scalars: Vec<Scalar> = edges.into_iter().chain(random).collect();
+        edges.into_iter().chain(random).collect()
+    }
+
+    /// The library's constant-time arithmetic and the tables agree.
+    #[test]
+    fn sums_of_multiples_are_the_library_s_multiplications() {
+        let q = EdwardsPoint::mul_base(&Scalar::from(7u64));
+        let (base, other) = (&*BASEPOINT_MULTIPLES, Multiples::of(&q));
+        let scalars = test_scalars();
         for (a, b) in scalars.iter().zip(scalars.iter().rev()) {
             let expected = EdwardsPoint::mul_base(a) + q * b;
             assert_eq!(
@@ -277,6 +282,30 @@ mod tests {
                 expected,
                 "{a:?} {b:?}"
             );
+        }
+    }
+
+    /// Every digit has its multiple in a row, and the digits add up to the scalar.
+    #[test]
+    fn signed_digits_stay_in_a_row_and_add_up_to_the_scalar() {
+        let signed = |digit: i8| match digit {
+            0.. => Scalar::from(digit as u64),
+            _ => -Scalar::from(u64::from(digit.unsigned_abs())),
+        };
+        let radix = Scalar::from(1u64 << DIGIT_BITS);
+        for scalar in test_scalars() {
+            let digits = signed_digits(&scalar);
+            assert!(
+                digits
+                    .iter()
+                    .all(|d| usize::from(d.unsigned_abs()) <= PER_ROW),
+                "{digits:?}"
+            );
+            let sum = digits
+                .iter()
+                .rev()
+                .fold(Scalar::ZERO, |sum, &digit| sum * radix + signed(digit));
+            assert_eq!(sum, scalar);
         }
     }
 
