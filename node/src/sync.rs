@@ -1035,6 +1035,32 @@ mod tests {
         assert_eq!(node.status().await.unwrap().log.alarm, None);
     }
 
+    /// An envelope with a duplicate member is quarantined as `not_ijson`, whatever its kind
+    /// claims, and the entries beside it are applied.
+    #[tokio::test]
+    async fn an_envelope_that_is_not_ijson_is_quarantined_and_the_rest_applied() {
+        let (fed, bj) = (Federation::new(), generate());
+        let hub = federation(&fed.root, &bj).await;
+        let dir = tempfile::tempdir().unwrap();
+        let node = node_for(&dir, "CN-GS", &hub, &fed);
+        let duplicated = |envelope: Value| {
+            let text = serde_json::to_string(&envelope).unwrap();
+            text.replacen(r#"{"record":{"#, r#"{"record":{"kind":"key","#, 1)
+                .into_bytes()
+        };
+        let bad = duplicated(signed(key_record("CN-BJ", &bj, false), &fed.root));
+        hub.with(|s| s.append(&[bad]));
+        hub.append(&[signed(instrument("CN-BJ", "A", 2), &bj)]);
+        let report = node.sync(&options()).await.unwrap();
+        assert_eq!((report.applied, report.quarantined), (3, 1));
+        let quarantined = node.quarantined(10).unwrap();
+        assert_eq!(
+            (quarantined[0].seq, quarantined[0].code.as_str()),
+            (Some(4), "not_ijson")
+        );
+        assert_eq!(node.show("CN-BJ/A").unwrap()["record"]["version"], 2);
+    }
+
     #[tokio::test]
     async fn a_key_the_root_did_not_sign_admits_nothing() {
         let (fed, minted, hubs_root) = (Federation::new(), generate(), generate());

@@ -139,17 +139,9 @@ pub fn check_envelope_with(
 }
 
 /// [`check_envelope`] for an envelope that is text already (a feed entry of a page read as
-/// UTF-8), so the strict parse does not check its UTF-8 again.
-pub fn check_envelope_text(
-    text: &str,
-    key_is_active: impl FnOnce(&str, &str) -> bool,
-) -> Result<VerifiedEnvelope, RejectedEnvelope> {
-    check_envelope_parsed(ijson::parse_str(text), text, key_is_active)
-}
-
-/// [`check_envelope_text`] with `text` already parsed by [`ijson::parse_str`], for a caller
-/// that reads the envelope before checking it (a node sorting feed entries) and so parses it
-/// once.
+/// UTF-8) and has been parsed by [`ijson::parse_str`] (`parsed`): a node reads a few of its
+/// fields before checking it, so it parses it once, and the strict parse does not check its
+/// UTF-8 again.
 pub fn check_envelope_parsed(
     parsed: Result<Value, ijson::IJsonError>,
     text: &str,

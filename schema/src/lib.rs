@@ -33,8 +33,7 @@ pub mod validate;
 pub mod verifier;
 
 pub use envelope::{
-    Envelope, VerifiedEnvelope, check_envelope, check_envelope_parsed, check_envelope_text,
-    check_envelope_with, sign,
+    Envelope, VerifiedEnvelope, check_envelope, check_envelope_parsed, check_envelope_with, sign,
 };
 pub use rejection::{ErrorCode, Rejection};
 pub use validate::{Violation, validate_record};
