@@ -26,7 +26,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 use yiqi_schema::envelope::{RecordRef, RejectedEnvelope, unknown_key};
 use yiqi_schema::protocol::keys::{KeyBook, KeyRecord, LogPosition};
 use yiqi_schema::protocol::time::now_rfc3339;
-use yiqi_schema::{ErrorCode, Rejection, VerifiedEnvelope, check_envelope_with};
+use yiqi_schema::{
+    DECIDED_TOGETHER, ErrorCode, Rejection, VerifiedEnvelope, begin_check_with,
+    check_envelope_with, finish_checks,
+};
 use yiqi_search::IndexEntry;
 use yiqi_store::StorageError;
 
@@ -66,12 +69,20 @@ fn check(bytes: &[u8], book: &KeyBook) -> Checked {
     check_envelope_with(bytes, |record, key| book.may_sign(record, key)).map(Hashed::new)
 }
 
-/// Checks every element (in parallel) against the registry, in input order.
+/// Checks every element (in parallel, their signatures decided [`DECIDED_TOGETHER`]) against
+/// the registry, in input order.
 pub fn check_all(elements: &[&[u8]], registry: &Registry) -> Vec<Checked> {
     let book = registry.snapshot();
     let mut checked: Vec<Checked> = elements
-        .par_iter()
-        .map(|bytes| check(bytes, &book))
+        .par_chunks(DECIDED_TOGETHER)
+        .flat_map_iter(|chunk| {
+            let begun = chunk
+                .iter()
+                .map(|bytes| begin_check_with(bytes, |record, key| book.may_sign(record, key)));
+            finish_checks(begun.collect())
+                .into_iter()
+                .map(|checked| checked.map(Hashed::new))
+        })
         .collect();
     recheck_with_request_keys(elements, &mut checked, &book);
     checked

@@ -10,9 +10,10 @@
 //! 3. the page is proven to be the checkpoint's leaves: at the checkpoint size the frontier root
 //!    must be the checkpoint root, below it a consistency proof must lead from the frontier root
 //!    to the checkpoint root;
-//! 4. key records are applied to the key book in seq order, then the other entries are checked
-//!    in parallel with [`check_envelope_parsed`] against the keys active at their seq; own-region
-//!    entries are compared with the node's receipts, not mirrored;
+//! 4. key records are applied to the key book in seq order, and the other entries are checked
+//!    in parallel with [`begin_check_parsed`] against the keys active at their seq, their
+//!    signatures decided [`DECIDED_TOGETHER`] ([`finish_checks`]); own-region entries are
+//!    compared with the node's receipts, not mirrored;
 //! 5. the mirror writes, quarantined entries, key book, frontier and cursor go in one atomic
 //!    batch, flushed on its own thread while the next page is read, proven and checked; that
 //!    page's write starts only once this one is flushed, and whatever ends the sync lets a write
@@ -43,7 +44,9 @@ use std::time::Duration;
 use yiqi_schema::envelope::RejectedEnvelope;
 use yiqi_schema::ijson::{self, IJsonError};
 use yiqi_schema::protocol::{FeedEntry, FeedPage};
-use yiqi_schema::{VerifiedEnvelope, check_envelope_parsed};
+use yiqi_schema::{
+    BegunCheck, DECIDED_TOGETHER, VerifiedEnvelope, begin_check_parsed, finish_checks,
+};
 use yiqi_store::WriteBatch;
 use yiqi_tlog::{Frontier, Hash, leaf_hash, verify_consistency};
 
@@ -160,13 +163,9 @@ impl<'a> ReadEntry<'a> {
         self.record.kind.as_deref() == Some("key")
     }
 
-    /// Checks the envelope (`parsed` from its bytes) against `may_sign(region, key)`.
-    fn check(
-        &self,
-        parsed: Parsed,
-        may_sign: impl FnOnce(&str, &str) -> bool,
-    ) -> Result<VerifiedEnvelope, RejectedEnvelope> {
-        check_envelope_parsed(parsed, self.entry.envelope.get(), may_sign)
+    /// Begins the envelope's check (`parsed` from its bytes) against `may_sign(region, key)`.
+    fn begin_check(&self, parsed: Parsed, may_sign: impl FnOnce(&str, &str) -> bool) -> BegunCheck {
+        begin_check_parsed(parsed, self.entry.envelope.get(), may_sign)
     }
 }
 
@@ -536,13 +535,8 @@ fn examine_page(
     let book = &progress.book;
     let read: Vec<Result<(ReadEntry, Option<Checked>), Fault>> = page
         .entries
-        .par_iter()
-        .map(|raw| {
-            let (read, parsed) = ReadEntry::read(raw)?;
-            let checked =
-                (!read.is_key_record()).then(|| examine_entry(&read, parsed, book, own, receipts));
-            Ok((read, checked))
-        })
+        .par_chunks(DECIDED_TOGETHER)
+        .flat_map_iter(|chunk| read_and_examine(chunk, book, own, receipts))
         .collect();
     let mut entries = Vec::with_capacity(read.len());
     let mut outcomes = Vec::with_capacity(read.len());
@@ -577,13 +571,22 @@ fn examine_page(
     }
     if holds_key_records {
         let book = &progress.book;
-        entries
-            .par_iter()
-            .zip(outcomes.par_iter_mut())
-            .filter(|(read, _)| !read.is_key_record())
-            .for_each(|(read, outcome)| {
-                *outcome = examine_entry(read, read.parse(), book, own, receipts);
-            });
+        let others: Vec<(usize, &ReadEntry)> = entries
+            .iter()
+            .enumerate()
+            .filter(|(_, read)| !read.is_key_record())
+            .collect();
+        let rechecked: Vec<(usize, Checked)> = others
+            .par_chunks(DECIDED_TOGETHER)
+            .flat_map_iter(|chunk| {
+                let parsed = chunk.iter().map(|(_, read)| (*read, read.parse()));
+                let checked = examine_entries(parsed.collect(), book, own, receipts);
+                chunk.iter().map(|(index, _)| *index).zip(checked)
+            })
+            .collect();
+        for (index, checked) in rechecked {
+            outcomes[index] = checked;
+        }
     }
     let outcomes = outcomes
         .into_iter()
@@ -601,15 +604,17 @@ fn examine_page(
 fn apply_key_record(read: &ReadEntry, book: &mut KeyBook, changes: &mut Vec<KeyChange>) -> Outcome {
     let seq = read.entry.seq;
     let mut key_problem = None;
-    let checked = read.check(read.parse(), |region, key| {
-        match book.may_sign_key_record(region, key, seq) {
-            Ok(()) => true,
-            Err(why) => {
-                key_problem = Some(why);
-                false
+    let checked = read
+        .begin_check(read.parse(), |region, key| {
+            match book.may_sign_key_record(region, key, seq) {
+                Ok(()) => true,
+                Err(why) => {
+                    key_problem = Some(why);
+                    false
+                }
             }
-        }
-    });
+        })
+        .finish();
     let verified = match checked {
         Ok(verified) => verified,
         Err(rejected) => {
@@ -629,21 +634,91 @@ fn apply_key_record(read: &ReadEntry, book: &mut KeyBook, changes: &mut Vec<KeyC
 /// A check's outcome, or the broken promise it found.
 type Checked = Result<Outcome, Broken>;
 
-/// Any other entry: own-region entries against the receipts, the rest against the key book.
-fn examine_entry(
-    read: &ReadEntry,
-    parsed: Parsed,
+/// Reads a run of a page's entries and examines those that are not key records
+/// ([`examine_entries`]).
+fn read_and_examine<'a>(
+    chunk: &'a [&'a RawValue],
     book: &KeyBook,
     own: &str,
     receipts: &HashMap<u64, Receipt>,
-) -> Checked {
-    if let Some(receipt) = receipts.get(&(read.entry.seq - 1)) {
-        check_receipt(read, own, receipt)?;
+) -> Vec<Result<(ReadEntry<'a>, Option<Checked>), Fault>> {
+    let mut read = Vec::with_capacity(chunk.len());
+    let mut parsed = Vec::with_capacity(chunk.len());
+    for raw in chunk {
+        match ReadEntry::read(raw) {
+            Ok((entry, envelope)) => {
+                parsed.push((!entry.is_key_record()).then_some(envelope));
+                read.push(Ok(entry));
+            }
+            Err(fault) => {
+                parsed.push(None);
+                read.push(Err(fault));
+            }
+        }
     }
-    if read.record.region.as_deref() == Some(own) {
-        return Ok(Outcome::Own);
+    let others: Vec<(&ReadEntry, Parsed)> = read
+        .iter()
+        .zip(parsed)
+        .filter_map(|(entry, parsed)| Some((entry.as_ref().ok()?, parsed?)))
+        .collect();
+    let mut checked = examine_entries(others, book, own, receipts).into_iter();
+    read.into_iter()
+        .map(|entry| {
+            let entry = entry?;
+            let outcome = (!entry.is_key_record()).then(|| checked.next().expect("one per entry"));
+            Ok((entry, outcome))
+        })
+        .collect()
+}
+
+/// Entries other than key records, in order: own-region entries against the receipts, the rest
+/// against the key book, their signatures decided together.
+fn examine_entries(
+    entries: Vec<(&ReadEntry, Parsed)>,
+    book: &KeyBook,
+    own: &str,
+    receipts: &HashMap<u64, Receipt>,
+) -> Vec<Checked> {
+    let mut outcomes = Vec::with_capacity(entries.len());
+    let mut mirrored = Vec::new();
+    let mut begun = Vec::new();
+    for (read, parsed) in entries {
+        if let Some(outcome) = examine_own(read, own, receipts) {
+            outcomes.push(Some(outcome));
+            continue;
+        }
+        let seq = read.entry.seq;
+        let mut key_problem = None;
+        begun.push(read.begin_check(
+            parsed,
+            |region, key| match book.may_sign(region, key, seq) {
+                Ok(()) => true,
+                Err(why) => {
+                    key_problem = Some(why);
+                    false
+                }
+            },
+        ));
+        mirrored.push((outcomes.len(), read, key_problem));
+        outcomes.push(None);
     }
-    Ok(check_mirrored(read, parsed, book))
+    for ((index, read, key_problem), checked) in mirrored.into_iter().zip(finish_checks(begun)) {
+        outcomes[index] = Some(Ok(mirror_outcome(read, checked, key_problem)));
+    }
+    outcomes
+        .into_iter()
+        .map(|outcome| outcome.expect("every entry examined"))
+        .collect()
+}
+
+/// The outcome of an entry the mirror does not check: a broken receipt, or an own-region entry.
+fn examine_own(read: &ReadEntry, own: &str, receipts: &HashMap<u64, Receipt>) -> Option<Checked> {
+    if let Some(receipt) = receipts.get(&(read.entry.seq - 1))
+        && let Err(broken) = check_receipt(read, own, receipt)
+    {
+        return Some(Err(broken));
+    }
+    (read.record.region.as_deref() == Some(own)).then_some(Ok(Outcome::Own))
 }
 
 /// The entry at a receipt's index must be the version the hub acknowledged: same id and
@@ -668,23 +743,17 @@ fn check_receipt(read: &ReadEntry, own: &str, receipt: &Receipt) -> Result<(), B
         .with("entry.json", read.raw.get().as_bytes().to_vec()))
 }
 
-/// An entry of another region, checked against the keys active at its seq.
-fn check_mirrored(read: &ReadEntry, parsed: Parsed, book: &KeyBook) -> Outcome {
-    let seq = read.entry.seq;
-    let mut key_problem = None;
-    let checked = read.check(parsed, |region, key| {
-        match book.may_sign(region, key, seq) {
-            Ok(()) => true,
-            Err(why) => {
-                key_problem = Some(why);
-                false
-            }
-        }
-    });
+/// An entry of another region, checked against the keys active at its seq: mirrored or
+/// quarantined (`key_problem` says why its key was not active, when that was the refusal).
+fn mirror_outcome(
+    read: &ReadEntry,
+    checked: Result<VerifiedEnvelope, RejectedEnvelope>,
+    key_problem: Option<String>,
+) -> Outcome {
     match checked {
         Ok(verified) => {
             let position = FeedPosition {
-                seq,
+                seq: read.entry.seq,
                 received_at: read.entry.received_at.to_string(),
             };
             Outcome::Verified(Mirrored::new(verified, position))
@@ -878,7 +947,13 @@ fn recheck_quarantine(writer: &mut MirrorWriter, book: &KeyBook) -> Result<usize
         let Ok((read, parsed)) = ReadEntry::read(raw) else {
             continue;
         };
-        if let Outcome::Verified(verified) = check_mirrored(&read, parsed, book) {
+        let seq = read.entry.seq;
+        let checked = read
+            .begin_check(parsed, |region, key| {
+                book.may_sign(region, key, seq).is_ok()
+            })
+            .finish();
+        if let Outcome::Verified(verified) = mirror_outcome(&read, checked, None) {
             writer.stage(verified)?;
             writer.batch.delete(key);
             writer.deltas.add(N_QUARANTINED, -1);

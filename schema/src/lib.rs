@@ -33,7 +33,8 @@ pub mod validate;
 pub mod verifier;
 
 pub use envelope::{
-    Envelope, VerifiedEnvelope, check_envelope, check_envelope_parsed, check_envelope_with, sign,
+    BegunCheck, DECIDED_TOGETHER, Envelope, VerifiedEnvelope, begin_check_parsed, begin_check_with,
+    check_envelope, check_envelope_with, finish_checks, sign,
 };
 pub use rejection::{ErrorCode, Rejection};
 pub use validate::{Violation, validate_record};

@@ -3,7 +3,7 @@
 use serde_json::Value;
 use std::path::Path;
 use yiqi_schema::canonical::{canonical_bytes, is_canonical_form};
-use yiqi_schema::verifier::PreparedKey;
+use yiqi_schema::verifier::{Pending, PreparedKey, decide};
 
 fn vectors() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors"))
@@ -39,6 +39,8 @@ fn wycheproof_ed25519_all_cases_agree_with_verify_strict_and_its_cheaper_verdict
     let text = std::fs::read(vectors().join("ed25519/wycheproof_ed25519_test.json")).unwrap();
     let suite: Value = serde_json::from_slice(&text).unwrap();
     let mut count = 0;
+    // Every case begun with a table, then decided all together as a syncing node decides them.
+    let (mut begun, mut expected_together) = (Vec::new(), Vec::new());
     for group in suite["testGroups"].as_array().unwrap() {
         let key_hex = group["publicKey"]["pk"].as_str().unwrap();
         let key_bytes: [u8; 32] = hex::decode(key_hex).unwrap().try_into().unwrap();
@@ -58,10 +60,22 @@ fn wycheproof_ed25519_all_cases_agree_with_verify_strict_and_its_cheaper_verdict
                 "tcId {}: the prepared key differs from verify_strict, without or with its table",
                 case["tcId"]
             );
+            if let Some(pending) = begin_with_table(&key_bytes, &msg, &sig) {
+                begun.push(pending);
+                expected_together.push(expected);
+            }
             count += 1;
         }
     }
     assert_eq!(count, 151);
+    assert_eq!(decide(&begun), expected_together);
+}
+
+/// The verification begun by a key with its table, when the key and signature parse.
+fn begin_with_table(key: &[u8; 32], msg: &[u8], sig: &[u8]) -> Option<Pending> {
+    let key = ed25519_dalek::VerifyingKey::from_bytes(key).ok()?;
+    let sig = ed25519_dalek::Signature::from_slice(sig).ok()?;
+    Some(PreparedKey::with_table(key).begin(msg, &sig))
 }
 
 /// `verify_strict`'s verdict, then [`PreparedKey`]'s before and after the key has its table.
