@@ -249,18 +249,9 @@ fn signed_digits(scalar: &Scalar) -> [i8; DIGITS] {
     digits
 }
 
-/// `verify_strict`'s verdict with the key given as its 32 bytes, prepared once per thread: the
-/// keys are few (a handful per region, checked as registered before any signature is). An
-/// error says the bytes are not a curve point.
-pub fn verify_with_key_bytes(
-    key: &[u8; 32],
-    message: &[u8],
-    signature: &Signature,
-) -> Result<bool, SignatureError> {
-    Ok(decide(&[begin_with_key_bytes(key, message, signature)?])[0])
-}
-
-/// [`verify_with_key_bytes`] up to encoding the recomputed point: [`decide`] finishes it.
+/// [`PreparedKey::begin`] with the key given as its 32 bytes, prepared once per thread: the keys
+/// are few (a handful per region, checked as registered before any signature is). An error says
+/// the bytes are not a curve point.
 pub fn begin_with_key_bytes(
     key: &[u8; 32],
     message: &[u8],
@@ -293,7 +284,8 @@ mod tests {
         let (a, b) = (generate(), generate());
         let message = b"yiqi";
         let verifies = |key: &ed25519_dalek::SigningKey, signature: &Signature| {
-            verify_with_key_bytes(key.verifying_key().as_bytes(), message, signature).unwrap()
+            let begun = begin_with_key_bytes(key.verifying_key().as_bytes(), message, signature);
+            decide(&[begun.unwrap()])[0]
         };
         for _ in 0..2 * TABLE_AFTER {
             assert!(verifies(&a, &a.sign(message)));
@@ -378,7 +370,7 @@ mod tests {
             .unwrap();
         let signature = generate().sign(b"yiqi");
         for _ in 0..2 {
-            assert!(verify_with_key_bytes(&not_a_point, b"yiqi", &signature).is_err());
+            assert!(begin_with_key_bytes(&not_a_point, b"yiqi", &signature).is_err());
         }
     }
 
