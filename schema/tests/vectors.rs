@@ -3,7 +3,7 @@
 use serde_json::Value;
 use std::path::Path;
 use yiqi_schema::canonical::{canonical_bytes, is_canonical_form};
-use yiqi_schema::verifier::{Pending, PreparedKey, decide};
+use yiqi_schema::verifier::{Pending, PreparedKey, TableKind, decide};
 
 fn vectors() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors"))
@@ -39,7 +39,8 @@ fn wycheproof_ed25519_all_cases_agree_with_verify_strict_and_its_cheaper_verdict
     let text = std::fs::read(vectors().join("ed25519/wycheproof_ed25519_test.json")).unwrap();
     let suite: Value = serde_json::from_slice(&text).unwrap();
     let mut count = 0;
-    // Every case begun with a table, then decided all together as a syncing node decides them.
+    // Every case begun with each kind of table, then decided all together as a syncing node
+    // decides them.
     let (mut begun, mut expected_together) = (Vec::new(), Vec::new());
     for group in suite["testGroups"].as_array().unwrap() {
         let key_hex = group["publicKey"]["pk"].as_str().unwrap();
@@ -47,22 +48,24 @@ fn wycheproof_ed25519_all_cases_agree_with_verify_strict_and_its_cheaper_verdict
         for case in group["tests"].as_array().unwrap() {
             let msg = hex::decode(case["msg"].as_str().unwrap()).unwrap();
             let sig = hex::decode(case["sig"].as_str().unwrap()).unwrap();
-            let (verdict, ours) = verify(&key_bytes, &msg, &sig);
             let expected = case["result"].as_str().unwrap() == "valid";
-            assert_eq!(
-                verdict, expected,
-                "tcId {}: {}",
-                case["tcId"], case["comment"]
-            );
-            assert_eq!(
-                ours,
-                (verdict, verdict),
-                "tcId {}: the prepared key differs from verify_strict, without or with its table",
-                case["tcId"]
-            );
-            if let Some(pending) = begin_with_table(&key_bytes, &msg, &sig) {
-                begun.push(pending);
-                expected_together.push(expected);
+            for kind in TableKind::ALL {
+                let (verdict, ours) = verify(&key_bytes, &msg, &sig, kind);
+                assert_eq!(
+                    verdict, expected,
+                    "tcId {}: {}",
+                    case["tcId"], case["comment"]
+                );
+                assert_eq!(
+                    ours,
+                    (verdict, verdict),
+                    "tcId {}: the prepared key differs from verify_strict, without or with a table of {kind:?}",
+                    case["tcId"]
+                );
+                if let Some(pending) = begin_with_table(&key_bytes, &msg, &sig, kind) {
+                    begun.push(pending);
+                    expected_together.push(expected);
+                }
             }
             count += 1;
         }
@@ -71,22 +74,23 @@ fn wycheproof_ed25519_all_cases_agree_with_verify_strict_and_its_cheaper_verdict
     assert_eq!(decide(&begun), expected_together);
 }
 
-/// The verification begun by a key with its table, when the key and signature parse.
-fn begin_with_table(key: &[u8; 32], msg: &[u8], sig: &[u8]) -> Option<Pending> {
+/// The verification begun by a key with a table of `kind`, when the key and signature parse.
+fn begin_with_table(key: &[u8; 32], msg: &[u8], sig: &[u8], kind: TableKind) -> Option<Pending> {
     let key = ed25519_dalek::VerifyingKey::from_bytes(key).ok()?;
     let sig = ed25519_dalek::Signature::from_slice(sig).ok()?;
-    Some(PreparedKey::with_table(key).begin(msg, &sig))
+    Some(PreparedKey::with_table(key, kind).begin(msg, &sig))
 }
 
-/// `verify_strict`'s verdict, then [`PreparedKey`]'s before and after the key has its table.
-fn verify(key: &[u8; 32], msg: &[u8], sig: &[u8]) -> (bool, (bool, bool)) {
+/// `verify_strict`'s verdict, then [`PreparedKey`]'s before and after the key has a table of
+/// `kind`.
+fn verify(key: &[u8; 32], msg: &[u8], sig: &[u8], kind: TableKind) -> (bool, (bool, bool)) {
     let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(key) else {
         return (false, (false, false));
     };
     let Ok(sig) = ed25519_dalek::Signature::from_slice(sig) else {
         return (false, (false, false));
     };
-    let mut prepared = PreparedKey::with_table(key);
+    let mut prepared = PreparedKey::with_table(key, kind);
     (
         key.verify_strict(msg, &sig).is_ok(),
         (
