@@ -32,7 +32,7 @@
 //! enough for the second), the same challenge
 //! `k = SHA-512(R ‖ A ‖ M)` over the key's bytes as given, the same point (group arithmetic is
 //! exact, however it is computed) and the same comparison of its canonical encoding with `R`'s
-//! bytes. Every Wycheproof case checks it with the table in use.
+//! bytes. Every Wycheproof case checks it with each kind of table, whichever this CPU uses.
 
 use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
 use curve25519_dalek::edwards::{CompressedEdwardsY, VartimeEdwardsPrecomputation};
@@ -116,11 +116,12 @@ impl Table {
 
     /// `[s]B − [k]A`.
     fn recompute(&self, s: &Scalar, k: &Scalar) -> EdwardsPoint {
+        let minus_k = -k;
         match self {
             Table::Multiples(multiples) => {
-                sum_of_multiples(s, &BASEPOINT_MULTIPLES, &-k, multiples)
+                sum_of_multiples(s, &BASEPOINT_MULTIPLES, &minus_k, multiples)
             }
-            Table::Precomputed(precomputed) => precomputed.vartime_multiscalar_mul([s, &-k]),
+            Table::Precomputed(precomputed) => precomputed.vartime_multiscalar_mul([s, &minus_k]),
         }
     }
 }
