@@ -70,8 +70,9 @@ impl TableKind {
     pub const ALL: [TableKind; 2] = [TableKind::Multiples, TableKind::Precomputed];
 
     /// The faster on this CPU: the library's precomputation where it runs on AVX-512 IFMA
-    /// (about 12 µs against 19 for the multiples on the machine of docs/performance.md); its
-    /// AVX2 and serial code are slower than the multiples.
+    /// (16.5–18 µs a verification against 22–26 for the multiples, docs/performance.md round
+    /// 15); its AVX2 and serial code are slower than the multiples (36–38 µs against 23, round
+    /// 16).
     pub fn fastest() -> TableKind {
         static FASTEST: LazyLock<TableKind> = LazyLock::new(|| {
             if ifma_arithmetic() {

@@ -305,6 +305,7 @@ fn report(
     mirrored: u64,
 ) -> Result<(), String> {
     let ratio = catch_up / verification.limit;
+    let table_kind = format!("{:?}", verifier::TableKind::fastest());
     let row = |what: &str, value: f64, unit: &'static str| Row {
         what: what.to_owned(),
         value,
@@ -328,10 +329,7 @@ fn report(
             ),
             row("ratio catch-up / limit (goal ≥ 0.60)", ratio, ""),
             row(
-                &format!(
-                    "the node's verification, {:?} tables (all cores)",
-                    verifier::TableKind::fastest()
-                ),
+                &format!("the node's verification, {table_kind} tables (all cores)"),
                 verification.node,
                 "records/s",
             ),
@@ -349,7 +347,7 @@ fn report(
             "catch_up_records_per_s": catch_up,
             "verify_limit_per_s": verification.limit,
             "node_verify_per_s": verification.node,
-            "node_table_kind": format!("{:?}", verifier::TableKind::fastest()),
+            "node_table_kind": table_kind,
             "catch_up_ratio": ratio,
             "catch_up_records": mirrored,
             "cores": cores(),
